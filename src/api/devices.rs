@@ -1,0 +1,213 @@
+//! Devices: registration, the latest state, and the track.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+use super::error::ApiError;
+use super::Context;
+use crate::device::{Device, DeviceState, Reading, SealState};
+use crate::pipeline::{Input, RegisterError};
+use crate::telemetry::{ConnState, DeviceId, Fix};
+
+/// A device and its latest state, as the API shows it.
+#[derive(Serialize)]
+pub struct DeviceView {
+    #[serde(flatten)]
+    device: Device,
+    last_seen_at: Option<DateTime<Utc>>,
+    position: Option<Fix>,
+    seal: Option<SealState>,
+    battery_pct: Option<Reading<f64>>,
+    ext_power_v: Option<Reading<f64>>,
+    gsm_rssi: Option<Reading<f64>>,
+    jamming: Option<Reading<bool>>,
+    conn: Option<Reading<ConnState>>,
+}
+
+impl DeviceView {
+    fn new(device: Device, state: DeviceState) -> Self {
+        Self {
+            device,
+            last_seen_at: state.last_seen_at,
+            position: state.position,
+            seal: state.seal,
+            battery_pct: state.battery_pct,
+            ext_power_v: state.ext_power_v,
+            gsm_rssi: state.gsm_rssi,
+            jamming: state.jamming,
+            conn: state.conn,
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> Result<DeviceId, Rejection> {
+    DeviceId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()).into())
+}
+
+/// Runs a blocking store read off the async threads.
+async fn read<T: Send + 'static>(
+    ctx: &Context,
+    f: impl FnOnce(&dyn crate::store::StoreReader) -> Result<T, crate::store::StoreError>
+        + Send
+        + 'static,
+) -> Result<T, Rejection> {
+    let reader = ctx.reader.clone();
+    tokio::task::spawn_blocking(move || f(reader.as_ref()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(e).into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// GET /api/v1/devices?after=ID&limit=N
+pub async fn list(query: ListQuery, ctx: Context) -> Result<impl Reply, Rejection> {
+    let after = query.after.as_deref().map(parse_id).transpose()?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = read(&ctx, move |r| r.devices(after.as_ref(), limit)).await?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|(d, _)| d.device_id.clone()))
+        .flatten();
+    let devices: Vec<_> = rows
+        .into_iter()
+        .map(|(d, s)| DeviceView::new(d, s))
+        .collect();
+    Ok(warp::reply::json(
+        &serde_json::json!({ "devices": devices, "next": next }),
+    ))
+}
+
+/// GET /api/v1/devices/{id}
+pub async fn get(id: String, ctx: Context) -> Result<impl Reply, Rejection> {
+    let id = parse_id(&id)?;
+    let shown = id.clone();
+    match read(&ctx, move |r| r.device(&id)).await? {
+        Some((device, state)) => Ok(warp::reply::json(&DeviceView::new(device, state))),
+        None => Err(ApiError::not_found(format!("no device {shown}")).into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    device_id: String,
+    carrier: String,
+    plate: Option<String>,
+}
+
+fn valid_carrier(carrier: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    (1..=64).contains(&carrier.len()) && carrier.chars().all(ok)
+}
+
+/// POST /api/v1/devices
+pub async fn create(body: NewDevice, ctx: Context) -> Result<impl Reply, Rejection> {
+    let device_id = parse_id(&body.device_id)
+        .map_err(|_| ApiError::bad_request("device_id: 1-64 characters of A-Z a-z 0-9 _ -"))?;
+    if !valid_carrier(&body.carrier) {
+        return Err(ApiError::bad_request("carrier: 1-64 characters of A-Z a-z 0-9 _ -").into());
+    }
+    let plate = body.plate.map(|p| p.trim().to_owned());
+    if plate.as_ref().is_some_and(|p| p.is_empty() || p.len() > 20) {
+        return Err(ApiError::bad_request("plate: 1-20 characters").into());
+    }
+    let device = Device {
+        device_id,
+        carrier: body.carrier,
+        plate,
+        registered_at: Utc::now(),
+    };
+    let (reply, registered) = oneshot::channel();
+    let input = Input::RegisterDevice {
+        device: device.clone(),
+        reply,
+    };
+    let stopping = || ApiError::unavailable("the server is shutting down");
+    ctx.pipeline.send(input).await.map_err(|_| stopping())?;
+    match registered.await.map_err(|_| stopping())? {
+        Ok(()) => {
+            let view = DeviceView::new(device, DeviceState::default());
+            Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
+        }
+        Err(e @ RegisterError::AlreadyRegistered(_)) => Err(ApiError::conflict(e.to_string()).into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackQuery {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<usize>,
+}
+
+/// The most fixes one track request returns; `truncated` says when there were more.
+const MAX_TRACK: usize = 50_000;
+
+/// GET /api/v1/devices/{id}/track?from=T&to=T&limit=N (GeoJSON; default: the last 24 hours)
+pub async fn track(id: String, query: TrackQuery, ctx: Context) -> Result<impl Reply, Rejection> {
+    let id = parse_id(&id)?;
+    let to = query.to.unwrap_or_else(Utc::now);
+    let from = query.from.unwrap_or(to - Duration::hours(24));
+    if from > to {
+        return Err(ApiError::bad_request("from must not be after to").into());
+    }
+    let limit = query.limit.unwrap_or(10_000).clamp(1, MAX_TRACK);
+    let lookup = id.clone();
+    let fixes = read(&ctx, move |r| {
+        let Some(_) = r.device(&lookup)? else {
+            return Ok(None);
+        };
+        r.track(&lookup, from, to, limit + 1).map(Some)
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    Ok(warp::reply::json(&track_geojson(&id, from, to, fixes, limit)))
+}
+
+/// A FeatureCollection: the track as a LineString (when it has two fixes or more), then one
+/// Point per fix with its time and motion.
+fn track_geojson(
+    id: &DeviceId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut fixes: Vec<Fix>,
+    limit: usize,
+) -> serde_json::Value {
+    let truncated = fixes.len() > limit;
+    fixes.truncate(limit);
+    let coords: Vec<[f64; 2]> = fixes.iter().map(|f| [f.point.lon, f.point.lat]).collect();
+    let mut features = Vec::with_capacity(fixes.len() + 1);
+    if coords.len() >= 2 {
+        features.push(serde_json::json!({
+            "type": "Feature",
+            "geometry": { "type": "LineString", "coordinates": coords },
+            "properties": { "device_id": id, "kind": "track" },
+        }));
+    }
+    for (fix, coord) in fixes.iter().zip(&coords) {
+        features.push(serde_json::json!({
+            "type": "Feature",
+            "geometry": { "type": "Point", "coordinates": coord },
+            "properties": {
+                "kind": "fix", "seq": fix.seq, "t": fix.t, "speed_kmh": fix.speed_kmh,
+                "heading_deg": fix.heading_deg,
+            },
+        }));
+    }
+    serde_json::json!({
+        "type": "FeatureCollection",
+        "features": features,
+        "properties": {
+            "device_id": id, "from": from, "to": to, "fixes": fixes.len(), "truncated": truncated,
+        },
+    })
+}

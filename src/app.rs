@@ -1,0 +1,139 @@
+//! Builds the parts, wires them, and owns shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::api;
+use crate::broker;
+use crate::health::Health;
+use crate::ingest::{self, BrokerAddr};
+use crate::metrics::Metrics;
+use crate::pipeline::{Committer, Pipeline, SeqWindow};
+use crate::settings::Settings;
+use crate::store::{self, StoreReader};
+
+/// How long shutdown may take before the remaining tasks are abandoned.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A started Caravan: where it listens, and the handle to stop it.
+pub struct App {
+    pub http: SocketAddr,
+    pub mqtt: BrokerAddr,
+    /// True when the broker runs inside this process.
+    pub embedded_broker: bool,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    /// Opens the store, starts the broker (unless an external one is configured), the ingest,
+    /// the pipeline, the committer and the HTTP API.
+    ///
+    /// # Errors
+    /// The store cannot be opened, or an address cannot be bound.
+    pub async fn start(settings: Settings) -> anyhow::Result<App> {
+        let data_dir = settings.store.data_dir.clone();
+        let (writer, reader) = tokio::task::spawn_blocking(move || store::open(&data_dir))
+            .await?
+            .with_context(|| format!("opening the store in {}", settings.store.data_dir.display()))?;
+        let reader: Arc<dyn StoreReader> = Arc::new(reader);
+        let snapshot_reader = reader.clone();
+        let snapshot = tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH))
+            .await?
+            .context("reading the last state from the store")?;
+
+        let (mqtt, embedded_broker) = match &settings.mqtt.url {
+            Some(url) => (BrokerAddr::parse(url)?, false),
+            None => {
+                let listen = settings.mqtt.listen;
+                let addr = tokio::task::spawn_blocking(move || broker::start(listen)).await??;
+                (BrokerAddr::from(addr), true)
+            }
+        };
+
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
+        let cancel = CancellationToken::new();
+        let drained = CancellationToken::new();
+        let limits = settings.ingest.limits();
+        let (outbox, ingest) = ingest::connect(&settings.mqtt, &mqtt, limits, health.clone());
+
+        let (inputs_tx, inputs_rx) = mpsc::channel(usize::from(settings.mqtt.inflight) * 2 + 64);
+        let (units_tx, units_rx) = mpsc::channel(1024);
+
+        let committer = Committer {
+            writer,
+            outbox,
+            metrics: metrics.clone(),
+            health: health.clone(),
+            max_batch: settings.store.max_batch,
+        };
+        let committer_done = drained.clone();
+        let committer = tokio::task::spawn_blocking(move || {
+            committer.run(units_rx);
+            committer_done.cancel();
+        });
+        let pipeline = Pipeline::new(snapshot, units_tx, metrics.clone());
+        let pipeline = tokio::spawn(pipeline.run(inputs_rx, cancel.clone()));
+        let ingest = tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained));
+
+        let listener = tokio::net::TcpListener::bind(settings.http.listen)
+            .await
+            .with_context(|| format!("listening for HTTP on {}", settings.http.listen))?;
+        let http = listener.local_addr()?;
+        let ctx = api::Context {
+            reader,
+            pipeline: inputs_tx,
+            metrics,
+            health,
+        };
+        let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
+
+        info!(%http, mqtt = %format!("{}:{}", mqtt.host, mqtt.port), embedded_broker, "Caravan is running.");
+        Ok(App {
+            http,
+            mqtt,
+            embedded_broker,
+            cancel,
+            tasks: vec![api, ingest, pipeline, committer],
+        })
+    }
+
+    /// A token that stops the app when cancelled (for signal handlers).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops intake, commits and acknowledges what was received, and returns when every part
+    /// has stopped (or after 5 s).
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until the app has been stopped through its token and every part has finished.
+    pub async fn wait(self) {
+        self.cancel.cancelled().await;
+        let all = futures_join(self.tasks);
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, all).await.is_err() {
+            warn!("Some parts did not stop within 5 s; exiting anyway.");
+        } else {
+            info!("Caravan stopped cleanly.");
+        }
+    }
+}
+
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        if let Err(e) = task.await {
+            warn!(error = %e, "A task ended abnormally.");
+        }
+    }
+}

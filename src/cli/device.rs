@@ -1,0 +1,134 @@
+//! `caravan device add|list`: through the running server's API, or straight into the store
+//! when no server is running.
+
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use clap::Subcommand;
+
+use crate::device::Device;
+use crate::settings::Settings;
+use crate::store::{self, StoreReader, StoreWriter, Write};
+use crate::telemetry::DeviceId;
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device so its messages are accepted.
+    Add {
+        /// The device id, usually its IMEI.
+        device_id: String,
+        #[arg(long)]
+        carrier: String,
+        #[arg(long)]
+        plate: Option<String>,
+        /// The API of the running server (default: the configured HTTP address).
+        #[arg(long, value_name = "URL")]
+        api: Option<String>,
+    },
+    /// List registered devices.
+    List {
+        #[arg(long, value_name = "URL")]
+        api: Option<String>,
+    },
+}
+
+fn api_base(api: Option<String>, settings: &Settings) -> String {
+    api.unwrap_or_else(|| format!("http://{}", settings.http.listen))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+pub async fn run(command: DeviceCommand, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        DeviceCommand::Add {
+            device_id,
+            carrier,
+            plate,
+            api,
+        } => add(&api_base(api, settings), settings, device_id, carrier, plate).await,
+        DeviceCommand::List { api } => list(&api_base(api, settings)).await,
+    }
+}
+
+async fn add(
+    base: &str,
+    settings: &Settings,
+    device_id: String,
+    carrier: String,
+    plate: Option<String>,
+) -> anyhow::Result<()> {
+    let body = serde_json::json!({ "device_id": device_id, "carrier": carrier, "plate": plate });
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/devices"))
+        .json(&body)
+        .send()
+        .await;
+    match response {
+        Ok(response) if response.status().is_success() => {
+            println!("Registered {device_id} with the running server at {base}.");
+            Ok(())
+        }
+        Ok(response) => {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            bail!("the server refused the device ({status}): {text}")
+        }
+        Err(e) if e.is_connect() => {
+            let id = DeviceId::parse(&device_id)?;
+            add_offline(settings, id, carrier, plate)?;
+            println!(
+                "No server answers at {base}; registered {device_id} in {} (it takes effect at the next start).",
+                settings.store.data_dir.display()
+            );
+            Ok(())
+        }
+        Err(e) => Err(e).context("calling the Caravan API"),
+    }
+}
+
+fn add_offline(
+    settings: &Settings,
+    device_id: DeviceId,
+    carrier: String,
+    plate: Option<String>,
+) -> anyhow::Result<()> {
+    let (mut writer, reader) = store::open(&settings.store.data_dir)?;
+    if reader.device(&device_id)?.is_some() {
+        bail!("device {device_id} is already registered");
+    }
+    let device = Device {
+        device_id,
+        carrier,
+        plate,
+        registered_at: Utc::now(),
+    };
+    writer.commit(&[Write::Device(device)])?;
+    Ok(())
+}
+
+async fn list(base: &str) -> anyhow::Result<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/devices?limit=1000");
+        if let Some(after) = &after {
+            url.push_str(&format!("&after={after}"));
+        }
+        let page: serde_json::Value = reqwest::get(&url)
+            .await
+            .with_context(|| format!("calling {url}; is Caravan running?"))?
+            .error_for_status()?
+            .json()
+            .await?;
+        for device in page["devices"].as_array().into_iter().flatten() {
+            println!(
+                "{}\t{}\t{}",
+                device["device_id"].as_str().unwrap_or("?"),
+                device["carrier"].as_str().unwrap_or("?"),
+                device["plate"].as_str().unwrap_or("-"),
+            );
+        }
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return Ok(()),
+        }
+    }
+}

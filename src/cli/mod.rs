@@ -1,0 +1,75 @@
+//! The command line: `caravan serve`, `caravan device ...`.
+
+mod device;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::{Overrides, Settings};
+
+#[derive(Debug, Parser)]
+#[command(name = "caravan", version, about = "Tracks trucks and sealed goods in transit across the borders of Central Asia.")]
+pub struct Cli {
+    /// A TOML settings file (values there are overridden by CARAVAN__SECTION__KEY variables,
+    /// and those by flags).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the store lives (default ./caravan-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Caravan: MQTT broker, ingest, pipeline, store and HTTP API in one process.
+    Serve(ServeArgs),
+    /// Register and list devices.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// HTTP API address (default 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Address of the embedded MQTT broker (default 127.0.0.1:1883).
+    #[arg(long, value_name = "ADDR", conflicts_with = "mqtt_url")]
+    pub mqtt_listen: Option<SocketAddr>,
+    /// Use this external broker instead of the embedded one: mqtt://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub mqtt_url: Option<String>,
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// # Errors
+/// Whatever the command failed on, with context.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        overrides.http_listen = args.http;
+        overrides.mqtt_listen = args.mqtt_listen;
+        overrides.mqtt_url = args.mqtt_url.clone();
+    }
+    let settings = Settings::load(cli.config.as_deref(), Settings::env(), &overrides)?;
+    match cli.command {
+        Command::Serve(_) => serve::run(settings).await,
+        Command::Device(command) => device::run(command, &settings).await,
+    }
+}

@@ -1,0 +1,45 @@
+//! Liveness of the parts `GET /healthz` reports on, set by their owners.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+#[derive(Debug, Default)]
+pub struct Health {
+    broker_connected: AtomicBool,
+    store_error: Mutex<Option<String>>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct HealthReport {
+    pub status: &'static str,
+    pub broker: &'static str,
+    pub store: String,
+}
+
+impl Health {
+    pub fn set_broker_connected(&self, connected: bool) {
+        self.broker_connected.store(connected, Ordering::Relaxed);
+    }
+
+    pub fn set_store(&self, result: Result<(), String>) {
+        if let Ok(mut slot) = self.store_error.lock() {
+            *slot = result.err();
+        }
+    }
+
+    pub fn report(&self) -> HealthReport {
+        let broker = self.broker_connected.load(Ordering::Relaxed);
+        let store_error = self.store_error.lock().ok().and_then(|e| e.clone());
+        HealthReport {
+            status: if broker && store_error.is_none() {
+                "ok"
+            } else {
+                "degraded"
+            },
+            broker: if broker { "connected" } else { "disconnected" },
+            store: store_error.map_or_else(|| "ok".to_owned(), |e| format!("failing: {e}")),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! MQTT to typed reports: subscribe, decode and validate at the edge, hand off. Nothing else.
+//!
+//! The event loop is never held up by work: decoding is microseconds, and the only wait is
+//! the bounded hand-off to the pipeline, which is the back-pressure the design wants (the
+//! broker keeps what we have not yet taken).
+
+mod broker_url;
+mod dead_letter;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use broker_url::{BrokerAddr, BrokerUrlError};
+
+use crate::health::Health;
+use crate::pipeline::{Ack, Delivery, Input, Outbox};
+use crate::settings::MqttSettings;
+use crate::store::DeadLetter;
+use crate::telemetry::{decode, Limits, Topic};
+
+/// The ingest's broker connection as the committer sees it: acknowledgements and dead letters.
+pub struct MqttOutbox {
+    client: AsyncClient,
+}
+
+impl Outbox for MqttOutbox {
+    fn acknowledge(&self, ack: Ack) {
+        let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
+        publish.pkid = ack.0;
+        // The request queue holds far more than the broker lets be in flight, so this only
+        // fails when the connection is gone; the broker then redelivers and the duplicate
+        // is dropped by seq.
+        if let Err(e) = self.client.try_ack(&publish) {
+            warn!(pkid = ack.0, error = %e, "Could not acknowledge a message; it will be redelivered.");
+        }
+    }
+
+    fn dead_letter(&self, letter: &DeadLetter) {
+        let (topic, payload) = dead_letter::render(letter);
+        if let Err(e) = self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+        {
+            warn!(error = %e, "Could not republish a dead letter; it is kept in the store.");
+        }
+    }
+}
+
+/// The ingest's event loop, to be driven by [`Ingest::run`].
+pub struct Ingest {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    limits: Limits,
+    health: Arc<Health>,
+}
+
+/// Connects (lazily: the event loop dials) to the broker with a persistent session and manual
+/// acknowledgements, so a message is only acknowledged once its effects are committed.
+pub fn connect(
+    settings: &MqttSettings,
+    broker: &BrokerAddr,
+    limits: Limits,
+    health: Arc<Health>,
+) -> (Arc<MqttOutbox>, Ingest) {
+    let mut options = MqttOptions::new(&settings.client_id, &broker.host, broker.port);
+    options
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_inflight(settings.inflight)
+        .set_keep_alive(Duration::from_secs(settings.keep_alive_s.max(5)))
+        // Far above the payload limit: an oversize message must reach `decode` to be
+        // refused and counted; a packet over this would drop the connection instead.
+        .set_max_packet_size(16 * 1024 * 1024, 1024 * 1024);
+    // Room for every in-flight acknowledgement plus dead letters, so `try_` calls succeed.
+    let capacity = usize::from(settings.inflight) * 4 + 1024;
+    let (client, eventloop) = AsyncClient::new(options, capacity);
+    let outbox = Arc::new(MqttOutbox {
+        client: client.clone(),
+    });
+    let ingest = Ingest {
+        client,
+        eventloop,
+        limits,
+        health,
+    };
+    (outbox, ingest)
+}
+
+impl Ingest {
+    /// Forwards decoded messages to the pipeline until `cancel`; then keeps the connection up
+    /// until `drained` (the committer has queued its last acknowledgements), flushes them and
+    /// disconnects. Messages that arrive after `cancel` are not acknowledged: the broker keeps
+    /// them for the next start.
+    pub async fn run(
+        mut self,
+        pipeline: mpsc::Sender<Input>,
+        cancel: CancellationToken,
+        drained: CancellationToken,
+    ) {
+        let mut pipeline = Some(pipeline);
+        loop {
+            let event = tokio::select! {
+                () = cancel.cancelled(), if pipeline.is_some() => {
+                    pipeline = None;
+                    continue;
+                }
+                () = drained.cancelled() => break,
+                event = self.eventloop.poll() => event,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    info!("Connected to the MQTT broker.");
+                    self.health.set_broker_connected(true);
+                    if let Err(e) = self.client.try_subscribe(Topic::FILTER, QoS::AtLeastOnce) {
+                        warn!(error = %e, "Could not subscribe to device topics.");
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let Some(tx) = &pipeline else { continue };
+                    let delivery = self.decode(publish);
+                    if tx.send(Input::Delivery(delivery)).await.is_err() {
+                        pipeline = None;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.health.set_broker_connected(false);
+                    warn!(error = %e, "The MQTT connection failed; reconnecting in 1 s.");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = drained.cancelled() => break,
+                    }
+                }
+            }
+        }
+        self.disconnect().await;
+    }
+
+    fn decode(&self, publish: Publish) -> Delivery {
+        let received_at = Utc::now();
+        let decoded = decode(&publish.topic, &publish.payload, received_at, &self.limits);
+        let ack = (publish.qos != QoS::AtMostOnce).then_some(Ack(publish.pkid));
+        Delivery {
+            topic: publish.topic,
+            payload: publish.payload,
+            received_at,
+            decoded,
+            ack,
+        }
+    }
+
+    /// Sends what is queued (the last acknowledgements go out before the DISCONNECT, in
+    /// order) and waits briefly for it to leave.
+    async fn disconnect(mut self) {
+        if self.client.try_disconnect().is_err() {
+            return;
+        }
+        let flushed = async {
+            loop {
+                match self.eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(1), flushed).await.is_err() {
+            warn!("The broker did not take the disconnect in time.");
+        }
+        self.health.set_broker_connected(false);
+    }
+}

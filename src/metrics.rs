@@ -1,0 +1,154 @@
+//! The service's own measurements, rendered as Prometheus text at `GET /metrics`.
+//!
+//! Counters are atomics shared by the parts that count; nothing on the hot path locks.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::telemetry::{MessageKind, RejectReason};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)] // The variant names are the label values.
+pub enum Queue {
+    ingest,
+    commit,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    pub queue: Queue,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    messages: Family<KindLabel, Counter>,
+    rejects: Family<ReasonLabel, Counter>,
+    pub duplicates: Counter,
+    queue_depth: Family<QueueLabel, Gauge>,
+    /// Seconds from the edge to the pipeline for the last report handled.
+    pub pipeline_lag_ms: Gauge,
+    pub commit_seconds: Histogram,
+    pub commit_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("caravan");
+        let messages = Family::<KindLabel, Counter>::default();
+        let rejects = Family::<ReasonLabel, Counter>::default();
+        let duplicates = Counter::default();
+        let queue_depth = Family::<QueueLabel, Gauge>::default();
+        let pipeline_lag_ms = Gauge::default();
+        let commit_seconds = Histogram::new(exponential_buckets(0.0002, 2.0, 16));
+        let commit_failures = Counter::default();
+        registry.register(
+            "messages",
+            "Accepted reports by message kind",
+            messages.clone(),
+        );
+        registry.register(
+            "rejects",
+            "Refused messages (or backlog fixes) by reason",
+            rejects.clone(),
+        );
+        registry.register(
+            "duplicates",
+            "Reports dropped because their device and seq were already seen",
+            duplicates.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Items waiting in a bounded internal queue",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "pipeline_lag_milliseconds",
+            "Time from receipt at the edge to the pipeline, for the last report",
+            pipeline_lag_ms.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Duration of one group commit to the store",
+            commit_seconds.clone(),
+        );
+        registry.register(
+            "store_commit_failures",
+            "Group commits that failed and were retried",
+            commit_failures.clone(),
+        );
+        // Every label is present from the start so dashboards show zeros, not gaps.
+        for kind in MessageKind::ALL {
+            let _ = messages.get_or_create(&KindLabel { kind: kind.as_str() });
+        }
+        for reason in RejectReason::ALL {
+            let _ = rejects.get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            });
+        }
+        Self {
+            registry,
+            messages,
+            rejects,
+            duplicates,
+            queue_depth,
+            pipeline_lag_ms,
+            commit_seconds,
+            commit_failures,
+        }
+    }
+
+    pub fn message(&self, kind: MessageKind) {
+        self.messages
+            .get_or_create(&KindLabel { kind: kind.as_str() })
+            .inc();
+    }
+
+    pub fn reject(&self, reason: RejectReason) {
+        self.rejects
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn rejects_for(&self, reason: RejectReason) -> u64 {
+        self.rejects
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .get()
+    }
+
+    pub fn set_queue_depth(&self, queue: Queue, depth: usize) {
+        self.queue_depth
+            .get_or_create(&QueueLabel { queue })
+            .set(depth as i64);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

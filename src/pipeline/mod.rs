@@ -1,0 +1,261 @@
+//! The spine: one task owns all tracking state and handles every report in order.
+//!
+//! ingest ─ [`Input`] ─▶ pipeline (registry, duplicates, device state) ─ [`Unit`] ─▶ committer
+//!
+//! Both queues are bounded. When the store falls behind, the committer's queue fills, the
+//! pipeline waits on it, the ingest queue fills, and the ingest stops reading from the broker,
+//! which holds the rest: back-pressure all the way to the broker, never a dropped message.
+
+mod committer;
+mod dedupe;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use committer::{Committer, Unit};
+pub use dedupe::SeqWindow;
+
+use crate::device::{Device, DeviceState};
+use crate::metrics::{Metrics, Queue};
+use crate::store::{DeadLetter, Snapshot, Write};
+use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
+
+/// The MQTT packet id of a QoS 1 message, to acknowledge once its effects are committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack(pub u16);
+
+/// Where committed work is announced: the broker connection, in production.
+pub trait Outbox: Send + Sync + 'static {
+    fn acknowledge(&self, ack: Ack);
+    /// Republishes a refused message on `caravan/v1/rejected/{reason}`.
+    fn dead_letter(&self, letter: &DeadLetter);
+}
+
+/// One MQTT message, decoded at the edge.
+pub struct Delivery {
+    pub topic: String,
+    pub payload: Bytes,
+    pub received_at: DateTime<Utc>,
+    pub decoded: Decoded,
+    pub ack: Option<Ack>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegisterError {
+    #[error("device {0} is already registered")]
+    AlreadyRegistered(DeviceId),
+}
+
+pub enum Input {
+    Delivery(Delivery),
+    /// Registration goes through the pipeline because the pipeline owns the registry.
+    RegisterDevice {
+        device: Device,
+        reply: oneshot::Sender<Result<(), RegisterError>>,
+    },
+}
+
+/// What the pipeline knows of one registered device.
+struct Tracked {
+    state: DeviceState,
+    seqs: SeqWindow,
+}
+
+pub struct Pipeline {
+    devices: HashMap<DeviceId, Tracked>,
+    committer: mpsc::Sender<Unit>,
+    metrics: Arc<Metrics>,
+    /// When each device last had a reject logged: at most one log line per device a minute.
+    reject_logged: HashMap<Option<DeviceId>, DateTime<Utc>>,
+}
+
+impl Pipeline {
+    /// Resumes from the store's snapshot.
+    pub fn new(snapshot: Snapshot, committer: mpsc::Sender<Unit>, metrics: Arc<Metrics>) -> Self {
+        let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
+        let devices = snapshot
+            .devices
+            .into_iter()
+            .map(|(device, state)| {
+                let mut window = SeqWindow::default();
+                for seq in seqs.remove(&device.device_id).unwrap_or_default() {
+                    window.insert(seq);
+                }
+                let tracked = Tracked {
+                    state,
+                    seqs: window,
+                };
+                (device.device_id, tracked)
+            })
+            .collect();
+        Self {
+            devices,
+            committer,
+            metrics,
+            reject_logged: HashMap::new(),
+        }
+    }
+
+    /// Handles inputs until cancelled, then drains what was already queued and returns, which
+    /// closes the committer's queue.
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>, cancel: CancellationToken) {
+        loop {
+            let input = tokio::select! {
+                input = inputs.recv() => input,
+                () = cancel.cancelled() => {
+                    inputs.close();
+                    inputs.recv().await
+                }
+            };
+            let Some(input) = input else { break };
+            self.metrics.set_queue_depth(Queue::ingest, inputs.len());
+            let unit = match input {
+                Input::Delivery(delivery) => self.deliver(delivery),
+                Input::RegisterDevice { device, reply } => match self.register(device) {
+                    Ok(unit) => Unit {
+                        reply: Some(Box::new(move || {
+                            let _ = reply.send(Ok(()));
+                        })),
+                        ..unit
+                    },
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        continue;
+                    }
+                },
+            };
+            if self.committer.send(unit).await.is_err() {
+                warn!("The committer stopped; the pipeline stops with it.");
+                break;
+            }
+        }
+        info!(devices = self.devices.len(), "Pipeline stopped.");
+    }
+
+    fn register(&mut self, device: Device) -> Result<Unit, RegisterError> {
+        if self.devices.contains_key(&device.device_id) {
+            return Err(RegisterError::AlreadyRegistered(device.device_id));
+        }
+        let tracked = Tracked {
+            state: DeviceState::default(),
+            seqs: SeqWindow::default(),
+        };
+        self.devices.insert(device.device_id.clone(), tracked);
+        Ok(Unit {
+            writes: vec![Write::Device(device)],
+            ack: None,
+            reply: None,
+        })
+    }
+
+    fn deliver(&mut self, delivery: Delivery) -> Unit {
+        let Delivery {
+            topic,
+            payload,
+            received_at,
+            decoded,
+            ack,
+        } = delivery;
+        let lag = Utc::now() - received_at;
+        self.metrics.pipeline_lag_ms.set(lag.num_milliseconds());
+        let mut writes = Vec::new();
+        let letter = |reject: Reject, raw: Option<String>, device_id: Option<DeviceId>| {
+            Write::DeadLetter(DeadLetter {
+                received_at,
+                reason: reject.reason,
+                detail: reject.detail,
+                topic: topic.clone(),
+                device_id,
+                payload: raw.map_or_else(|| payload.to_vec(), String::into_bytes),
+            })
+        };
+        let device_id = decoded.device_id;
+        let tracked = device_id.as_ref().and_then(|id| self.devices.get_mut(id));
+        match tracked {
+            Some(tracked) if !decoded.reports.is_empty() || !decoded.rejects.is_empty() => {
+                for (reject, raw) in decoded.rejects {
+                    self.metrics.reject(reject.reason);
+                    log_reject(&mut self.reject_logged, &device_id, &reject, received_at);
+                    writes.push(letter(reject, raw, device_id.clone()));
+                }
+                if let Some(id) = &device_id {
+                    track(tracked, id, decoded.reports, &self.metrics, &mut writes);
+                }
+            }
+            Some(_) => {}
+            None => {
+                let reject = match decoded.rejects.into_iter().next() {
+                    Some((reject, None)) => reject,
+                    _ => Reject::new(
+                        RejectReason::UnknownDevice,
+                        "the device is not registered (caravan device add)",
+                    ),
+                };
+                self.metrics.reject(reject.reason);
+                log_reject(&mut self.reject_logged, &device_id, &reject, received_at);
+                writes.push(letter(reject, None, device_id));
+            }
+        }
+        Unit {
+            writes,
+            ack,
+            reply: None,
+        }
+    }
+}
+
+/// Folds a device's reports, oldest first, into its state and the writes that record them.
+fn track(
+    tracked: &mut Tracked,
+    device_id: &DeviceId,
+    mut reports: Vec<Report>,
+    metrics: &Metrics,
+    writes: &mut Vec<Write>,
+) {
+    // A backlog batch is evaluated in device-time order, whatever order it arrived in.
+    reports.sort_by_key(Report::occurred_at);
+    let mut changed = false;
+    for report in reports {
+        if let Some(seq) = report.seq() {
+            if !tracked.seqs.insert(seq) {
+                metrics.duplicates.inc();
+                continue;
+            }
+        }
+        metrics.message(report.kind());
+        tracked.state.apply(&report);
+        writes.push(Write::Report(report));
+        changed = true;
+    }
+    if changed {
+        writes.push(Write::DeviceState(
+            device_id.clone(),
+            tracked.state.clone(),
+        ));
+    }
+}
+
+fn log_reject(
+    logged: &mut HashMap<Option<DeviceId>, DateTime<Utc>>,
+    device_id: &Option<DeviceId>,
+    reject: &Reject,
+    now: DateTime<Utc>,
+) {
+    // Garbage topics could grow this without bound; forgetting just allows a few more logs.
+    if logged.len() > 10_000 {
+        logged.clear();
+    }
+    let last = logged.get(device_id);
+    if last.is_some_and(|t| now - *t < chrono::Duration::minutes(1)) {
+        return;
+    }
+    logged.insert(device_id.clone(), now);
+    let device = device_id.as_ref().map_or("-", DeviceId::as_str);
+    warn!(device_id = device, reason = %reject.reason, detail = %reject.detail, "Refused a message.");
+}

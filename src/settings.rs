@@ -1,0 +1,230 @@
+//! One settings tree, layered: built-in defaults < TOML file < `CARAVAN__SECTION__KEY`
+//! environment variables < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::Limits;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub mqtt: MqttSettings,
+    pub store: StoreSettings,
+    pub ingest: IngestSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Loopback by default: until authentication exists the API must not face a network.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttSettings {
+    /// Where the embedded broker listens (ignored when `url` names an external broker).
+    pub listen: SocketAddr,
+    /// `mqtt://HOST:PORT` of an external broker; when set, no embedded broker starts.
+    pub url: Option<String>,
+    /// The ingest's client id. Its session is persistent, so the broker keeps what arrives
+    /// while Caravan restarts.
+    pub client_id: String,
+    /// Unacknowledged QoS 1 messages the ingest may hold; also bounds the ingest queue.
+    pub inflight: u16,
+    pub keep_alive_s: u64,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            url: None,
+            client_id: "caravan-ingest".into(),
+            inflight: 100,
+            keep_alive_s: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+    /// Most writes in one group commit.
+    pub max_batch: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./caravan-data"),
+            max_batch: 2000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    pub max_payload_bytes: usize,
+    /// How far a device clock may run ahead of ours before its reports are refused.
+    pub max_future_s: i64,
+    /// Reports older than this are refused as `too_old`.
+    pub retention_days: i64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            max_payload_bytes: limits.max_payload_bytes,
+            max_future_s: limits.max_future.num_seconds(),
+            retention_days: limits.retention.num_days(),
+        }
+    }
+}
+
+impl IngestSettings {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_payload_bytes: self.max_payload_bytes,
+            max_future: chrono::Duration::seconds(self.max_future_s),
+            retention: chrono::Duration::days(self.retention_days),
+        }
+    }
+}
+
+/// The flags of `caravan serve` that override the other layers; `None` leaves a value alone.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    pub http_listen: Option<SocketAddr>,
+    pub mqtt_listen: Option<SocketAddr>,
+    pub mqtt_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Overrides {
+    fn as_tree(&self) -> serde_json::Value {
+        let mut tree = serde_json::json!({});
+        let mut set = |section: &str, key: &str, value: serde_json::Value| {
+            tree[section][key] = value;
+        };
+        if let Some(addr) = self.http_listen {
+            set("http", "listen", addr.to_string().into());
+        }
+        if let Some(addr) = self.mqtt_listen {
+            set("mqtt", "listen", addr.to_string().into());
+        }
+        if let Some(url) = &self.mqtt_url {
+            set("mqtt", "url", url.clone().into());
+        }
+        if let Some(dir) = &self.data_dir {
+            set("store", "data_dir", dir.display().to_string().into());
+        }
+        tree
+    }
+}
+
+/// Why the settings could not be loaded; the message names the offending key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error(transparent)]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+impl Settings {
+    /// Layers the sources; `env` is passed in (not read here) so tests control it.
+    ///
+    /// # Errors
+    /// A missing config file, or a value of the wrong type anywhere in the layers.
+    pub fn load(
+        file: Option<&Path>,
+        env: Env,
+        overrides: &Overrides,
+    ) -> Result<Settings, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(SettingsError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides.as_tree()))
+            .extract()
+            .map_err(|e| SettingsError::Invalid(Box::new(e)))
+    }
+
+    /// The environment layer: `CARAVAN__HTTP__LISTEN=0.0.0.0:8080` sets `http.listen`.
+    pub fn env() -> Env {
+        Env::prefixed("CARAVAN__").split("__")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_environment_which_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "caravan.toml",
+                "[http]\nlisten = \"127.0.0.1:9000\"\n[store]\ndata_dir = \"/var/lib/caravan\"\n[mqtt]\nclient_id = \"from-file\"\n",
+            )?;
+            jail.set_env("CARAVAN__HTTP__LISTEN", "127.0.0.1:9100");
+            jail.set_env("CARAVAN__MQTT__CLIENT_ID", "from-env");
+            let flags = Overrides {
+                http_listen: Some("127.0.0.1:0".parse().unwrap()),
+                ..Overrides::default()
+            };
+            let s = Settings::load(Some(Path::new("caravan.toml")), Settings::env(), &flags)
+                .unwrap();
+            assert_eq!(s.http.listen.port(), 0);
+            assert_eq!(s.mqtt.client_id, "from-env");
+            assert_eq!(s.store.data_dir, PathBuf::from("/var/lib/caravan"));
+            assert_eq!(s.mqtt.listen.port(), 1883, "untouched values keep their default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_file_is_an_error_naming_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("caravan.toml", "[http]\nlisen = \"127.0.0.1:9000\"\n")?;
+            let err = Settings::load(Some(Path::new("caravan.toml")), Settings::env(), &Overrides::default())
+                .unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let err = Settings::load(
+            Some(Path::new("/nonexistent/caravan.toml")),
+            Settings::env(),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, SettingsError::MissingFile(_)));
+    }
+}

@@ -1,0 +1,112 @@
+//! Persistence. Only this module speaks SQL.
+//!
+//! The pipeline's committer is the one writer ([`StoreWriter`]); the API reads through
+//! [`StoreReader`], on other connections, and so only ever sees committed data. SQLite is the
+//! embedded default; the traits are the seam for a PostgreSQL implementation.
+
+mod migrations;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+use crate::device::{Device, DeviceState};
+use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
+
+pub use sqlite::{open, SqliteReader, SqliteWriter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored JSON is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the database schema is version {found}, newer than this build knows ({known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// A message refused at the edge, kept as a dead letter.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    pub received_at: DateTime<Utc>,
+    pub reason: RejectReason,
+    pub detail: String,
+    pub topic: String,
+    pub device_id: Option<DeviceId>,
+    pub payload: Vec<u8>,
+}
+
+/// One change, applied in order inside a group commit.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Device(Device),
+    Report(Report),
+    DeviceState(DeviceId, DeviceState),
+    DeadLetter(DeadLetter),
+}
+
+/// What a committed batch did that the caller counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    pub reports: usize,
+    /// Reports already stored (a redelivery the in-memory window could not see).
+    pub duplicates: usize,
+}
+
+/// The single writer. Calls are blocking: the committer runs them on its own thread.
+pub trait StoreWriter: Send + 'static {
+    /// Applies all writes in one transaction: all or nothing.
+    ///
+    /// # Errors
+    /// Any database error; nothing of the batch is then stored.
+    fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError>;
+}
+
+/// What the pipeline needs to resume after a restart.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub devices: Vec<(Device, DeviceState)>,
+    /// Per device, the stored seqs within the duplicate window below its highest seq.
+    pub recent_seqs: Vec<(DeviceId, Vec<u64>)>,
+}
+
+/// Readers for the API. Blocking: call them from `spawn_blocking`.
+pub trait StoreReader: Send + Sync + 'static {
+    /// # Errors
+    /// Database errors.
+    fn device(&self, id: &DeviceId) -> Result<Option<(Device, DeviceState)>, StoreError>;
+    /// Devices ordered by id, starting after `after`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn devices(
+        &self,
+        after: Option<&DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<(Device, DeviceState)>, StoreError>;
+    /// Fixes of a device between two device times, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn track(
+        &self,
+        id: &DeviceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Fix>, StoreError>;
+    /// # Errors
+    /// Database errors.
+    fn snapshot(&self, seq_window: u64) -> Result<Snapshot, StoreError>;
+    /// A cheap query that proves the database answers.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn ping(&self) -> Result<(), StoreError>;
+}

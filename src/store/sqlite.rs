@@ -1,0 +1,271 @@
+//! The embedded SQLite store: WAL mode, one writer connection, a small pool of readers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+use super::migrations::migrate;
+use super::{Committed, DeadLetter, Snapshot, StoreError, StoreReader, StoreWriter, Write};
+use crate::device::{Device, DeviceState};
+use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
+
+const FILE_NAME: &str = "caravan.sqlite";
+
+/// Opens (creating if needed) the store in `data_dir` and migrates it.
+///
+/// # Errors
+/// The directory cannot be created, the file cannot be opened, or a migration fails.
+pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let path = data_dir.join(FILE_NAME);
+    let mut conn = Connection::open(&path)?;
+    // WAL lets readers run beside the writer; NORMAL sync is durable across a process crash
+    // (the acknowledgement guarantee) and loses at most the last commits on power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&mut conn)?;
+    let reader = SqliteReader {
+        path,
+        idle: Mutex::new(Vec::new()),
+    };
+    Ok((SqliteWriter { conn }, reader))
+}
+
+pub struct SqliteWriter {
+    conn: Connection,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn insert_report(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<bool, StoreError> {
+    let point = report.point();
+    let body = serde_json::to_string(&report.body)?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO reports
+             (device_id, seq, kind, t_ms, received_ms, lat, lon, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            report.device_id.as_str(),
+            report.seq().map(|s| s as i64),
+            report.kind().as_str(),
+            millis(report.occurred_at()),
+            millis(report.received_at),
+            point.map(|p| p.lat),
+            point.map(|p| p.lon),
+            body,
+        ])?;
+    Ok(inserted == 1)
+}
+
+fn insert_dead_letter(tx: &rusqlite::Transaction<'_>, d: &DeadLetter) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO rejects (received_ms, reason, detail, topic, device_id, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        millis(d.received_at),
+        d.reason.as_str(),
+        d.detail,
+        d.topic,
+        d.device_id.as_ref().map(DeviceId::as_str),
+        d.payload,
+    ])?;
+    Ok(())
+}
+
+impl StoreWriter for SqliteWriter {
+    fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut committed = Committed::default();
+        for write in writes {
+            match write {
+                Write::Device(d) => {
+                    tx.prepare_cached(
+                        "INSERT INTO devices (device_id, carrier, plate, registered_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        d.device_id.as_str(),
+                        d.carrier,
+                        d.plate,
+                        d.registered_at.to_rfc3339(),
+                    ])?;
+                }
+                Write::Report(report) => {
+                    if insert_report(&tx, report)? {
+                        committed.reports += 1;
+                    } else {
+                        committed.duplicates += 1;
+                    }
+                }
+                Write::DeviceState(id, state) => {
+                    tx.prepare_cached(
+                        "INSERT INTO device_state (device_id, state) VALUES (?1, ?2)
+                         ON CONFLICT(device_id) DO UPDATE SET state = excluded.state",
+                    )?
+                    .execute(params![id.as_str(), serde_json::to_string(state)?])?;
+                }
+                Write::DeadLetter(d) => insert_dead_letter(&tx, d)?,
+            }
+        }
+        tx.commit()?;
+        Ok(committed)
+    }
+}
+
+/// Read connections, opened on demand and kept for reuse.
+pub struct SqliteReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteReader {
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(&self.path, flags)?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+const DEVICE_COLUMNS: &str = "d.device_id, d.carrier, d.plate, d.registered_at, s.state";
+
+fn device_row(row: &Row<'_>) -> rusqlite::Result<(String, String, Option<String>, String, Option<String>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+type DeviceRow = (String, String, Option<String>, String, Option<String>);
+
+fn to_device(row: DeviceRow) -> Result<(Device, DeviceState), StoreError> {
+    let (id, carrier, plate, registered_at, state) = row;
+    let corrupt = |what: String| StoreError::Corrupt(serde::de::Error::custom(what));
+    let device = Device {
+        device_id: DeviceId::parse(&id).map_err(|e| corrupt(e.to_string()))?,
+        carrier,
+        plate,
+        registered_at: registered_at
+            .parse()
+            .map_err(|e| corrupt(format!("registered_at of {id}: {e}")))?,
+    };
+    let state = match state {
+        Some(json) => serde_json::from_str(&json)?,
+        None => DeviceState::default(),
+    };
+    Ok((device, state))
+}
+
+impl StoreReader for SqliteReader {
+    fn device(&self, id: &DeviceId) -> Result<Option<(Device, DeviceState)>, StoreError> {
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d
+                 LEFT JOIN device_state s USING (device_id) WHERE d.device_id = ?1"
+            );
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([id.as_str()], device_row)
+                .optional()?;
+            row.map(to_device).transpose()
+        })
+    }
+
+    fn devices(
+        &self,
+        after: Option<&DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<(Device, DeviceState)>, StoreError> {
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d
+                 LEFT JOIN device_state s USING (device_id)
+                 WHERE d.device_id > ?1 ORDER BY d.device_id LIMIT ?2"
+            );
+            let after = after.map_or("", DeviceId::as_str);
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![after, limit as i64], device_row)?;
+            rows.map(|row| to_device(row?)).collect()
+        })
+    }
+
+    fn track(
+        &self,
+        id: &DeviceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Fix>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT body FROM reports
+                 WHERE device_id = ?1 AND kind = 'pos' AND t_ms >= ?2 AND t_ms <= ?3
+                 ORDER BY t_ms, seq LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![id.as_str(), millis(from), millis(to), limit as i64],
+                |row| row.get::<_, String>(0),
+            )?;
+            let mut fixes = Vec::new();
+            for body in rows {
+                if let ReportBody::Fix(fix) = serde_json::from_str(&body?)? {
+                    fixes.push(fix);
+                }
+            }
+            Ok(fixes)
+        })
+    }
+
+    fn snapshot(&self, seq_window: u64) -> Result<Snapshot, StoreError> {
+        let devices = self.devices(None, usize::MAX >> 1)?;
+        let recent_seqs = self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq FROM reports WHERE device_id = ?1 AND seq >= ?2 ORDER BY seq",
+            )?;
+            let mut out = Vec::new();
+            for (device, state) in &devices {
+                let Some(max) = state.max_seq else { continue };
+                let floor = max.saturating_sub(seq_window.saturating_sub(1)) as i64;
+                let seqs = stmt
+                    .query_map(params![device.device_id.as_str(), floor], |row| {
+                        row.get::<_, i64>(0)
+                    })?
+                    .map(|s| s.map(|s| s as u64))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.push((device.device_id.clone(), seqs));
+            }
+            Ok(out)
+        })?;
+        Ok(Snapshot {
+            devices,
+            recent_seqs,
+        })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+}
