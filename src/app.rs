@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::api;
 use crate::broker;
 use crate::health::Health;
+use crate::historian;
 use crate::ingest::{self, BrokerAddr};
 use crate::metrics::Metrics;
 use crate::pipeline::{Committer, Pipeline, SeqWindow};
@@ -30,6 +31,7 @@ pub struct App {
     pub embedded_broker: bool,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    historian: (CancellationToken, JoinHandle<()>),
 }
 
 impl App {
@@ -42,12 +44,15 @@ impl App {
         let data_dir = settings.store.data_dir.clone();
         let (writer, reader) = tokio::task::spawn_blocking(move || store::open(&data_dir))
             .await?
-            .with_context(|| format!("opening the store in {}", settings.store.data_dir.display()))?;
+            .with_context(|| {
+                format!("opening the store in {}", settings.store.data_dir.display())
+            })?;
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
         let snapshot_reader = reader.clone();
-        let snapshot = tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH))
-            .await?
-            .context("reading the last state from the store")?;
+        let snapshot =
+            tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH))
+                .await?
+                .context("reading the last state from the store")?;
 
         let (mqtt, embedded_broker) = match &settings.mqtt.url {
             Some(url) => (BrokerAddr::parse(url)?, false),
@@ -80,7 +85,15 @@ impl App {
             committer.run(units_rx);
             committer_done.cancel();
         });
-        let pipeline = Pipeline::new(snapshot, units_tx, metrics.clone());
+        // The historian stops after the pipeline, so the pipeline's last lines are kept.
+        let historian_stop = CancellationToken::new();
+        let (historian, historian_driver) = historian::spawn(
+            &settings.historian,
+            &settings.store.data_dir,
+            historian_stop.clone(),
+        )?;
+        let historian_driver = tokio::spawn(historian_driver);
+        let pipeline = Pipeline::new(snapshot, units_tx, metrics.clone(), historian.clone());
         let pipeline = tokio::spawn(pipeline.run(inputs_rx, cancel.clone()));
         let ingest = tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained));
 
@@ -93,6 +106,7 @@ impl App {
             pipeline: inputs_tx,
             metrics,
             health,
+            historian,
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
@@ -103,6 +117,7 @@ impl App {
             embedded_broker,
             cancel,
             tasks: vec![api, ingest, pipeline, committer],
+            historian: (historian_stop, historian_driver),
         })
     }
 
@@ -121,7 +136,12 @@ impl App {
     /// Waits until the app has been stopped through its token and every part has finished.
     pub async fn wait(self) {
         self.cancel.cancelled().await;
-        let all = futures_join(self.tasks);
+        let (historian_stop, historian) = self.historian;
+        let all = async move {
+            futures_join(self.tasks).await;
+            historian_stop.cancel();
+            futures_join(vec![historian]).await;
+        };
         if tokio::time::timeout(SHUTDOWN_DEADLINE, all).await.is_err() {
             warn!("Some parts did not stop within 5 s; exiting anyway.");
         } else {

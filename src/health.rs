@@ -16,6 +16,8 @@ pub struct HealthReport {
     pub status: &'static str,
     pub broker: &'static str,
     pub store: String,
+    /// `off`, `ok`, or `spilling: ...` while InfluxDB is unreachable.
+    pub historian: String,
 }
 
 impl Health {
@@ -40,6 +42,7 @@ impl Health {
             },
             broker: if broker { "connected" } else { "disconnected" },
             store: store_error.map_or_else(|| "ok".to_owned(), |e| format!("failing: {e}")),
+            historian: "off".to_owned(),
         }
     }
 }

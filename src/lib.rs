@@ -2,15 +2,18 @@
 //!
 //! See ARCHITECTURE.md for the module map and the path of a position report.
 
+pub mod api;
+pub mod app;
+pub mod broker;
+pub mod cli;
 pub mod device;
+pub mod geofence;
+pub mod health;
+pub mod historian;
+pub mod ingest;
+pub mod maps;
+pub mod metrics;
+pub mod pipeline;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
-pub mod health;
-pub mod metrics;
-pub mod pipeline;
-pub mod ingest;
-pub mod broker;
-pub mod api;
-pub mod app;
-pub mod cli;

@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::historian::HistorianStats;
 use crate::telemetry::{MessageKind, RejectReason};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,6 +44,19 @@ pub struct Metrics {
     pub pipeline_lag_ms: Gauge,
     pub commit_seconds: Histogram,
     pub commit_failures: Counter,
+    historian: HistorianGauges,
+}
+
+/// The historian's own counters, copied in at scrape time.
+#[derive(Default)]
+struct HistorianGauges {
+    up: Gauge,
+    queued_lines: Gauge,
+    spilled_bytes: Gauge,
+    spilled_segments: Gauge,
+    dropped_lines: Gauge,
+    written_lines: Gauge,
+    lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -96,9 +110,48 @@ impl Metrics {
             "Group commits that failed and were retried",
             commit_failures.clone(),
         );
+        let historian = HistorianGauges::default();
+        let h = &historian;
+        registry.register(
+            "historian_up",
+            "1 while the last historian write succeeded",
+            h.up.clone(),
+        );
+        registry.register(
+            "historian_queued_lines",
+            "Historian lines held in memory",
+            h.queued_lines.clone(),
+        );
+        registry.register(
+            "historian_spilled_bytes",
+            "Historian spill on disk",
+            h.spilled_bytes.clone(),
+        );
+        registry.register(
+            "historian_spilled_segments",
+            "Historian spill segments on disk",
+            h.spilled_segments.clone(),
+        );
+        registry.register(
+            "historian_dropped_lines",
+            "Historian lines lost (queue full or spill budget exceeded)",
+            h.dropped_lines.clone(),
+        );
+        registry.register(
+            "historian_written_lines",
+            "Historian lines accepted by InfluxDB",
+            h.written_lines.clone(),
+        );
+        registry.register(
+            "historian_lag_seconds",
+            "Age of the oldest historian line not yet written",
+            h.lag_seconds.clone(),
+        );
         // Every label is present from the start so dashboards show zeros, not gaps.
         for kind in MessageKind::ALL {
-            let _ = messages.get_or_create(&KindLabel { kind: kind.as_str() });
+            let _ = messages.get_or_create(&KindLabel {
+                kind: kind.as_str(),
+            });
         }
         for reason in RejectReason::ALL {
             let _ = rejects.get_or_create(&ReasonLabel {
@@ -114,12 +167,15 @@ impl Metrics {
             pipeline_lag_ms,
             commit_seconds,
             commit_failures,
+            historian,
         }
     }
 
     pub fn message(&self, kind: MessageKind) {
         self.messages
-            .get_or_create(&KindLabel { kind: kind.as_str() })
+            .get_or_create(&KindLabel {
+                kind: kind.as_str(),
+            })
             .inc();
     }
 
@@ -143,6 +199,18 @@ impl Metrics {
         self.queue_depth
             .get_or_create(&QueueLabel { queue })
             .set(depth as i64);
+    }
+
+    pub fn observe_historian(&self, stats: &HistorianStats) {
+        let h = &self.historian;
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        h.up.set(i64::from(stats.enabled && stats.up));
+        h.queued_lines.set(count(stats.queued_lines));
+        h.spilled_bytes.set(count(stats.spilled_bytes));
+        h.spilled_segments.set(count(stats.spilled_segments));
+        h.dropped_lines.set(count(stats.dropped_lines));
+        h.written_lines.set(count(stats.written_lines));
+        h.lag_seconds.set(stats.lag_seconds);
     }
 
     pub fn render(&self) -> String {

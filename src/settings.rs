@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::historian::HistorianSettings;
 use crate::telemetry::Limits;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -17,6 +18,7 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     pub store: StoreSettings,
     pub ingest: IngestSettings,
+    pub historian: HistorianSettings,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -180,6 +182,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's test jail returns its own large error type.
 mod tests {
     use super::*;
 
@@ -196,12 +199,16 @@ mod tests {
                 http_listen: Some("127.0.0.1:0".parse().unwrap()),
                 ..Overrides::default()
             };
-            let s = Settings::load(Some(Path::new("caravan.toml")), Settings::env(), &flags)
-                .unwrap();
+            let s =
+                Settings::load(Some(Path::new("caravan.toml")), Settings::env(), &flags).unwrap();
             assert_eq!(s.http.listen.port(), 0);
             assert_eq!(s.mqtt.client_id, "from-env");
             assert_eq!(s.store.data_dir, PathBuf::from("/var/lib/caravan"));
-            assert_eq!(s.mqtt.listen.port(), 1883, "untouched values keep their default");
+            assert_eq!(
+                s.mqtt.listen.port(),
+                1883,
+                "untouched values keep their default"
+            );
             Ok(())
         });
     }
@@ -210,8 +217,12 @@ mod tests {
     fn a_misspelt_key_in_the_file_is_an_error_naming_it() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("caravan.toml", "[http]\nlisen = \"127.0.0.1:9000\"\n")?;
-            let err = Settings::load(Some(Path::new("caravan.toml")), Settings::env(), &Overrides::default())
-                .unwrap_err();
+            let err = Settings::load(
+                Some(Path::new("caravan.toml")),
+                Settings::env(),
+                &Overrides::default(),
+            )
+            .unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");
             Ok(())
         });

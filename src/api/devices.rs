@@ -135,9 +135,14 @@ pub async fn create(body: NewDevice, ctx: Context) -> Result<impl Reply, Rejecti
     match registered.await.map_err(|_| stopping())? {
         Ok(()) => {
             let view = DeviceView::new(device, DeviceState::default());
-            Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
+            Ok(warp::reply::with_status(
+                warp::reply::json(&view),
+                StatusCode::CREATED,
+            ))
         }
-        Err(e @ RegisterError::AlreadyRegistered(_)) => Err(ApiError::conflict(e.to_string()).into()),
+        Err(e @ RegisterError::AlreadyRegistered(_)) => {
+            Err(ApiError::conflict(e.to_string()).into())
+        }
     }
 }
 
@@ -170,7 +175,9 @@ pub async fn track(id: String, query: TrackQuery, ctx: Context) -> Result<impl R
     })
     .await?
     .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
-    Ok(warp::reply::json(&track_geojson(&id, from, to, fixes, limit)))
+    Ok(warp::reply::json(&track_geojson(
+        &id, from, to, fixes, limit,
+    )))
 }
 
 /// A FeatureCollection: the track as a LineString (when it has two fixes or more), then one

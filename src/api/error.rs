@@ -80,27 +80,55 @@ pub async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Inf
         return Ok(reply(StatusCode::NOT_FOUND, "not_found", "no such route"));
     }
     if let Some(e) = r.find::<warp::filters::body::BodyDeserializeError>() {
-        return Ok(reply(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()));
+        return Ok(reply(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &e.to_string(),
+        ));
     }
     if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
-        return Ok(reply(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()));
+        return Ok(reply(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &e.to_string(),
+        ));
     }
     if r.find::<warp::reject::PayloadTooLarge>().is_some() {
         let message = "the request body is too large";
-        return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message));
+        return Ok(reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            message,
+        ));
     }
     if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
         let message = "send the body as application/json";
-        return Ok(reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
+        return Ok(reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        ));
     }
     if r.find::<warp::reject::MethodNotAllowed>().is_some() {
         let message = "this route does not take that method";
-        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message));
+        return Ok(reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        ));
     }
     if r.find::<warp::reject::LengthRequired>().is_some() {
         let message = "a Content-Length header is required";
-        return Ok(reply(StatusCode::LENGTH_REQUIRED, "length_required", message));
+        return Ok(reply(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            message,
+        ));
     }
     error!(rejection = ?r, "An unexpected rejection.");
-    Ok(reply(StatusCode::INTERNAL_SERVER_ERROR, "internal", "unexpected error"))
+    Ok(reply(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "unexpected error",
+    ))
 }

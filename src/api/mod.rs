@@ -14,6 +14,7 @@ use warp::{Filter, Reply};
 pub use error::ApiError;
 
 use crate::health::Health;
+use crate::historian::Historian;
 use crate::metrics::Metrics;
 use crate::pipeline::Input;
 use crate::store::StoreReader;
@@ -25,16 +26,21 @@ pub struct Context {
     pub pipeline: mpsc::Sender<Input>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    pub historian: Historian,
 }
 
 /// Request bodies above this are refused before they are read.
 const MAX_BODY: u64 = 64 * 1024;
 
-fn with(ctx: Context) -> impl Filter<Extract = (Context,), Error = std::convert::Infallible> + Clone {
+fn with(
+    ctx: Context,
+) -> impl Filter<Extract = (Context,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || ctx.clone())
 }
 
-pub fn routes(ctx: Context) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
+pub fn routes(
+    ctx: Context,
+) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .and(with(ctx.clone()))

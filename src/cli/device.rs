@@ -44,7 +44,16 @@ pub async fn run(command: DeviceCommand, settings: &Settings) -> anyhow::Result<
             carrier,
             plate,
             api,
-        } => add(&api_base(api, settings), settings, device_id, carrier, plate).await,
+        } => {
+            add(
+                &api_base(api, settings),
+                settings,
+                device_id,
+                carrier,
+                plate,
+            )
+            .await
+        }
         DeviceCommand::List { api } => list(&api_base(api, settings)).await,
     }
 }

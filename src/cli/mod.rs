@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use crate::settings::{Overrides, Settings};
 
 #[derive(Debug, Parser)]
-#[command(name = "caravan", version, about = "Tracks trucks and sealed goods in transit across the borders of Central Asia.")]
+#[command(
+    name = "caravan",
+    version,
+    about = "Tracks trucks and sealed goods in transit across the borders of Central Asia."
+)]
 pub struct Cli {
     /// A TOML settings file (values there are overridden by CARAVAN__SECTION__KEY variables,
     /// and those by flags).

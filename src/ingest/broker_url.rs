@@ -29,7 +29,9 @@ impl BrokerAddr {
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                let port = port.parse().map_err(|_| error("the port is not a number"))?;
+                let port = port
+                    .parse()
+                    .map_err(|_| error("the port is not a number"))?;
                 (host, port)
             }
             _ => (rest, 1883),

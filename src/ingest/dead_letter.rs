@@ -29,7 +29,9 @@ pub fn render(letter: &DeadLetter) -> (String, Vec<u8>) {
         detail: &letter.detail,
         topic: &letter.topic,
         device_id: letter.device_id.as_ref().map(|d| d.as_str()),
-        received_at: letter.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        received_at: letter
+            .received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         payload: text,
         payload_base64: text
             .is_none()

@@ -169,7 +169,10 @@ impl Ingest {
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(1), flushed).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(1), flushed)
+            .await
+            .is_err()
+        {
             warn!("The broker did not take the disconnect in time.");
         }
         self.health.set_broker_connected(false);

@@ -22,6 +22,7 @@ pub use committer::{Committer, Unit};
 pub use dedupe::SeqWindow;
 
 use crate::device::{Device, DeviceState};
+use crate::historian::{Historian, ReportContext};
 use crate::metrics::{Metrics, Queue};
 use crate::store::{DeadLetter, Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
@@ -71,13 +72,19 @@ pub struct Pipeline {
     devices: HashMap<DeviceId, Tracked>,
     committer: mpsc::Sender<Unit>,
     metrics: Arc<Metrics>,
+    historian: Historian,
     /// When each device last had a reject logged: at most one log line per device a minute.
     reject_logged: HashMap<Option<DeviceId>, DateTime<Utc>>,
 }
 
 impl Pipeline {
     /// Resumes from the store's snapshot.
-    pub fn new(snapshot: Snapshot, committer: mpsc::Sender<Unit>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        snapshot: Snapshot,
+        committer: mpsc::Sender<Unit>,
+        metrics: Arc<Metrics>,
+        historian: Historian,
+    ) -> Self {
         let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
         let devices = snapshot
             .devices
@@ -98,6 +105,7 @@ impl Pipeline {
             devices,
             committer,
             metrics,
+            historian,
             reject_logged: HashMap::new(),
         }
     }
@@ -185,7 +193,11 @@ impl Pipeline {
                     writes.push(letter(reject, raw, device_id.clone()));
                 }
                 if let Some(id) = &device_id {
-                    track(tracked, id, decoded.reports, &self.metrics, &mut writes);
+                    let sinks = Sinks {
+                        metrics: &self.metrics,
+                        historian: &self.historian,
+                    };
+                    track(tracked, id, decoded.reports, sinks, &mut writes);
                 }
             }
             Some(_) => {}
@@ -210,14 +222,21 @@ impl Pipeline {
     }
 }
 
+/// Where accepted reports are counted and copied, besides the store.
+struct Sinks<'a> {
+    metrics: &'a Metrics,
+    historian: &'a Historian,
+}
+
 /// Folds a device's reports, oldest first, into its state and the writes that record them.
 fn track(
     tracked: &mut Tracked,
     device_id: &DeviceId,
     mut reports: Vec<Report>,
-    metrics: &Metrics,
+    sinks: Sinks<'_>,
     writes: &mut Vec<Write>,
 ) {
+    let Sinks { metrics, historian } = sinks;
     // A backlog batch is evaluated in device-time order, whatever order it arrived in.
     reports.sort_by_key(Report::occurred_at);
     let mut changed = false;
@@ -230,14 +249,12 @@ fn track(
         }
         metrics.message(report.kind());
         tracked.state.apply(&report);
+        historian.record_report(&report, &ReportContext::default());
         writes.push(Write::Report(report));
         changed = true;
     }
     if changed {
-        writes.push(Write::DeviceState(
-            device_id.clone(),
-            tracked.state.clone(),
-        ));
+        writes.push(Write::DeviceState(device_id.clone(), tracked.state.clone()));
     }
 }
 

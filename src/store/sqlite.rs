@@ -155,11 +155,18 @@ impl SqliteReader {
 
 const DEVICE_COLUMNS: &str = "d.device_id, d.carrier, d.plate, d.registered_at, s.state";
 
-fn device_row(row: &Row<'_>) -> rusqlite::Result<(String, String, Option<String>, String, Option<String>)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
-}
-
+/// device_id, carrier, plate, registered_at, state JSON.
 type DeviceRow = (String, String, Option<String>, String, Option<String>);
+
+fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
 
 fn to_device(row: DeviceRow) -> Result<(Device, DeviceState), StoreError> {
     let (id, carrier, plate, registered_at, state) = row;

@@ -1,7 +1,5 @@
 //! Bytes from the broker to validated [`Report`]s: the one place where device input is checked.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::value::RawValue;
 
@@ -70,7 +68,10 @@ pub fn decode(topic: &str, payload: &[u8], now: DateTime<Utc>, limits: &Limits) 
     let text = match std::str::from_utf8(payload) {
         Ok(text) => text,
         Err(e) => {
-            let reject = Reject::new(RejectReason::Malformed, format!("payload is not UTF-8: {e}"));
+            let reject = Reject::new(
+                RejectReason::Malformed,
+                format!("payload is not UTF-8: {e}"),
+            );
             return Decoded::whole(Some(device_id), reject);
         }
     };
@@ -115,7 +116,10 @@ fn malformed(e: impl std::fmt::Display) -> Reject {
 }
 
 fn out_of_range(field: &str, value: f64) -> Reject {
-    Reject::new(RejectReason::OutOfRange, format!("{field} = {value} is out of range"))
+    Reject::new(
+        RejectReason::OutOfRange,
+        format!("{field} = {value} is out of range"),
+    )
 }
 
 /// Checks an optional field against an inclusive range; NaN and infinities fail too.
@@ -153,7 +157,7 @@ impl Edge<'_> {
         }
     }
 
-    fn time(&self, raw: &Cow<'_, str>) -> Result<DateTime<Utc>, Reject> {
+    fn time(&self, raw: &str) -> Result<DateTime<Utc>, Reject> {
         let t = DateTime::parse_from_rfc3339(raw)
             .map_err(|e| malformed(format!("t = {raw:?} is not an RFC 3339 time: {e}")))?
             .with_timezone(&Utc);
@@ -240,9 +244,130 @@ impl Edge<'_> {
             "offline" => ConnState::Offline,
             other => {
                 let shown: String = other.chars().take(40).collect();
-                return Err(malformed(format!("conn must be online or offline, not {shown:?}")));
+                return Err(malformed(format!(
+                    "conn must be online or offline, not {shown:?}"
+                )));
             }
         };
         Ok(self.report(ReportBody::Conn { state }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::telemetry::ReportBody;
+
+    const TOPIC: &str = "caravan/v1/dev/356307042441013/pos";
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-27T08:20:00Z".parse().unwrap()
+    }
+
+    fn decode_pos(payload: &str) -> Decoded {
+        decode(TOPIC, payload.as_bytes(), now(), &Limits::default())
+    }
+
+    #[test]
+    fn a_fix_keeps_every_field_the_device_sent() {
+        let decoded = decode_pos(
+            r#"{"seq":1842,"t":"2026-11-27T08:15:30Z","lat":39.681,"lon":73.9215,"speed_kmh":54.2,"heading_deg":112,"hdop":0.9,"sats":11,"alt_m":2850}"#,
+        );
+        let [report] = decoded.reports.as_slice() else {
+            panic!("{decoded:?}")
+        };
+        let ReportBody::Fix(fix) = &report.body else {
+            panic!("not a fix")
+        };
+        assert_eq!(fix.seq, 1842);
+        assert_eq!(fix.t.to_rfc3339(), "2026-11-27T08:15:30+00:00");
+        assert_eq!((fix.point.lat, fix.point.lon), (39.681, 73.9215));
+        assert_eq!(fix.speed_kmh, Some(54.2));
+        assert_eq!(fix.sats, Some(11));
+        assert_eq!(report.received_at, now());
+    }
+
+    #[test]
+    fn a_time_with_an_offset_is_converted_to_utc() {
+        let decoded =
+            decode_pos(r#"{"seq":1,"t":"2026-11-27T14:15:30+06:00","lat":42.87,"lon":74.59}"#);
+        assert_eq!(
+            decoded.reports[0].occurred_at().to_rfc3339(),
+            "2026-11-27T08:15:30+00:00"
+        );
+    }
+
+    #[test]
+    fn a_fix_just_inside_the_clock_skew_is_accepted_and_just_outside_refused() {
+        let inside = decode_pos(r#"{"seq":1,"t":"2026-11-27T08:25:00Z","lat":1,"lon":1}"#);
+        assert_eq!(inside.reports.len(), 1);
+        let outside = decode_pos(r#"{"seq":1,"t":"2026-11-27T08:25:01Z","lat":1,"lon":1}"#);
+        assert_eq!(outside.rejects[0].0.reason, RejectReason::FutureTime);
+    }
+
+    #[test]
+    fn a_huge_number_is_refused_not_turned_into_infinity() {
+        let decoded = decode_pos(r#"{"seq":1,"t":"2026-11-27T08:15:30Z","lat":1e400,"lon":1}"#);
+        assert!(decoded.reports.is_empty());
+        assert_eq!(decoded.rejects.len(), 1);
+    }
+
+    #[test]
+    fn a_seal_position_needs_both_coordinates() {
+        let decoded = decode(
+            "caravan/v1/dev/s1/seal",
+            br#"{"seq":1,"t":"2026-11-27T08:15:30Z","seal_id":"S","event":"opened","lat":39.0}"#,
+            now(),
+            &Limits::default(),
+        );
+        assert_eq!(decoded.rejects[0].0.reason, RejectReason::Malformed);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_are_accounted_for(
+            payload in proptest::collection::vec(any::<u8>(), 0..512),
+            kind in prop::sample::select(vec!["pos", "seal", "status", "conn", "x"]),
+        ) {
+            let topic = format!("caravan/v1/dev/d1/{kind}");
+            let decoded = decode(&topic, &payload, now(), &Limits::default());
+            // Every message ends as reports or rejects: nothing silently disappears.
+            prop_assert!(!decoded.reports.is_empty() || !decoded.rejects.is_empty());
+        }
+
+        #[test]
+        fn arbitrary_json_fixes_are_accepted_exactly_when_in_range(
+            seq in any::<u64>(),
+            lat in prop::num::f64::ANY,
+            lon in -200.0f64..200.0,
+            speed in prop::option::of(-10.0f64..600.0),
+            minutes in -100_000i64..100,
+        ) {
+            let t = (now() + chrono::Duration::minutes(minutes)).to_rfc3339();
+            let mut fix = serde_json::json!({"seq": seq, "t": t, "lat": lat, "lon": lon});
+            if let Some(speed) = speed {
+                fix["speed_kmh"] = speed.into();
+            }
+            let decoded = decode_pos(&fix.to_string());
+            let in_range = lat.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0
+                && speed.is_none_or(|s| (0.0..=500.0).contains(&s))
+                && (-30 * 24 * 60..=5).contains(&minutes);
+            prop_assert_eq!(decoded.reports.len() == 1, in_range, "{:?}", decoded.rejects);
+        }
+
+        #[test]
+        fn a_backlog_yields_one_outcome_per_fix(n in 1usize..40, bad_every in 2usize..7) {
+            let fixes: Vec<_> = (0..n).map(|i| {
+                let lat = if i % bad_every == 0 { 99.0 } else { 39.0 };
+                serde_json::json!({"seq": i, "t": "2026-11-27T08:00:00Z", "lat": lat, "lon": 73.0})
+            }).collect();
+            let decoded = decode_pos(&serde_json::Value::from(fixes).to_string());
+            prop_assert_eq!(decoded.reports.len() + decoded.rejects.len(), n);
+            prop_assert_eq!(decoded.rejects.len(), n.div_ceil(bad_every));
+        }
     }
 }

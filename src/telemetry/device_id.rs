@@ -52,7 +52,10 @@ mod tests {
 
     #[test]
     fn an_imei_is_a_device_id() {
-        assert_eq!(DeviceId::parse("356307042441013").unwrap().as_str(), "356307042441013");
+        assert_eq!(
+            DeviceId::parse("356307042441013").unwrap().as_str(),
+            "356307042441013"
+        );
     }
 
     #[test]

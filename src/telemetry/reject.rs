@@ -2,7 +2,9 @@ use std::fmt;
 
 /// Why a message (or one fix of a batch) was refused at the edge. Each reason is a metric
 /// label and the last level of the dead-letter topic `caravan/v1/rejected/{reason}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// The payload is larger than the configured limit.

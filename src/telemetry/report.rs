@@ -100,7 +100,9 @@ pub enum ReportBody {
     Fix(Fix),
     Seal(SealEvent),
     Status(Status),
-    Conn { state: ConnState },
+    Conn {
+        state: ConnState,
+    },
 }
 
 /// One validated fact from one device: the unit the pipeline, the engine and the store see.

@@ -1,0 +1,145 @@
+//! A real broker (rumqttd), a subscriber, and a bridge on free ports.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firmware_bridge::queue::QueueLimits;
+use firmware_bridge::registry::Registry;
+use firmware_bridge::settings::{Limits, MqttSettings, Settings};
+use firmware_bridge::Bridge;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub const REGISTRY: &str = r#"
+    [models.FMB920]
+    inputs = [{ din = 2, high = "closed", low = "opened" }]
+    [[devices]]
+    device_id = "356307042441013"
+    model = "FMB920"
+    seal_id = "KG-ES-000123"
+    [[devices]]
+    device_id = "13912345678"
+    seal_id = "KG-ES-000200"
+"#;
+
+/// A port that was free a moment ago (rumqttd cannot bind port 0 and report it).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts rumqttd on `port` in a thread of its own (its `start` blocks forever).
+pub fn start_broker(port: u16) {
+    let config = format!(
+        r#"
+        id = 0
+        [router]
+        max_connections = 100
+        max_outgoing_packet_count = 200
+        max_segment_size = 10485760
+        max_segment_count = 10
+        [v4.1]
+        name = "v4-1"
+        listen = "127.0.0.1:{port}"
+        next_connection_delay_ms = 1
+        [v4.1.connections]
+        connection_timeout_ms = 5000
+        max_payload_size = 262144
+        max_inflight_count = 100
+        dynamic_filters = true
+        "#
+    );
+    let config: rumqttd::Config = toml::from_str(&config).unwrap();
+    std::thread::spawn(move || {
+        let _ = rumqttd::Broker::new(config).start();
+    });
+}
+
+/// Subscribes to every contract topic; returns `(topic, payload JSON)` as they arrive.
+pub async fn subscribe(port: u16) -> mpsc::UnboundedReceiver<(String, serde_json::Value)> {
+    let mut options = MqttOptions::new(format!("test-sub-{port}"), "127.0.0.1", port);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut events) = AsyncClient::new(options, 10);
+    client
+        .subscribe("caravan/v1/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _client = client;
+        let mut subscribed_tx = Some(subscribed_tx);
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(tx) = subscribed_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let payload = serde_json::from_slice(&p.payload).unwrap();
+                    let _ = tx.send((p.topic, payload));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), subscribed)
+        .await
+        .unwrap()
+        .unwrap();
+    rx
+}
+
+pub fn settings(mqtt_port: u16, data_dir: &Path) -> Settings {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    Settings {
+        teltonika: Some(any),
+        jt808: Some(any),
+        metrics: Some(any),
+        mqtt: MqttSettings::from_url(
+            &format!("mqtt://127.0.0.1:{mqtt_port}"),
+            &format!("bridge-{mqtt_port}"),
+        )
+        .unwrap(),
+        registry: Arc::new(Registry::from_toml(REGISTRY).unwrap()),
+        data_dir: data_dir.to_path_buf(),
+        limits: Limits {
+            idle_timeout: Duration::from_secs(30),
+            ..Limits::default()
+        },
+        queue: QueueLimits::default(),
+    }
+}
+
+pub async fn start_bridge(settings: Settings) -> (Bridge, CancellationToken) {
+    let cancel = CancellationToken::new();
+    let bridge = firmware_bridge::run(settings, cancel.clone())
+        .await
+        .unwrap();
+    (bridge, cancel)
+}
+
+/// The next `n` messages, or a panic naming what did arrive.
+pub async fn next_messages(
+    rx: &mut mpsc::UnboundedReceiver<(String, serde_json::Value)>,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+            Ok(Some((topic, payload))) => {
+                out.push(serde_json::json!({ "topic": topic, "payload": payload }))
+            }
+            _ => panic!("expected {n} messages, got {out:#?}"),
+        }
+    }
+    out
+}

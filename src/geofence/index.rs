@@ -1,0 +1,182 @@
+//! The spatial index built once from an [`Atlas`], shared by every device.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use geo::{Coord, LineString};
+use serde::{Deserialize, Serialize};
+
+use super::config::GeofenceConfig;
+use super::corridor::{chain_legs, Network};
+use super::country::CountryIndex;
+use super::event::CorridorPosition;
+use super::zones::ZoneIndex;
+use super::GeofenceError;
+use crate::maps::{Atlas, CountryCode};
+use crate::telemetry::GeoPoint;
+
+/// Zones, countries and corridors of an atlas, indexed for the per-fix checks.
+pub struct GeofenceIndex {
+    pub(crate) zones: ZoneIndex,
+    pub(crate) countries: CountryIndex,
+    pub(crate) corridors: Network,
+    corridor_lines: Vec<LineString<f64>>,
+    corridor_by_id: HashMap<String, u32>,
+    pub(crate) config: GeofenceConfig,
+    linear: bool,
+}
+
+/// An approved route: corridor legs in travel order, as the transit assigns them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    pub id: String,
+    pub legs: Vec<RouteLeg>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteLeg {
+    pub corridor_id: String,
+    /// Travel against the corridor's drawing direction. `None` orients the leg so it
+    /// continues from the previous one, which is what a list of corridor ids usually means.
+    #[serde(default)]
+    pub reversed: Option<bool>,
+}
+
+/// A route resolved against the index: one polyline with chainage, shared by the devices of
+/// a transit.
+pub struct RoutePath {
+    pub(crate) id: String,
+    pub(crate) network: Network,
+}
+
+impl RoutePath {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn length_m(&self) -> f64 {
+        self.network.length_m(0)
+    }
+}
+
+/// What the maps say about one point (for `caravan maps locate` and debugging).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Location {
+    pub country: Option<CountryCode>,
+    pub zones: Vec<String>,
+    pub corridor: Option<CorridorPosition>,
+}
+
+impl GeofenceIndex {
+    /// Builds the index with the default thresholds.
+    pub fn new(atlas: &Atlas) -> Self {
+        Self::with_config(atlas, GeofenceConfig::default())
+    }
+
+    /// Builds the index; the border tolerance and the enclave size shape the country index.
+    pub fn with_config(atlas: &Atlas, config: GeofenceConfig) -> Self {
+        Self::build(atlas, config, false)
+    }
+
+    /// The same checks with linear scans and unindexed point-in-polygon tests: the
+    /// reference the bench measures the index against and the property tests compare with.
+    pub fn naive(atlas: &Atlas, config: GeofenceConfig) -> Self {
+        Self::build(atlas, config, true)
+    }
+
+    fn build(atlas: &Atlas, config: GeofenceConfig, linear: bool) -> Self {
+        let corridors: Vec<(String, f64)> = atlas
+            .corridors
+            .iter()
+            .map(|c| (c.id.clone(), c.width_m))
+            .collect();
+        let paths = atlas
+            .corridors
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.route.0.iter().map(|p| (*p, i as u32)).collect())
+            .collect();
+        Self {
+            zones: ZoneIndex::new(atlas, linear),
+            countries: CountryIndex::new(
+                atlas,
+                config.border_tolerance_m,
+                config.enclave_max_area_km2,
+                linear,
+            ),
+            corridors: Network::new(paths, corridors, linear),
+            corridor_lines: atlas.corridors.iter().map(|c| c.route.clone()).collect(),
+            corridor_by_id: atlas
+                .corridors
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i as u32))
+                .collect(),
+            config,
+            linear,
+        }
+    }
+
+    pub fn config(&self) -> &GeofenceConfig {
+        &self.config
+    }
+
+    /// Resolves a route's legs into one polyline.
+    ///
+    /// # Errors
+    /// [`GeofenceError::UnknownCorridor`] for a leg naming no corridor of the atlas, and
+    /// [`GeofenceError::EmptyRoute`] for a route with no usable segment.
+    pub fn build_route(&self, route: &Route) -> Result<Arc<RoutePath>, GeofenceError> {
+        let mut legs = Vec::with_capacity(route.legs.len());
+        for leg in &route.legs {
+            let i = *self
+                .corridor_by_id
+                .get(&leg.corridor_id)
+                .ok_or_else(|| GeofenceError::UnknownCorridor(leg.corridor_id.clone()))?;
+            legs.push((&self.corridor_lines[i as usize], leg.reversed, i));
+        }
+        let points = chain_legs(&legs);
+        if points.len() < 2 {
+            return Err(GeofenceError::EmptyRoute(route.id.clone()));
+        }
+        let corridors = (0..self.corridor_lines.len() as u32)
+            .map(|i| {
+                (
+                    self.corridors.corridor_id(i).to_owned(),
+                    self.corridors.width_m(i),
+                )
+            })
+            .collect();
+        Ok(Arc::new(RoutePath {
+            id: route.id.clone(),
+            network: Network::new(vec![points], corridors, self.linear),
+        }))
+    }
+
+    /// Country, zones and nearest corridor of one point.
+    pub fn locate(&self, point: GeoPoint) -> Location {
+        let c = Coord {
+            x: point.lon,
+            y: point.lat,
+        };
+        let country = self.countries.part_at(c, None);
+        let zones = self.zones.at(c);
+        let corridor = self
+            .corridors
+            .locate(c, None, self.config.corridor_search_m, false)
+            .map(|p| CorridorPosition {
+                id: self.corridors.corridor_id(p.corridor).to_owned(),
+                route_id: None,
+                distance_m: p.distance_m,
+                chainage_m: p.chainage_m,
+            });
+        Location {
+            country: country.map(|p| self.countries.code(p)),
+            zones: zones
+                .iter()
+                .map(|z| self.zones.zone(z).id.clone())
+                .collect(),
+            corridor,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Progress along an assigned route: distance, chainage, deviation and wrong direction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::config::GeofenceConfig;
+use super::corridor::Projection;
+use super::engine::Found;
+use super::event::EventKind;
+use super::index::RoutePath;
+use super::track::Sample;
+
+/// A fix beyond the route's corridor is looked for up to this far in the R-tree before the
+/// unbounded nearest-segment walk.
+const SEARCH_M: f64 = 20_000.0;
+
+pub(crate) struct RouteState {
+    pub path: Arc<RoutePath>,
+    pub last: Option<Projection>,
+    deviation: Option<Deviation>,
+    /// Furthest chainage reached while on the corridor.
+    high_water_m: Option<f64>,
+    /// Lowest chainage since travel turned the wrong way.
+    wrong_way_low_m: Option<f64>,
+}
+
+/// Fixes off the corridor, counted until they amount to a deviation.
+struct Deviation {
+    since: DateTime<Utc>,
+    fixes: u32,
+    max_m: f64,
+    open: bool,
+}
+
+impl RouteState {
+    pub(crate) fn new(path: Arc<RoutePath>) -> Self {
+        Self {
+            path,
+            last: None,
+            deviation: None,
+            high_water_m: None,
+            wrong_way_low_m: None,
+        }
+    }
+
+    pub(crate) fn update(&mut self, cfg: &GeofenceConfig, cur: &Sample, out: &mut Vec<Found>) {
+        let net = &self.path.network;
+        let hint = self.last.map(|p| (p.path, p.seg));
+        let Some(p) = net.locate(cur.c, hint, SEARCH_M, true) else {
+            return;
+        };
+        self.last = Some(p);
+        let width = net.width_m(p.corridor);
+        if p.distance_m > width {
+            self.off_route(cfg, cur, p, width, out);
+        } else {
+            self.on_route(cur, out);
+            self.progress(cfg, cur, p.chainage_m, out);
+        }
+    }
+
+    fn off_route(
+        &mut self,
+        cfg: &GeofenceConfig,
+        cur: &Sample,
+        p: Projection,
+        width_m: f64,
+        out: &mut Vec<Found>,
+    ) {
+        let d = self.deviation.get_or_insert(Deviation {
+            since: cur.t,
+            fixes: 0,
+            max_m: 0.0,
+            open: false,
+        });
+        d.fixes += 1;
+        d.max_m = d.max_m.max(p.distance_m);
+        let long_enough = (cur.t - d.since).num_seconds() >= cfg.deviation_min_s;
+        if !d.open && d.fixes >= cfg.deviation_min_fixes.max(1) && long_enough {
+            d.open = true;
+            let kind = EventKind::RouteDeviation {
+                route_id: self.path.id().to_owned(),
+                corridor_id: self.path.network.corridor_id(p.corridor).to_owned(),
+                distance_m: p.distance_m,
+                width_m,
+            };
+            out.push(Found::new(kind, d.since, Some(cur.c)));
+        }
+    }
+
+    fn on_route(&mut self, cur: &Sample, out: &mut Vec<Found>) {
+        if let Some(d) = self.deviation.take().filter(|d| d.open) {
+            let kind = EventKind::RouteDeviationEnded {
+                route_id: self.path.id().to_owned(),
+                duration_s: (cur.t - d.since).num_seconds(),
+                max_distance_m: d.max_m,
+            };
+            out.push(Found::new(kind, cur.t, Some(cur.c)));
+        }
+    }
+
+    /// Wrong direction: chainage falls more than the tolerance below the furthest point
+    /// reached. It is raised once, and re-armed when travel has gone forward again by the
+    /// tolerance.
+    fn progress(
+        &mut self,
+        cfg: &GeofenceConfig,
+        cur: &Sample,
+        chainage: f64,
+        out: &mut Vec<Found>,
+    ) {
+        let tol = cfg.wrong_direction_tolerance_m;
+        if let Some(low) = self.wrong_way_low_m {
+            if chainage > low + tol {
+                self.wrong_way_low_m = None;
+                self.high_water_m = Some(chainage);
+            } else {
+                self.wrong_way_low_m = Some(low.min(chainage));
+            }
+            return;
+        }
+        let high = self.high_water_m.map_or(chainage, |h| h.max(chainage));
+        self.high_water_m = Some(high);
+        if chainage < high - tol {
+            self.wrong_way_low_m = Some(chainage);
+            let kind = EventKind::WrongDirection {
+                route_id: self.path.id().to_owned(),
+                chainage_m: chainage,
+                regressed_m: high - chainage,
+            };
+            out.push(Found::new(kind, cur.t, Some(cur.c)));
+        }
+    }
+}

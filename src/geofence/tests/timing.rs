@@ -1,0 +1,153 @@
+use super::*;
+use crate::geofence::DeviceTrack;
+
+#[test]
+fn a_long_stop_outside_authorised_places_raises_unauthorised_stop() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    let reports: Vec<_> = (0..=8)
+        .map(|i| fix(i * 300, 41.0, 72.0 + 0.00001 * i as f64, Some(0.0)))
+        .collect();
+    let events = run(&engine, &mut track, &reports);
+    let stops: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind_str() == "unauthorised_stop")
+        .collect();
+    assert_eq!(stops.len(), 1, "{events:?}");
+    assert_eq!(stops[0].occurred_at, at(2_100), "first fix past 30 minutes");
+    let moved = run(&engine, &mut track, &[fix(3_000, 41.05, 72.0, Some(50.0))]);
+    assert_eq!(kinds(&moved), vec!["stop_ended"]);
+}
+
+#[test]
+fn a_long_stop_at_a_customs_office_raises_nothing() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    let reports: Vec<_> = (0..=12)
+        .map(|i| fix(i * 300, 40.5, 72.8, Some(0.0)))
+        .collect();
+    let events = run(&engine, &mut track, &reports);
+    assert_eq!(kinds(&events), vec!["enter"]);
+}
+
+#[test]
+fn silence_for_two_periods_raises_signal_lost_once() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    run(
+        &engine,
+        &mut track,
+        &(0..5)
+            .map(|i| fix(i * 60, 41.0, 72.0 + 0.01 * i as f64, None))
+            .collect::<Vec<_>>(),
+    );
+    assert!(engine.check_silence(&mut track, at(240 + 100)).is_none());
+    let lost = engine
+        .check_silence(&mut track, at(240 + 121))
+        .expect("two 60 s periods missed");
+    assert_eq!(lost.kind_str(), "signal_lost");
+    assert_eq!(lost.occurred_at, at(240 + 120));
+    assert!(
+        engine.check_silence(&mut track, at(1_000)).is_none(),
+        "raised once"
+    );
+}
+
+#[test]
+fn silence_inside_a_coverage_gap_waits_for_the_gap_timeout() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    run(
+        &engine,
+        &mut track,
+        &(0..5)
+            .map(|i| fix(i * 60, 40.0, 73.6, None))
+            .collect::<Vec<_>>(),
+    );
+    assert!(engine.check_silence(&mut track, at(240 + 3_000)).is_none());
+    let lost = engine
+        .check_silence(&mut track, at(240 + 3_601))
+        .expect("gap timeout passed");
+    assert!(
+        matches!(&lost.kind, EventKind::SignalLost { coverage_gap_id: Some(g), .. } if g == "gap1")
+    );
+}
+
+#[test]
+fn the_first_message_after_silence_restores_the_signal_and_the_backlog_is_judged() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    run(
+        &engine,
+        &mut track,
+        &(0..5)
+            .map(|i| fix(i * 60, 41.0, 72.0 + 0.01 * i as f64, None))
+            .collect::<Vec<_>>(),
+    );
+    engine.check_silence(&mut track, at(2_000)).expect("lost");
+    // The backlog covers the first half of the silence, then nothing for 20 minutes.
+    let backlog: Vec<_> = (5..15)
+        .map(|i| received(fix(i * 60, 41.0, 72.0 + 0.01 * i as f64, None), 2_500))
+        .chain([received(fix(2_100, 41.0, 72.2, None), 2_500)])
+        .collect();
+    let events = engine.apply_batch(&mut track, &backlog, at(2_500));
+    assert_eq!(kinds(&events), vec!["signal_restored", "tracking_gap"]);
+    assert!(matches!(
+        events[1].kind,
+        EventKind::TrackingGap {
+            gap_s: 1_260,
+            allowed_s: 120
+        }
+    ));
+    assert_eq!(events[1].occurred_at, at(840));
+}
+
+#[test]
+fn a_teleport_is_reported_and_ignored_by_the_border_check() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    let reports = [
+        fix(0, 41.0, 74.5, None),
+        fix(60, 41.0, 76.5, None),
+        fix(120, 41.0, 74.51, None),
+    ];
+    let events = run(&engine, &mut track, &reports);
+    assert_eq!(kinds(&events), vec!["gnss_anomaly"]);
+    assert!(matches!(
+        events[0].kind,
+        EventKind::GnssAnomaly {
+            reason: crate::geofence::AnomalyReason::Teleport,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_track_that_persists_after_a_jump_is_followed_from_there() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    let reports = [
+        fix(0, 41.0, 72.0, None),
+        fix(60, 41.5, 72.0, None),
+        fix(120, 41.5, 72.01, None),
+    ];
+    let events = run(&engine, &mut track, &reports);
+    assert_eq!(kinds(&events), vec!["gnss_anomaly"]);
+    let view = engine.snapshot(&track);
+    assert_eq!(view.point.map(|p| p.lat), Some(41.5));
+}
+
+#[test]
+fn device_reported_jamming_is_an_anomaly_once_until_it_clears() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    let reports = [
+        status(0, true),
+        status(60, true),
+        status(120, false),
+        status(180, true),
+    ];
+    let events = run(&engine, &mut track, &reports);
+    assert_eq!(kinds(&events), vec!["gnss_anomaly", "gnss_anomaly"]);
+    assert_eq!(events[1].occurred_at, at(180));
+}

@@ -1,0 +1,111 @@
+//! Per-device state: everything the engine remembers about one device between reports.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use geo::Coord;
+
+use super::anomaly::AnomalyState;
+use super::border::BorderState;
+use super::corridor::Projection;
+use super::country::CountryFix;
+use super::index::RoutePath;
+use super::presence::ZoneState;
+use super::route::RouteState;
+use super::signal::SignalState;
+use super::stops::StopState;
+use super::zones::ZoneSet;
+use crate::telemetry::DeviceId;
+
+/// One evaluated fix as the engine saw it, kept in the device's history window so late
+/// fixes can be placed between their time neighbours.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sample {
+    pub t: DateTime<Utc>,
+    pub c: Coord<f64>,
+    /// Zones containing the fix (raw geometry, before hysteresis).
+    pub zones: ZoneSet,
+    pub country: CountryFix,
+}
+
+/// The engine's memory of one device. The pipeline owns one per device and passes it to
+/// every call; nothing in it is shared, so the hot path takes no locks.
+pub struct DeviceTrack {
+    pub(crate) device_id: DeviceId,
+    /// Newest device time evaluated, for any kind of report: older reports are late.
+    pub(crate) newest_t: Option<DateTime<Utc>>,
+    pub(crate) last_received_at: Option<DateTime<Utc>>,
+    /// Accepted fixes in device-time order, newest at the back.
+    pub(crate) history: VecDeque<Sample>,
+    pub(crate) zones: Vec<ZoneState>,
+    pub(crate) border: BorderState,
+    pub(crate) route: Option<RouteState>,
+    /// Nearest corridor for a device without a route.
+    pub(crate) corridor: Option<Projection>,
+    pub(crate) stop: StopState,
+    pub(crate) signal: SignalState,
+    pub(crate) anomaly: AnomalyState,
+}
+
+impl DeviceTrack {
+    pub fn new(device_id: DeviceId) -> Self {
+        Self {
+            device_id,
+            newest_t: None,
+            last_received_at: None,
+            history: VecDeque::new(),
+            zones: Vec::new(),
+            border: BorderState::default(),
+            route: None,
+            corridor: None,
+            stop: StopState::default(),
+            signal: SignalState::default(),
+            anomaly: AnomalyState::default(),
+        }
+    }
+
+    pub fn device_id(&self) -> &DeviceId {
+        &self.device_id
+    }
+
+    /// Starts measuring distance, progress and direction against `route`; a previous
+    /// route's open deviation is dropped with it.
+    pub fn assign_route(&mut self, route: Arc<RoutePath>) {
+        self.route = Some(RouteState::new(route));
+    }
+
+    pub fn clear_route(&mut self) {
+        self.route = None;
+    }
+
+    pub fn route_id(&self) -> Option<&str> {
+        self.route.as_ref().map(|r| r.path.id())
+    }
+
+    pub(crate) fn last(&self) -> Option<&Sample> {
+        self.history.back()
+    }
+
+    /// Appends an in-order sample, keeping at most `cap` (and at least one).
+    pub(crate) fn push(&mut self, sample: Sample, cap: usize) {
+        self.history.push_back(sample);
+        while self.history.len() > cap.max(1) {
+            self.history.pop_front();
+        }
+    }
+
+    /// Inserts a late sample at its place in time; the oldest entry goes if the window is
+    /// full, unless the late sample itself would be the oldest.
+    pub(crate) fn insert(&mut self, at: usize, sample: Sample, cap: usize) {
+        if self.history.len() >= cap.max(1) {
+            if at == 0 {
+                return;
+            }
+            self.history.pop_front();
+            self.history.insert(at - 1, sample);
+        } else {
+            self.history.insert(at, sample);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Every API error has the one JSON shape and the right status.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+fn assert_error(body: &serde_json::Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_devices_and_routes_are_404_with_the_error_shape() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/api/v1/devices/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found");
+    let (status, body) = app.get("/api/v1/devices/nobody/track").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found");
+    let (status, body) = app.get("/api/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found");
+}
+
+#[tokio::test]
+async fn bad_ids_queries_and_bodies_are_400_naming_the_problem() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/api/v1/devices/bad.id").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "bad_request");
+
+    let (status, body) = app.get("/api/v1/devices/x/track?from=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "bad_request");
+
+    let (status, body) = app
+        .post("/api/v1/devices", &json!({"device_id": "ok-1"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("carrier"),
+        "{body}"
+    );
+
+    let (status, body) = app
+        .post(
+            "/api/v1/devices",
+            &json!({"device_id": "a/b", "carrier": "kg-trans"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("device_id"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn registering_a_device_twice_is_a_conflict() {
+    let app = spawn_app().await;
+    app.register("twice").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/devices",
+            &json!({"device_id": "twice", "carrier": "other"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "conflict");
+    assert_eq!(
+        app.device("twice").await["carrier"],
+        "kg-trans",
+        "the first registration stands"
+    );
+}
+
+#[tokio::test]
+async fn an_oversize_body_is_refused_before_it_is_read() {
+    let app = spawn_app().await;
+    let huge = json!({"device_id": "big", "carrier": "x".repeat(100_000)});
+    let (status, body) = app.post("/api/v1/devices", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&body, "payload_too_large");
+}
+
+#[tokio::test]
+async fn healthz_reports_the_broker_link_and_the_store() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off"})
+    );
+}

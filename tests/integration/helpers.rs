@@ -1,0 +1,232 @@
+//! `spawn_app()` and the tools tests use to act as a device and as an API client.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use caravan::app::App;
+use caravan::settings::Settings;
+use reqwest::StatusCode;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub struct TestApp {
+    app: Option<App>,
+    pub base: String,
+    pub mqtt_host: String,
+    pub mqtt_port: u16,
+    pub data_dir: PathBuf,
+    /// Keeps the temporary data directory alive for the test's duration.
+    _dir: Option<tempfile::TempDir>,
+    pub http: reqwest::Client,
+}
+
+/// Starts the real server: embedded broker, HTTP on port 0, a fresh data directory.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_owned();
+    let mut app = spawn_app_in(&path, |_| {}).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// Starts the real server on `data_dir`, with `adjust` applied to the test settings.
+pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = Settings::default();
+    settings.http.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.mqtt.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.store.data_dir = data_dir.to_owned();
+    adjust(&mut settings);
+    let app = App::start(settings).await.expect("the app starts");
+    let base = format!("http://{}", app.http);
+    let test_app = TestApp {
+        base,
+        mqtt_host: app.mqtt.host.clone(),
+        mqtt_port: app.mqtt.port,
+        data_dir: data_dir.to_owned(),
+        app: Some(app),
+        _dir: None,
+        http: reqwest::Client::new(),
+    };
+    test_app.wait_until_healthy().await;
+    test_app
+}
+
+impl TestApp {
+    async fn wait_until_healthy(&self) {
+        eventually("the app reports healthy", || async {
+            let (status, _) = self.get("/healthz").await;
+            (status == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn shutdown(mut self) -> Option<tempfile::TempDir> {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+        self._dir.take()
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// The value of one sample line of /metrics, e.g. `caravan_duplicates_total`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+    }
+
+    pub async fn register(&self, device_id: &str) {
+        let body = serde_json::json!({"device_id": device_id, "carrier": "kg-trans", "plate": "01KG123ABC"});
+        let (status, body) = self.post("/api/v1/devices", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    pub async fn device(&self, device_id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/devices/{device_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    pub async fn mqtt(&self, client_id: &str) -> Mqtt {
+        Mqtt::connect(&self.mqtt_host, self.mqtt_port, client_id).await
+    }
+}
+
+/// A plain MQTT client: a device publishing, or an observer subscribing.
+pub struct Mqtt {
+    pub client: AsyncClient,
+    messages: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl Mqtt {
+    pub async fn connect(host: &str, port: u16, client_id: &str) -> Mqtt {
+        let mut options = MqttOptions::new(client_id, host, port);
+        options.set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+        let (client, mut eventloop) = AsyncClient::new(options, 1000);
+        let (tx, messages) = mpsc::unbounded_channel();
+        let (connected_tx, mut connected) = mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = connected_tx.try_send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = tx.send((p.topic, p.payload.to_vec()));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), connected.recv())
+            .await
+            .expect("the MQTT client connects");
+        Mqtt { client, messages }
+    }
+
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .expect("publish queued");
+    }
+
+    pub async fn publish_json(&self, topic: &str, payload: &Value) {
+        self.publish(topic, payload.to_string()).await;
+    }
+
+    pub async fn subscribe(&self, filter: &str) {
+        self.client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .expect("subscribe queued");
+        // Give the broker a moment to install the subscription before anything is published.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// The next message received, within 10 s.
+    pub async fn next_message(&mut self) -> (String, Value) {
+        let (topic, payload) = tokio::time::timeout(Duration::from_secs(10), self.messages.recv())
+            .await
+            .expect("a message within 10 s")
+            .expect("the client is alive");
+        let value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+        (topic, value)
+    }
+}
+
+/// Polls `check` until it yields a value, for up to 10 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// An RFC 3339 time `minutes_ago` before now, whole seconds.
+pub fn minutes_ago(minutes: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+pub fn fix(seq: u64, minutes_ago_: i64, lat: f64, lon: f64) -> Value {
+    serde_json::json!({"seq": seq, "t": minutes_ago(minutes_ago_), "lat": lat, "lon": lon, "speed_kmh": 42.0})
+}
+
+/// The topic of a device's message kind.
+pub fn topic(device_id: &str, kind: &str) -> String {
+    format!("caravan/v1/dev/{device_id}/{kind}")
+}

@@ -1,0 +1,197 @@
+//! Bad input is refused with a reason, counted, republished, and never stops good input.
+
+use serde_json::json;
+
+use crate::helpers::{eventually, fix, minutes_ago, spawn_app, topic};
+
+#[tokio::test]
+async fn a_redelivered_seq_is_dropped_and_counted() {
+    let app = spawn_app().await;
+    app.register("dup-1").await;
+    let device = app.mqtt("dup-1").await;
+    let first = fix(5, 3, 39.0, 73.0);
+    device.publish_json(&topic("dup-1", "pos"), &first).await;
+    // The same seq again (a retry after a lost PUBACK), then a new one.
+    let mut again = fix(5, 2, 40.0, 74.0);
+    again["seq"] = json!(5);
+    device.publish_json(&topic("dup-1", "pos"), &again).await;
+    device
+        .publish_json(&topic("dup-1", "pos"), &fix(6, 1, 39.5, 73.5))
+        .await;
+
+    eventually("the new fix arrives", || async {
+        (app.device("dup-1").await["position"]["seq"] == 6).then_some(())
+    })
+    .await;
+    assert_eq!(app.metric("caravan_duplicates_total").await, 1.0);
+    assert_eq!(
+        app.metric("caravan_messages_total{kind=\"pos\"}").await,
+        2.0
+    );
+    let (_, track) = app.get("/api/v1/devices/dup-1/track").await;
+    assert_eq!(
+        track["properties"]["fixes"], 2,
+        "the duplicate is not in the track"
+    );
+    assert_eq!(
+        track["features"][1]["geometry"]["coordinates"],
+        json!([73.0, 39.0])
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_device_is_refused_and_dead_lettered() {
+    let app = spawn_app().await;
+    let mut observer = app.mqtt("observer").await;
+    observer.subscribe("caravan/v1/rejected/#").await;
+    let stranger = app.mqtt("stranger").await;
+    let payload = fix(1, 1, 39.0, 73.0);
+    stranger
+        .publish_json(&topic("999000111", "pos"), &payload)
+        .await;
+
+    let (dead_topic, letter) = observer.next_message().await;
+    assert_eq!(dead_topic, "caravan/v1/rejected/unknown_device");
+    assert_eq!(letter["reason"], "unknown_device");
+    assert_eq!(letter["device_id"], "999000111");
+    assert_eq!(letter["topic"], topic("999000111", "pos"));
+    let kept: serde_json::Value =
+        serde_json::from_str(letter["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(kept, payload, "the refused message travels whole");
+    assert_eq!(
+        app.metric("caravan_rejects_total{reason=\"unknown_device\"}")
+            .await,
+        1.0
+    );
+    let (status, _) = app.get("/api/v1/devices/999000111").await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_input_is_refused_by_reason_and_good_input_still_flows() {
+    let app = spawn_app().await;
+    app.register("bad-1").await;
+    let mut observer = app.mqtt("observer").await;
+    observer.subscribe("caravan/v1/rejected/#").await;
+    let device = app.mqtt("bad-1").await;
+    let pos = topic("bad-1", "pos");
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("malformed", b"{\"seq\": 1, \"t\": ".to_vec()),
+        ("malformed", vec![0xff, 0xfe, 0x00]),
+        (
+            "out_of_range",
+            json!({"seq": 2, "t": minutes_ago(1), "lat": 95.0, "lon": 73.0})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "future_time",
+            json!({"seq": 3, "t": minutes_ago(-60), "lat": 39.0, "lon": 73.0})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "too_old",
+            json!({"seq": 4, "t": minutes_ago(60 * 24 * 40), "lat": 39.0, "lon": 73.0})
+                .to_string()
+                .into_bytes(),
+        ),
+        ("oversize", {
+            let mut big = b"[".to_vec();
+            big.extend(std::iter::repeat_n(b' ', 300 * 1024));
+            big.push(b']');
+            big
+        }),
+    ];
+    for (_, payload) in &cases {
+        device.publish(&pos, payload.clone()).await;
+    }
+    device
+        .publish(&topic("bad-1", "weather"), b"{}".to_vec())
+        .await;
+    device.publish_json(&pos, &fix(9, 1, 39.5, 73.5)).await;
+
+    let mut reasons = Vec::new();
+    for _ in 0..cases.len() + 1 {
+        let (dead_topic, letter) = observer.next_message().await;
+        assert_eq!(
+            dead_topic,
+            format!("caravan/v1/rejected/{}", letter["reason"].as_str().unwrap())
+        );
+        assert!(!letter["detail"].as_str().unwrap().is_empty(), "{letter}");
+        reasons.push(letter["reason"].as_str().unwrap().to_owned());
+    }
+    let mut expected: Vec<_> = cases.iter().map(|(r, _)| r.to_string()).collect();
+    expected.push("bad_topic".into());
+    reasons.sort();
+    expected.sort();
+    assert_eq!(reasons, expected);
+
+    eventually("the good fix after the bad ones arrives", || async {
+        (app.device("bad-1").await["position"]["seq"] == 9).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.metric("caravan_rejects_total{reason=\"malformed\"}")
+            .await,
+        2.0
+    );
+    assert_eq!(
+        app.metric("caravan_rejects_total{reason=\"oversize\"}")
+            .await,
+        1.0
+    );
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{health}");
+}
+
+#[tokio::test]
+async fn one_bad_fix_in_a_backlog_costs_only_itself() {
+    let app = spawn_app().await;
+    app.register("gap-1").await;
+    let mut observer = app.mqtt("observer").await;
+    observer.subscribe("caravan/v1/rejected/#").await;
+    let device = app.mqtt("gap-1").await;
+    let mut bad = fix(2, 20, 39.0, 73.0);
+    bad["lon"] = json!(200.0);
+    let backlog = json!([fix(1, 30, 39.0, 73.0), bad, fix(3, 10, 39.2, 73.2)]);
+    device.publish_json(&topic("gap-1", "pos"), &backlog).await;
+
+    let (_, letter) = observer.next_message().await;
+    assert_eq!(letter["reason"], "out_of_range");
+    let refused: serde_json::Value =
+        serde_json::from_str(letter["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        refused["seq"], 2,
+        "the dead letter holds the refused fix alone"
+    );
+    let track = eventually("the good fixes are stored", || async {
+        let (_, track) = app.get("/api/v1/devices/gap-1/track").await;
+        (track["properties"]["fixes"] == 2).then_some(track)
+    })
+    .await;
+    assert_eq!(track["features"][1]["properties"]["seq"], 1);
+    assert_eq!(track["features"][2]["properties"]["seq"], 3);
+}
+
+#[tokio::test]
+async fn metrics_expose_counts_queues_lag_and_commit_latency() {
+    let app = spawn_app().await;
+    let text = app.metrics().await;
+    for name in [
+        "caravan_messages_total{kind=\"pos\"}",
+        "caravan_rejects_total{reason=\"unknown_device\"}",
+        "caravan_duplicates_total",
+        "caravan_pipeline_lag_milliseconds",
+        "caravan_store_commit_seconds_count",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    app.register("m-1").await;
+    assert!(app.metric("caravan_store_commit_seconds_count").await >= 1.0);
+    assert!(app
+        .metrics()
+        .await
+        .contains("caravan_queue_depth{queue=\"ingest\"}"));
+}
