@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api;
+use crate::atlas;
 use crate::broker;
 use crate::health::Health;
 use crate::historian;
 use crate::ingest::{self, BrokerAddr};
 use crate::metrics::Metrics;
-use crate::pipeline::{Committer, Pipeline, SeqWindow};
+use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow};
 use crate::settings::Settings;
 use crate::store::{self, StoreReader};
 
@@ -50,7 +51,7 @@ impl App {
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
         let snapshot_reader = reader.clone();
         let snapshot =
-            tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH))
+            tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH, 32))
                 .await?
                 .context("reading the last state from the store")?;
 
@@ -93,7 +94,12 @@ impl App {
             historian_stop.clone(),
         )?;
         let historian_driver = tokio::spawn(historian_driver);
-        let pipeline = Pipeline::new(snapshot, units_tx, metrics.clone(), historian.clone());
+        let maps = settings.maps.clone();
+        let config = settings.geofence.clone();
+        let (atlas, index) =
+            tokio::task::spawn_blocking(move || atlas::load(&maps, config)).await??;
+        let geo = Geo::new(index.clone(), &atlas);
+        let pipeline = Pipeline::new(snapshot, geo, units_tx, metrics.clone(), historian.clone());
         let pipeline = tokio::spawn(pipeline.run(inputs_rx, cancel.clone()));
         let ingest = tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained));
 

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::geofence::DeviceGeoState;
 use crate::telemetry::{ConnState, DeviceId, Fix, Report, ReportBody, SealEvent, SealEventKind};
 
 /// A device as registered by its carrier.
@@ -45,6 +46,9 @@ pub struct DeviceState {
     pub gsm_rssi: Option<Reading<f64>>,
     pub jamming: Option<Reading<bool>>,
     pub conn: Option<Reading<ConnState>>,
+    /// Country, zones and corridor position, from the geofence engine.
+    #[serde(default)]
+    pub geo: Option<DeviceGeoState>,
 }
 
 /// Replaces `slot` when `candidate` is at least as new: the newest device time wins.

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod atlas;
 pub mod broker;
 pub mod cli;
 pub mod device;
@@ -15,5 +16,6 @@ pub mod maps;
 pub mod metrics;
 pub mod pipeline;
 pub mod settings;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;

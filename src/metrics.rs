@@ -44,6 +44,7 @@ pub struct Metrics {
     pub pipeline_lag_ms: Gauge,
     pub commit_seconds: Histogram,
     pub commit_failures: Counter,
+    geofence_events: Family<KindLabel, Counter>,
     historian: HistorianGauges,
 }
 
@@ -110,6 +111,12 @@ impl Metrics {
             "Group commits that failed and were retried",
             commit_failures.clone(),
         );
+        let geofence_events = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "geofence_events",
+            "Events the geofence engine raised, by kind",
+            geofence_events.clone(),
+        );
         let historian = HistorianGauges::default();
         let h = &historian;
         registry.register(
@@ -167,6 +174,7 @@ impl Metrics {
             pipeline_lag_ms,
             commit_seconds,
             commit_failures,
+            geofence_events,
             historian,
         }
     }
@@ -211,6 +219,12 @@ impl Metrics {
         h.dropped_lines.set(count(stats.dropped_lines));
         h.written_lines.set(count(stats.written_lines));
         h.lag_seconds.set(stats.lag_seconds);
+    }
+
+    pub fn geofence_event(&self, kind: &'static str) {
+        self.geofence_events
+            .get_or_create(&KindLabel { kind })
+            .inc();
     }
 
     pub fn render(&self) -> String {

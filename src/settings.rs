@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::geofence::GeofenceConfig;
 use crate::historian::HistorianSettings;
 use crate::telemetry::Limits;
 
@@ -19,6 +20,15 @@ pub struct Settings {
     pub store: StoreSettings,
     pub ingest: IngestSettings,
     pub historian: HistorianSettings,
+    pub maps: MapsSettings,
+    pub geofence: GeofenceConfig,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MapsSettings {
+    /// A directory of map files (as in `maps/`); unset uses the maps built into the binary.
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -9,7 +9,9 @@ use warp::{Rejection, Reply};
 use super::error::ApiError;
 use super::Context;
 use crate::device::{Device, DeviceState, Reading, SealState};
+use crate::geofence::DeviceGeoState;
 use crate::pipeline::{Input, RegisterError};
+use crate::store::EventQuery;
 use crate::telemetry::{ConnState, DeviceId, Fix};
 
 /// A device and its latest state, as the API shows it.
@@ -25,6 +27,8 @@ pub struct DeviceView {
     gsm_rssi: Option<Reading<f64>>,
     jamming: Option<Reading<bool>>,
     conn: Option<Reading<ConnState>>,
+    /// Country, the zones it is inside, and its corridor position.
+    geo: Option<DeviceGeoState>,
 }
 
 impl DeviceView {
@@ -39,6 +43,7 @@ impl DeviceView {
             gsm_rssi: state.gsm_rssi,
             jamming: state.jamming,
             conn: state.conn,
+            geo: state.geo,
         }
     }
 }
@@ -217,4 +222,38 @@ fn track_geojson(
             "device_id": id, "from": from, "to": to, "fixes": fixes.len(), "truncated": truncated,
         },
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// GET /api/v1/devices/{id}/events?after=ID&limit=N (oldest first; `next` continues)
+pub async fn events(id: String, query: EventsQuery, ctx: Context) -> Result<impl Reply, Rejection> {
+    let id = parse_id(&id)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let lookup = id.clone();
+    let events = read(&ctx, move |r| {
+        if r.device(&lookup)?.is_none() {
+            return Ok(None);
+        }
+        let query = EventQuery {
+            device_id: Some(lookup),
+            transit_id: None,
+            after: query.after,
+            limit,
+        };
+        r.events(&query).map(Some)
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let next = (events.len() == limit)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(warp::reply::json(
+        &serde_json::json!({ "events": events, "next": next }),
+    ))
 }

@@ -72,14 +72,21 @@ pub fn routes(
         .and(warp::path!("devices" / String / "track"))
         .and(warp::get())
         .and(warp::query())
-        .and(with(ctx))
+        .and(with(ctx.clone()))
         .and_then(devices::track);
+    let events = v1
+        .and(warp::path!("devices" / String / "events"))
+        .and(warp::get())
+        .and(warp::query())
+        .and(with(ctx))
+        .and_then(devices::events);
     healthz
         .or(metrics)
         .or(list)
         .or(create)
         .or(get)
         .or(track)
+        .or(events)
         .recover(error::handle_rejection)
 }
 

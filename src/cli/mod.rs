@@ -1,6 +1,8 @@
-//! The command line: `caravan serve`, `caravan device ...`.
+//! The command line: `caravan serve`, `caravan device ...`, `caravan maps ...`.
 
+mod audit;
 mod device;
+mod maps;
 mod serve;
 
 use std::net::SocketAddr;
@@ -35,6 +37,12 @@ pub enum Command {
     /// Register and list devices.
     #[command(subcommand)]
     Device(device::DeviceCommand),
+    /// Check the map files and ask them about a point.
+    #[command(subcommand)]
+    Maps(maps::MapsCommand),
+    /// Check the evidence: walk the hash-chained event log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,6 +82,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref(), Settings::env(), &overrides)?;
     match cli.command {
         Command::Serve(_) => serve::run(settings).await,
+        Command::Audit(command) => audit::run(command, &settings),
         Command::Device(command) => device::run(command, &settings).await,
+        Command::Maps(command) => maps::run(command),
     }
 }

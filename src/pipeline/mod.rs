@@ -8,6 +8,7 @@
 
 mod committer;
 mod dedupe;
+mod geo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +21,10 @@ use tracing::{info, warn};
 
 pub use committer::{Committer, Unit};
 pub use dedupe::SeqWindow;
+pub use geo::Geo;
 
 use crate::device::{Device, DeviceState};
+use crate::geofence::DeviceTrack;
 use crate::historian::{Historian, ReportContext};
 use crate::metrics::{Metrics, Queue};
 use crate::store::{DeadLetter, Snapshot, Write};
@@ -66,10 +69,15 @@ pub enum Input {
 struct Tracked {
     state: DeviceState,
     seqs: SeqWindow,
+    geo: DeviceTrack,
 }
+
+/// How often every device is checked for signal loss.
+const SILENCE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Pipeline {
     devices: HashMap<DeviceId, Tracked>,
+    geo: Geo,
     committer: mpsc::Sender<Unit>,
     metrics: Arc<Metrics>,
     historian: Historian,
@@ -81,28 +89,35 @@ impl Pipeline {
     /// Resumes from the store's snapshot.
     pub fn new(
         snapshot: Snapshot,
+        geo: Geo,
         committer: mpsc::Sender<Unit>,
         metrics: Arc<Metrics>,
         historian: Historian,
     ) -> Self {
         let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
+        let mut recent: HashMap<DeviceId, Vec<Report>> =
+            snapshot.recent_reports.into_iter().collect();
         let devices = snapshot
             .devices
             .into_iter()
             .map(|(device, state)| {
+                let id = device.device_id;
                 let mut window = SeqWindow::default();
-                for seq in seqs.remove(&device.device_id).unwrap_or_default() {
+                for seq in seqs.remove(&id).unwrap_or_default() {
                     window.insert(seq);
                 }
+                let track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
                 let tracked = Tracked {
                     state,
                     seqs: window,
+                    geo: track,
                 };
-                (device.device_id, tracked)
+                (id, tracked)
             })
             .collect();
         Self {
             devices,
+            geo,
             committer,
             metrics,
             historian,
@@ -113,9 +128,18 @@ impl Pipeline {
     /// Handles inputs until cancelled, then drains what was already queued and returns, which
     /// closes the committer's queue.
     pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>, cancel: CancellationToken) {
+        let mut silence = tokio::time::interval(SILENCE_CHECK);
+        silence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let input = tokio::select! {
                 input = inputs.recv() => input,
+                _ = silence.tick(), if !cancel.is_cancelled() => {
+                    let unit = self.check_silence(Utc::now());
+                    if !unit.writes.is_empty() && self.committer.send(unit).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 () = cancel.cancelled() => {
                     inputs.close();
                     inputs.recv().await
@@ -153,6 +177,7 @@ impl Pipeline {
         let tracked = Tracked {
             state: DeviceState::default(),
             seqs: SeqWindow::default(),
+            geo: DeviceTrack::new(device.device_id.clone()),
         };
         self.devices.insert(device.device_id.clone(), tracked);
         Ok(Unit {
@@ -196,8 +221,16 @@ impl Pipeline {
                     let sinks = Sinks {
                         metrics: &self.metrics,
                         historian: &self.historian,
+                        geo: &self.geo,
                     };
-                    track(tracked, id, decoded.reports, sinks, &mut writes);
+                    track(
+                        tracked,
+                        id,
+                        decoded.reports,
+                        received_at,
+                        sinks,
+                        &mut writes,
+                    );
                 }
             }
             Some(_) => {}
@@ -222,39 +255,80 @@ impl Pipeline {
     }
 }
 
-/// Where accepted reports are counted and copied, besides the store.
+/// Where accepted reports are evaluated, counted and copied, besides the store.
 struct Sinks<'a> {
     metrics: &'a Metrics,
     historian: &'a Historian,
+    geo: &'a Geo,
 }
 
-/// Folds a device's reports, oldest first, into its state and the writes that record them.
+/// Folds a device's reports, oldest first, into its state, runs the geofence engine on them,
+/// and adds the writes that record it all.
 fn track(
     tracked: &mut Tracked,
     device_id: &DeviceId,
     mut reports: Vec<Report>,
+    detected_at: DateTime<Utc>,
     sinks: Sinks<'_>,
     writes: &mut Vec<Write>,
 ) {
-    let Sinks { metrics, historian } = sinks;
+    let Sinks {
+        metrics,
+        historian,
+        geo,
+    } = sinks;
     // A backlog batch is evaluated in device-time order, whatever order it arrived in.
-    reports.sort_by_key(Report::occurred_at);
-    let mut changed = false;
-    for report in reports {
-        if let Some(seq) = report.seq() {
-            if !tracked.seqs.insert(seq) {
-                metrics.duplicates.inc();
-                continue;
-            }
+    reports.sort_by_key(|r| (r.occurred_at(), r.seq()));
+    reports.retain(|report| {
+        let fresh = report.seq().is_none_or(|seq| tracked.seqs.insert(seq));
+        if !fresh {
+            metrics.duplicates.inc();
         }
+        fresh
+    });
+    if reports.is_empty() {
+        return;
+    }
+    let events = geo.evaluate(&mut tracked.geo, &reports, detected_at);
+    let geo_state = geo.engine().snapshot(&tracked.geo);
+    let context = ReportContext {
+        transit_id: None,
+        country: geo_state.country.as_ref().map(|c| c.as_str()),
+        corridor: geo_state.corridor.as_ref().map(|c| c.id.as_str()),
+    };
+    for report in reports {
         metrics.message(report.kind());
         tracked.state.apply(&report);
-        historian.record_report(&report, &ReportContext::default());
+        historian.record_report(&report, &context);
         writes.push(Write::Report(report));
-        changed = true;
     }
-    if changed {
-        writes.push(Write::DeviceState(device_id.clone(), tracked.state.clone()));
+    for event in &events {
+        metrics.geofence_event(event.kind_str());
+        geo.record_crossing(event, historian);
+        writes.push(Write::Event(geo::logged(event)));
+    }
+    tracked.state.geo = Some(geo_state);
+    writes.push(Write::DeviceState(
+        device_id.clone(),
+        Box::new(tracked.state.clone()),
+    ));
+}
+
+impl Pipeline {
+    /// Raises `signal_lost` for every device silent longer than its allowance.
+    fn check_silence(&mut self, now: DateTime<Utc>) -> Unit {
+        let mut writes = Vec::new();
+        for tracked in self.devices.values_mut() {
+            if let Some(event) = self.geo.engine().check_silence(&mut tracked.geo, now) {
+                self.metrics.geofence_event(event.kind_str());
+                writes.push(Write::Event(geo::logged(&event)));
+            }
+        }
+        Unit {
+            writes,
+            ack: None,
+            reply: None,
+        }
     }
 }
 

@@ -5,7 +5,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry moves the schema from version `index` to `index + 1`. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_event_log.sql"),
+];
 
 /// Brings the database to the newest schema this build knows.
 ///

@@ -4,6 +4,7 @@
 //! [`StoreReader`], on other connections, and so only ever sees committed data. SQLite is the
 //! embedded default; the traits are the seam for a PostgreSQL implementation.
 
+mod event_log;
 mod migrations;
 mod sqlite;
 
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
 
+pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +49,11 @@ pub struct DeadLetter {
 pub enum Write {
     Device(Device),
     Report(Report),
-    DeviceState(DeviceId, DeviceState),
+    /// Boxed: the state is far larger than the other writes.
+    DeviceState(DeviceId, Box<DeviceState>),
     DeadLetter(DeadLetter),
+    /// Appended to the hash-chained event log.
+    Event(LoggedEvent),
 }
 
 /// What a committed batch did that the caller counts.
@@ -74,6 +79,8 @@ pub struct Snapshot {
     pub devices: Vec<(Device, DeviceState)>,
     /// Per device, the stored seqs within the duplicate window below its highest seq.
     pub recent_seqs: Vec<(DeviceId, Vec<u64>)>,
+    /// Per device, its last reports, to rebuild the geofence state.
+    pub recent_reports: Vec<(DeviceId, Vec<Report>)>,
 }
 
 /// Readers for the API. Blocking: call them from `spawn_blocking`.
@@ -103,7 +110,22 @@ pub trait StoreReader: Send + Sync + 'static {
     ) -> Result<Vec<Fix>, StoreError>;
     /// # Errors
     /// Database errors.
-    fn snapshot(&self, seq_window: u64) -> Result<Snapshot, StoreError>;
+    fn snapshot(&self, seq_window: u64, recent_reports: usize) -> Result<Snapshot, StoreError>;
+    /// Events of the log, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The last `limit` reports of a device by device time, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn recent_reports(&self, id: &DeviceId, limit: usize) -> Result<Vec<Report>, StoreError>;
+    /// Walks the event log's hash chain.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn verify_event_log(&self) -> Result<ChainReport, StoreError>;
     /// A cheap query that proves the database answers.
     ///
     /// # Errors

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
+use super::event_log::{self, ChainReport, EventQuery, StoredEvent};
 use super::migrations::migrate;
 use super::{Committed, DeadLetter, Snapshot, StoreError, StoreReader, StoreWriter, Write};
 use crate::device::{Device, DeviceState};
@@ -31,15 +32,18 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&mut conn)?;
+    let chain = event_log::head(&conn)?;
     let reader = SqliteReader {
         path,
         idle: Mutex::new(Vec::new()),
     };
-    Ok((SqliteWriter { conn }, reader))
+    Ok((SqliteWriter { conn, chain }, reader))
 }
 
 pub struct SqliteWriter {
     conn: Connection,
+    /// Hash of the newest event-log row; advanced only when a commit succeeds.
+    chain: String,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -88,6 +92,7 @@ impl StoreWriter for SqliteWriter {
     fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
         let tx = self.conn.transaction()?;
         let mut committed = Committed::default();
+        let mut chain = self.chain.clone();
         for write in writes {
             match write {
                 Write::Device(d) => {
@@ -117,9 +122,11 @@ impl StoreWriter for SqliteWriter {
                     .execute(params![id.as_str(), serde_json::to_string(state)?])?;
                 }
                 Write::DeadLetter(d) => insert_dead_letter(&tx, d)?,
+                Write::Event(e) => event_log::append(&tx, e, &mut chain)?,
             }
         }
         tx.commit()?;
+        self.chain = chain;
         Ok(committed)
     }
 }
@@ -246,7 +253,7 @@ impl StoreReader for SqliteReader {
         })
     }
 
-    fn snapshot(&self, seq_window: u64) -> Result<Snapshot, StoreError> {
+    fn snapshot(&self, seq_window: u64, recent_reports: usize) -> Result<Snapshot, StoreError> {
         let devices = self.devices(None, usize::MAX >> 1)?;
         let recent_seqs = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
@@ -266,10 +273,50 @@ impl StoreReader for SqliteReader {
             }
             Ok(out)
         })?;
+        let recent_reports = devices
+            .iter()
+            .filter(|(_, state)| state.max_seq.is_some())
+            .map(|(device, _)| {
+                let reports = self.recent_reports(&device.device_id, recent_reports)?;
+                Ok((device.device_id.clone(), reports))
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok(Snapshot {
             devices,
             recent_seqs,
+            recent_reports,
         })
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        self.with_conn(|conn| event_log::read(conn, query))
+    }
+
+    fn recent_reports(&self, id: &DeviceId, limit: usize) -> Result<Vec<Report>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT body, received_ms FROM reports WHERE device_id = ?1 AND kind != 'conn'
+                 ORDER BY t_ms DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![id.as_str(), limit as i64], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            let mut reports = Vec::new();
+            for row in rows {
+                let (body, received_ms) = row?;
+                reports.push(Report {
+                    device_id: id.clone(),
+                    received_at: DateTime::from_timestamp_millis(received_ms).unwrap_or_default(),
+                    body: serde_json::from_str(&body)?,
+                });
+            }
+            reports.reverse();
+            Ok(reports)
+        })
+    }
+
+    fn verify_event_log(&self) -> Result<ChainReport, StoreError> {
+        self.with_conn(event_log::verify_chain)
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -4,9 +4,12 @@
 mod helpers;
 
 mod api_errors;
+mod bridge;
 mod cli;
+mod geofence;
 mod historian;
 mod ingest;
+mod maps_cli;
 mod mosquitto;
 mod restart;
 mod tracking;
