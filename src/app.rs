@@ -12,14 +12,16 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::atlas;
+use crate::auth::Role;
 use crate::broker;
 use crate::health::Health;
 use crate::historian;
 use crate::ingest::{self, BrokerAddr};
 use crate::metrics::Metrics;
-use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow};
+use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow, TransitStep};
 use crate::settings::Settings;
-use crate::store::{self, StoreReader};
+use crate::store::{self, StoreReader, StoreWriter};
+use crate::tokens;
 
 /// How long shutdown may take before the remaining tasks are abandoned.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -30,6 +32,9 @@ pub struct App {
     pub mqtt: BrokerAddr,
     /// True when the broker runs inside this process.
     pub embedded_broker: bool,
+    /// On the first start with no tokens, the coordinator token made for the operator. It is
+    /// shown once and not kept anywhere.
+    pub bootstrap_token: Option<String>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     historian: (CancellationToken, JoinHandle<()>),
@@ -48,6 +53,7 @@ impl App {
             .with_context(|| {
                 format!("opening the store in {}", settings.store.data_dir.display())
             })?;
+        let (writer, bootstrap_token) = bootstrap(writer, &reader).await?;
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
         let snapshot_reader = reader.clone();
         let snapshot =
@@ -99,7 +105,20 @@ impl App {
         let (atlas, index) =
             tokio::task::spawn_blocking(move || atlas::load(&maps, config)).await??;
         let geo = Geo::new(index.clone(), &atlas);
-        let pipeline = Pipeline::new(snapshot, geo, units_tx, metrics.clone(), historian.clone());
+        let transit_reader = reader.clone();
+        let stored =
+            tokio::task::spawn_blocking(move || transit_reader.transits(false, usize::MAX >> 1))
+                .await?
+                .context("reading the transits from the store")?;
+        let transits = TransitStep::new(atlas.clone(), stored)?;
+        let pipeline = Pipeline::new(
+            snapshot,
+            geo,
+            transits,
+            units_tx,
+            metrics.clone(),
+            historian.clone(),
+        );
         let pipeline = tokio::spawn(pipeline.run(inputs_rx, cancel.clone()));
         let ingest = tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained));
 
@@ -121,6 +140,7 @@ impl App {
             http,
             mqtt,
             embedded_broker,
+            bootstrap_token,
             cancel,
             tasks: vec![api, ingest, pipeline, committer],
             historian: (historian_stop, historian_driver),
@@ -154,6 +174,21 @@ impl App {
             info!("Caravan stopped cleanly.");
         }
     }
+}
+
+/// Makes a coordinator token when the store has none, so a fresh install can be used at all.
+async fn bootstrap(
+    mut writer: store::SqliteWriter,
+    reader: &store::SqliteReader,
+) -> anyhow::Result<(store::SqliteWriter, Option<String>)> {
+    if !reader.tokens()?.is_empty() {
+        return Ok((writer, None));
+    }
+    let issued = tokens::issue("first coordinator", Role::Coordinator)?;
+    let writer =
+        tokio::task::spawn_blocking(move || writer.commit(&[issued.write]).map(|_| writer))
+            .await??;
+    Ok((writer, Some(issued.text)))
 }
 
 async fn futures_join(tasks: Vec<JoinHandle<()>>) {

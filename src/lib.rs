@@ -5,8 +5,10 @@
 pub mod api;
 pub mod app;
 pub mod atlas;
+pub mod auth;
 pub mod broker;
 pub mod cli;
+pub mod dashboard;
 pub mod device;
 pub mod geofence;
 pub mod health;
@@ -19,3 +21,5 @@ pub mod settings;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
+pub mod transit;

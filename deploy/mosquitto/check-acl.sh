@@ -198,8 +198,8 @@ mosquitto_sub -h 127.0.0.1 "${dev1[@]}" -i "$DEV1" -k 5 -t "caravan/v1/dev/$DEV1
     >/dev/null 2>&1 &
 will_pid=$!
 sleep 0.5
-kill -KILL "$will_pid" # no DISCONNECT: the broker sees the socket close and publishes the will
-wait "$will_pid" 2>/dev/null || true
+# No DISCONNECT: the broker sees the socket close and publishes the will.
+{ kill -KILL "$will_pid" && wait "$will_pid"; } 2>/dev/null || true
 for _ in $(seq 1 50); do
     grep -q "^caravan/v1/dev/$DEV1/conn offline$" "$work/caravan.out" && break
     sleep 0.1

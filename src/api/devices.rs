@@ -3,15 +3,20 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
-use warp::{Rejection, Reply};
+use warp::{Filter, Rejection, Reply};
+
+use super::auth::principal;
+use super::{with, MAX_BODY};
 
 use super::error::ApiError;
-use super::Context;
+use super::{read, Context};
+use crate::auth::{may_register_device, may_see_device, Principal, Role};
 use crate::device::{Device, DeviceState, Reading, SealState};
 use crate::geofence::DeviceGeoState;
 use crate::pipeline::{Input, RegisterError};
-use crate::store::EventQuery;
+use crate::store::{DeviceFilter, EventQuery};
 use crate::telemetry::{ConnState, DeviceId, Fix};
 
 /// A device and its latest state, as the API shows it.
@@ -52,20 +57,6 @@ fn parse_id(raw: &str) -> Result<DeviceId, Rejection> {
     DeviceId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()).into())
 }
 
-/// Runs a blocking store read off the async threads.
-async fn read<T: Send + 'static>(
-    ctx: &Context,
-    f: impl FnOnce(&dyn crate::store::StoreReader) -> Result<T, crate::store::StoreError>
-        + Send
-        + 'static,
-) -> Result<T, Rejection> {
-    let reader = ctx.reader.clone();
-    tokio::task::spawn_blocking(move || f(reader.as_ref()))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(e).into())
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -73,11 +64,27 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
+/// The listing filter that keeps a principal inside its jurisdiction.
+fn scope_filter(who: &Principal) -> DeviceFilter {
+    match &who.role {
+        Role::Coordinator => DeviceFilter::default(),
+        Role::Carrier(id) => DeviceFilter {
+            carrier: Some(id.clone()),
+            country: None,
+        },
+        Role::Customs(cc) | Role::Post { country: cc, .. } => DeviceFilter {
+            carrier: None,
+            country: Some(cc.to_string()),
+        },
+    }
+}
+
 /// GET /api/v1/devices?after=ID&limit=N
-pub async fn list(query: ListQuery, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
     let after = query.after.as_deref().map(parse_id).transpose()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = read(&ctx, move |r| r.devices(after.as_ref(), limit)).await?;
+    let filter = scope_filter(&who);
+    let rows = read(&ctx, move |r| r.devices(&filter, after.as_ref(), limit)).await?;
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|(d, _)| d.device_id.clone()))
         .flatten();
@@ -90,14 +97,24 @@ pub async fn list(query: ListQuery, ctx: Context) -> Result<impl Reply, Rejectio
     ))
 }
 
+/// The device and its state, if it exists and `who` may see it; otherwise the same 404.
+async fn visible(
+    id: &DeviceId,
+    who: &Principal,
+    ctx: &Context,
+) -> Result<(Device, DeviceState), Rejection> {
+    let lookup = id.clone();
+    read(ctx, move |r| r.device(&lookup))
+        .await?
+        .filter(|(device, state)| may_see_device(who, device, state))
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")).into())
+}
+
 /// GET /api/v1/devices/{id}
-pub async fn get(id: String, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn get(id: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
     let id = parse_id(&id)?;
-    let shown = id.clone();
-    match read(&ctx, move |r| r.device(&id)).await? {
-        Some((device, state)) => Ok(warp::reply::json(&DeviceView::new(device, state))),
-        None => Err(ApiError::not_found(format!("no device {shown}")).into()),
-    }
+    let (device, state) = visible(&id, &who, &ctx).await?;
+    Ok(warp::reply::json(&DeviceView::new(device, state)))
 }
 
 #[derive(Deserialize)]
@@ -114,11 +131,19 @@ fn valid_carrier(carrier: &str) -> bool {
 }
 
 /// POST /api/v1/devices
-pub async fn create(body: NewDevice, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn create(
+    who: Principal,
+    body: NewDevice,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
     let device_id = parse_id(&body.device_id)
         .map_err(|_| ApiError::bad_request("device_id: 1-64 characters of A-Z a-z 0-9 _ -"))?;
     if !valid_carrier(&body.carrier) {
         return Err(ApiError::bad_request("carrier: 1-64 characters of A-Z a-z 0-9 _ -").into());
+    }
+    if !may_register_device(&who, &body.carrier) {
+        let message = "only a coordinator or the carrier itself registers its devices";
+        return Err(ApiError::forbidden(message).into());
     }
     let plate = body.plate.map(|p| p.trim().to_owned());
     if plate.as_ref().is_some_and(|p| p.is_empty() || p.len() > 20) {
@@ -163,8 +188,14 @@ pub struct TrackQuery {
 const MAX_TRACK: usize = 50_000;
 
 /// GET /api/v1/devices/{id}/track?from=T&to=T&limit=N (GeoJSON; default: the last 24 hours)
-pub async fn track(id: String, query: TrackQuery, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn track(
+    id: String,
+    query: TrackQuery,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
     let id = parse_id(&id)?;
+    visible(&id, &who, &ctx).await?;
     let to = query.to.unwrap_or_else(Utc::now);
     let from = query.from.unwrap_or(to - Duration::hours(24));
     if from > to {
@@ -172,14 +203,7 @@ pub async fn track(id: String, query: TrackQuery, ctx: Context) -> Result<impl R
     }
     let limit = query.limit.unwrap_or(10_000).clamp(1, MAX_TRACK);
     let lookup = id.clone();
-    let fixes = read(&ctx, move |r| {
-        let Some(_) = r.device(&lookup)? else {
-            return Ok(None);
-        };
-        r.track(&lookup, from, to, limit + 1).map(Some)
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let fixes = read(&ctx, move |r| r.track(&lookup, from, to, limit + 1)).await?;
     Ok(warp::reply::json(&track_geojson(
         &id, from, to, fixes, limit,
     )))
@@ -232,28 +256,80 @@ pub struct EventsQuery {
 }
 
 /// GET /api/v1/devices/{id}/events?after=ID&limit=N (oldest first; `next` continues)
-pub async fn events(id: String, query: EventsQuery, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn events(
+    id: String,
+    query: EventsQuery,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
     let id = parse_id(&id)?;
+    visible(&id, &who, &ctx).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let lookup = id.clone();
-    let events = read(&ctx, move |r| {
-        if r.device(&lookup)?.is_none() {
-            return Ok(None);
-        }
-        let query = EventQuery {
-            device_id: Some(lookup),
-            transit_id: None,
-            after: query.after,
-            limit,
-        };
-        r.events(&query).map(Some)
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let query = EventQuery {
+        device_id: Some(id),
+        transit_id: None,
+        after: query.after,
+        limit,
+    };
+    let events = read(&ctx, move |r| r.events(&query)).await?;
     let next = (events.len() == limit)
         .then(|| events.last().map(|e| e.id))
         .flatten();
     Ok(warp::reply::json(
         &serde_json::json!({ "events": events, "next": next }),
     ))
+}
+
+pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
+    let v1 = warp::path("api").and(warp::path("v1"));
+    let who = || principal(ctx.clone());
+    let list = v1
+        .and(warp::path!("devices"))
+        .and(warp::get())
+        .and(warp::query())
+        .and(who())
+        .and(with(ctx.clone()))
+        .and_then(list)
+        .map(Reply::into_response);
+    let create = v1
+        .and(warp::path!("devices"))
+        .and(warp::post())
+        .and(who())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::json())
+        .and(with(ctx.clone()))
+        .and_then(create)
+        .map(Reply::into_response);
+    let get = v1
+        .and(warp::path!("devices" / String))
+        .and(warp::get())
+        .and(who())
+        .and(with(ctx.clone()))
+        .and_then(get)
+        .map(Reply::into_response);
+    let track = v1
+        .and(warp::path!("devices" / String / "track"))
+        .and(warp::get())
+        .and(warp::query())
+        .and(who())
+        .and(with(ctx.clone()))
+        .and_then(track)
+        .map(Reply::into_response);
+    let events = v1
+        .and(warp::path!("devices" / String / "events"))
+        .and(warp::get())
+        .and(warp::query())
+        .and(who())
+        .and(with(ctx.clone()))
+        .and_then(events)
+        .map(Reply::into_response);
+    list.or(create)
+        .unify()
+        .or(get)
+        .unify()
+        .or(track)
+        .unify()
+        .or(events)
+        .unify()
+        .boxed()
 }

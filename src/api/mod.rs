@@ -1,5 +1,6 @@
 //! The HTTP API (warp): one file per resource, one error type, one recover.
 
+mod auth;
 mod devices;
 mod error;
 mod service;
@@ -44,50 +45,36 @@ pub fn routes(
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .and(with(ctx.clone()))
-        .and_then(service::healthz);
+        .and_then(service::healthz)
+        .map(Reply::into_response);
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with(ctx.clone()))
-        .and_then(service::metrics);
-    let v1 = warp::path("api").and(warp::path("v1"));
-    let list = v1
-        .and(warp::path!("devices"))
-        .and(warp::get())
-        .and(warp::query())
-        .and(with(ctx.clone()))
-        .and_then(devices::list);
-    let create = v1
-        .and(warp::path!("devices"))
-        .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_BODY))
-        .and(warp::body::json())
-        .and(with(ctx.clone()))
-        .and_then(devices::create);
-    let get = v1
-        .and(warp::path!("devices" / String))
-        .and(warp::get())
-        .and(with(ctx.clone()))
-        .and_then(devices::get);
-    let track = v1
-        .and(warp::path!("devices" / String / "track"))
-        .and(warp::get())
-        .and(warp::query())
-        .and(with(ctx.clone()))
-        .and_then(devices::track);
-    let events = v1
-        .and(warp::path!("devices" / String / "events"))
-        .and(warp::get())
-        .and(warp::query())
-        .and(with(ctx))
-        .and_then(devices::events);
+        .and_then(service::metrics)
+        .map(Reply::into_response);
+    // Each resource's routes are boxed: it keeps the filter types (and compile times) small.
     healthz
         .or(metrics)
-        .or(list)
-        .or(create)
-        .or(get)
-        .or(track)
-        .or(events)
+        .unify()
+        .or(auth::routes(ctx.clone()))
+        .unify()
+        .or(devices::routes(ctx))
+        .unify()
+        .or(crate::dashboard::routes())
+        .unify()
         .recover(error::handle_rejection)
+}
+
+/// Runs a blocking store read off the async threads.
+pub(crate) async fn read<T: Send + 'static>(
+    ctx: &Context,
+    f: impl FnOnce(&dyn StoreReader) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, warp::Rejection> {
+    let reader = ctx.reader.clone();
+    tokio::task::spawn_blocking(move || f(reader.as_ref()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(e).into())
 }
 
 /// Serves the API on `listener` until `cancel`, finishing requests in flight.

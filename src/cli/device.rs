@@ -23,11 +23,16 @@ pub enum DeviceCommand {
         /// The API of the running server (default: the configured HTTP address).
         #[arg(long, value_name = "URL")]
         api: Option<String>,
+        /// A coordinator's or the carrier's API token.
+        #[arg(long, env = "CARAVAN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// List registered devices.
     List {
         #[arg(long, value_name = "URL")]
         api: Option<String>,
+        #[arg(long, env = "CARAVAN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -44,30 +49,51 @@ pub async fn run(command: DeviceCommand, settings: &Settings) -> anyhow::Result<
             carrier,
             plate,
             api,
+            token,
         } => {
-            add(
-                &api_base(api, settings),
-                settings,
-                device_id,
-                carrier,
-                plate,
-            )
-            .await
+            let api = Api {
+                base: api_base(api, settings),
+                token,
+            };
+            add(&api, settings, device_id, carrier, plate).await
         }
-        DeviceCommand::List { api } => list(&api_base(api, settings)).await,
+        DeviceCommand::List { api, token } => {
+            let api = Api {
+                base: api_base(api, settings),
+                token,
+            };
+            list(&api).await
+        }
+    }
+}
+
+/// The running server's API and the caller's token.
+struct Api {
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 }
 
 async fn add(
-    base: &str,
+    api: &Api,
     settings: &Settings,
     device_id: String,
     carrier: String,
     plate: Option<String>,
 ) -> anyhow::Result<()> {
+    let base = &api.base;
     let body = serde_json::json!({ "device_id": device_id, "carrier": carrier, "plate": plate });
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/devices"))
+    let response = api
+        .request(reqwest::Method::POST, "/api/v1/devices")
         .json(&body)
         .send()
         .await;
@@ -75,6 +101,9 @@ async fn add(
         Ok(response) if response.status().is_success() => {
             println!("Registered {device_id} with the running server at {base}.");
             Ok(())
+        }
+        Ok(response) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
+            bail!("the server wants a token: pass --token or set CARAVAN_TOKEN (see caravan token create)")
         }
         Ok(response) => {
             let status = response.status();
@@ -114,16 +143,18 @@ fn add_offline(
     Ok(())
 }
 
-async fn list(base: &str) -> anyhow::Result<()> {
+async fn list(api: &Api) -> anyhow::Result<()> {
     let mut after: Option<String> = None;
     loop {
-        let mut url = format!("{base}/api/v1/devices?limit=1000");
+        let mut path = "/api/v1/devices?limit=1000".to_owned();
         if let Some(after) = &after {
-            url.push_str(&format!("&after={after}"));
+            path.push_str(&format!("&after={after}"));
         }
-        let page: serde_json::Value = reqwest::get(&url)
+        let page: serde_json::Value = api
+            .request(reqwest::Method::GET, &path)
+            .send()
             .await
-            .with_context(|| format!("calling {url}; is Caravan running?"))?
+            .with_context(|| format!("calling {}{path}; is Caravan running?", api.base))?
             .error_for_status()?
             .json()
             .await?;

@@ -4,6 +4,8 @@ mod audit;
 mod device;
 mod maps;
 mod serve;
+mod simulate;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,9 +42,14 @@ pub enum Command {
     /// Check the map files and ask them about a point.
     #[command(subcommand)]
     Maps(maps::MapsCommand),
+    /// Make, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Check the evidence: walk the hash-chained event log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Drive a simulated fleet on the shipped corridors against a broker and the API.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +63,9 @@ pub struct ServeArgs {
     /// Use this external broker instead of the embedded one: mqtt://HOST:PORT.
     #[arg(long, value_name = "URL")]
     pub mqtt_url: Option<String>,
+    /// Also run a small simulated fleet (20 vehicles, 60x) so the system has something to show.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 pub fn init_logging() {
@@ -81,9 +91,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref(), Settings::env(), &overrides)?;
     match cli.command {
-        Command::Serve(_) => serve::run(settings).await,
+        Command::Serve(args) => serve::run(settings, args.demo).await,
         Command::Audit(command) => audit::run(command, &settings),
+        Command::Token(command) => token::run(command, &settings),
         Command::Device(command) => device::run(command, &settings).await,
         Command::Maps(command) => maps::run(command),
+        Command::Simulate(args) => simulate::run(args, &settings).await,
     }
 }

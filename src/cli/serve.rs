@@ -1,8 +1,12 @@
+use tracing::{info, warn};
+
 use crate::app::App;
 use crate::settings::Settings;
+use crate::simulate::{self, Options};
 
-/// `caravan serve`: runs until SIGINT or SIGTERM, then shuts down cleanly.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+/// `caravan serve`: runs until SIGINT or SIGTERM, then shuts down cleanly. With `demo`, a
+/// small simulated fleet drives on the shipped corridors against this very server.
+pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let app = App::start(settings).await?;
     let broker = if app.embedded_broker {
         "embedded broker"
@@ -11,10 +15,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     println!("MQTT  {}:{} ({broker})", app.mqtt.host, app.mqtt.port);
     println!("HTTP  http://{}", app.http);
+    if let Some(token) = &app.bootstrap_token {
+        println!("First start: a coordinator token was created. It is shown only now:");
+        println!("    {token}");
+        println!("Make more with: caravan token create --role ROLE --name NAME");
+    }
     if app.http.ip().is_loopback() {
-        println!("The API has no authentication yet, so it listens on loopback only.");
+        println!("The API listens on loopback only; put a TLS proxy in front to serve a network.");
     } else {
-        println!("WARNING: the API has no authentication yet and listens beyond loopback.");
+        println!("WARNING: the API is served without TLS beyond loopback; use a TLS proxy.");
+    }
+    if demo {
+        start_demo(&app);
     }
     let cancel = app.cancel_token();
     tokio::spawn(async move {
@@ -23,6 +35,31 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     });
     app.wait().await;
     Ok(())
+}
+
+/// Runs the demo fleet in this process until the app stops. The token is the one created on
+/// the first start, or `CARAVAN_TOKEN` on later starts.
+fn start_demo(app: &App) {
+    let token = app
+        .bootstrap_token
+        .clone()
+        .or_else(|| std::env::var("CARAVAN_TOKEN").ok());
+    let options = Options::demo(app.mqtt.clone(), format!("http://{}", app.http), token);
+    println!(
+        "Demo: {} simulated vehicles at {}x on the shipped corridors (devices demo-00000 ..).",
+        options.vehicles, options.speedup
+    );
+    let stop = app.cancel_token();
+    tokio::spawn(async move {
+        match simulate::run(options, stop).await {
+            Ok(summary) => info!(
+                messages = summary.messages(),
+                fixes = summary.fixes(),
+                "The demo fleet stopped."
+            ),
+            Err(error) => warn!(error = %format!("{error:#}"), "The demo fleet stopped."),
+        }
+    });
 }
 
 #[cfg(unix)]

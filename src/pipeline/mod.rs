@@ -9,6 +9,7 @@
 mod committer;
 mod dedupe;
 mod geo;
+mod transits;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tracing::{info, warn};
 pub use committer::{Committer, Unit};
 pub use dedupe::SeqWindow;
 pub use geo::Geo;
+pub use transits::{TransitCommand, TransitStep};
 
 use crate::device::{Device, DeviceState};
 use crate::geofence::DeviceTrack;
@@ -63,6 +65,14 @@ pub enum Input {
         device: Device,
         reply: oneshot::Sender<Result<(), RegisterError>>,
     },
+    /// Writes that touch no tracking state (tokens), queued behind the reports so the store
+    /// keeps one writer; `reply` fires once they are committed.
+    Store {
+        writes: Vec<Write>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Declarations and officers' actions: the pipeline owns the open transits.
+    Transit(TransitCommand),
 }
 
 /// What the pipeline knows of one registered device.
@@ -78,6 +88,7 @@ const SILENCE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 pub struct Pipeline {
     devices: HashMap<DeviceId, Tracked>,
     geo: Geo,
+    transits: TransitStep,
     committer: mpsc::Sender<Unit>,
     metrics: Arc<Metrics>,
     historian: Historian,
@@ -90,6 +101,7 @@ impl Pipeline {
     pub fn new(
         snapshot: Snapshot,
         geo: Geo,
+        transits: TransitStep,
         committer: mpsc::Sender<Unit>,
         metrics: Arc<Metrics>,
         historian: Historian,
@@ -106,7 +118,8 @@ impl Pipeline {
                 for seq in seqs.remove(&id).unwrap_or_default() {
                     window.insert(seq);
                 }
-                let track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
+                let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
+                transits.assign_route(geo.engine(), &mut track);
                 let tracked = Tracked {
                     state,
                     seqs: window,
@@ -118,6 +131,7 @@ impl Pipeline {
         Self {
             devices,
             geo,
+            transits,
             committer,
             metrics,
             historian,
@@ -134,7 +148,8 @@ impl Pipeline {
             let input = tokio::select! {
                 input = inputs.recv() => input,
                 _ = silence.tick(), if !cancel.is_cancelled() => {
-                    let unit = self.check_silence(Utc::now());
+                    let mut unit = self.check_silence(Utc::now());
+                    self.transits.tick(Utc::now(), &mut unit.writes);
                     if !unit.writes.is_empty() && self.committer.send(unit).await.is_err() {
                         break;
                     }
@@ -149,6 +164,17 @@ impl Pipeline {
             self.metrics.set_queue_depth(Queue::ingest, inputs.len());
             let unit = match input {
                 Input::Delivery(delivery) => self.deliver(delivery),
+                Input::Store { writes, reply } => Unit {
+                    writes,
+                    ack: None,
+                    reply: Some(Box::new(move || {
+                        let _ = reply.send(());
+                    })),
+                },
+                Input::Transit(command) => match self.transit_command(command) {
+                    Some(unit) => unit,
+                    None => continue,
+                },
                 Input::RegisterDevice { device, reply } => match self.register(device) {
                     Ok(unit) => Unit {
                         reply: Some(Box::new(move || {
@@ -168,6 +194,24 @@ impl Pipeline {
             }
         }
         info!(devices = self.devices.len(), "Pipeline stopped.");
+    }
+
+    /// Runs a transit command; `None` when it was refused and answered at once.
+    fn transit_command(&mut self, command: TransitCommand) -> Option<Unit> {
+        let devices = &self.devices;
+        let registered = |id: &DeviceId| devices.contains_key(id);
+        let ((writes, reply), moved) = self.transits.handle(command, Utc::now(), &registered);
+        for id in moved {
+            if let Some(tracked) = self.devices.get_mut(&id) {
+                self.transits
+                    .assign_route(self.geo.engine(), &mut tracked.geo);
+            }
+        }
+        reply.map(|reply| Unit {
+            writes,
+            ack: None,
+            reply: Some(reply),
+        })
     }
 
     fn register(&mut self, device: Device) -> Result<Unit, RegisterError> {
@@ -222,6 +266,7 @@ impl Pipeline {
                         metrics: &self.metrics,
                         historian: &self.historian,
                         geo: &self.geo,
+                        transits: &mut self.transits,
                     };
                     track(
                         tracked,
@@ -260,6 +305,7 @@ struct Sinks<'a> {
     metrics: &'a Metrics,
     historian: &'a Historian,
     geo: &'a Geo,
+    transits: &'a mut TransitStep,
 }
 
 /// Folds a device's reports, oldest first, into its state, runs the geofence engine on them,
@@ -276,6 +322,7 @@ fn track(
         metrics,
         historian,
         geo,
+        transits,
     } = sinks;
     // A backlog batch is evaluated in device-time order, whatever order it arrived in.
     reports.sort_by_key(|r| (r.occurred_at(), r.seq()));
@@ -290,6 +337,9 @@ fn track(
         return;
     }
     let events = geo.evaluate(&mut tracked.geo, &reports, detected_at);
+    let mut transit_writes = Vec::new();
+    transits.after_reports(&reports, &events, detected_at, &mut transit_writes);
+    transits.assign_route(geo.engine(), &mut tracked.geo);
     let geo_state = geo.engine().snapshot(&tracked.geo);
     let context = ReportContext {
         transit_id: None,
@@ -307,6 +357,7 @@ fn track(
         geo.record_crossing(event, historian);
         writes.push(Write::Event(geo::logged(event)));
     }
+    writes.append(&mut transit_writes);
     tracked.state.geo = Some(geo_state);
     writes.push(Write::DeviceState(
         device_id.clone(),
@@ -318,12 +369,15 @@ impl Pipeline {
     /// Raises `signal_lost` for every device silent longer than its allowance.
     fn check_silence(&mut self, now: DateTime<Utc>) -> Unit {
         let mut writes = Vec::new();
+        let mut silent = Vec::new();
         for tracked in self.devices.values_mut() {
             if let Some(event) = self.geo.engine().check_silence(&mut tracked.geo, now) {
                 self.metrics.geofence_event(event.kind_str());
                 writes.push(Write::Event(geo::logged(&event)));
+                silent.push(event);
             }
         }
+        self.transits.after_reports(&[], &silent, now, &mut writes);
         Unit {
             writes,
             ack: None,

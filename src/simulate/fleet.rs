@@ -85,7 +85,9 @@ impl Fleet {
         };
         let vehicles = (0..config.vehicles)
             .map(|i| {
-                let mut rng = fastrand::Rng::with_seed(config.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut rng = fastrand::Rng::with_seed(
+                    config.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
                 let route = rng.usize(..routes.len());
                 let battery = 40.0 + rng.f64() * 60.0;
                 let device_id = format!("{}-{i:05}", config.device_prefix);

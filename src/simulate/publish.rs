@@ -85,7 +85,12 @@ impl Publishers {
     ///
     /// # Errors
     /// The connection's event loop has stopped.
-    pub async fn publish(&mut self, key: usize, topic: String, payload: Vec<u8>) -> anyhow::Result<()> {
+    pub async fn publish(
+        &mut self,
+        key: usize,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> anyhow::Result<()> {
         let client = &self.clients[key % self.clients.len()];
         if client
             .publish(topic, QoS::AtLeastOnce, false, payload)
@@ -130,7 +135,10 @@ impl Publishers {
             let _ = client.try_disconnect();
         }
         for task in self.tasks {
-            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
                 break;
             }
         }

@@ -27,20 +27,27 @@ enum Outcome {
     Existing(Option<i64>),
 }
 
-/// POSTs every device to `{api}/api/v1/devices`; 409 (already registered) is fine.
+/// POSTs every device to `{api}/api/v1/devices`, with `token` as the bearer token when
+/// given; 409 (already registered) is fine.
 ///
 /// # Errors
 /// The API cannot be reached, or refuses a device for another reason.
 pub async fn register(
     http: &reqwest::Client,
     api: &str,
+    token: Option<&str>,
     devices: &[FleetDevice],
 ) -> anyhow::Result<Registration> {
+    let api = Api {
+        http: http.clone(),
+        base: api.to_owned(),
+        token: token.map(str::to_owned),
+    };
     let mut result = Registration::default();
     for chunk in devices.chunks(CONCURRENCY) {
         let mut calls = JoinSet::new();
         for device in chunk {
-            calls.spawn(register_one(http.clone(), api.to_owned(), device.clone()));
+            calls.spawn(register_one(api.clone(), device.clone()));
         }
         while let Some(outcome) = calls.join_next().await {
             match outcome.context("a registration task failed")?? {
@@ -55,27 +62,39 @@ pub async fn register(
     Ok(result)
 }
 
-async fn register_one(
+/// The API as the registration calls it.
+#[derive(Clone)]
+struct Api {
     http: reqwest::Client,
-    api: String,
-    device: FleetDevice,
-) -> anyhow::Result<Outcome> {
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+}
+
+async fn register_one(api: Api, device: FleetDevice) -> anyhow::Result<Outcome> {
     let body = serde_json::json!({
         "device_id": device.device_id,
         "carrier": CARRIER,
         "plate": device.plate,
     });
-    let response = http
-        .post(format!("{api}/api/v1/devices"))
+    let response = api
+        .request(reqwest::Method::POST, "/api/v1/devices")
         .json(&body)
         .send()
         .await
-        .with_context(|| format!("registering {} at {api}", device.device_id))?;
+        .with_context(|| format!("registering {} at {}", device.device_id, api.base))?;
     match response.status() {
         StatusCode::CREATED | StatusCode::OK => Ok(Outcome::Created),
-        StatusCode::CONFLICT => Ok(Outcome::Existing(
-            newest_fix(&http, &api, &device.device_id).await,
-        )),
+        StatusCode::CONFLICT => Ok(Outcome::Existing(newest_fix(&api, &device.device_id).await)),
         status => {
             let text = response.text().await.unwrap_or_default();
             bail!(
@@ -87,9 +106,12 @@ async fn register_one(
 }
 
 /// The device time of the device's stored position, if the API shows one.
-async fn newest_fix(http: &reqwest::Client, api: &str, device_id: &str) -> Option<i64> {
-    let response = http
-        .get(format!("{api}/api/v1/devices/{device_id}"))
+async fn newest_fix(api: &Api, device_id: &str) -> Option<i64> {
+    let response = api
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/devices/{device_id}"),
+        )
         .send()
         .await
         .ok()?;

@@ -101,7 +101,9 @@ impl Route {
                 chainage_m: route.chainage_of((bcp.location.y(), bcp.location.x())),
             })
             .collect();
-        route.bcps.sort_by(|a, b| a.chainage_m.total_cmp(&b.chainage_m));
+        route
+            .bcps
+            .sort_by(|a, b| a.chainage_m.total_cmp(&b.chainage_m));
         let zones: Vec<(&Polygon<f64>, Rect<f64>)> = atlas
             .coverage_gaps
             .iter()

@@ -33,6 +33,8 @@ pub struct Options {
     pub broker: BrokerAddr,
     /// Base URL of the Caravan API, e.g. `http://127.0.0.1:8080`.
     pub api: String,
+    /// Bearer token for the API, when it asks for one.
+    pub token: Option<String>,
     pub speedup: f64,
     pub seed: u64,
     /// Wall-clock length of the run; `None` runs until cancelled.
@@ -77,6 +79,28 @@ impl Summary {
     }
 }
 
+impl Options {
+    /// The fleet of `caravan serve --demo`: 20 vehicles at 60x against the app's own broker
+    /// and API, with the default incident rates, until the app stops.
+    pub fn demo(broker: BrokerAddr, api: String, token: Option<String>) -> Self {
+        Self {
+            vehicles: 20,
+            broker,
+            api,
+            token,
+            speedup: 60.0,
+            seed: 1,
+            duration: None,
+            reporting: Reporting::Teltonika,
+            rates: IncidentRates::default(),
+            truth: None,
+            device_prefix: Some("demo".into()),
+            connections: 2,
+            progress: false,
+        }
+    }
+}
+
 fn connection_for(topic: &str) -> usize {
     let device = topic.split('/').nth(3).unwrap_or(topic);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -104,7 +128,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     let devices = Fleet::new(&atlas, &config)?.devices();
     let http = reqwest::Client::new();
     let api = options.api.trim_end_matches('/').to_owned();
-    let registration = register(&http, &api, &devices).await?;
+    let registration = register(&http, &api, options.token.as_deref(), &devices).await?;
     let accelerated_s = options
         .duration
         .map_or(DEFAULT_ACCELERATED_S, |d| d.as_secs_f64());

@@ -144,8 +144,11 @@ impl Vehicle {
                 return Some(None);
             }
             IncidentKind::GnssJump => {
+                // Across the road, so the jump cannot land back on the corridor.
                 let distance = uniform(&mut self.rng, 50_000.0, 300_000.0);
-                self.jump = Some((distance, uniform(&mut self.rng, 0.0, 360.0)));
+                let side = if self.rng.bool() { 90.0 } else { -90.0 };
+                let bearing = sample.heading_deg + side + uniform(&mut self.rng, -15.0, 15.0);
+                self.jump = Some((distance, bearing));
                 return Some(None);
             }
             IncidentKind::DeviceSilent => {

@@ -162,7 +162,7 @@ impl Vehicle {
                 .seal_event(&sample, SealEventKind::Armed, covered, out);
         }
         self.stage_incidents(route, params, &sample, out, truth);
-        if t < self.silent_until {
+        if !self.device_on() {
             return;
         }
         while let Some(&(at, event)) = self.seal_plan.first() {
@@ -172,7 +172,8 @@ impl Vehicle {
             self.seal_plan.remove(0);
             self.tracker.seal_event(&sample, event, covered, out);
         }
-        self.tracker.set_rssi(-85.0 + uniform(&mut self.rng, -8.0, 8.0));
+        self.tracker
+            .set_rssi(-85.0 + uniform(&mut self.rng, -8.0, 8.0));
         let jump = self.jump.take();
         let sample = match jump {
             Some((distance, bearing)) => {
@@ -188,6 +189,11 @@ impl Vehicle {
             injected.seq = Some(seq);
             truth.push(injected);
         }
+    }
+
+    /// False while the device is silent: it then records and sends nothing.
+    fn device_on(&self) -> bool {
+        self.t >= self.silent_until
     }
 
     /// Where the vehicle is now, with its detour, as the receiver would report it.
@@ -244,7 +250,9 @@ impl Vehicle {
                 self.forward = !self.forward;
                 let sample = self.sample(route);
                 let covered = !route.in_gap(self.chainage);
-                self.tracker.reseal(&sample, covered, out);
+                if self.device_on() {
+                    self.tracker.reseal(&sample, covered, out);
+                }
             }
             self.next_bcp = self.bcp_ahead(route);
         }
@@ -252,7 +260,8 @@ impl Vehicle {
         let step = (target - self.speed_kmh).clamp(-3.0, 1.5);
         self.speed_kmh = (self.speed_kmh + step).max(0.0);
         if self.t % 120 == 0 {
-            self.cruise_kmh = (self.cruise_kmh + uniform(&mut self.rng, -3.0, 3.0)).clamp(44.0, 58.0);
+            self.cruise_kmh =
+                (self.cruise_kmh + uniform(&mut self.rng, -3.0, 3.0)).clamp(44.0, 58.0);
         }
         let metres = self.speed_kmh / 3.6;
         let before = self.chainage;
@@ -316,8 +325,10 @@ impl Vehicle {
         self.detour = None;
         let sample = self.sample(route);
         let covered = !route.in_gap(self.chainage);
-        self.tracker
-            .seal_event(&sample, SealEventKind::Opened, covered, out);
+        if self.device_on() {
+            self.tracker
+                .seal_event(&sample, SealEventKind::Opened, covered, out);
+        }
         let unloading = uniform(&mut self.rng, 3_600.0, 14_400.0) as i64;
         self.activity = Activity::Waiting {
             until: self.t + unloading,

@@ -8,6 +8,8 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_event_log.sql"),
+    include_str!("migrations/0003_access_tokens.sql"),
+    include_str!("migrations/0004_transits.sql"),
 ];
 
 /// Brings the database to the newest schema this build knows.

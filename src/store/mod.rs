@@ -7,9 +7,11 @@
 mod event_log;
 mod migrations;
 mod sqlite;
+mod transits;
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::{Principal, Role, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
 
@@ -54,6 +56,31 @@ pub enum Write {
     DeadLetter(DeadLetter),
     /// Appended to the hash-chained event log.
     Event(LoggedEvent),
+    /// A new API token, by the hash of its text.
+    Token(NewToken),
+    RevokeToken {
+        id: i64,
+        at: DateTime<Utc>,
+    },
+    /// A transit as it stands after a change (boxed: it carries its whole history).
+    Transit(Box<crate::transit::Transit>),
+}
+
+/// A token to store: everything but the token text.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which devices a listing returns; `None` fields do not narrow it.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceFilter {
+    pub carrier: Option<String>,
+    /// ISO alpha-2 code of the country the device was last seen in.
+    pub country: Option<String>,
 }
 
 /// What a committed batch did that the caller counts.
@@ -88,12 +115,13 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors.
     fn device(&self, id: &DeviceId) -> Result<Option<(Device, DeviceState)>, StoreError>;
-    /// Devices ordered by id, starting after `after`.
+    /// Devices ordered by id, starting after `after`, narrowed by `filter`.
     ///
     /// # Errors
     /// Database errors.
     fn devices(
         &self,
+        filter: &DeviceFilter,
         after: Option<&DeviceId>,
         limit: usize,
     ) -> Result<Vec<(Device, DeviceState)>, StoreError>;
@@ -126,9 +154,31 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors.
     fn verify_event_log(&self) -> Result<ChainReport, StoreError>;
+    /// The live (not revoked) token with this hash, as a principal.
+    ///
+    /// # Errors
+    /// Database errors, or a stored role this build cannot read.
+    fn principal(&self, token_hash: &str) -> Result<Option<Principal>, StoreError>;
+    /// Every token, revoked ones included, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// A cheap query that proves the database answers.
     ///
     /// # Errors
     /// Database errors.
     fn ping(&self) -> Result<(), StoreError>;
+    /// # Errors
+    /// Database errors or a corrupt row.
+    fn transit(&self, id: &str) -> Result<Option<crate::transit::Transit>, StoreError>;
+    /// Transits, newest declared first; only open ones when `open_only`.
+    ///
+    /// # Errors
+    /// Database errors or a corrupt row.
+    fn transits(
+        &self,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<crate::transit::Transit>, StoreError>;
 }

@@ -8,7 +8,10 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::event_log::{self, ChainReport, EventQuery, StoredEvent};
 use super::migrations::migrate;
-use super::{Committed, DeadLetter, Snapshot, StoreError, StoreReader, StoreWriter, Write};
+use super::{
+    Committed, DeadLetter, DeviceFilter, Snapshot, StoreError, StoreReader, StoreWriter, Write,
+};
+use crate::auth::{InvalidRole, Principal, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
 
@@ -123,6 +126,26 @@ impl StoreWriter for SqliteWriter {
                 }
                 Write::DeadLetter(d) => insert_dead_letter(&tx, d)?,
                 Write::Event(e) => event_log::append(&tx, e, &mut chain)?,
+                Write::Token(t) => {
+                    tx.prepare_cached(
+                        "INSERT INTO access_tokens (name, role, hash, created_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        t.name,
+                        t.role.to_string(),
+                        t.hash,
+                        t.created_at.to_rfc3339()
+                    ])?;
+                }
+                Write::Transit(t) => super::transits::upsert(&tx, t)?,
+                Write::RevokeToken { id, at } => {
+                    tx.prepare_cached(
+                        "UPDATE access_tokens SET revoked_at = ?2
+                         WHERE id = ?1 AND revoked_at IS NULL",
+                    )?
+                    .execute(params![id, at.to_rfc3339()])?;
+                }
             }
         }
         tx.commit()?;
@@ -175,9 +198,12 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
     ))
 }
 
+fn corrupt(what: String) -> StoreError {
+    StoreError::Corrupt(serde::de::Error::custom(what))
+}
+
 fn to_device(row: DeviceRow) -> Result<(Device, DeviceState), StoreError> {
     let (id, carrier, plate, registered_at, state) = row;
-    let corrupt = |what: String| StoreError::Corrupt(serde::de::Error::custom(what));
     let device = Device {
         device_id: DeviceId::parse(&id).map_err(|e| corrupt(e.to_string()))?,
         carrier,
@@ -210,6 +236,7 @@ impl StoreReader for SqliteReader {
 
     fn devices(
         &self,
+        filter: &DeviceFilter,
         after: Option<&DeviceId>,
         limit: usize,
     ) -> Result<Vec<(Device, DeviceState)>, StoreError> {
@@ -217,11 +244,17 @@ impl StoreReader for SqliteReader {
             let sql = format!(
                 "SELECT {DEVICE_COLUMNS} FROM devices d
                  LEFT JOIN device_state s USING (device_id)
-                 WHERE d.device_id > ?1 ORDER BY d.device_id LIMIT ?2"
+                 WHERE d.device_id > ?1
+                   AND (?3 IS NULL OR d.carrier = ?3)
+                   AND (?4 IS NULL OR json_extract(s.state, '$.geo.country') = ?4)
+                 ORDER BY d.device_id LIMIT ?2"
             );
             let after = after.map_or("", DeviceId::as_str);
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![after, limit as i64], device_row)?;
+            let rows = stmt.query_map(
+                params![after, limit as i64, filter.carrier, filter.country],
+                device_row,
+            )?;
             rows.map(|row| to_device(row?)).collect()
         })
     }
@@ -254,7 +287,7 @@ impl StoreReader for SqliteReader {
     }
 
     fn snapshot(&self, seq_window: u64, recent_reports: usize) -> Result<Snapshot, StoreError> {
-        let devices = self.devices(None, usize::MAX >> 1)?;
+        let devices = self.devices(&DeviceFilter::default(), None, usize::MAX >> 1)?;
         let recent_seqs = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq FROM reports WHERE device_id = ?1 AND seq >= ?2 ORDER BY seq",
@@ -317,6 +350,81 @@ impl StoreReader for SqliteReader {
 
     fn verify_event_log(&self) -> Result<ChainReport, StoreError> {
         self.with_conn(event_log::verify_chain)
+    }
+
+    fn principal(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
+        self.with_conn(|conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT id, name, role FROM access_tokens
+                     WHERE hash = ?1 AND revoked_at IS NULL",
+                )?
+                .query_row([token_hash], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()?;
+            row.map(|(token_id, name, role)| {
+                let role = role
+                    .parse()
+                    .map_err(|e: InvalidRole| corrupt(e.to_string()))?;
+                Ok(Principal {
+                    token_id,
+                    name,
+                    role,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, name, role, created_at, revoked_at FROM access_tokens ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (id, name, role, created, revoked) = row?;
+                let time = |t: &str| {
+                    t.parse::<DateTime<Utc>>()
+                        .map_err(|e| corrupt(format!("token {id}: {e}")))
+                };
+                Ok(TokenRecord {
+                    id,
+                    name,
+                    role: role
+                        .parse()
+                        .map_err(|e: InvalidRole| corrupt(e.to_string()))?,
+                    created_at: time(&created)?,
+                    revoked_at: revoked.as_deref().map(time).transpose()?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn transit(&self, id: &str) -> Result<Option<crate::transit::Transit>, StoreError> {
+        self.with_conn(|conn| super::transits::get(conn, id))
+    }
+
+    fn transits(
+        &self,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<crate::transit::Transit>, StoreError> {
+        self.with_conn(|conn| super::transits::list(conn, open_only, limit))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

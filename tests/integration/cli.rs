@@ -27,6 +27,7 @@ async fn device_add_registers_through_the_running_server() {
             "01KG123ABC",
         ])
         .args(["--api", &app.base])
+        .env("CARAVAN_TOKEN", &app.token)
         .output()
         .unwrap();
     assert!(
@@ -47,6 +48,7 @@ async fn device_add_registers_through_the_running_server() {
             "--api",
             &app.base,
         ])
+        .env("CARAVAN_TOKEN", &app.token)
         .output()
         .unwrap();
     assert!(!again.status.success());

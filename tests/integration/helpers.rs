@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use caravan::app::App;
+use caravan::auth::Role;
 use caravan::settings::Settings;
 use reqwest::StatusCode;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -20,6 +21,8 @@ pub struct TestApp {
     /// Keeps the temporary data directory alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
+    /// A coordinator's token: the first-start token, or one made for the test.
+    pub token: String,
 }
 
 /// Starts the real server: embedded broker, HTTP on port 0, a fresh data directory.
@@ -40,6 +43,11 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut Settings)) -
     adjust(&mut settings);
     let app = App::start(settings).await.expect("the app starts");
     let base = format!("http://{}", app.http);
+    let token = match &app.bootstrap_token {
+        Some(token) => token.clone(),
+        None => caravan::tokens::create_in(data_dir, "test coordinator", Role::Coordinator)
+            .expect("a token"),
+    };
     let test_app = TestApp {
         base,
         mqtt_host: app.mqtt.host.clone(),
@@ -48,6 +56,7 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut Settings)) -
         app: Some(app),
         _dir: None,
         http: reqwest::Client::new(),
+        token,
     };
     test_app.wait_until_healthy().await;
     test_app
@@ -69,10 +78,21 @@ impl TestApp {
         self._dir.take()
     }
 
+    /// A token for another principal, e.g. `customs:KG`.
+    pub fn token_for(&self, role: &str) -> String {
+        let role: Role = role.parse().expect("a valid role");
+        caravan::tokens::create_in(&self.data_dir, "test", role).expect("a token")
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.get_as(&self.token, path).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> (StatusCode, Value) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
             .send()
             .await
             .expect("the API answers");
@@ -85,9 +105,14 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_as(&self.token, path, body).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
             .json(body)
             .send()
             .await

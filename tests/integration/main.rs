@@ -4,13 +4,16 @@
 mod helpers;
 
 mod api_errors;
+mod auth;
 mod bridge;
 mod cli;
+mod dashboard;
 mod geofence;
 mod historian;
 mod ingest;
 mod maps_cli;
 mod mosquitto;
 mod restart;
+mod simulate;
 mod tracking;
 mod wire_contract;

@@ -1,0 +1,181 @@
+//! Who is calling: bearer tokens, `/me`, and token management for coordinators.
+
+use chrono::Utc;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::error::ApiError;
+use super::{read, with, Context, MAX_BODY};
+use crate::auth::{token, Principal, Role};
+use crate::pipeline::Input;
+use crate::store::Write;
+use crate::tokens;
+
+/// The caller, from `Authorization: Bearer TOKEN` or, for EventSource clients that cannot
+/// set headers, an `access_token` query parameter.
+pub fn principal(ctx: Context) -> BoxedFilter<(Principal,)> {
+    warp::header::optional::<String>("authorization")
+        .and(
+            warp::query::raw()
+                .map(Some)
+                .or(warp::any().map(|| None))
+                .unify(),
+        )
+        .and(with(ctx))
+        .and_then(authenticate)
+        .boxed()
+}
+
+fn bearer(header: Option<&str>, query: Option<&str>) -> Option<String> {
+    if let Some(value) = header {
+        return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+    }
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token="))
+        .map(str::to_owned)
+}
+
+async fn authenticate(
+    header: Option<String>,
+    query: Option<String>,
+    ctx: Context,
+) -> Result<Principal, Rejection> {
+    let unauthorized = || ApiError::unauthorized("send a valid token: Authorization: Bearer TOKEN");
+    let token = bearer(header.as_deref(), query.as_deref()).ok_or_else(unauthorized)?;
+    let hash = token::hash(&token);
+    read(&ctx, move |r| r.principal(&hash))
+        .await?
+        .ok_or_else(|| unauthorized().into())
+}
+
+fn coordinator(who: &Principal) -> Result<(), Rejection> {
+    match who.role {
+        Role::Coordinator => Ok(()),
+        _ => Err(ApiError::forbidden("only a coordinator manages tokens").into()),
+    }
+}
+
+/// GET /api/v1/me
+async fn me(who: Principal) -> Result<impl Reply, Rejection> {
+    Ok(warp::reply::json(
+        &serde_json::json!({ "name": who.name, "role": who.role }),
+    ))
+}
+
+/// GET /api/v1/tokens
+async fn list(who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+    coordinator(&who)?;
+    let tokens = read(&ctx, |r| r.tokens()).await?;
+    Ok(warp::reply::json(&serde_json::json!({ "tokens": tokens })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    role: String,
+}
+
+async fn store(ctx: &Context, writes: Vec<Write>) -> Result<(), Rejection> {
+    let (reply, committed) = oneshot::channel();
+    let stopping = || ApiError::unavailable("the server is shutting down");
+    ctx.pipeline
+        .send(Input::Store { writes, reply })
+        .await
+        .map_err(|_| stopping())?;
+    committed.await.map_err(|_| stopping().into())
+}
+
+/// POST /api/v1/tokens
+async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Reply, Rejection> {
+    coordinator(&who)?;
+    let role: Role = body
+        .role
+        .parse()
+        .map_err(|e: crate::auth::InvalidRole| ApiError::bad_request(format!("role: {e}")))?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::bad_request("name: 1-100 characters").into());
+    }
+    let issued = tokens::issue(name, role.clone()).map_err(ApiError::internal)?;
+    store(&ctx, vec![issued.write]).await?;
+    let body = serde_json::json!({ "token": issued.text, "name": name, "role": role });
+    Ok(warp::reply::with_status(
+        warp::reply::json(&body),
+        StatusCode::CREATED,
+    ))
+}
+
+/// DELETE /api/v1/tokens/{id}
+async fn revoke(id: i64, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+    coordinator(&who)?;
+    let exists = read(&ctx, move |r| Ok(r.tokens()?.iter().any(|t| t.id == id))).await?;
+    if !exists {
+        return Err(ApiError::not_found(format!("no token {id}")).into());
+    }
+    store(&ctx, vec![Write::RevokeToken { id, at: Utc::now() }]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
+    let v1 = warp::path("api").and(warp::path("v1"));
+    let me = v1
+        .and(warp::path!("me"))
+        .and(warp::get())
+        .and(principal(ctx.clone()))
+        .and_then(me)
+        .map(Reply::into_response);
+    let list = v1
+        .and(warp::path!("tokens"))
+        .and(warp::get())
+        .and(principal(ctx.clone()))
+        .and(with(ctx.clone()))
+        .and_then(list)
+        .map(Reply::into_response);
+    let create = v1
+        .and(warp::path!("tokens"))
+        .and(warp::post())
+        .and(principal(ctx.clone()))
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::json())
+        .and(with(ctx.clone()))
+        .and_then(create)
+        .map(Reply::into_response);
+    let revoke = v1
+        .and(warp::path!("tokens" / i64))
+        .and(warp::delete())
+        .and(principal(ctx.clone()))
+        .and(with(ctx))
+        .and_then(revoke)
+        .map(Reply::into_response);
+    me.or(list)
+        .unify()
+        .or(create)
+        .unify()
+        .or(revoke)
+        .unify()
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_token_comes_from_the_header_or_the_query() {
+        assert_eq!(
+            bearer(Some("Bearer cvn_ab"), None).as_deref(),
+            Some("cvn_ab")
+        );
+        assert_eq!(
+            bearer(None, Some("x=1&access_token=cvn_cd")).as_deref(),
+            Some("cvn_cd")
+        );
+        assert_eq!(bearer(Some("Basic dXNlcg=="), None), None);
+        assert_eq!(bearer(None, None), None);
+    }
+}

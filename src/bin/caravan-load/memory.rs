@@ -1,0 +1,135 @@
+//! Memory: the backlog burst (drain time, peak RSS, nothing lost) and the resident memory
+//! each tracked device costs.
+
+use std::time::{Duration, Instant};
+
+use crate::api::Api;
+use crate::server::{self, Server};
+use crate::traffic;
+
+#[derive(Debug, clap::Args)]
+pub struct BurstArgs {
+    #[arg(long, default_value_t = 20_000)]
+    pub devices: usize,
+    /// Fixes in each device's backlog (60 = 30 minutes at one fix per 30 s).
+    #[arg(long, default_value_t = 60)]
+    pub fixes_per_backlog: usize,
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    #[arg(long, default_value_t = 600)]
+    pub timeout_s: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MemoryArgs {
+    #[arg(long, default_value_t = 100_000)]
+    pub devices: usize,
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+async fn start(devices: &[String]) -> anyhow::Result<(Server, Api, f64)> {
+    let caravan = server::start_caravan(None)?;
+    let api = Api::new(&caravan.api, caravan.token.clone());
+    let began = Instant::now();
+    api.register(devices).await?;
+    let seconds = began.elapsed().as_secs_f64();
+    Ok((caravan, api, seconds))
+}
+
+pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
+    let ids = traffic::device_ids("burst", args.devices);
+    let (caravan, api, registering) = start(&ids).await?;
+    let (rss_before, _) = caravan.process.memory_kib()?;
+    let every_s = 1800 / args.fixes_per_backlog.max(1) as i64;
+    let messages = traffic::backlogs(&ids, args.fixes_per_backlog, every_s, chrono::Utc::now());
+    let bytes: usize = messages.iter().map(|m| m.2.len()).sum();
+    let target = (args.devices * args.fixes_per_backlog) as u64;
+    let (host, port) = caravan.mqtt.clone();
+    let started = Instant::now();
+    let connections = args.connections;
+    let publish =
+        tokio::spawn(
+            async move { traffic::publish_all(&host, port, messages, connections, 100).await },
+        );
+    let timeout = Duration::from_secs(args.timeout_s);
+    let trace = traffic::watch(started, target, Duration::from_millis(100), timeout, || {
+        api.committed_fixes()
+    })
+    .await;
+    let drained = trace.seconds();
+    if trace.reached {
+        publish.await??;
+    } else {
+        publish.abort();
+    }
+    let (rss_after, peak) = caravan.process.memory_kib()?;
+    let committed = api.committed_fixes().await;
+    let rejects = api.metric("caravan_rejects_total").await;
+    let duplicates = api.metric("caravan_duplicates_total").await;
+    println!(
+        "registered {} devices in {registering:.1} s; published {} backlog arrays ({} fixes, {:.0} MiB)",
+        args.devices,
+        args.devices,
+        target,
+        bytes as f64 / 1048576.0
+    );
+    println!(
+        "drained in {drained:.1} s ({:.0} fixes/s); committed {committed} of {target} (lost {}), rejects {rejects}, duplicates {duplicates}",
+        committed as f64 / drained.max(1e-9),
+        target.saturating_sub(committed)
+    );
+    println!(
+        "server RSS {:.0} MiB before, {:.0} MiB after, peak (VmHWM) {:.0} MiB",
+        mib(rss_before),
+        mib(rss_after),
+        mib(peak)
+    );
+    Ok(())
+}
+
+pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
+    let caravan = server::start_caravan(None)?;
+    let api = Api::new(&caravan.api, caravan.token.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (empty, _) = caravan.process.memory_kib()?;
+    let ids = traffic::device_ids("mem", args.devices);
+    let began = Instant::now();
+    api.register(&ids).await?;
+    let registering = began.elapsed().as_secs_f64();
+    let (registered, _) = caravan.process.memory_kib()?;
+    let messages = traffic::fixes(&ids, ids.len(), 0, chrono::Utc::now());
+    let (host, port) = caravan.mqtt.clone();
+    traffic::publish_all(&host, port, messages, args.connections, 100).await?;
+    let target = ids.len() as u64;
+    let trace = traffic::watch(
+        Instant::now(),
+        target,
+        Duration::from_millis(100),
+        Duration::from_secs(300),
+        || api.committed_fixes(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (tracked, peak) = caravan.process.memory_kib()?;
+    let per = |kib: u64| (kib.saturating_sub(empty) * 1024) as f64 / args.devices as f64;
+    println!(
+        "{} devices registered in {registering:.1} s, each with one committed fix ({}); server RSS: empty {:.1} MiB, registered {:.1} MiB, tracked {:.1} MiB, peak {:.1} MiB",
+        args.devices,
+        if trace.reached { "all committed" } else { "NOT all committed" },
+        mib(empty),
+        mib(registered),
+        mib(tracked),
+        mib(peak)
+    );
+    println!(
+        "per device: {:.0} B registered, {:.0} B with a position",
+        per(registered),
+        per(tracked)
+    );
+    Ok(())
+}

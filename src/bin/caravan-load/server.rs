@@ -1,0 +1,222 @@
+//! The system under test: `caravan serve` as a child process on a fresh data directory, so
+//! its memory is its own, and the brokers the benchmarks compare it with.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+/// A directory under the system temp directory, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> anyhow::Result<Self> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("caravan-load-{}-{what}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process that is killed when this handle is dropped (before its directory goes).
+pub struct Process {
+    child: Child,
+    _dir: Option<TempDir>,
+}
+
+impl Process {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `VmRSS` and `VmHWM` (peak) of the process, in KiB.
+    pub fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
+        memory_kib(self.pid())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `VmRSS` and `VmHWM` of `pid` from /proc, in KiB.
+///
+/// # Errors
+/// No such process, or no /proc.
+pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
+}
+
+/// A running Caravan: where it listens and the token its first start printed.
+pub struct Server {
+    pub process: Process,
+    pub api: String,
+    pub mqtt: (String, u16),
+    pub token: Option<String>,
+}
+
+/// The `caravan` binary next to this one (both come from the same `cargo build`).
+fn caravan_binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let path = me.with_file_name("caravan");
+    if !path.is_file() {
+        bail!(
+            "{} is missing: cargo build --release --bin caravan",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Starts `caravan serve` on a new temporary data directory, HTTP and MQTT on free loopback
+/// ports, or against `mqtt_url`.
+///
+/// # Errors
+/// The binary is missing or the server did not print its addresses within 30 s.
+pub fn start_caravan(mqtt_url: Option<&str>) -> anyhow::Result<Server> {
+    let dir = TempDir::new("caravan")?;
+    let mut command = Command::new(caravan_binary()?);
+    command
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn,rumqttd=off")
+        .env_remove("CARAVAN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    match mqtt_url {
+        Some(url) => command.args(["--mqtt-url", url]),
+        None => command.args(["--mqtt-listen", "127.0.0.1:0"]),
+    };
+    let mut child = command.spawn().context("starting caravan serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let process = Process {
+        child,
+        _dir: Some(dir),
+    };
+    let (mut api, mut mqtt) = (None, None);
+    let mut next_line = || -> anyhow::Result<String> {
+        match lines.next() {
+            Some(line) => Ok(line?),
+            None => bail!("caravan serve exited before printing its addresses"),
+        }
+    };
+    // It prints MQTT, then HTTP, then (on a first start) the token on the line after.
+    while api.is_none() {
+        let line = next_line()?;
+        if let Some(rest) = line.strip_prefix("HTTP  ") {
+            api = Some(rest.trim().to_owned());
+        } else if let Some(rest) = line.strip_prefix("MQTT  ") {
+            let addr = rest.split_whitespace().next().unwrap_or_default();
+            let (host, port) = addr.rsplit_once(':').context("MQTT line without a port")?;
+            mqtt = Some((host.to_owned(), port.parse()?));
+        }
+    }
+    let token = if next_line()?.starts_with("First start") {
+        Some(next_line()?.trim().to_owned())
+    } else {
+        None
+    };
+    // Keep reading (and dropping) stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let api = api.context("no HTTP line")?;
+    let mqtt = mqtt.context("no MQTT line")?;
+    Ok(Server {
+        process,
+        api,
+        mqtt,
+        token,
+    })
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Mosquitto on a free loopback port with unlimited in-flight and queued messages, so that
+/// neither limit silently drops a benchmark's messages.
+///
+/// # Errors
+/// `mosquitto` is not installed or did not start listening within 5 s.
+pub fn start_mosquitto(max_inflight: u32) -> anyhow::Result<(Process, u16)> {
+    let dir = TempDir::new("mosquitto")?;
+    let port = free_port()?;
+    let config = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_inflight_messages {max_inflight}\nmax_queued_messages 0\nmax_queued_bytes 0\n\
+             log_dest none\n"
+        ),
+    )?;
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting mosquitto")?;
+    let process = Process {
+        child,
+        _dir: Some(dir),
+    };
+    wait_listening(port)?;
+    Ok((process, port))
+}
+
+/// The embedded broker (rumqttd with Caravan's configuration) alone, in a child process.
+///
+/// # Errors
+/// The child did not start listening within 5 s.
+pub fn start_embedded_broker() -> anyhow::Result<(Process, u16)> {
+    let port = free_port()?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["broker", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the embedded broker alone")?;
+    let process = Process { child, _dir: None };
+    wait_listening(port)?;
+    Ok((process, port))
+}
+
+fn wait_listening(port: u16) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listens on 127.0.0.1:{port} after 5 s")
+}

@@ -1,0 +1,203 @@
+//! Sustained fixes per second from publish to committed state, through the embedded broker
+//! and through Mosquitto, each beside the same broker with a plain counting subscriber.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::api::Api;
+use crate::server::{self, Process};
+use crate::traffic::{self, Trace};
+
+#[derive(Debug, clap::Args)]
+pub struct ThroughputArgs {
+    /// Single-fix messages per scenario.
+    #[arg(long, default_value_t = 200_000)]
+    pub messages: usize,
+    /// Devices the fixes are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    pub devices: usize,
+    /// Publisher connections.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Unacknowledged messages each publisher may have.
+    #[arg(long, default_value_t = 100)]
+    pub inflight: u16,
+    /// Mosquitto's max_inflight_messages towards each subscriber (0: unlimited).
+    #[arg(long, default_value_t = 0)]
+    pub mosquitto_inflight: u32,
+    /// Give up on a scenario after this many seconds.
+    #[arg(long, default_value_t = 180)]
+    pub timeout_s: u64,
+    /// Only these scenarios (embedded-only, caravan-embedded, mosquitto-only, caravan-mosquitto).
+    #[arg(long)]
+    pub only: Vec<String>,
+}
+
+/// One measured scenario.
+struct Row {
+    name: &'static str,
+    trace: Trace,
+    /// CPU seconds of the broker or server process during the run.
+    cpu_s: f64,
+    peak_rss_kib: u64,
+}
+
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut rows = Vec::new();
+    if wanted("embedded-only") {
+        let (broker, port) = server::start_embedded_broker()?;
+        rows.push(broker_only("embedded-only", &args, &broker, port).await?);
+    }
+    if wanted("caravan-embedded") {
+        let caravan = server::start_caravan(None)?;
+        let port = caravan.mqtt.1;
+        let api = Api::new(&caravan.api, caravan.token.clone());
+        rows.push(through_caravan("caravan-embedded", &args, &caravan.process, &api, port).await?);
+    }
+    if wanted("mosquitto-only") {
+        let (mosquitto, port) = server::start_mosquitto(args.mosquitto_inflight)?;
+        rows.push(broker_only("mosquitto-only", &args, &mosquitto, port).await?);
+    }
+    if wanted("caravan-mosquitto") {
+        let (_mosquitto, port) = server::start_mosquitto(args.mosquitto_inflight)?;
+        let caravan = server::start_caravan(Some(&format!("mqtt://127.0.0.1:{port}")))?;
+        let api = Api::new(&caravan.api, caravan.token.clone());
+        rows.push(through_caravan("caravan-mosquitto", &args, &caravan.process, &api, port).await?);
+    }
+    report(&args, &rows);
+    Ok(())
+}
+
+async fn broker_only(
+    name: &'static str,
+    args: &ThroughputArgs,
+    broker: &Process,
+    port: u16,
+) -> anyhow::Result<Row> {
+    let count = traffic::counting_subscriber("127.0.0.1", port).await?;
+    let ids = traffic::device_ids("load", args.devices);
+    let target = args.messages as u64;
+    let counter = count.clone();
+    let measure = || async { counter.load(Ordering::Relaxed) };
+    measure_run(name, args, broker, port, ids, target, measure).await
+}
+
+async fn through_caravan(
+    name: &'static str,
+    args: &ThroughputArgs,
+    caravan: &Process,
+    api: &Api,
+    port: u16,
+) -> anyhow::Result<Row> {
+    let ids = traffic::device_ids("load", args.devices);
+    api.register(&ids).await?;
+    let target = args.messages as u64;
+    let row = measure_run(name, args, caravan, port, ids, target, || {
+        api.committed_fixes()
+    })
+    .await?;
+    let rejects = api.metric("caravan_rejects_total").await;
+    if rejects > 0.0 {
+        eprintln!("{name}: {rejects} messages were refused");
+    }
+    Ok(row)
+}
+
+async fn measure_run<F, Fut>(
+    name: &'static str,
+    args: &ThroughputArgs,
+    process: &Process,
+    port: u16,
+    ids: Vec<String>,
+    target: u64,
+    count: F,
+) -> anyhow::Result<Row>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let messages = traffic::fixes(&ids, args.messages, 0, chrono::Utc::now());
+    let cpu_before = cpu_seconds(process.pid());
+    let started = Instant::now();
+    let (connections, inflight) = (args.connections, args.inflight);
+    let publish = tokio::spawn(async move {
+        traffic::publish_all("127.0.0.1", port, messages, connections, inflight).await
+    });
+    let timeout = Duration::from_secs(args.timeout_s);
+    let trace = traffic::watch(started, target, Duration::from_millis(50), timeout, count).await;
+    let cpu_s = cpu_seconds(process.pid()) - cpu_before;
+    if trace.reached {
+        publish.await??;
+    } else {
+        publish.abort();
+    }
+    let (_, peak_rss_kib) = process.memory_kib()?;
+    eprintln!(
+        "{name}: {} of {target} in {:.1} s",
+        trace.points.last().map_or(0, |p| p.1),
+        trace.seconds()
+    );
+    Ok(Row {
+        name,
+        trace,
+        cpu_s,
+        peak_rss_kib,
+    })
+}
+
+fn report(args: &ThroughputArgs, rows: &[Row]) {
+    let target = args.messages as u64;
+    println!(
+        "| scenario | fixes | seconds | fixes/s (overall) | fixes/s (10–90 %) | process CPU µs/fix | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in rows {
+        let done = row.trace.points.last().map_or(0, |p| p.1);
+        let overall = done as f64 / row.trace.seconds().max(1e-9);
+        println!(
+            "| {} | {done}{} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} |",
+            row.name,
+            if row.trace.reached {
+                ""
+            } else {
+                " (timed out)"
+            },
+            row.trace.seconds(),
+            overall,
+            row.trace.sustained(target),
+            row.cpu_s * 1e6 / done.max(1) as f64,
+            row.peak_rss_kib as f64 / 1024.0,
+        );
+    }
+    let rate = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.trace.sustained(target))
+    };
+    for (caravan, broker) in [
+        ("caravan-embedded", "embedded-only"),
+        ("caravan-mosquitto", "mosquitto-only"),
+    ] {
+        if let (Some(c), Some(b)) = (rate(caravan), rate(broker)) {
+            println!("{caravan} / {broker}: {:.0} %", 100.0 * c / b.max(1e-9));
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! `caravan simulate`: a simulated fleet against a running Caravan (or any broker).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::BrokerAddr;
+use crate::settings::Settings;
+use crate::simulate::{
+    self, IncidentKind, IncidentRates, Options, OutgoingKind, Reporting, Summary,
+};
+
+/// What `caravan simulate` says about transits until the transit API exists.
+const NO_TRANSITS: &str =
+    "Transit declaration is not available yet (the transit API is still being built): \
+     the simulator registers devices only, as with --devices-only.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = NO_TRANSITS)]
+pub struct SimulateArgs {
+    /// Vehicles in the fleet, one device each.
+    #[arg(long, default_value_t = 100)]
+    pub vehicles: usize,
+    /// The MQTT broker: mqtt://HOST:PORT (default: the configured embedded broker address).
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
+    /// The Caravan API that registers the devices (default: the configured HTTP address).
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// Bearer token for the API.
+    #[arg(long, env = "CARAVAN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Simulated seconds per wall second. The run starts in the past so that device time
+    /// reaches the present as the run ends, and never runs ahead of the clock.
+    #[arg(long, default_value_t = 1.0)]
+    pub speedup: f64,
+    /// Seed of the fleet: equal seeds give equal fleets and equal messages.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Wall-clock length of the run, e.g. 90s, 10m, 2h (default: until Ctrl-C).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Record a fix every S seconds instead of the Teltonika rules.
+    #[arg(long, value_name = "S", conflicts_with = "teltonika")]
+    pub interval: Option<u32>,
+    /// Teltonika FMB defaults: every 300 s, 100 m, 10° or 10 km/h while moving; hourly when
+    /// stopped (the default).
+    #[arg(long)]
+    pub teltonika: bool,
+    /// Write every injected incident to FILE, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// Register devices only, without declaring transits (currently always the case).
+    #[arg(long)]
+    pub devices_only: bool,
+    /// Rate of one incident kind per vehicle and simulated day, e.g. seal_breach=0.5.
+    /// Kinds: route_deviation, unauthorised_stop, seal_breach, crossing_outside_bcp,
+    /// gnss_jump, device_silent.
+    #[arg(long = "incident", value_name = "KIND=RATE", value_parser = parse_rate)]
+    pub incidents: Vec<(IncidentKind, f64)>,
+    /// Inject no incidents at all.
+    #[arg(long)]
+    pub no_incidents: bool,
+    /// Device ids are PREFIX-00000, PREFIX-00001, ... (default sim{seed}).
+    #[arg(long, value_name = "PREFIX")]
+    pub device_prefix: Option<String>,
+    /// MQTT connections the devices share.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 2h"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(format!("unknown unit {unit:?}; use s, m, h or d")),
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| e.to_string())
+}
+
+fn parse_rate(text: &str) -> Result<(IncidentKind, f64), String> {
+    let (kind, rate) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KIND=RATE"))?;
+    let rate: f64 = rate
+        .parse()
+        .map_err(|_| format!("{rate:?} is not a number"))?;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(format!("a rate must be zero or more, not {rate}"));
+    }
+    Ok((kind.parse()?, rate))
+}
+
+/// # Errors
+/// Bad flags, or the run failed (see [`simulate::run`]).
+pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> {
+    if args.vehicles == 0 {
+        bail!("--vehicles must be at least 1");
+    }
+    if !(args.speedup.is_finite() && args.speedup >= 1.0) {
+        bail!("--speedup must be 1 or more");
+    }
+    let broker = args
+        .broker
+        .clone()
+        .unwrap_or_else(|| format!("mqtt://{}", settings.mqtt.listen));
+    let broker = BrokerAddr::parse(&broker).context("--broker")?;
+    let api = args
+        .api
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.http.listen));
+    let mut rates = if args.no_incidents {
+        IncidentRates::none()
+    } else {
+        IncidentRates::default()
+    };
+    for (kind, rate) in &args.incidents {
+        rates.set(*kind, *rate);
+    }
+    let options = Options {
+        vehicles: args.vehicles,
+        broker,
+        api,
+        token: args.token.clone(),
+        speedup: args.speedup,
+        seed: args.seed,
+        duration: args.duration,
+        reporting: args
+            .interval
+            .map_or(Reporting::Teltonika, Reporting::Interval),
+        rates,
+        truth: args.truth.clone(),
+        device_prefix: args.device_prefix.clone(),
+        connections: args.connections,
+        progress: !args.quiet,
+    };
+    eprintln!("{NO_TRANSITS}");
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let summary = simulate::run(options, cancel).await?;
+    print!("{}", render_summary(&summary));
+    Ok(())
+}
+
+/// The end-of-run report.
+pub fn render_summary(summary: &Summary) -> String {
+    let r = &summary.registration;
+    let mut out = format!(
+        "Simulated {} .. {}\nDevices: {} registered, {} already registered. Transits: none declared (not available yet).\n",
+        summary.simulated_from, summary.simulated_to, r.created, r.already_registered
+    );
+    out.push_str(&format!(
+        "Published {} messages ({} fixes), {} acknowledged by the broker:\n",
+        summary.messages(),
+        summary.fixes(),
+        summary.acknowledged
+    ));
+    for kind in [
+        OutgoingKind::Pos,
+        OutgoingKind::Backlog,
+        OutgoingKind::Seal,
+        OutgoingKind::Status,
+    ] {
+        let (messages, fixes) = summary.published.get(&kind).copied().unwrap_or_default();
+        let fixes = if fixes > 0 {
+            format!(" ({fixes} fixes)")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!("  {:<12} {messages}{fixes}\n", kind.as_str()));
+    }
+    out.push_str(&format!(
+        "Fixes still buffered out of coverage: {}\nIncidents injected: {}\n",
+        summary.buffered_at_end,
+        summary.incidents.values().sum::<u64>()
+    ));
+    for (kind, n) in &summary.incidents {
+        out.push_str(&format!("  {:<21} {n}\n", kind.as_str()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_minutes_hours_and_days() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn an_incident_rate_names_its_kind() {
+        assert_eq!(
+            parse_rate("seal_breach=0.5").unwrap(),
+            (IncidentKind::SealBreach, 0.5)
+        );
+        assert!(parse_rate("theft=1").is_err());
+        assert!(parse_rate("gnss_jump=-1").is_err());
+    }
+}

@@ -1,0 +1,149 @@
+// Live state shared by the views: the devices and the open alerts, kept current by the
+// server's event stream, or by polling when the server has no stream.
+
+import * as api from '/assets/js/api.js';
+
+const POLL_MS = 3000;
+const ALERT_POLL_MS = 10000;
+/** A device not heard from for this long is shown as silent. */
+export const SILENT_MS = 20 * 60 * 1000;
+const BREACH_EVENTS = new Set(['rope_cut', 'case_breach']);
+const STREAM_KINDS = ['position', 'seal', 'status', 'geofence', 'alert', 'transit', 'inspection'];
+
+export class Live extends EventTarget {
+  constructor() {
+    super();
+    this.devices = new Map();
+    this.alerts = [];
+    this.alertsAvailable = null;
+    this.mode = 'connecting';
+    this.timers = [];
+    this.stream = null;
+    this.refreshQueued = null;
+    this.seenAlerts = null;
+  }
+
+  start() {
+    this.refreshDevices();
+    this.refreshAlerts();
+    this.openStream();
+    this.timers.push(setInterval(() => this.refreshAlerts(), ALERT_POLL_MS));
+  }
+
+  stop() {
+    this.timers.forEach(clearInterval);
+    this.timers = [];
+    this.stream?.close();
+    this.stream = null;
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    this.dispatchEvent(new CustomEvent('mode', { detail: mode }));
+  }
+
+  openStream() {
+    if (!window.EventSource) return this.startPolling();
+    const bearer = api.token();
+    const url = api.withQuery('/api/v1/stream', { access_token: bearer });
+    const stream = new EventSource(url);
+    this.stream = stream;
+    stream.onopen = () => {
+      this.stopPolling();
+      this.setMode('stream');
+      this.refreshDevices();
+    };
+    stream.onerror = () => {
+      if (stream.readyState === EventSource.CLOSED) {
+        this.stream = null;
+        this.startPolling();
+      } else {
+        this.setMode('reconnecting');
+      }
+    };
+    for (const kind of STREAM_KINDS) stream.addEventListener(kind, (e) => this.onStreamEvent(kind, e));
+    stream.onmessage = (e) => this.onStreamEvent('message', e);
+  }
+
+  startPolling() {
+    if (this.poller) return;
+    this.setMode('polling');
+    this.poller = setInterval(() => this.refreshDevices(), POLL_MS);
+  }
+
+  stopPolling() {
+    clearInterval(this.poller);
+    this.poller = null;
+  }
+
+  onStreamEvent(kind, event) {
+    let data = null;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      data = null;
+    }
+    if (data && kind === 'position') this.applyPosition(data);
+    this.dispatchEvent(new CustomEvent('event', { detail: { kind, data } }));
+    if (kind === 'alert') this.refreshAlerts();
+    clearTimeout(this.refreshQueued);
+    this.refreshQueued = setTimeout(() => this.refreshDevices(), 800);
+  }
+
+  applyPosition(data) {
+    const id = data.device_id;
+    const device = id && this.devices.get(id);
+    const fix = data.position ?? data.fix ?? data;
+    const lat = fix.lat ?? fix.point?.lat;
+    const lon = fix.lon ?? fix.point?.lon;
+    if (!device || typeof lat !== 'number' || typeof lon !== 'number') return;
+    device.position = { ...device.position, ...fix, lat, lon };
+    device.last_seen_at = fix.t ?? device.last_seen_at;
+    this.dispatchEvent(new CustomEvent('devices'));
+  }
+
+  async refreshDevices() {
+    try {
+      const all = new Map();
+      let after = null;
+      for (let page = 0; page < 20; page += 1) {
+        const data = await api.get(api.withQuery('/api/v1/devices', { after, limit: 1000 }));
+        for (const d of api.listOf(data, 'devices')) all.set(d.device_id, d);
+        after = data?.next;
+        if (!after) break;
+      }
+      this.devices = all;
+      this.dispatchEvent(new CustomEvent('devices'));
+    } catch (error) {
+      this.dispatchEvent(new CustomEvent('failure', { detail: error }));
+    }
+  }
+
+  async refreshAlerts() {
+    if (this.alertsAvailable === false) return;
+    try {
+      const data = await api.get('/api/v1/alerts?status=open');
+      const alerts = api.listOf(data, 'alerts', 'items');
+      this.alertsAvailable = true;
+      const fresh = this.seenAlerts ? alerts.filter((a) => !this.seenAlerts.has(a.id)) : [];
+      this.seenAlerts = new Set(alerts.map((a) => a.id));
+      this.alerts = alerts;
+      this.dispatchEvent(new CustomEvent('alerts', { detail: { fresh } }));
+    } catch (error) {
+      if (error instanceof api.NotAvailable) {
+        this.alertsAvailable = false;
+        this.dispatchEvent(new CustomEvent('alerts', { detail: { fresh: [] } }));
+      }
+    }
+  }
+
+  /** moving, stopped, at_bcp, alert or silent: what the map shows for a device. */
+  status(device, postIds, now = Date.now()) {
+    const alerting = this.alerts.some((a) => a.device_id === device.device_id && a.state !== 'resolved');
+    if (alerting || BREACH_EVENTS.has(device.seal?.event)) return 'alert';
+    const seen = Date.parse(device.last_seen_at ?? device.position?.t ?? '');
+    if (Number.isNaN(seen) || now - seen > SILENT_MS) return 'silent';
+    if ((device.geo?.zones ?? []).some((zone) => postIds.has(zone))) return 'at_bcp';
+    return (device.position?.speed_kmh ?? 0) >= 5 ? 'moving' : 'stopped';
+  }
+}

@@ -1,0 +1,123 @@
+// Transits: a table with filters (status, corridor, country, risk lane, open alert) and search
+// by plate or declaration; a row opens the transit's detail beside the table.
+
+import * as api from '/assets/js/api.js';
+import { t, label } from '/assets/js/i18n.js';
+import { h, badge, dateTime, unavailable, errorBox } from '/assets/js/format.js';
+import { loadMaps } from '/assets/js/geo.js';
+import { renderTransit } from '/assets/js/views/detail.js';
+
+const STATUSES = ['declared', 'departed', 'in_transit', 'at_bcp', 'suspended', 'arrived', 'closed', 'cancelled'];
+const LANES = ['green', 'yellow', 'red'];
+/** Kept across visits: the filters the user set. */
+const filters = { status: '', country: '', lane: '', corridor: '', q: '', alert: false };
+let body = null;
+let detail = null;
+
+export function mount(container) {
+  body = h('div', { class: 'table-wrap' }, h('p', { class: 'muted' }, t('loading')));
+  detail = h('section', { class: 'panel detail', hidden: true, 'aria-live': 'polite' });
+  const form = h('form', { class: 'filters panel', role: 'search', onsubmit: (e) => { e.preventDefault(); read(form); load(); } },
+    select('status', t('status'), STATUSES.map((v) => [v, label('transit', v)])),
+    select('country', t('country'), []),
+    select('lane', t('lane'), LANES.map((v) => [v, label('lane', v)])),
+    select('corridor', t('corridor'), []),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'alert', checked: filters.alert }), t('has_open_alert')),
+    h('label', {}, t('search'), h('input', { type: 'search', name: 'q', value: filters.q, placeholder: t('search_placeholder') })),
+    h('button', { type: 'submit' }, t('apply')));
+  container.append(h('div', { class: 'view' }, h('h1', {}, t('view_transits')), form,
+    h('div', { class: 'split' }, body, detail)));
+  loadMaps().then((maps) => {
+    fill(form.elements.country, maps.countries.features.map((f) => [f.properties.id, label('country', f.properties.id)]));
+    fill(form.elements.corridor, maps.corridors.features.map((f) => [f.properties.id, f.properties.name]));
+  });
+  load();
+}
+
+export function unmount() {
+  body = null;
+}
+
+function select(name, text, options) {
+  const el = h('select', { name }, h('option', { value: '' }, t('any')));
+  fill(el, options);
+  return h('label', {}, text, el);
+}
+
+function fill(el, options) {
+  for (const [value, text] of options) el.append(h('option', { value }, text));
+  el.value = filters[el.name] ?? '';
+}
+
+function read(form) {
+  for (const key of ['status', 'country', 'lane', 'corridor', 'q']) filters[key] = form.elements[key].value.trim();
+  filters.alert = form.elements.alert.checked;
+}
+
+function openAlerts(transit) {
+  if (typeof transit.open_alerts === 'number') return transit.open_alerts;
+  return (transit.alerts ?? []).filter((a) => a.state !== 'resolved').length;
+}
+
+function onCorridor(transit, corridor) {
+  const legs = transit.itinerary?.legs ?? [];
+  const corridors = transit.corridors ?? legs.map((l) => l.corridor).filter(Boolean);
+  return !corridors.length || corridors.includes(corridor);
+}
+
+async function load() {
+  const target = body;
+  try {
+    const data = await api.get(api.withQuery('/api/v1/transits', { status: filters.status, country: filters.country, lane: filters.lane, q: filters.q }));
+    let transits = api.listOf(data, 'transits', 'items');
+    if (filters.alert) transits = transits.filter((tr) => openAlerts(tr) > 0);
+    if (filters.corridor) transits = transits.filter((tr) => onCorridor(tr, filters.corridor));
+    if (target === body) render(transits);
+  } catch (error) {
+    if (target !== body) return;
+    body.replaceChildren(error instanceof api.NotAvailable ? unavailable(t('view_transits')) : errorBox(error));
+  }
+}
+
+function route(transit) {
+  const cps = transit.itinerary?.checkpoints ?? [];
+  if (!cps.length) return '—';
+  return `${cps[0].name ?? cps[0].id} → ${cps[cps.length - 1].name ?? cps[cps.length - 1].id}`;
+}
+
+function render(transits) {
+  if (!transits.length) return body.replaceChildren(h('p', { class: 'empty panel' }, t('no_transits')));
+  const columns = ['reference', 'plates', 'carrier', 'status', 'lane', 'route', 'next_checkpoint', 'open_alerts', 'deadline'];
+  body.replaceChildren(h('table', {},
+    h('caption', { class: 'visually-hidden' }, t('view_transits')),
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, t(c))))),
+    h('tbody', {}, transits.map((tr) => {
+      const lane = tr.risk?.lane ?? tr.lane;
+      const cps = tr.itinerary?.checkpoints ?? [];
+      const next = tr.next_checkpoint ?? cps[(tr.leg ?? 0) + 1]?.name;
+      return h('tr', {},
+        h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: () => open(tr) }, tr.reference ?? tr.id)),
+        h('td', {}, tr.vehicle_plate ?? '—'),
+        h('td', {}, tr.carrier ?? '—'),
+        h('td', {}, badge('transit', tr.status ?? tr.stage)),
+        h('td', {}, lane ? badge('lane', lane) : '—'),
+        h('td', {}, route(tr)),
+        h('td', {}, next ?? '—'),
+        h('td', {}, String(openAlerts(tr))),
+        h('td', {}, dateTime(tr.deadline)));
+    }))));
+}
+
+async function open(summary) {
+  detail.hidden = false;
+  detail.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+  try {
+    const transit = await api.get(`/api/v1/transits/${encodeURIComponent(summary.id)}`);
+    const box = h('div', {});
+    detail.replaceChildren(h('h2', { tabindex: -1 }, transit.reference ?? transit.id), box);
+    renderTransit(box, transit);
+    detail.querySelector('h2').focus();
+  } catch (error) {
+    detail.replaceChildren(errorBox(error));
+  }
+}
