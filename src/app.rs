@@ -16,6 +16,7 @@ use crate::auth::Role;
 use crate::broker;
 use crate::health::Health;
 use crate::historian;
+use crate::live;
 use crate::ingest::{self, BrokerAddr};
 use crate::metrics::Metrics;
 use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow, TransitStep};
@@ -80,7 +81,9 @@ impl App {
         let (inputs_tx, inputs_rx) = mpsc::channel(usize::from(settings.mqtt.inflight) * 2 + 64);
         let (units_tx, units_rx) = mpsc::channel(1024);
 
+        let live = live::channel();
         let committer = Committer {
+            live: live.clone(),
             writer,
             outbox,
             metrics: metrics.clone(),
@@ -132,6 +135,8 @@ impl App {
             metrics,
             health,
             historian,
+            live,
+            maps_dir: settings.maps.dir.clone(),
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 

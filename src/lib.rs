@@ -14,6 +14,7 @@ pub mod geofence;
 pub mod health;
 pub mod historian;
 pub mod ingest;
+pub mod live;
 pub mod maps;
 pub mod metrics;
 pub mod pipeline;

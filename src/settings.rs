@@ -59,6 +59,20 @@ pub struct MqttSettings {
     /// Unacknowledged QoS 1 messages the ingest may hold; also bounds the ingest queue.
     pub inflight: u16,
     pub keep_alive_s: u64,
+    /// Credentials for an external broker with authentication (see deploy/mosquitto).
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// A value that must never appear in logs: `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"(secret)\"")
+    }
 }
 
 impl Default for MqttSettings {
@@ -69,6 +83,8 @@ impl Default for MqttSettings {
             client_id: "caravan-ingest".into(),
             inflight: 100,
             keep_alive_s: 30,
+            username: None,
+            password: None,
         }
     }
 }
@@ -236,6 +252,13 @@ mod tests {
             assert!(err.to_string().contains("lisen"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_broker_password_never_shows_in_debug_output() {
+        let mut settings = Settings::default();
+        settings.mqtt.password = Some(Secret("hunter2".into()));
+        assert!(!format!("{settings:?}").contains("hunter2"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::{read, with, Context, MAX_BODY};
 use crate::auth::{token, Principal, Role};
 use crate::pipeline::Input;
-use crate::store::Write;
+use crate::store::{LoggedEvent, Write};
 use crate::tokens;
 
 /// The caller, from `Authorization: Bearer TOKEN` or, for EventSource clients that cannot
@@ -90,6 +90,21 @@ async fn store(ctx: &Context, writes: Vec<Write>) -> Result<(), Rejection> {
     committed.await.map_err(|_| stopping().into())
 }
 
+/// An officer's or coordinator's action, for the event log.
+fn action(who: &Principal, kind: &str, body: serde_json::Value) -> Write {
+    let now = Utc::now();
+    Write::Event(LoggedEvent {
+        kind: kind.to_owned(),
+        device_id: None,
+        transit_id: None,
+        occurred_at: now,
+        detected_at: now,
+        late: false,
+        actor: Some(who.actor()),
+        body,
+    })
+}
+
 /// POST /api/v1/tokens
 async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Reply, Rejection> {
     coordinator(&who)?;
@@ -102,7 +117,8 @@ async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Rep
         return Err(ApiError::bad_request("name: 1-100 characters").into());
     }
     let issued = tokens::issue(name, role.clone()).map_err(ApiError::internal)?;
-    store(&ctx, vec![issued.write]).await?;
+    let logged = action(&who, "token_created", serde_json::json!({ "name": name, "role": role }));
+    store(&ctx, vec![issued.write, logged]).await?;
     let body = serde_json::json!({ "token": issued.text, "name": name, "role": role });
     Ok(warp::reply::with_status(
         warp::reply::json(&body),
@@ -117,7 +133,8 @@ async fn revoke(id: i64, who: Principal, ctx: Context) -> Result<impl Reply, Rej
     if !exists {
         return Err(ApiError::not_found(format!("no token {id}")).into());
     }
-    store(&ctx, vec![Write::RevokeToken { id, at: Utc::now() }]).await?;
+    let logged = action(&who, "token_revoked", serde_json::json!({ "token_id": id }));
+    store(&ctx, vec![Write::RevokeToken { id, at: Utc::now() }, logged]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -157,6 +157,7 @@ pub async fn create(
     };
     let (reply, registered) = oneshot::channel();
     let input = Input::RegisterDevice {
+        actor: who.actor(),
         device: device.clone(),
         reply,
     };

@@ -3,7 +3,13 @@
 mod auth;
 mod devices;
 mod error;
+mod maps;
 mod service;
+mod stream;
+mod alerts;
+mod posts;
+mod stats;
+mod transits;
 
 use std::sync::Arc;
 
@@ -28,6 +34,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub historian: Historian,
+    /// What the committer announces, for the event stream.
+    pub live: tokio::sync::broadcast::Sender<crate::live::Live>,
+    /// Where the maps were loaded from; `None` for the built-in ones.
+    pub maps_dir: Option<std::path::PathBuf>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -58,7 +68,19 @@ pub fn routes(
         .unify()
         .or(auth::routes(ctx.clone()))
         .unify()
-        .or(devices::routes(ctx))
+        .or(devices::routes(ctx.clone()))
+        .unify()
+        .or(transits::routes(ctx.clone()))
+        .unify()
+        .or(alerts::routes(ctx.clone()))
+        .unify()
+        .or(posts::routes(ctx.clone()))
+        .unify()
+        .or(stats::routes(ctx.clone()))
+        .unify()
+        .or(stream::routes(ctx.clone()))
+        .unify()
+        .or(maps::routes(ctx))
         .unify()
         .or(crate::dashboard::routes())
         .unify()

@@ -1,12 +1,17 @@
+use std::path::Path;
+
 use tracing::{info, warn};
 
 use crate::app::App;
+use crate::auth::Role;
 use crate::settings::Settings;
+use crate::tokens;
 use crate::simulate::{self, Options};
 
 /// `caravan serve`: runs until SIGINT or SIGTERM, then shuts down cleanly. With `demo`, a
 /// small simulated fleet drives on the shipped corridors against this very server.
 pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let data_dir = settings.store.data_dir.clone();
     let app = App::start(settings).await?;
     let broker = if app.embedded_broker {
         "embedded broker"
@@ -26,7 +31,7 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         println!("WARNING: the API is served without TLS beyond loopback; use a TLS proxy.");
     }
     if demo {
-        start_demo(&app);
+        start_demo(&app, &data_dir);
     }
     let cancel = app.cancel_token();
     tokio::spawn(async move {
@@ -37,14 +42,19 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the demo fleet in this process until the app stops. The token is the one created on
-/// the first start, or `CARAVAN_TOKEN` on later starts.
-fn start_demo(app: &App) {
-    let token = app
-        .bootstrap_token
-        .clone()
-        .or_else(|| std::env::var("CARAVAN_TOKEN").ok());
-    let options = Options::demo(app.mqtt.clone(), format!("http://{}", app.http), token);
+/// Runs the demo fleet in this process until the app stops, with a carrier token of its own
+/// (made in the store on each start, scoped to the simulator's carrier).
+fn start_demo(app: &App, data_dir: &Path) {
+    let role = Role::Carrier(simulate::CARRIER.to_owned());
+    let token = tokens::create_in(data_dir, "demo fleet (caravan serve --demo)", role);
+    let token = match token {
+        Ok(token) => token,
+        Err(error) => {
+            warn!(error = %format!("{error:#}"), "No token for the demo fleet; it does not run.");
+            return;
+        }
+    };
+    let options = Options::demo(app.mqtt.clone(), format!("http://{}", app.http), Some(token));
     println!(
         "Demo: {} simulated vehicles at {}x on the shipped corridors (devices demo-00000 ..).",
         options.vehicles, options.speedup

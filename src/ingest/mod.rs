@@ -77,6 +77,10 @@ pub fn connect(
         // Far above the payload limit: an oversize message must reach `decode` to be
         // refused and counted; a packet over this would drop the connection instead.
         .set_max_packet_size(16 * 1024 * 1024, 1024 * 1024);
+    if let Some(username) = &settings.username {
+        let password = settings.password.as_ref().map_or("", |p| p.0.as_str());
+        options.set_credentials(username.clone(), password);
+    }
     // Room for every in-flight acknowledgement plus dead letters, so `try_` calls succeed.
     let capacity = usize::from(settings.inflight) * 4 + 1024;
     let (client, eventloop) = AsyncClient::new(options, capacity);

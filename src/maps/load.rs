@@ -40,6 +40,11 @@ const EMBEDDED: [(&str, &str); 5] = [
     ),
 ];
 
+/// The text of a shipped map file (`countries.geojson`, ...), as compiled in.
+pub fn embedded_text(file: &str) -> Option<&'static str> {
+    EMBEDDED.iter().find(|(name, _)| *name == file).map(|(_, text)| *text)
+}
+
 impl Atlas {
     /// Reads the five map files from `dir`.
     ///

@@ -23,7 +23,7 @@ pub use check::{
 };
 pub use error::{MapError, Origin};
 pub use import::import_route;
-pub use load::FILES;
+pub use load::{embedded_text, FILES};
 pub use locate::{locate, CorridorHit, CountryHit, Location, ZoneHit, ZoneKind};
 pub use model::{
     Atlas, Bcp, Confidence, Corridor, Country, CountryCode, CoverageGap, InvalidCountryCode,

@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tracing::{error, warn};
 
 use super::{Ack, Outbox};
 use crate::health::Health;
+use crate::live::Live;
 use crate::metrics::{Metrics, Queue};
 use crate::store::{StoreError, StoreWriter, Write};
 
@@ -29,6 +30,7 @@ pub struct Committer<W> {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub max_batch: usize,
+    pub live: broadcast::Sender<Live>,
 }
 
 impl<W: StoreWriter> Committer<W> {
@@ -59,7 +61,7 @@ impl<W: StoreWriter> Committer<W> {
             after.push((unit.ack, unit.reply));
         }
         let mut backoff = Duration::from_millis(50);
-        loop {
+        let event_ids = loop {
             let started = Instant::now();
             match self.writer.commit(&writes) {
                 Ok(committed) => {
@@ -68,22 +70,40 @@ impl<W: StoreWriter> Committer<W> {
                         .observe(started.elapsed().as_secs_f64());
                     self.metrics.duplicates.inc_by(committed.duplicates as u64);
                     self.health.set_store(Ok(()));
-                    break;
+                    break committed.event_ids;
                 }
                 Err(e) => self.failed(&e, &mut backoff),
             }
-        }
-        for write in &writes {
-            if let Write::DeadLetter(letter) = write {
-                self.outbox.dead_letter(letter);
-            }
-        }
+        };
+        self.announce(writes, event_ids);
         for (ack, reply) in after {
             if let Some(ack) = ack {
                 self.outbox.acknowledge(ack);
             }
             if let Some(reply) = reply {
                 reply();
+            }
+        }
+    }
+
+    /// Republishes dead letters and tells live subscribers what was committed.
+    fn announce(&self, writes: Vec<Write>, event_ids: Vec<i64>) {
+        let listening = self.live.receiver_count() > 0;
+        let mut ids = event_ids.into_iter();
+        for write in writes {
+            match write {
+                Write::DeadLetter(letter) => self.outbox.dead_letter(&letter),
+                Write::Event(event) => {
+                    if let (Some(id), true) = (ids.next(), listening) {
+                        let event = Arc::new(event);
+                        let _ = self.live.send(Live::Event { id, event });
+                    }
+                }
+                Write::DeviceState(device_id, state) if listening => {
+                    let state = Arc::from(state);
+                    let _ = self.live.send(Live::Device { device_id, state });
+                }
+                _ => {}
             }
         }
     }

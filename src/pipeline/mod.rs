@@ -29,7 +29,7 @@ use crate::device::{Device, DeviceState};
 use crate::geofence::DeviceTrack;
 use crate::historian::{Historian, ReportContext};
 use crate::metrics::{Metrics, Queue};
-use crate::store::{DeadLetter, Snapshot, Write};
+use crate::store::{DeadLetter, LoggedEvent, Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
 
 /// The MQTT packet id of a QoS 1 message, to acknowledge once its effects are committed.
@@ -63,6 +63,8 @@ pub enum Input {
     /// Registration goes through the pipeline because the pipeline owns the registry.
     RegisterDevice {
         device: Device,
+        /// Who registered it, for the event log.
+        actor: String,
         reply: oneshot::Sender<Result<(), RegisterError>>,
     },
     /// Writes that touch no tracking state (tokens), queued behind the reports so the store
@@ -175,7 +177,11 @@ impl Pipeline {
                     Some(unit) => unit,
                     None => continue,
                 },
-                Input::RegisterDevice { device, reply } => match self.register(device) {
+                Input::RegisterDevice {
+                    device,
+                    actor,
+                    reply,
+                } => match self.register(device, actor) {
                     Ok(unit) => Unit {
                         reply: Some(Box::new(move || {
                             let _ = reply.send(Ok(()));
@@ -214,7 +220,7 @@ impl Pipeline {
         })
     }
 
-    fn register(&mut self, device: Device) -> Result<Unit, RegisterError> {
+    fn register(&mut self, device: Device, actor: String) -> Result<Unit, RegisterError> {
         if self.devices.contains_key(&device.device_id) {
             return Err(RegisterError::AlreadyRegistered(device.device_id));
         }
@@ -224,8 +230,18 @@ impl Pipeline {
             geo: DeviceTrack::new(device.device_id.clone()),
         };
         self.devices.insert(device.device_id.clone(), tracked);
+        let logged = LoggedEvent {
+            kind: "device_registered".into(),
+            device_id: Some(device.device_id.clone()),
+            transit_id: None,
+            occurred_at: device.registered_at,
+            detected_at: device.registered_at,
+            late: false,
+            actor: Some(actor),
+            body: serde_json::to_value(&device).unwrap_or_default(),
+        };
         Ok(Unit {
-            writes: vec![Write::Device(device)],
+            writes: vec![Write::Device(device), Write::Event(logged)],
             ack: None,
             reply: None,
         })

@@ -96,12 +96,12 @@ pub fn head(conn: &Connection) -> Result<String, StoreError> {
     })
 }
 
-/// Appends `event` after `chain` and moves `chain` to the new row's hash.
+/// Appends `event` after `chain`, moves `chain` to the new row's hash, and returns its id.
 pub fn append(
     tx: &Transaction<'_>,
     event: &LoggedEvent,
     chain: &mut String,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let body = serde_json::to_string(&event.body)?;
     let row = Row {
         kind: &event.kind,
@@ -132,7 +132,7 @@ pub fn append(
         new,
     ])?;
     *chain = new;
-    Ok(())
+    Ok(tx.last_insert_rowid())
 }
 
 fn time(ms: i64) -> DateTime<Utc> {

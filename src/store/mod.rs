@@ -84,11 +84,13 @@ pub struct DeviceFilter {
 }
 
 /// What a committed batch did that the caller counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Committed {
     pub reports: usize,
     /// Reports already stored (a redelivery the in-memory window could not see).
     pub duplicates: usize,
+    /// The event-log ids given to the batch's `Write::Event`s, in order.
+    pub event_ids: Vec<i64>,
 }
 
 /// The single writer. Calls are blocking: the committer runs them on its own thread.

@@ -125,7 +125,9 @@ impl StoreWriter for SqliteWriter {
                     .execute(params![id.as_str(), serde_json::to_string(state)?])?;
                 }
                 Write::DeadLetter(d) => insert_dead_letter(&tx, d)?,
-                Write::Event(e) => event_log::append(&tx, e, &mut chain)?,
+                Write::Event(e) => committed
+                    .event_ids
+                    .push(event_log::append(&tx, e, &mut chain)?),
                 Write::Token(t) => {
                     tx.prepare_cached(
                         "INSERT INTO access_tokens (name, role, hash, created_at)

@@ -14,6 +14,8 @@ mod ingest;
 mod maps_cli;
 mod mosquitto;
 mod restart;
+mod stream;
 mod simulate;
 mod tracking;
+mod transit_scenarios;
 mod wire_contract;

@@ -22,8 +22,9 @@ pub struct ThroughputArgs {
     /// Unacknowledged messages each publisher may have.
     #[arg(long, default_value_t = 100)]
     pub inflight: u16,
-    /// Mosquitto's max_inflight_messages towards each subscriber (0: unlimited).
-    #[arg(long, default_value_t = 0)]
+    /// Mosquitto's max_inflight_messages towards each client (0: unlimited). 100 matches
+    /// Caravan's own `mqtt.inflight`; MQTT 3.1.1 cannot tell the broker that limit.
+    #[arg(long, default_value_t = 100)]
     pub mosquitto_inflight: u32,
     /// Give up on a scenario after this many seconds.
     #[arg(long, default_value_t = 180)]

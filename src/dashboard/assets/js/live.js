@@ -8,7 +8,16 @@ const ALERT_POLL_MS = 10000;
 /** A device not heard from for this long is shown as silent. */
 export const SILENT_MS = 20 * 60 * 1000;
 const BREACH_EVENTS = new Set(['rope_cut', 'case_breach']);
-const STREAM_KINDS = ['position', 'seal', 'status', 'geofence', 'alert', 'transit', 'inspection'];
+/** The server names each event by its kind; EventSource hears only the names listened to. */
+const STREAM_KINDS = [
+  'position', 'resync', 'enter', 'exit', 'cross', 'border_crossed', 'crossing_outside_bcp',
+  'route_deviation', 'route_deviation_ended', 'wrong_direction', 'unauthorised_stop', 'stop_ended',
+  'signal_lost', 'signal_restored', 'tracking_gap', 'gnss_anomaly', 'seal_alarm',
+  'transit.declared', 'transit.status_changed', 'transit.alert_raised', 'transit.alert_updated',
+  'transit.inspection_recorded', 'transit.bcp_passed', 'transit.section_completed',
+  'transit.seal_opened_at_control',
+];
+const ALERT_KINDS = new Set(['transit.alert_raised', 'transit.alert_updated', 'resync']);
 
 export class Live extends EventTarget {
   constructor() {
@@ -83,23 +92,27 @@ export class Live extends EventTarget {
     } catch {
       data = null;
     }
-    if (data && kind === 'position') this.applyPosition(data);
+    const placed = data && kind === 'position' && this.applyPosition(data);
     this.dispatchEvent(new CustomEvent('event', { detail: { kind, data } }));
-    if (kind === 'alert') this.refreshAlerts();
-    clearTimeout(this.refreshQueued);
-    this.refreshQueued = setTimeout(() => this.refreshDevices(), 800);
+    if (ALERT_KINDS.has(kind)) this.refreshAlerts();
+    if (!placed && !this.refreshQueued) {
+      this.refreshQueued = setTimeout(() => {
+        this.refreshQueued = null;
+        this.refreshDevices();
+      }, 1000);
+    }
   }
 
   applyPosition(data) {
     const id = data.device_id;
     const device = id && this.devices.get(id);
-    const fix = data.position ?? data.fix ?? data;
-    const lat = fix.lat ?? fix.point?.lat;
-    const lon = fix.lon ?? fix.point?.lon;
-    if (!device || typeof lat !== 'number' || typeof lon !== 'number') return;
-    device.position = { ...device.position, ...fix, lat, lon };
-    device.last_seen_at = fix.t ?? device.last_seen_at;
+    const fix = data.position;
+    if (!device || typeof fix?.lat !== 'number' || typeof fix?.lon !== 'number') return false;
+    for (const key of ['position', 'last_seen_at', 'seal', 'geo', 'battery_pct']) {
+      if (key in data) device[key] = data[key];
+    }
     this.dispatchEvent(new CustomEvent('devices'));
+    return true;
   }
 
   async refreshDevices() {
@@ -122,7 +135,7 @@ export class Live extends EventTarget {
   async refreshAlerts() {
     if (this.alertsAvailable === false) return;
     try {
-      const data = await api.get('/api/v1/alerts?status=open');
+      const data = await api.get('/api/v1/alerts');
       const alerts = api.listOf(data, 'alerts', 'items');
       this.alertsAvailable = true;
       const fresh = this.seenAlerts ? alerts.filter((a) => !this.seenAlerts.has(a.id)) : [];
@@ -141,7 +154,8 @@ export class Live extends EventTarget {
   status(device, postIds, now = Date.now()) {
     const alerting = this.alerts.some((a) => a.device_id === device.device_id && a.state !== 'resolved');
     if (alerting || BREACH_EVENTS.has(device.seal?.event)) return 'alert';
-    const seen = Date.parse(device.last_seen_at ?? device.position?.t ?? '');
+    // Device time of the latest fix: a backlog received now still shows an old position.
+    const seen = Date.parse(device.position?.t ?? device.last_seen_at ?? '');
     if (Number.isNaN(seen) || now - seen > SILENT_MS) return 'silent';
     if ((device.geo?.zones ?? []).some((zone) => postIds.has(zone))) return 'at_bcp';
     return (device.position?.speed_kmh ?? 0) >= 5 ? 'moving' : 'stopped';

@@ -60,7 +60,7 @@ function card(alert) {
     e?.preventDefault?.();
     message.textContent = '';
     try {
-      await api.post(`/api/v1/alerts/${encodeURIComponent(alert.id)}/${action}`, payload?.() ?? {});
+      await api.post(`/api/v1/alerts/${encodeURIComponent(alert.id)}/actions`, payload());
       ctx.announce(t('alert_action_done', { action: label('action', action), kind: label('alert', alert.kind) }));
       await ctx.live.refreshAlerts();
     } catch (error) {
@@ -91,12 +91,12 @@ function card(alert) {
       alert.repeats ? t('repeats', { count: alert.repeats }) : null,
     ].filter(Boolean).join(' · ')),
     h('div', { class: 'actions' },
-      alert.state === 'open' ? h('button', { type: 'button', onclick: act('acknowledge') }, t('acknowledge')) : null,
-      h('form', { onsubmit: act('assign', () => ({ assignee: assignee.value.trim() })) },
+      alert.state === 'open' ? h('button', { type: 'button', onclick: act('acknowledge', () => ({ action: 'acknowledge' })) }, t('acknowledge')) : null,
+      h('form', { onsubmit: act('assign', () => ({ action: 'assign', to: assignee.value.trim() })) },
         h('label', {}, t('assignee'), assignee), h('button', { type: 'submit', class: 'secondary' }, t('assign'))),
-      h('form', { onsubmit: act('resolve', () => ({ outcome: outcome.value, notes: notes.value.trim() || null })) },
+      h('form', { onsubmit: act('resolve', () => ({ action: 'resolve', outcome: outcome.value, notes: notes.value.trim() || null })) },
         h('label', {}, t('outcome'), outcome), h('label', {}, t('notes'), notes),
         h('button', { type: 'submit' }, t('resolve'))),
-      h('button', { type: 'button', class: 'secondary', onclick: act('escalate') }, t('escalate'))),
+      h('button', { type: 'button', class: 'secondary', onclick: act('escalate', () => ({ action: 'resolve', outcome: 'escalated', notes: notes.value.trim() || null })) }, t('escalate'))),
     message);
 }

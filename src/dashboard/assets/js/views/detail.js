@@ -69,9 +69,9 @@ function summary(body) {
 
 async function loadTransitOf(box, device) {
   try {
-    const data = await api.get(api.withQuery('/api/v1/transits', { q: device.plate || device.device_id }));
+    const data = await api.get('/api/v1/transits?open=true&limit=1000');
     const found = api.listOf(data, 'transits', 'items')
-      .find((tr) => (tr.devices ?? []).includes(device.device_id) && !['closed', 'cancelled'].includes(tr.status ?? tr.stage));
+      .find((tr) => (tr.devices ?? []).includes(device.device_id));
     if (!found) return box.replaceChildren(h('p', { class: 'empty' }, t('no_transit_for_vehicle')));
     const transit = await api.get(`/api/v1/transits/${encodeURIComponent(found.id)}`);
     renderTransit(box, transit ?? found);

@@ -156,7 +156,7 @@ function markerShape(status, heading) {
       return s('g', {}, s('path', { class: 'shape', d: 'M0,-11L11,0L0,11L-11,0Z', fill: 'var(--alert)' }),
         s('text', { 'text-anchor': 'middle', y: 5, fill: '#fff', 'font-weight': 700, 'font-size': 13 }, '!'));
     case 'silent':
-      return s('circle', { class: 'shape', r: 7, fill: '#fff', stroke: 'var(--silent)', 'stroke-width': 3, 'stroke-dasharray': '3 2' });
+      return s('circle', { class: 'shape', r: 8, fill: '#c4c9cf', stroke: 'var(--silent)', 'stroke-width': 3, 'stroke-dasharray': '3 2' });
     default:
       return s('circle', { class: 'shape', r: 7, fill: 'var(--stopped)' });
   }
@@ -216,7 +216,7 @@ function renderList(rows) {
     h('button', { type: 'button', 'data-device-id': d.device_id, 'aria-pressed': String(state.selected === d.device_id), onclick: () => select(d.device_id, true) },
       h('span', {}, h('strong', {}, plate(d)),
         h('span', { class: 'sub' }, [d.carrier, d.geo?.country ? label('country', d.geo.country) : null, d.position ? null : t('no_position')].filter(Boolean).join(' · '),
-          ' · ', ago(d.last_seen_at))),
+          ' · ', ago(d.position?.t ?? d.last_seen_at))),
       badge('vehicle', status)))));
   if (focused) dom.list.querySelector(`button[data-device-id="${CSS.escape(focused)}"]`)?.focus();
 }

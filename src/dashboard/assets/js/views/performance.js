@@ -1,9 +1,10 @@
 // Corridor performance (CAREC CPMM): time at each BCP (median, p90) as a table and a bar
-// chart, its course over time when the server gives a series, and speed per corridor section.
+// chart, its course week by week, and speed per corridor section.
 
 import * as api from '/assets/js/api.js';
 import { t } from '/assets/js/i18n.js';
 import { h, s, duration, number, dateTime, unavailable, errorBox } from '/assets/js/format.js';
+import { loadMaps } from '/assets/js/geo.js';
 
 let body = null;
 
@@ -21,23 +22,63 @@ function stat(row, key) {
   return row[key] ?? row.distribution?.[key] ?? row.stats?.[key] ?? null;
 }
 
+/** The BCPs of the network, from the map data: the stats are asked for one BCP at a time. */
+async function bcpList() {
+  const maps = await loadMaps();
+  return maps.bcps.features.filter((f) => f.properties.kind === 'bcp')
+    .map((f) => ({ id: f.properties.id, name: String(f.properties.name).split(/[/(]/)[0].trim() }));
+}
+
 async function load() {
   const target = body;
   try {
-    const data = await api.get('/api/v1/stats/bcp-times');
+    const bcps = await bcpList();
+    const results = await Promise.all(bcps.map((b) => api.get(`/api/v1/stats/bcps/${encodeURIComponent(b.id)}`)
+      .then((data) => ({ b, data }), (error) => ({ b, error }))));
     if (target !== body) return;
-    const bcps = api.listOf(data, 'bcps', 'items', 'bcp_times').filter((r) => stat(r, 'median_s') !== null);
-    const sections = api.listOf(data, 'sections', 'section_speeds');
+    const failed = results.find((r) => r.error);
+    if (failed && results.every((r) => r.error)) throw failed.error;
+    const answered = results.filter((r) => r.data);
+    const rows = answered.filter((r) => r.data.time_at_bcp).map(({ b, data }) => ({
+      bcp_id: b.id, name: b.name, ...data.time_at_bcp, series: weekly(data.passages ?? []),
+    }));
+    const sections = new Map();
+    for (const { data } of answered) {
+      for (const run of [data.section_into, data.section_out_of]) if (run) sections.set(`${run.from}>${run.to}`, run);
+    }
+    const period = answered[0]?.data;
     body.replaceChildren(
       h('section', { class: 'panel' }, h('h2', {}, t('bcp_times')),
-        data?.from || data?.to ? h('p', { class: 'muted' }, `${dateTime(data.from)} – ${dateTime(data.to)}`) : null,
-        bcps.length ? [legend(), chart(bcps), table(bcps), bcps.filter((r) => r.series?.length).map(history)] : h('p', { class: 'empty' }, t('no_bcp_times'))),
+        period ? h('p', { class: 'muted' }, `${dateTime(period.from)} – ${dateTime(period.to)}`) : null,
+        rows.length ? [legend(), chart(rows), table(rows), rows.filter((r) => r.series.length > 1).map(history)] : h('p', { class: 'empty' }, t('no_bcp_times'))),
       h('section', { class: 'panel' }, h('h2', {}, t('section_speeds')),
-        sections.length ? sectionTable(sections) : h('p', { class: 'empty' }, t('no_section_speeds'))));
+        sections.size ? sectionTable([...sections.values()]) : h('p', { class: 'empty' }, t('no_section_speeds'))));
   } catch (error) {
     if (target !== body) return;
     body.replaceChildren(error instanceof api.NotAvailable ? unavailable(t('view_performance')) : errorBox(error));
   }
+}
+
+function percentile(sorted, p) {
+  const rank = p * (sorted.length - 1);
+  const lo = Math.floor(rank); const hi = Math.ceil(rank);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+}
+
+/** Median and p90 of the passages completed in each week, oldest first. */
+function weekly(passages) {
+  const weeks = new Map();
+  for (const p of passages) {
+    if (!p.left_at) continue;
+    const left = Date.parse(p.left_at);
+    const week = Math.floor(left / (7 * 86400000)) * 7 * 86400000;
+    if (!weeks.has(week)) weeks.set(week, []);
+    weeks.get(week).push((left - Date.parse(p.entered_at)) / 1000);
+  }
+  return [...weeks.entries()].sort((a, b) => a[0] - b[0]).map(([week, values]) => {
+    values.sort((a, b) => a - b);
+    return { t: new Date(week).toISOString(), median_s: percentile(values, 0.5), p90_s: percentile(values, 0.9) };
+  });
 }
 
 function name(row) {

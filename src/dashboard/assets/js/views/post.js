@@ -47,7 +47,7 @@ function postPicker(visible) {
 }
 
 function arrivalsOf(data) {
-  return api.listOf(data, 'arrivals', 'expected_arrivals', 'transits', 'items')
+  return api.listOf(data, 'expected', 'arrivals')
     .map((item) => ({ item, transit: item.transit ?? item }))
     .sort((a, b) => Date.parse(etaOf(a.item).at ?? '') - Date.parse(etaOf(b.item).at ?? ''));
 }
@@ -61,7 +61,7 @@ function etaOf(item) {
 async function load() {
   const target = board;
   try {
-    const data = await api.get(`/api/v1/posts/${encodeURIComponent(post.id)}/expected-arrivals`);
+    const data = await api.get(`/api/v1/posts/${encodeURIComponent(post.id)}/expected`);
     if (target === board) render(arrivalsOf(data));
   } catch (error) {
     if (target !== board) return;
@@ -82,7 +82,7 @@ function openAlerts(item, transit) {
 }
 
 function render(rows) {
-  if (!rows.length) return board.replaceChildren(h('p', { class: 'empty panel' }, t('no_arrivals')));
+  if (!rows.length) return board.replaceChildren(h('p', { class: 'empty pad' }, t('no_arrivals')));
   const columns = ['eta_local', 'plates', 'reference', 'lane', 'seals', 'open_alerts', 'inspections', 'actions'];
   board.replaceChildren(h('table', {},
     h('caption', { class: 'visually-hidden' }, t('expected_arrivals')),
@@ -110,7 +110,7 @@ function render(rows) {
 
 async function act(id, action) {
   try {
-    await api.post(`/api/v1/transits/${encodeURIComponent(id)}/${action}`, { post: post.id });
+    await api.post(`/api/v1/transits/${encodeURIComponent(id)}/actions`, { action: action === 'arrive' ? 'confirm_arrival' : 'confirm_exit', place: post.id });
     ctx.announce(t('post_action_done', { action: label('action', action), transit: id }));
     load();
   } catch (error) {

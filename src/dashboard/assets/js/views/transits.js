@@ -59,17 +59,38 @@ function openAlerts(transit) {
   return (transit.alerts ?? []).filter((a) => a.state !== 'resolved').length;
 }
 
+/** The status users see: the stage, or suspended while a critical alert is unresolved. */
+export function statusOf(transit) {
+  if (transit.status) return transit.status;
+  const final = ['closed', 'cancelled'].includes(transit.stage);
+  const critical = (transit.alerts ?? []).some((a) => a.severity === 'critical' && a.state !== 'resolved');
+  return !final && critical ? 'suspended' : transit.stage;
+}
+
+function countries(transit) {
+  return new Set([transit.issuing_country, ...(transit.itinerary?.legs ?? []).map((l) => l.country)]);
+}
+
+function matches(transit, query) {
+  if (!query) return true;
+  const needle = query.toLowerCase().replace(/\s+/g, '');
+  const hay = [transit.id, transit.reference, transit.vehicle_plate, ...(transit.trailer_plates ?? [])];
+  return hay.some((v) => String(v ?? '').toLowerCase().replace(/\s+/g, '').includes(needle));
+}
+
 function onCorridor(transit, corridor) {
-  const legs = transit.itinerary?.legs ?? [];
-  const corridors = transit.corridors ?? legs.map((l) => l.corridor).filter(Boolean);
-  return !corridors.length || corridors.includes(corridor);
+  return (transit.itinerary?.route?.legs ?? []).some((leg) => leg.corridor_id === corridor);
 }
 
 async function load() {
   const target = body;
   try {
-    const data = await api.get(api.withQuery('/api/v1/transits', { status: filters.status, country: filters.country, lane: filters.lane, q: filters.q }));
-    let transits = api.listOf(data, 'transits', 'items');
+    const data = await api.get('/api/v1/transits?limit=1000');
+    let transits = api.listOf(data, 'transits', 'items')
+      .filter((tr) => !filters.status || statusOf(tr) === filters.status)
+      .filter((tr) => !filters.country || countries(tr).has(filters.country))
+      .filter((tr) => !filters.lane || (tr.risk?.lane ?? tr.lane) === filters.lane)
+      .filter((tr) => matches(tr, filters.q));
     if (filters.alert) transits = transits.filter((tr) => openAlerts(tr) > 0);
     if (filters.corridor) transits = transits.filter((tr) => onCorridor(tr, filters.corridor));
     if (target === body) render(transits);
@@ -86,7 +107,7 @@ function route(transit) {
 }
 
 function render(transits) {
-  if (!transits.length) return body.replaceChildren(h('p', { class: 'empty panel' }, t('no_transits')));
+  if (!transits.length) return body.replaceChildren(h('p', { class: 'empty pad' }, t('no_transits')));
   const columns = ['reference', 'plates', 'carrier', 'status', 'lane', 'route', 'next_checkpoint', 'open_alerts', 'deadline'];
   body.replaceChildren(h('table', {},
     h('caption', { class: 'visually-hidden' }, t('view_transits')),
@@ -99,7 +120,7 @@ function render(transits) {
         h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: () => open(tr) }, tr.reference ?? tr.id)),
         h('td', {}, tr.vehicle_plate ?? '—'),
         h('td', {}, tr.carrier ?? '—'),
-        h('td', {}, badge('transit', tr.status ?? tr.stage)),
+        h('td', {}, badge('transit', statusOf(tr))),
         h('td', {}, lane ? badge('lane', lane) : '—'),
         h('td', {}, route(tr)),
         h('td', {}, next ?? '—'),

@@ -1,0 +1,78 @@
+//! Border posts: the transits expected next, with ETA in the post's local time, risk lane,
+//! seal state, open alerts and earlier inspections.
+
+use serde::Serialize;
+use warp::filters::BoxedFilter;
+use warp::{Filter, Rejection, Reply};
+
+use super::auth::principal;
+use super::transits::{may_see, now};
+use super::{read, with, Context};
+use crate::auth::Principal;
+use crate::transit::eta::{eta_at_post, Eta};
+use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, TransitRules};
+
+#[derive(Serialize)]
+struct Expected<'a> {
+    transit_id: &'a str,
+    reference: &'a str,
+    carrier: &'a str,
+    vehicle_plate: &'a str,
+    status: Status,
+    eta: Eta,
+    risk: &'a RiskAssessment,
+    seals: Vec<&'a Seal>,
+    open_alerts: Vec<&'a Alert>,
+    inspections: Vec<&'a Inspection>,
+}
+
+/// GET /api/v1/posts/{post_id}/expected
+pub async fn expected(
+    post_id: String,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
+    let rules = TransitRules::embedded().map_err(super::ApiError::internal)?;
+    let transits = read(&ctx, |r| r.transits(true, usize::MAX >> 1)).await?;
+    let now = now();
+    let mut rows: Vec<Expected<'_>> = transits
+        .iter()
+        .filter(|t| may_see(&who, t))
+        .filter_map(|t| {
+            let eta = eta_at_post(t, &rules, &post_id, now)?;
+            let next = t.next_checkpoint()?;
+            let ours = t
+                .itinerary
+                .checkpoint_of_post(&post_id)
+                .map(|(_, c)| c.id.as_str());
+            (Some(next) == ours).then(|| Expected {
+                transit_id: t.id.as_str(),
+                reference: &t.reference,
+                carrier: &t.carrier,
+                vehicle_plate: &t.vehicle_plate,
+                status: t.status(),
+                eta,
+                risk: &t.risk,
+                seals: t.current_seals().collect(),
+                open_alerts: t.alerts.iter().filter(|a| a.is_unresolved()).collect(),
+                inspections: t.inspections.iter().collect(),
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| r.eta.at);
+    Ok(warp::reply::json(
+        &serde_json::json!({ "post_id": post_id, "expected": rows }),
+    ))
+}
+
+pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
+    warp::path("api")
+        .and(warp::path("v1"))
+        .and(warp::path!("posts" / String / "expected"))
+        .and(warp::get())
+        .and(principal(ctx.clone()))
+        .and(with(ctx))
+        .and_then(expected)
+        .map(Reply::into_response)
+        .boxed()
+}

@@ -1,0 +1,71 @@
+//! Corridor performance (CAREC CPMM): time at a BCP and section speeds over a period.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use warp::filters::BoxedFilter;
+use warp::{Filter, Rejection, Reply};
+
+use super::auth::principal;
+use super::error::ApiError;
+use super::transits::{may_see, now};
+use super::{read, with, Context};
+use crate::auth::Principal;
+use crate::transit::performance::{bcp_times, section_speed, BcpPassage, SectionRun};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// GET /api/v1/stats/bcps/{bcp_id}?from=T&to=T (default: the last 30 days)
+pub async fn bcp(
+    bcp_id: String,
+    period: Period,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
+    let to = period.to.unwrap_or_else(now);
+    let from = period.from.unwrap_or(to - Duration::days(30));
+    if from > to {
+        return Err(ApiError::bad_request("from must not be after to").into());
+    }
+    let transits = read(&ctx, |r| r.transits(false, usize::MAX >> 1)).await?;
+    let seen: Vec<_> = transits.iter().filter(|t| may_see(&who, t)).collect();
+    let passages: Vec<BcpPassage> = seen
+        .iter()
+        .flat_map(|t| t.passages.iter())
+        .filter(|p| p.bcp_id == bcp_id && p.left_at.is_some_and(|l| l >= from && l < to))
+        .cloned()
+        .collect();
+    let sections = |to_id: &str, into: bool| -> Vec<SectionRun> {
+        seen.iter()
+            .flat_map(|t| t.sections.iter())
+            .filter(|s| (if into { &s.to } else { &s.from }) == to_id)
+            .filter(|s| s.ended_at >= from && s.ended_at < to)
+            .cloned()
+            .collect()
+    };
+    let body = serde_json::json!({
+        "bcp_id": bcp_id, "from": from, "to": to,
+        "time_at_bcp": bcp_times(&passages, &bcp_id, from, to),
+        "passages": passages,
+        "section_into": section_speed(&sections(&bcp_id, true)),
+        "section_out_of": section_speed(&sections(&bcp_id, false)),
+    });
+    Ok(warp::reply::json(&body))
+}
+
+pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
+    warp::path("api")
+        .and(warp::path("v1"))
+        .and(warp::path!("stats" / "bcps" / String))
+        .and(warp::get())
+        .and(warp::query())
+        .and(principal(ctx.clone()))
+        .and(with(ctx))
+        .and_then(bcp)
+        .map(Reply::into_response)
+        .boxed()
+}

@@ -1,0 +1,344 @@
+//! The book of open transits, owned by the pipeline: indexed by device, fed the geofence
+//! events, the reports and the officers' actions, and answering with the changed transits
+//! and the records that explain each change.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::alert::{self, AlertAction, AlertError, AlertKind, Candidate};
+use super::declare::{self, Declaration, FieldError, Known};
+use super::effects::{count_outcome, next_country, settle, suspension};
+use super::inspection::{self, InspectionError, InspectionReport};
+use super::lifecycle::{self, Cause, Effect, LifecycleError, OfficerAction};
+use super::model::{Actor, Stage, Status, Transit, TransitId};
+use super::react::react;
+use super::record::{Fact, Recorder, TransitChange};
+use super::risk::{self, CarrierHistory, RiskRules};
+use super::rules::TransitRules;
+use crate::geofence::{GeofenceEvent, Route};
+use crate::maps::Atlas;
+use crate::telemetry::{DeviceId, Report, ReportBody};
+
+/// An officer's action on one transit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Lifecycle(OfficerAction),
+    Inspect(InspectionReport),
+    Alert {
+        alert_id: String,
+        action: AlertAction,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("no open transit {0}")]
+    NotFound(TransitId),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Inspection(#[from] InspectionError),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
+}
+
+/// The figures and maps every rule reads.
+struct Ctx {
+    atlas: Arc<Atlas>,
+    rules: TransitRules,
+    risk: RiskRules,
+}
+
+pub struct TransitBook {
+    ctx: Ctx,
+    open: HashMap<TransitId, Transit>,
+    by_device: HashMap<DeviceId, TransitId>,
+    /// Every transit ever declared, open or not: references stay unique.
+    ids: HashSet<TransitId>,
+    carriers: HashMap<String, CarrierHistory>,
+}
+
+impl TransitBook {
+    pub fn new(atlas: Arc<Atlas>, rules: TransitRules, risk: RiskRules) -> Self {
+        Self {
+            ctx: Ctx { atlas, rules, risk },
+            open: HashMap::new(),
+            by_device: HashMap::new(),
+            ids: HashSet::new(),
+            carriers: HashMap::new(),
+        }
+    }
+
+    /// Resumes from the store: every transit declared so far (closed ones count for the
+    /// uniqueness of references and the carriers' history).
+    pub fn restore(&mut self, transits: impl IntoIterator<Item = Transit>) {
+        for t in transits {
+            self.ids.insert(t.id.clone());
+            let history = self.carriers.entry(t.carrier.clone()).or_default();
+            for a in t
+                .alerts
+                .iter()
+                .filter_map(|a| a.outcome.map(|o| (a.kind, o)))
+            {
+                count_outcome(history, a.0, a.1);
+            }
+            if t.is_open() {
+                self.index(t);
+            }
+        }
+    }
+
+    fn index(&mut self, t: Transit) {
+        for d in &t.devices {
+            self.by_device.insert(d.clone(), t.id.clone());
+        }
+        self.open.insert(t.id.clone(), t);
+    }
+
+    pub fn transit(&self, id: &TransitId) -> Option<&Transit> {
+        self.open.get(id)
+    }
+
+    pub fn transit_of(&self, device: &DeviceId) -> Option<&Transit> {
+        self.by_device.get(device).and_then(|id| self.open.get(id))
+    }
+
+    /// The approved route the geofence engine should follow for a device on a transit.
+    pub fn route_of(&self, device: &DeviceId) -> Option<&Route> {
+        self.transit_of(device)
+            .and_then(|t| t.itinerary.route.as_ref())
+    }
+
+    pub fn open_transits(&self) -> impl Iterator<Item = &Transit> {
+        self.open.values()
+    }
+
+    pub fn rules(&self) -> &TransitRules {
+        &self.ctx.rules
+    }
+
+    /// Validates and opens a transit.
+    ///
+    /// # Errors
+    /// One [`FieldError`] per problem with the declaration.
+    pub fn declare(
+        &mut self,
+        decl: Declaration,
+        by: &Actor,
+        now: DateTime<Utc>,
+        registered: &dyn Fn(&DeviceId) -> bool,
+    ) -> Result<TransitChange, Vec<FieldError>> {
+        let by_device = &self.by_device;
+        let device_on = |d: &DeviceId| by_device.get(d).cloned();
+        let known = Known {
+            transit_ids: &self.ids,
+            device_on: &device_on,
+            device_registered: registered,
+        };
+        let mut t = declare::declare(decl, &self.ctx.atlas, &self.ctx.rules, &known, by, now)?;
+        let history = self.carriers.get(&t.carrier).cloned().unwrap_or_default();
+        t.risk = risk::assess(&self.ctx.risk, &t, &history, now);
+        let mut rec = Recorder::new(&t, now);
+        rec.push("declared", Fact::by(by, now), &t);
+        self.ids.insert(t.id.clone());
+        let change = TransitChange {
+            transit: Box::new(t.clone()),
+            records: rec.records,
+        };
+        self.index(t);
+        Ok(change)
+    }
+
+    /// Feeds the engine's events of one report (or batch) to the transits of their devices.
+    pub fn on_geofence_events(
+        &mut self,
+        events: &[GeofenceEvent],
+        detected_at: DateTime<Utc>,
+    ) -> Vec<TransitChange> {
+        let mut changed: Vec<(TransitId, Recorder, Status)> = Vec::new();
+        for e in events {
+            let Some(id) = self.by_device.get(&e.device_id).cloned() else {
+                continue;
+            };
+            let Some(t) = self.open.get_mut(&id) else {
+                continue;
+            };
+            let slot = match changed.iter().position(|(i, _, _)| *i == id) {
+                Some(i) => i,
+                None => {
+                    changed.push((id.clone(), Recorder::new(t, detected_at), t.status()));
+                    changed.len() - 1
+                }
+            };
+            let effects = react(t, e, &self.ctx.rules);
+            let rec = &mut changed[slot].1;
+            settle(t, effects, rec, Some(&e.device_id));
+        }
+        changed
+            .into_iter()
+            .filter(|(_, rec, _)| !rec.records.is_empty())
+            .filter_map(|(id, rec, before)| self.finish(&id, rec, before, &Actor::system()))
+            .collect()
+    }
+
+    /// Folds a report into its transit: fixes move the ETA and section speeds forward (no
+    /// change is returned for them), a status with a low battery raises an alert.
+    pub fn observe(
+        &mut self,
+        report: &Report,
+        detected_at: DateTime<Utc>,
+    ) -> Option<TransitChange> {
+        let id = self.by_device.get(&report.device_id)?.clone();
+        let t = self.open.get_mut(&id)?;
+        match &report.body {
+            ReportBody::Fix(fix) => {
+                let at_bcp = t.stage == Stage::AtBcp;
+                let line = &t.itinerary.line;
+                t.motion.observe(
+                    &self.ctx.rules,
+                    line,
+                    fix.t,
+                    fix.point,
+                    fix.speed_kmh,
+                    at_bcp,
+                );
+                None
+            }
+            ReportBody::Status(s) => {
+                let low = s.battery_pct? < self.ctx.rules.alerts.low_battery_pct;
+                if !low {
+                    return None;
+                }
+                let key = format!("low_battery:{}", report.device_id);
+                let mut c = Candidate::new(AlertKind::LowBattery, key, s.t);
+                c.detected_at = detected_at;
+                c.device_id = Some(report.device_id.clone());
+                c.detail = serde_json::json!({ "battery_pct": s.battery_pct });
+                let before = t.status();
+                let mut rec = Recorder::new(t, detected_at);
+                let effects = vec![Effect::Alert(c)];
+                settle(t, effects, &mut rec, Some(&report.device_id));
+                self.finish(&id, rec, before, &Actor::system())
+            }
+            _ => None,
+        }
+    }
+
+    /// An officer's action on a transit.
+    ///
+    /// # Errors
+    /// No such open transit, or the action does not apply (see [`ActionError`]).
+    pub fn act(
+        &mut self,
+        id: &TransitId,
+        action: Action,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<TransitChange, ActionError> {
+        let t = self
+            .open
+            .get_mut(id)
+            .ok_or_else(|| ActionError::NotFound(id.clone()))?;
+        let before = t.status();
+        let mut rec = Recorder::new(t, now);
+        let cause = Cause {
+            by: by.clone(),
+            at: now,
+            late: false,
+        };
+        match action {
+            Action::Lifecycle(a) => {
+                let effects = lifecycle::act(t, &a, &cause)?;
+                settle(t, effects, &mut rec, None);
+            }
+            Action::Inspect(report) => {
+                let inspection = inspection::record(t, report, by, now)?;
+                rec.push("inspection_recorded", Fact::by(by, now), inspection);
+            }
+            Action::Alert { alert_id, action } => {
+                let next = next_country(t, &alert_id);
+                let a = t
+                    .alerts
+                    .iter_mut()
+                    .find(|a| a.id == alert_id)
+                    .ok_or(AlertError::NotFound(alert_id))?;
+                alert::act(a, &action, next, by, now)?;
+                if let AlertAction::Resolve { outcome, .. } = action {
+                    let history = self.carriers.entry(t.carrier.clone()).or_default();
+                    count_outcome(history, a.kind, outcome);
+                }
+                rec.push("alert_updated", Fact::by(by, now), &*a);
+            }
+        }
+        self.finish(id, rec, before, by)
+            .ok_or_else(|| ActionError::NotFound(id.clone()))
+    }
+
+    /// Raises overdue alerts for transits past their deadline and not yet arrived.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<TransitChange> {
+        let due: Vec<TransitId> = self
+            .open
+            .values()
+            .filter(|t| now > t.deadline && !matches!(t.stage, Stage::Arrived))
+            .filter(|t| {
+                !t.alerts
+                    .iter()
+                    .any(|a| a.key == "overdue" && a.is_unresolved())
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        let mut changes = Vec::new();
+        for id in due {
+            let Some(t) = self.open.get_mut(&id) else {
+                continue;
+            };
+            let before = t.status();
+            let mut c = Candidate::new(AlertKind::Overdue, "overdue", t.deadline);
+            c.detected_at = now;
+            c.late = false;
+            c.detail = serde_json::json!({ "deadline": t.deadline, "status": before });
+            let mut rec = Recorder::new(t, now);
+            settle(t, vec![Effect::Alert(c)], &mut rec, None);
+            changes.extend(self.finish(&id, rec, before, &Actor::system()));
+        }
+        changes
+    }
+
+    /// Records suspension and resumption, rescoring, and takes a finished transit out of
+    /// the book; returns the transit as it now stands.
+    fn finish(
+        &mut self,
+        id: &TransitId,
+        mut rec: Recorder,
+        before: Status,
+        by: &Actor,
+    ) -> Option<TransitChange> {
+        let t = self.open.get_mut(id)?;
+        suspension(t, before, by, rec.detected_at, &mut rec);
+        let history = self.carriers.get(&t.carrier).cloned().unwrap_or_default();
+        let risk = risk::assess(&self.ctx.risk, t, &history, rec.detected_at);
+        if (risk.score, risk.lane) != (t.risk.score, t.risk.lane) {
+            rec.push(
+                "risk_assessed",
+                Fact::by(&Actor::system(), rec.detected_at),
+                &risk,
+            );
+        }
+        t.risk = risk;
+        let snapshot = Box::new(t.clone());
+        if !t.is_open() {
+            for d in &t.devices {
+                self.by_device.remove(d);
+            }
+            self.open.remove(id);
+        }
+        Some(TransitChange {
+            transit: snapshot,
+            records: rec.records,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The figures the transit rules use, read from `rules/transit.toml` (see the comments there
+//! for where each comes from). Kept as data so the customs services can tune them.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, FixedOffset, Offset, Utc};
+use serde::Deserialize;
+
+use crate::maps::CountryCode;
+
+/// The shipped rules, compiled in so Caravan runs with no configuration.
+pub const EMBEDDED: &str = include_str!("../../rules/transit.toml");
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitRules {
+    pub speed: SpeedRules,
+    pub dwell: DwellRules,
+    pub alerts: AlertRules,
+    /// Minutes east of UTC, per country.
+    pub utc_offset_min: BTreeMap<String, i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedRules {
+    pub without_delay_kmh: f64,
+    pub with_delay_kmh: f64,
+    pub moving_above_kmh: f64,
+    pub recent_window_min: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DwellRules {
+    pub default_bcp_h: f64,
+    #[serde(default)]
+    pub bcp_h: BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRules {
+    pub low_battery_pct: f64,
+    pub deviation_critical_km: f64,
+}
+
+/// A rules file that does not parse or holds an impossible figure.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("the rules file does not parse: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("the rules file is not usable: {0}")]
+    Invalid(String),
+}
+
+impl TransitRules {
+    /// # Errors
+    /// The text is not valid TOML of this shape, or a speed or dwell is not positive.
+    pub fn parse(text: &str) -> Result<Self, RulesError> {
+        let rules: Self = toml::from_str(text)?;
+        let speeds = [rules.speed.with_delay_kmh, rules.speed.without_delay_kmh];
+        if speeds.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return Err(RulesError::Invalid("speeds must be positive".into()));
+        }
+        let dwells = std::iter::once(&rules.dwell.default_bcp_h).chain(rules.dwell.bcp_h.values());
+        if dwells.clone().any(|h| !h.is_finite() || *h < 0.0) {
+            return Err(RulesError::Invalid("dwell times must be 0 or more".into()));
+        }
+        Ok(rules)
+    }
+
+    /// The shipped rules.
+    ///
+    /// # Errors
+    /// Only if the shipped file is broken, which the tests rule out.
+    pub fn embedded() -> Result<Self, RulesError> {
+        Self::parse(EMBEDDED)
+    }
+
+    /// Typical time from arriving at a BCP's first post to leaving its far post.
+    pub fn dwell(&self, bcp_id: &str) -> Duration {
+        let hours = self
+            .dwell
+            .bcp_h
+            .get(bcp_id)
+            .copied()
+            .unwrap_or(self.dwell.default_bcp_h);
+        Duration::seconds((hours * 3600.0) as i64)
+    }
+
+    /// Time to drive `metres` at `kmh`.
+    pub fn drive(metres: f64, kmh: f64) -> Duration {
+        if kmh <= 0.0 || !metres.is_finite() {
+            return Duration::zero();
+        }
+        Duration::seconds((metres / 1000.0 / kmh * 3600.0) as i64)
+    }
+
+    /// The local time of a country, or UTC when the rules do not know it.
+    pub fn offset(&self, country: CountryCode) -> FixedOffset {
+        let minutes = self.utc_offset_min.get(country.as_str()).copied();
+        minutes
+            .and_then(|m| FixedOffset::east_opt(m * 60))
+            .unwrap_or(Utc.fix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_rules_parse_with_the_cpmm_figures() {
+        let rules = TransitRules::embedded().expect("shipped rules");
+        assert_eq!(rules.speed.with_delay_kmh, 23.4);
+        assert_eq!(rules.speed.without_delay_kmh, 42.0);
+        assert_eq!(rules.dwell("irkeshtam"), Duration::seconds(35_640));
+        assert_eq!(rules.dwell("khorgos"), Duration::seconds(185_040));
+    }
+
+    #[test]
+    fn a_post_in_kyrgyzstan_keeps_bishkek_time() {
+        let rules = TransitRules::embedded().expect("shipped rules");
+        let kg = CountryCode::parse("KG").expect("code");
+        assert_eq!(rules.offset(kg).local_minus_utc(), 6 * 3600);
+        let unknown = CountryCode::parse("ZZ").expect("code");
+        assert_eq!(rules.offset(unknown).local_minus_utc(), 0);
+    }
+
+    #[test]
+    fn a_rules_file_with_a_zero_speed_is_refused() {
+        let text = EMBEDDED.replace("with_delay_kmh = 23.4", "with_delay_kmh = 0.0");
+        assert!(matches!(
+            TransitRules::parse(&text),
+            Err(RulesError::Invalid(_))
+        ));
+    }
+}
