@@ -113,7 +113,7 @@ impl App {
             tokio::task::spawn_blocking(move || transit_reader.transits(false, usize::MAX >> 1))
                 .await?
                 .context("reading the transits from the store")?;
-        let transits = TransitStep::new(atlas.clone(), stored)?;
+        let transits = TransitStep::new(atlas.clone(), stored, historian.clone())?;
         let pipeline = Pipeline::new(
             snapshot,
             geo,

@@ -73,7 +73,7 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let list = v1
         .and(warp::path!("alerts"))
         .and(warp::get())
-        .and(warp::query())
+        .and(super::query())
         .and(who())
         .and(with(ctx.clone()))
         .and_then(list)

@@ -287,7 +287,7 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let list = v1
         .and(warp::path!("devices"))
         .and(warp::get())
-        .and(warp::query())
+        .and(super::query())
         .and(who())
         .and(with(ctx.clone()))
         .and_then(list)
@@ -311,7 +311,7 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let track = v1
         .and(warp::path!("devices" / String / "track"))
         .and(warp::get())
-        .and(warp::query())
+        .and(super::query())
         .and(who())
         .and(with(ctx.clone()))
         .and_then(track)
@@ -319,7 +319,7 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let events = v1
         .and(warp::path!("devices" / String / "events"))
         .and(warp::get())
-        .and(warp::query())
+        .and(super::query())
         .and(who())
         .and(with(ctx.clone()))
         .and_then(events)

@@ -4,6 +4,7 @@ mod auth;
 mod devices;
 mod error;
 mod maps;
+mod openapi;
 mod service;
 mod stream;
 mod alerts;
@@ -66,6 +67,8 @@ pub fn routes(
     healthz
         .or(metrics)
         .unify()
+        .or(openapi::routes())
+        .unify()
         .or(auth::routes(ctx.clone()))
         .unify()
         .or(devices::routes(ctx.clone()))
@@ -85,6 +88,23 @@ pub fn routes(
         .or(crate::dashboard::routes())
         .unify()
         .recover(error::handle_rejection)
+}
+
+/// A query string as `T`, with an error that names the offending parameter. The
+/// `access_token` parameter (for clients that cannot send headers) is not part of any query.
+pub(crate) fn query<T: serde::de::DeserializeOwned + Send + 'static>(
+) -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .and_then(|raw: String| async move {
+            let kept: Vec<&str> = raw
+                .split('&')
+                .filter(|pair| !pair.is_empty() && !pair.starts_with("access_token="))
+                .collect();
+            serde_urlencoded::from_str::<T>(&kept.join("&"))
+                .map_err(|e| warp::reject::custom(ApiError::bad_request(format!("query: {e}"))))
+        })
 }
 
 /// Runs a blocking store read off the async threads.

@@ -26,7 +26,7 @@ struct Expected<'a> {
     inspections: Vec<&'a Inspection>,
 }
 
-/// GET /api/v1/posts/{post_id}/expected
+/// GET /api/v1/posts/{post_id}/expected-arrivals
 pub async fn expected(
     post_id: String,
     who: Principal,
@@ -68,7 +68,7 @@ pub async fn expected(
 pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     warp::path("api")
         .and(warp::path("v1"))
-        .and(warp::path!("posts" / String / "expected"))
+        .and(warp::path!("posts" / String / "expected-arrivals"))
         .and(warp::get())
         .and(principal(ctx.clone()))
         .and(with(ctx))

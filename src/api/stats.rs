@@ -62,7 +62,7 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
         .and(warp::path("v1"))
         .and(warp::path!("stats" / "bcps" / String))
         .and(warp::get())
-        .and(warp::query())
+        .and(super::query())
         .and(principal(ctx.clone()))
         .and(with(ctx))
         .and_then(bcp)

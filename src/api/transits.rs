@@ -34,6 +34,23 @@ fn may_act(who: &Principal, t: &Transit) -> bool {
     !matches!(who.role, Role::Carrier(_)) && may_see(who, t)
 }
 
+/// A post acts only where it is: arrival, exit and inspections at its own post id
+/// (`{bcp_id}-{cc}`), and the alerts it sees. Other roles are not limited here.
+fn post_acts_at_home(who: &Principal, action: &Action) -> bool {
+    let Role::Post { bcp_id, country } = &who.role else {
+        return true;
+    };
+    let own = format!("{bcp_id}-{}", country.as_str().to_lowercase());
+    match action {
+        Action::Lifecycle(
+            OfficerAction::ConfirmArrival { place } | OfficerAction::ConfirmExit { place },
+        ) => *place == own,
+        Action::Inspect(report) => report.place == own,
+        Action::Alert { .. } => true,
+        Action::Lifecycle(_) => false,
+    }
+}
+
 /// The transit if `who` may see it; otherwise the same 404 as a missing one.
 pub async fn visible(id: String, who: &Principal, ctx: &Context) -> Result<Transit, Rejection> {
     let shown = id.clone();
@@ -57,8 +74,14 @@ pub async fn declare(
     body: Declaration,
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
-    if !matches!(who.role, Role::Coordinator | Role::Customs(_)) {
-        return Err(ApiError::forbidden("only customs and coordinators declare transits").into());
+    let allowed = match &who.role {
+        Role::Coordinator | Role::Customs(_) => true,
+        Role::Carrier(id) => *id == body.carrier,
+        Role::Post { .. } => false,
+    };
+    if !allowed {
+        let message = "customs, coordinators, and carriers for themselves declare transits";
+        return Err(ApiError::forbidden(message).into());
     }
     let (reply, answer) = oneshot::channel();
     let by = Actor(who.actor());
@@ -89,21 +112,92 @@ pub async fn declare(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     open: Option<bool>,
+    /// declared, departed, in_transit, at_bcp, arrived, closed, cancelled, suspended
+    status: Option<String>,
+    /// Transits with a leg in this country (ISO alpha-2).
+    country: Option<String>,
+    /// green, yellow or red.
+    lane: Option<String>,
+    /// Transits whose approved route uses this corridor.
+    corridor: Option<String>,
+    has_open_alert: Option<bool>,
+    /// Part of the declaration reference or of a vehicle or trailer plate.
+    q: Option<String>,
+    /// Cursor: the id of the last transit of the previous page.
+    after: Option<String>,
     limit: Option<usize>,
 }
 
-/// GET /api/v1/transits?open=true&limit=N
+impl ListQuery {
+    fn check(&self) -> Result<(), Rejection> {
+        let statuses = [
+            "declared", "departed", "in_transit", "at_bcp", "arrived", "closed", "cancelled",
+            "suspended",
+        ];
+        if let Some(status) = &self.status {
+            if !statuses.contains(&status.as_str()) {
+                let message = format!("status: one of {}", statuses.join(", "));
+                return Err(ApiError::bad_request(message).into());
+            }
+        }
+        if let Some(lane) = &self.lane {
+            if !["green", "yellow", "red"].contains(&lane.as_str()) {
+                return Err(ApiError::bad_request("lane: green, yellow or red").into());
+            }
+        }
+        if let Some(country) = &self.country {
+            if country.parse::<crate::maps::CountryCode>().is_err() {
+                return Err(ApiError::bad_request("country: an ISO 3166 alpha-2 code").into());
+            }
+        }
+        Ok(())
+    }
+
+    fn matches(&self, t: &Transit) -> bool {
+        let status_ok = self.status.as_deref().is_none_or(|s| t.status().as_str() == s);
+        let country_ok = self.country.as_deref().is_none_or(|cc| {
+            t.countries().iter().any(|c| c.as_str().eq_ignore_ascii_case(cc))
+        });
+        let lane_ok = self.lane.as_deref().is_none_or(|lane| {
+            serde_json::to_value(t.risk.lane).ok().and_then(|v| v.as_str().map(|l| l == lane)) == Some(true)
+        });
+        let corridor_ok = self.corridor.as_deref().is_none_or(|id| {
+            t.itinerary.route.as_ref().is_some_and(|r| r.legs.iter().any(|l| l.corridor_id == id))
+        });
+        let alert_ok = self.has_open_alert.is_none_or(|wanted| {
+            let open = t.alerts.iter().any(|a| a.state != crate::transit::AlertState::Resolved);
+            open == wanted
+        });
+        let q_ok = self.q.as_deref().is_none_or(|q| {
+            let q = q.to_lowercase();
+            std::iter::once(&t.reference)
+                .chain(std::iter::once(&t.vehicle_plate))
+                .chain(t.trailer_plates.iter())
+                .any(|text| text.to_lowercase().contains(&q))
+        });
+        status_ok && country_ok && lane_ok && corridor_ok && alert_ok && q_ok
+    }
+}
+
+/// GET /api/v1/transits?open=&status=&country=&lane=&corridor=&has_open_alert=&q=&after=&limit=
 pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+    query.check()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let open = query.open.unwrap_or(false);
-    let all = read(&ctx, move |r| r.transits(open, usize::MAX >> 1)).await?;
+    let mut all = read(&ctx, move |r| r.transits(open, usize::MAX >> 1)).await?;
+    all.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let after = query.after.clone().unwrap_or_default();
     let transits: Vec<Transit> = all
         .into_iter()
-        .filter(|t| may_see(&who, t))
+        .filter(|t| t.id.as_str() > after.as_str())
+        .filter(|t| may_see(&who, t) && query.matches(t))
         .take(limit)
         .collect();
+    let next = (transits.len() == limit)
+        .then(|| transits.last().map(|t| t.id.to_string()))
+        .flatten();
     Ok(warp::reply::json(
-        &serde_json::json!({ "transits": transits }),
+        &serde_json::json!({ "transits": transits, "next": next }),
     ))
 }
 
@@ -126,6 +220,10 @@ pub async fn act(
     let t = visible(id, &who, &ctx).await?;
     if !may_act(&who, &t) {
         return Err(ApiError::forbidden("carriers cannot act on transits").into());
+    }
+    if !post_acts_at_home(&who, &action) {
+        let message = "a border post confirms arrivals and exits and inspects only at its own post";
+        return Err(ApiError::forbidden(message).into());
     }
     let (reply, answer) = oneshot::channel();
     let command = TransitCommand::Act {
@@ -184,7 +282,7 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let list = v1
         .and(warp::path!("transits"))
         .and(warp::get())
-        .and(warp::query())
+        .and(super::query())
         .and(who())
         .and(with(ctx.clone()))
         .and_then(list)

@@ -11,6 +11,7 @@ use tracing::warn;
 
 use crate::geofence::{DeviceTrack, Engine, GeofenceEvent};
 use crate::maps::Atlas;
+use crate::historian::{AlertRecord, Historian};
 use crate::store::{LoggedEvent, Write};
 use crate::telemetry::{DeviceId, Report};
 use crate::transit::rules::RulesError;
@@ -37,6 +38,8 @@ pub enum TransitCommand {
 /// The pipeline's transits.
 pub struct TransitStep {
     book: TransitBook,
+    /// Raised alerts are copied to the historian.
+    historian: Historian,
 }
 
 /// Writes and the reply to send once they are committed.
@@ -47,10 +50,14 @@ impl TransitStep {
     ///
     /// # Errors
     /// The shipped rules files are broken.
-    pub fn new(atlas: Arc<Atlas>, stored: Vec<Transit>) -> Result<Self, RulesError> {
+    pub fn new(
+        atlas: Arc<Atlas>,
+        stored: Vec<Transit>,
+        historian: Historian,
+    ) -> Result<Self, RulesError> {
         let mut book = TransitBook::new(atlas, TransitRules::embedded()?, RiskRules::embedded()?);
         book.restore(stored);
-        Ok(Self { book })
+        Ok(Self { book, historian })
     }
 
     /// Gives a device's track the approved route of its open transit, or none.
@@ -81,14 +88,14 @@ impl TransitStep {
         }
         changes.extend(self.book.on_geofence_events(events, detected_at));
         for change in changes {
-            push_change(change, writes);
+            self.push_change(change, writes);
         }
     }
 
     /// Overdue transits.
     pub fn tick(&mut self, now: DateTime<Utc>, writes: &mut Vec<Write>) {
         for change in self.book.tick(now) {
-            push_change(change, writes);
+            self.push_change(change, writes);
         }
     }
 
@@ -109,7 +116,7 @@ impl TransitStep {
                 Ok(change) => {
                     let devices = change.transit.devices.clone();
                     let transit = change.transit.clone();
-                    push_change(change, &mut writes);
+                    self.push_change(change, &mut writes);
                     let send = Box::new(move || {
                         let _ = reply.send(Ok(transit));
                     });
@@ -129,7 +136,7 @@ impl TransitStep {
                 Ok(change) => {
                     let devices = change.transit.devices.clone();
                     let transit = change.transit.clone();
-                    push_change(change, &mut writes);
+                    self.push_change(change, &mut writes);
                     let send = Box::new(move || {
                         let _ = reply.send(Ok(transit));
                     });
@@ -144,9 +151,34 @@ impl TransitStep {
     }
 }
 
-fn push_change(change: TransitChange, writes: &mut Vec<Write>) {
-    writes.extend(change.records.into_iter().map(|r| Write::Event(logged(r))));
-    writes.push(Write::Transit(change.transit));
+impl TransitStep {
+    fn push_change(&self, change: TransitChange, writes: &mut Vec<Write>) {
+        for record in &change.records {
+            if record.kind == "transit.alert_raised" {
+                if let Some(alert) = alert_record(record) {
+                    self.historian.record_alert(&alert);
+                }
+            }
+        }
+        writes.extend(change.records.into_iter().map(|r| Write::Event(logged(r))));
+        writes.push(Write::Transit(change.transit));
+    }
+}
+
+/// The historian's view of a raised alert, read from the record's body (the alert).
+fn alert_record(record: &Record) -> Option<AlertRecord> {
+    let body = &record.body;
+    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    Some(AlertRecord {
+        t: record.occurred_at,
+        kind: text("kind")?,
+        severity: text("severity").unwrap_or_else(|| "warning".into()),
+        device_id: record.device_id.clone()?,
+        transit_id: record.transit_id.clone(),
+        country: text("jurisdiction"),
+        code: text("eaeu_code"),
+        detail: None,
+    })
 }
 
 fn logged(r: Record) -> LoggedEvent {

@@ -106,3 +106,31 @@ async fn healthz_reports_the_broker_link_and_the_store() {
         json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off"})
     );
 }
+
+#[tokio::test]
+async fn a_bad_query_parameter_is_named_in_the_error() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/api/v1/devices?limit=many").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("query:"), "{body}");
+    let (status, body) = app.get("/api/v1/devices?colour=red").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]["message"].as_str().unwrap().contains("colour"), "{body}");
+    // The token may travel as a query parameter without upsetting the route's own query.
+    let url = format!("{}/api/v1/devices?limit=5&access_token={}", app.base, app.token);
+    assert_eq!(app.http.get(url).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_malformed_last_event_id_is_a_bad_request() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .get(format!("{}/api/v1/stream", app.base))
+        .bearer_auth(&app.token)
+        .header("Last-Event-ID", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}

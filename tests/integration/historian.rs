@@ -485,3 +485,46 @@ async fn lines_spilled_at_shutdown_are_replayed_by_the_next_start_with_gzip() ->
     );
     Ok(())
 }
+
+/// Caravan itself feeds the historian: a fix published over MQTT arrives in the time-series
+/// store with its exact coordinates and country, and a seal cut as a seal event.
+#[tokio::test]
+async fn caravan_serve_writes_what_devices_report_to_the_historian() -> TestResult {
+    let Some(binary) = Victoria::binary() else {
+        return Ok(());
+    };
+    let storage = tempfile::tempdir()?;
+    let port = free_port()?;
+    let vm = Victoria::start(&binary, port, storage.path()).await?;
+    let dir = tempfile::tempdir()?;
+    let app = crate::helpers::spawn_app_in(dir.path(), |s| s.historian = settings(port)).await;
+    app.register("hist-1").await;
+    let device = app.mqtt("hist-1").await;
+    let t = base_time()?;
+    let stamp = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let fix = serde_json::json!({"seq": 7, "t": stamp, "lat": 42.87, "lon": 74.59, "speed_kmh": 30.5});
+    device.publish_json(&crate::helpers::topic("hist-1", "pos"), &fix).await;
+    let cut = serde_json::json!({"seq": 8, "t": stamp, "seal_id": "S-7", "event": "rope_cut"});
+    device.publish_json(&crate::helpers::topic("hist-1", "seal"), &cut).await;
+
+    let mut found = None;
+    for _ in 0..100 {
+        let lat = vm.export(r#"{__name__="position_lat",device="hist-1"}"#).await?;
+        let seal = vm.export(r#"{__name__=~"seal_.*",device="hist-1"}"#).await?;
+        if !lat.is_empty() && !seal.is_empty() {
+            found = Some((lat, seal));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (lat, seal) = found.ok_or("the historian never received the fix and the seal event")?;
+    assert_eq!(lat[0].values, [42.87]);
+    assert_eq!(lat[0].timestamps, [t.timestamp_millis()]);
+    assert_eq!(lat[0].metric.get("country").map(String::as_str), Some("KG"));
+    assert_eq!(seal[0].metric.get("event").map(String::as_str), Some("rope_cut"));
+    let (_, health) = app.get("/healthz").await;
+    assert_eq!(health["historian"], "ok");
+    app.shutdown().await;
+    drop(vm);
+    Ok(())
+}

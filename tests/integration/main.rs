@@ -13,6 +13,7 @@ mod historian;
 mod ingest;
 mod maps_cli;
 mod mosquitto;
+mod openapi;
 mod restart;
 mod stream;
 mod simulate;

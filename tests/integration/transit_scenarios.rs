@@ -130,7 +130,7 @@ async fn a_transit_tracked_from_kashgar_to_osh_arrives_with_its_bcp_time_and_ale
         [json!("devices[0]"), json!("deadline"), json!("reference")]
     );
 
-    let (_, expected) = app.get("/api/v1/posts/irkeshtam-kg/expected").await;
+    let (_, expected) = app.get("/api/v1/posts/irkeshtam-kg/expected-arrivals").await;
     assert_eq!(expected["expected"][0]["transit_id"], ID, "{expected}");
     assert!(expected["expected"][0]["eta"]["local"]
         .as_str()
@@ -227,4 +227,71 @@ async fn a_transit_tracked_from_kashgar_to_osh_arrives_with_its_bcp_time_and_ale
     assert_eq!(status, StatusCode::OK, "{closed}");
     assert_eq!(transit(&app).await["status"], "closed");
     drop(keep);
+}
+
+#[tokio::test]
+async fn transits_are_listed_with_filters_and_a_cursor_within_scope() {
+    let app = spawn_app().await;
+    let deadline = Utc::now() + Duration::days(3);
+    for (n, plate) in [(1, "01KG111AAA"), (2, "01KG222BBB"), (3, "08KG333CCC")] {
+        let device = format!("truck-l{n}");
+        app.register(&device).await;
+        let mut body = declaration(deadline);
+        body["reference"] = json!(format!("24CN0101-00010{n}"));
+        body["vehicle_plate"] = json!(plate);
+        body["devices"] = json!([device]);
+        let (status, made) = app.post("/api/v1/transits", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["transits"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let (_, first) = app.get("/api/v1/transits?limit=2").await;
+    assert_eq!(ids(&first).len(), 2);
+    let next = first["next"].as_str().unwrap().to_owned();
+    let (_, rest) = app.get(&format!("/api/v1/transits?limit=2&after={next}")).await;
+    assert_eq!(ids(&rest).len(), 1);
+    assert!(rest["next"].is_null());
+
+    let (_, by_plate) = app.get("/api/v1/transits?q=333ccc").await;
+    assert_eq!(ids(&by_plate), ["CN-24CN0101-000103"]);
+    let (_, declared) = app.get("/api/v1/transits?status=declared&country=KG&lane=green&has_open_alert=false").await;
+    assert_eq!(ids(&declared).len(), 3, "{declared}");
+    let (_, none) = app.get("/api/v1/transits?country=KZ").await;
+    assert!(ids(&none).is_empty());
+    let (status, bad) = app.get("/api/v1/transits?status=lost").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    // Kazakh customs see none of these transits, however they ask.
+    let kz = app.token_for("customs:KZ");
+    let (_, theirs) = app.get_as(&kz, "/api/v1/transits").await;
+    assert!(ids(&theirs).is_empty());
+    let (status, _) = app.get_as(&kz, "/api/v1/transits/CN-24CN0101-000101").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn carriers_declare_only_for_themselves_and_posts_act_only_at_their_own_post() {
+    let app = spawn_app().await;
+    app.register("truck-c5").await;
+    let deadline = Utc::now() + Duration::days(3);
+    let mut foreign = declaration(deadline);
+    foreign["carrier"] = json!("tj-cargo");
+    let kg = app.token_for("carrier:kg-trans");
+    let (status, body) = app.post_as(&kg, "/api/v1/transits", &foreign).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app.post_as(&kg, "/api/v1/transits", &declaration(deadline)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let post = app.token_for("post:irkeshtam:KG");
+    let path = format!("/api/v1/transits/{ID}/actions");
+    let elsewhere = json!({"action": "confirm_arrival", "place": "irkeshtam-cn"});
+    let (status, body) = app.post_as(&post, &path, &elsewhere).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let at_home = json!({"action": "confirm_arrival", "place": "irkeshtam-kg"});
+    let (status, body) = app.post_as(&post, &path, &at_home).await;
+    assert_ne!(status, StatusCode::FORBIDDEN, "{body}");
+    let close = json!({"action": "close"});
+    assert_eq!(app.post_as(&post, &path, &close).await.0, StatusCode::FORBIDDEN);
 }

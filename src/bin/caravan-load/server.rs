@@ -145,6 +145,17 @@ pub fn start_caravan(mqtt_url: Option<&str>) -> anyhow::Result<Server> {
     } else {
         None
     };
+    eprintln!(
+        "caravan serve (pid {}): {} mqtt://{}:{}",
+        process.pid(),
+        api.as_deref().unwrap_or("?"),
+        mqtt.as_ref().map_or("?", |m| m.0.as_str()),
+        mqtt.as_ref().map_or(0, |m| m.1)
+    );
+    if let Some(token) = &token {
+        // A throwaway server on a temporary directory: its token is only useful for debugging.
+        eprintln!("  token for this run: {token}");
+    }
     // Keep reading (and dropping) stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     let api = api.context("no HTTP line")?;

@@ -61,7 +61,7 @@ function etaOf(item) {
 async function load() {
   const target = board;
   try {
-    const data = await api.get(`/api/v1/posts/${encodeURIComponent(post.id)}/expected`);
+    const data = await api.get(`/api/v1/posts/${encodeURIComponent(post.id)}/expected-arrivals`);
     if (target === board) render(arrivalsOf(data));
   } catch (error) {
     if (target !== board) return;
