@@ -16,8 +16,8 @@ use crate::auth::Role;
 use crate::broker;
 use crate::health::Health;
 use crate::historian;
-use crate::live;
 use crate::ingest::{self, BrokerAddr};
+use crate::live;
 use crate::metrics::Metrics;
 use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow, TransitStep};
 use crate::settings::Settings;
@@ -137,6 +137,7 @@ impl App {
             historian,
             live,
             maps_dir: settings.maps.dir.clone(),
+            atlas: atlas.clone(),
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 

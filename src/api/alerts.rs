@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::transits::{act, may_see, transit_of_alert};
 use super::{read, with, Context, MAX_BODY};
 use crate::auth::{Principal, Role};
-use crate::transit::{Action, Alert, AlertAction, AlertState, Transit};
+use crate::transit::{Action, Alert, AlertAction, AlertState, Outcome, Transit};
 
 /// Customs and posts see the alerts of their jurisdiction, and those escalated to them.
 fn may_see_alert(who: &Principal, t: &Transit, alert: &Alert) -> bool {
@@ -24,12 +24,19 @@ fn may_see_alert(who: &Principal, t: &Transit, alert: &Alert) -> bool {
 pub struct ListQuery {
     /// `open`, `acknowledged` or `resolved`; unresolved ones when absent.
     state: Option<AlertState>,
+    /// `info`, `warning` or `critical`.
+    severity: Option<String>,
+    /// Cursor: the id of the last alert of the previous page.
+    after: Option<String>,
+    limit: Option<usize>,
 }
 
-/// GET /api/v1/alerts?state=open
+/// GET /api/v1/alerts?state=&severity=&after=&limit=
 pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let transits = read(&ctx, |r| r.transits(false, usize::MAX >> 1)).await?;
-    let alerts: Vec<&Alert> = transits
+    let after = query.after.clone().unwrap_or_default();
+    let mut alerts: Vec<&Alert> = transits
         .iter()
         .filter(|t| may_see(&who, t))
         .flat_map(|t| t.alerts.iter().map(move |a| (t, a)))
@@ -38,33 +45,107 @@ pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl
             Some(state) => a.state == state,
             None => a.is_unresolved(),
         })
+        .filter(|(_, a)| {
+            query.severity.as_deref().is_none_or(|s| {
+                serde_json::to_value(a.severity)
+                    .ok()
+                    .and_then(|v| v.as_str().map(|v| v == s))
+                    == Some(true)
+            })
+        })
         .map(|(_, a)| a)
+        .filter(|a| a.id > after)
         .collect();
-    Ok(warp::reply::json(&serde_json::json!({ "alerts": alerts })))
+    alerts.sort_by(|a, b| a.id.cmp(&b.id));
+    alerts.truncate(limit);
+    let next = (alerts.len() == limit)
+        .then(|| alerts.last().map(|a| a.id.clone()))
+        .flatten();
+    Ok(warp::reply::json(
+        &serde_json::json!({ "alerts": alerts, "next": next }),
+    ))
+}
+
+/// The alert and its transit, if `who` may see it; otherwise the same 404 as a missing one.
+async fn visible_alert(
+    id: &str,
+    who: &Principal,
+    ctx: &Context,
+) -> Result<(Transit, Alert), Rejection> {
+    let missing = || ApiError::not_found(format!("no alert {id}"));
+    let transit_id = transit_of_alert(id).ok_or_else(missing)?;
+    let lookup = transit_id.0.clone();
+    let t = read(ctx, move |r| r.transit(&lookup))
+        .await?
+        .ok_or_else(missing)?;
+    let alert = t
+        .alerts
+        .iter()
+        .find(|a| a.id == id)
+        .cloned()
+        .ok_or_else(missing)?;
+    if !may_see_alert(who, &t, &alert) {
+        return Err(missing().into());
+    }
+    Ok((t, alert))
+}
+
+/// GET /api/v1/alerts/{id}
+pub async fn get(id: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+    let (_, alert) = visible_alert(&id, &who, &ctx).await?;
+    Ok(warp::reply::json(&alert))
+}
+
+/// What an officer may ask of an alert: the domain's actions, and `escalate`, which hands
+/// the alert to the next country's authority (a resolution with the outcome `escalated`).
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AlertRequest {
+    Acknowledge {
+        #[serde(default)]
+        note: Option<String>,
+    },
+    Assign {
+        to: String,
+    },
+    Resolve {
+        outcome: Outcome,
+        #[serde(default)]
+        notes: Option<String>,
+    },
+    Escalate {
+        #[serde(default)]
+        notes: Option<String>,
+    },
+}
+
+impl From<AlertRequest> for AlertAction {
+    fn from(request: AlertRequest) -> Self {
+        match request {
+            AlertRequest::Acknowledge { note } => AlertAction::Acknowledge { note },
+            AlertRequest::Assign { to } => AlertAction::Assign { to },
+            AlertRequest::Resolve { outcome, notes } => AlertAction::Resolve { outcome, notes },
+            AlertRequest::Escalate { notes } => AlertAction::Resolve {
+                outcome: Outcome::Escalated,
+                notes,
+            },
+        }
+    }
 }
 
 /// POST /api/v1/alerts/{id}/actions
 pub async fn action(
     id: String,
     who: Principal,
-    body: AlertAction,
+    body: AlertRequest,
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
-    let missing = || ApiError::not_found(format!("no alert {id}"));
-    let transit_id = transit_of_alert(&id).ok_or_else(missing)?;
-    let lookup = transit_id.0.clone();
-    let t = read(&ctx, move |r| r.transit(&lookup))
-        .await?
-        .ok_or_else(missing)?;
-    let alert = t.alerts.iter().find(|a| a.id == id).ok_or_else(missing)?;
-    if !may_see_alert(&who, &t, alert) {
-        return Err(missing().into());
-    }
+    let (t, _) = visible_alert(&id, &who, &ctx).await?;
     let action = Action::Alert {
         alert_id: id.clone(),
-        action: body,
+        action: body.into(),
     };
-    act(transit_id.0, action, who, ctx).await
+    act(t.id.0, action, who, ctx).await
 }
 
 pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
@@ -78,6 +159,13 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
         .and(with(ctx.clone()))
         .and_then(list)
         .map(Reply::into_response);
+    let get = v1
+        .and(warp::path!("alerts" / String))
+        .and(warp::get())
+        .and(who())
+        .and(with(ctx.clone()))
+        .and_then(get)
+        .map(Reply::into_response);
     let action = v1
         .and(warp::path!("alerts" / String / "actions"))
         .and(warp::post())
@@ -87,5 +175,5 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
         .and(with(ctx))
         .and_then(action)
         .map(Reply::into_response);
-    list.or(action).unify().boxed()
+    list.or(get).unify().or(action).unify().boxed()
 }

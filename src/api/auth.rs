@@ -117,7 +117,11 @@ async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Rep
         return Err(ApiError::bad_request("name: 1-100 characters").into());
     }
     let issued = tokens::issue(name, role.clone()).map_err(ApiError::internal)?;
-    let logged = action(&who, "token_created", serde_json::json!({ "name": name, "role": role }));
+    let logged = action(
+        &who,
+        "token_created",
+        serde_json::json!({ "name": name, "role": role }),
+    );
     store(&ctx, vec![issued.write, logged]).await?;
     let body = serde_json::json!({ "token": issued.text, "name": name, "role": role });
     Ok(warp::reply::with_status(
@@ -134,7 +138,11 @@ async fn revoke(id: i64, who: Principal, ctx: Context) -> Result<impl Reply, Rej
         return Err(ApiError::not_found(format!("no token {id}")).into());
     }
     let logged = action(&who, "token_revoked", serde_json::json!({ "token_id": id }));
-    store(&ctx, vec![Write::RevokeToken { id, at: Utc::now() }, logged]).await?;
+    store(
+        &ctx,
+        vec![Write::RevokeToken { id, at: Utc::now() }, logged],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -95,7 +95,11 @@ pub async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Inf
         ));
     }
     if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
-        return Ok(reply(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()));
+        return Ok(reply(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &e.to_string(),
+        ));
     }
     if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
         return Ok(reply(

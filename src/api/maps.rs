@@ -7,7 +7,8 @@ use super::auth::principal;
 use super::error::ApiError;
 use super::{with, Context};
 use crate::auth::Principal;
-use crate::maps;
+use crate::maps::{self, CountryCode};
+use serde::Serialize;
 
 /// URL name to file name.
 const LAYERS: [(&str, &str); 5] = [
@@ -33,15 +34,59 @@ async fn layer(name: String, _who: Principal, ctx: Context) -> Result<impl Reply
             .ok_or_else(|| ApiError::internal(format!("{file} is not built in")))?
             .to_owned(),
     };
-    Ok(warp::reply::with_header(text, "content-type", "application/geo+json"))
+    Ok(warp::reply::with_header(
+        text,
+        "content-type",
+        "application/geo+json",
+    ))
+}
+
+#[derive(Serialize)]
+struct PostView<'a> {
+    id: &'a str,
+    name: &'a str,
+    bcp_id: &'a str,
+    bcp_name: &'a str,
+    country: CountryCode,
+    peer_country: CountryCode,
+    corridors: &'a [String],
+}
+
+/// GET /api/v1/posts
+///
+/// Every border post of the maps: public geography, the same for every principal.
+async fn posts(_who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+    let posts: Vec<PostView<'_>> = ctx
+        .atlas
+        .bcps
+        .iter()
+        .flat_map(|bcp| {
+            bcp.posts.iter().map(move |post| PostView {
+                id: &post.id,
+                name: &post.name,
+                bcp_id: &bcp.id,
+                bcp_name: &bcp.name,
+                country: post.country,
+                peer_country: post.peer_country,
+                corridors: &bcp.corridors,
+            })
+        })
+        .collect();
+    Ok(warp::reply::json(&serde_json::json!({ "posts": posts })))
 }
 
 pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
-    warp::path!("api" / "v1" / "maps" / String)
+    let layer = warp::path!("api" / "v1" / "maps" / String)
+        .and(warp::get())
+        .and(principal(ctx.clone()))
+        .and(with(ctx.clone()))
+        .and_then(layer)
+        .map(Reply::into_response);
+    let posts = warp::path!("api" / "v1" / "posts")
         .and(warp::get())
         .and(principal(ctx.clone()))
         .and(with(ctx))
-        .and_then(layer)
-        .map(Reply::into_response)
-        .boxed()
+        .and_then(posts)
+        .map(Reply::into_response);
+    layer.or(posts).unify().boxed()
 }

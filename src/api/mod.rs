@@ -1,15 +1,15 @@
 //! The HTTP API (warp): one file per resource, one error type, one recover.
 
+mod alerts;
 mod auth;
 mod devices;
 mod error;
 mod maps;
 mod openapi;
-mod service;
-mod stream;
-mod alerts;
 mod posts;
+mod service;
 mod stats;
+mod stream;
 mod transits;
 
 use std::sync::Arc;
@@ -39,6 +39,8 @@ pub struct Context {
     pub live: tokio::sync::broadcast::Sender<crate::live::Live>,
     /// Where the maps were loaded from; `None` for the built-in ones.
     pub maps_dir: Option<std::path::PathBuf>,
+    /// The maps themselves, for the routes that describe places.
+    pub atlas: Arc<crate::maps::Atlas>,
 }
 
 /// Request bodies above this are refused before they are read.

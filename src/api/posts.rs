@@ -9,8 +9,9 @@ use super::auth::principal;
 use super::transits::{may_see, now};
 use super::{read, with, Context};
 use crate::auth::Principal;
+use crate::store::{StoreError, StoreReader};
 use crate::transit::eta::{eta_at_post, Eta};
-use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, TransitRules};
+use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, Transit, TransitRules};
 
 #[derive(Serialize)]
 struct Expected<'a> {
@@ -26,6 +27,31 @@ struct Expected<'a> {
     inspections: Vec<&'a Inspection>,
 }
 
+/// Rows of one answer at most: the next arrivals a post works through, soonest first.
+pub const MAX_EXPECTED: usize = 100;
+
+/// The first [`MAX_EXPECTED`] transits expected next at `post_id` that `who` may see, in
+/// ETA order, read a page at a time so a narrow scope still fills its answer.
+fn visible_expected(
+    r: &dyn StoreReader,
+    who: &Principal,
+    post_id: &str,
+    default_kmh: f64,
+) -> Result<Vec<Transit>, StoreError> {
+    let mut shown = Vec::new();
+    let mut skip = 0;
+    loop {
+        let page = r.transits_expected_at(post_id, default_kmh, skip, MAX_EXPECTED)?;
+        let full = page.len() == MAX_EXPECTED;
+        skip += page.len();
+        shown.extend(page.into_iter().filter(|t| may_see(who, t)));
+        if !full || shown.len() >= MAX_EXPECTED {
+            shown.truncate(MAX_EXPECTED);
+            return Ok(shown);
+        }
+    }
+}
+
 /// GET /api/v1/posts/{post_id}/expected-arrivals
 pub async fn expected(
     post_id: String,
@@ -33,7 +59,12 @@ pub async fn expected(
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
     let rules = TransitRules::embedded().map_err(super::ApiError::internal)?;
-    let transits = read(&ctx, |r| r.transits(true, usize::MAX >> 1)).await?;
+    let default_kmh = rules.speed.with_delay_kmh;
+    let (post, viewer) = (post_id.clone(), who.clone());
+    let transits = read(&ctx, move |r| {
+        visible_expected(r, &viewer, &post, default_kmh)
+    })
+    .await?;
     let now = now();
     let mut rows: Vec<Expected<'_>> = transits
         .iter()

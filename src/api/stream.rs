@@ -28,7 +28,11 @@ use crate::telemetry::DeviceId;
 const REPLAY_PAGE: usize = 500;
 
 /// GET /api/v1/stream
-async fn stream(who: Principal, last_id: Option<i64>, ctx: Context) -> Result<impl Reply, Rejection> {
+async fn stream(
+    who: Principal,
+    last_id: Option<i64>,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
     // Subscribe before replaying, so nothing committed in between is lost.
     let live = ctx.live.subscribe();
     let (tx, rx) = mpsc::channel(256);
@@ -45,7 +49,12 @@ struct Scope {
 }
 
 impl Scope {
-    async fn device_visible(&mut self, id: &DeviceId, state: Option<&DeviceState>, ctx: &Context) -> bool {
+    async fn device_visible(
+        &mut self,
+        id: &DeviceId,
+        state: Option<&DeviceState>,
+        ctx: &Context,
+    ) -> bool {
         if self.who.role == Role::Coordinator {
             return true;
         }
@@ -159,7 +168,12 @@ async fn feed(
 }
 
 /// Sends the visible events after `after` from the store; `None` when the client left.
-async fn replay(scope: &mut Scope, mut after: i64, ctx: &Context, tx: &mpsc::Sender<Event>) -> Option<i64> {
+async fn replay(
+    scope: &mut Scope,
+    mut after: i64,
+    ctx: &Context,
+    tx: &mpsc::Sender<Event>,
+) -> Option<i64> {
     loop {
         let query = EventQuery {
             after: Some(after),
@@ -172,7 +186,10 @@ async fn replay(scope: &mut Scope, mut after: i64, ctx: &Context, tx: &mpsc::Sen
             after = event.id;
             let logged = LoggedEvent {
                 kind: event.kind.clone(),
-                device_id: event.device_id.as_deref().and_then(|d| DeviceId::parse(d).ok()),
+                device_id: event
+                    .device_id
+                    .as_deref()
+                    .and_then(|d| DeviceId::parse(d).ok()),
                 transit_id: event.transit_id.clone(),
                 occurred_at: event.occurred_at,
                 detected_at: event.detected_at,

@@ -131,7 +131,13 @@ pub struct ListQuery {
 impl ListQuery {
     fn check(&self) -> Result<(), Rejection> {
         let statuses = [
-            "declared", "departed", "in_transit", "at_bcp", "arrived", "closed", "cancelled",
+            "declared",
+            "departed",
+            "in_transit",
+            "at_bcp",
+            "arrived",
+            "closed",
+            "cancelled",
             "suspended",
         ];
         if let Some(status) = &self.status {
@@ -154,18 +160,32 @@ impl ListQuery {
     }
 
     fn matches(&self, t: &Transit) -> bool {
-        let status_ok = self.status.as_deref().is_none_or(|s| t.status().as_str() == s);
+        let status_ok = self
+            .status
+            .as_deref()
+            .is_none_or(|s| t.status().as_str() == s);
         let country_ok = self.country.as_deref().is_none_or(|cc| {
-            t.countries().iter().any(|c| c.as_str().eq_ignore_ascii_case(cc))
+            t.countries()
+                .iter()
+                .any(|c| c.as_str().eq_ignore_ascii_case(cc))
         });
         let lane_ok = self.lane.as_deref().is_none_or(|lane| {
-            serde_json::to_value(t.risk.lane).ok().and_then(|v| v.as_str().map(|l| l == lane)) == Some(true)
+            serde_json::to_value(t.risk.lane)
+                .ok()
+                .and_then(|v| v.as_str().map(|l| l == lane))
+                == Some(true)
         });
         let corridor_ok = self.corridor.as_deref().is_none_or(|id| {
-            t.itinerary.route.as_ref().is_some_and(|r| r.legs.iter().any(|l| l.corridor_id == id))
+            t.itinerary
+                .route
+                .as_ref()
+                .is_some_and(|r| r.legs.iter().any(|l| l.corridor_id == id))
         });
         let alert_ok = self.has_open_alert.is_none_or(|wanted| {
-            let open = t.alerts.iter().any(|a| a.state != crate::transit::AlertState::Resolved);
+            let open = t
+                .alerts
+                .iter()
+                .any(|a| a.state != crate::transit::AlertState::Resolved);
             open == wanted
         });
         let q_ok = self.q.as_deref().is_none_or(|q| {

@@ -5,8 +5,8 @@ use tracing::{info, warn};
 use crate::app::App;
 use crate::auth::Role;
 use crate::settings::Settings;
-use crate::tokens;
 use crate::simulate::{self, Options};
+use crate::tokens;
 
 /// `caravan serve`: runs until SIGINT or SIGTERM, then shuts down cleanly. With `demo`, a
 /// small simulated fleet drives on the shipped corridors against this very server.
@@ -54,7 +54,11 @@ fn start_demo(app: &App, data_dir: &Path) {
             return;
         }
     };
-    let options = Options::demo(app.mqtt.clone(), format!("http://{}", app.http), Some(token));
+    let options = Options::demo(
+        app.mqtt.clone(),
+        format!("http://{}", app.http),
+        Some(token),
+    );
     println!(
         "Demo: {} simulated vehicles at {}x on the shipped corridors (devices demo-00000 ..).",
         options.vehicles, options.speedup

@@ -42,7 +42,10 @@ const EMBEDDED: [(&str, &str); 5] = [
 
 /// The text of a shipped map file (`countries.geojson`, ...), as compiled in.
 pub fn embedded_text(file: &str) -> Option<&'static str> {
-    EMBEDDED.iter().find(|(name, _)| *name == file).map(|(_, text)| *text)
+    EMBEDDED
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, text)| *text)
 }
 
 impl Atlas {

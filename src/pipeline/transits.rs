@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::geofence::{DeviceTrack, Engine, GeofenceEvent};
-use crate::maps::Atlas;
 use crate::historian::{AlertRecord, Historian};
+use crate::maps::Atlas;
 use crate::store::{LoggedEvent, Write};
 use crate::telemetry::{DeviceId, Report};
 use crate::transit::rules::RulesError;

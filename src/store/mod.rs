@@ -183,4 +183,17 @@ pub trait StoreReader: Send + Sync + 'static {
         open_only: bool,
         limit: usize,
     ) -> Result<Vec<crate::transit::Transit>, StoreError>;
+    /// Open transits whose next checkpoint is the BCP of `post_id`, soonest ETA first (the
+    /// drive at their recent moving speed, or `default_kmh` before they have shown one),
+    /// from the `skip`th on, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors or a corrupt row.
+    fn transits_expected_at(
+        &self,
+        post_id: &str,
+        default_kmh: f64,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<crate::transit::Transit>, StoreError>;
 }

@@ -34,7 +34,13 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let before: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     migrate(&mut conn)?;
+    if before > 0 && before < super::transits::EXPECTED_SINCE {
+        let tx = conn.transaction()?;
+        super::transits::expect_stored(&tx)?;
+        tx.commit()?;
+    }
     let chain = event_log::head(&conn)?;
     let reader = SqliteReader {
         path,
@@ -427,6 +433,16 @@ impl StoreReader for SqliteReader {
         limit: usize,
     ) -> Result<Vec<crate::transit::Transit>, StoreError> {
         self.with_conn(|conn| super::transits::list(conn, open_only, limit))
+    }
+
+    fn transits_expected_at(
+        &self,
+        post_id: &str,
+        default_kmh: f64,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<crate::transit::Transit>, StoreError> {
+        self.with_conn(|conn| super::transits::expected_at(conn, post_id, default_kmh, skip, limit))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -112,13 +112,31 @@ async fn a_bad_query_parameter_is_named_in_the_error() {
     let app = spawn_app().await;
     let (status, body) = app.get("/api/v1/devices?limit=many").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("query:"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("query:"),
+        "{body}"
+    );
     let (status, body) = app.get("/api/v1/devices?colour=red").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("colour"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{body}"
+    );
     // The token may travel as a query parameter without upsetting the route's own query.
-    let url = format!("{}/api/v1/devices?limit=5&access_token={}", app.base, app.token);
-    assert_eq!(app.http.get(url).send().await.unwrap().status(), StatusCode::OK);
+    let url = format!(
+        "{}/api/v1/devices?limit=5&access_token={}",
+        app.base, app.token
+    );
+    assert_eq!(
+        app.http.get(url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -133,4 +151,17 @@ async fn a_malformed_last_event_id_is_a_bad_request() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn every_border_post_is_listed_with_its_bcp_and_country() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/api/v1/posts").await;
+    assert_eq!(status, StatusCode::OK);
+    let posts = body["posts"].as_array().unwrap();
+    let kg = posts.iter().find(|p| p["id"] == "irkeshtam-kg").expect("Irkeshtam's Kyrgyz post");
+    assert_eq!(kg["bcp_id"], "irkeshtam");
+    assert_eq!(kg["country"], "KG");
+    assert_eq!(kg["peer_country"], "CN");
+    assert_eq!(posts.len() % 2, 0, "every BCP is a pair of posts");
 }

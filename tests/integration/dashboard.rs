@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::helpers::{eventually, fix, minutes_ago, spawn_app, topic, TestApp};
 
@@ -83,12 +83,38 @@ async fn publish_other_vehicles(app: &TestApp) {
     .await;
 }
 
+fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots")
+}
+
+/// A browser script in tests/e2e, talking to the test one line at a time.
 struct Script {
+    child: Child,
     lines: Lines<BufReader<ChildStdout>>,
     stdin: ChildStdin,
 }
 
 impl Script {
+    /// Starts `tests/e2e/{file}` with `vars`, the screenshot directory and the browser.
+    fn start(file: &str, vars: &[(&str, &str)]) -> Script {
+        let mut child = Command::new("node")
+            .arg(e2e_dir().join(file))
+            .envs(vars.iter().copied())
+            .env("SCREENSHOT_DIR", screenshot_dir())
+            .env("CHROMIUM", CHROMIUM)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        Script {
+            lines: BufReader::new(child.stdout.take().expect("stdout is piped")).lines(),
+            stdin: child.stdin.take().expect("stdin is piped"),
+            child,
+        }
+    }
+
     /// The next line the script prints that starts with `word`; its `FAIL` line fails the test.
     async fn expect(&mut self, word: &str) -> String {
         loop {
@@ -115,6 +141,22 @@ impl Script {
             .expect("the script reads stdin");
         self.stdin.flush().await.expect("stdin flushes");
     }
+
+    /// The script's `DONE` summary, once it has exited successfully with at least `shots`
+    /// screenshots.
+    async fn finish(mut self, shots: usize) -> Value {
+        let summary: Value =
+            serde_json::from_str(&self.expect("DONE").await).expect("a JSON summary");
+        let status = tokio::time::timeout(LINE_TIMEOUT, self.child.wait())
+            .await
+            .expect("the script ends")
+            .expect("the script's status");
+        assert!(status.success(), "the browser script exited with {status}");
+        let taken = summary["screenshots"].as_array().map_or(0, Vec::len);
+        assert!(taken >= shots, "only {taken} screenshots: {summary}");
+        eprintln!("Screenshots in {}: {summary}", screenshot_dir().display());
+        summary
+    }
 }
 
 #[tokio::test]
@@ -125,26 +167,15 @@ async fn a_coordinator_sees_a_vehicle_appear_and_move_on_the_live_map_in_english
     let app = spawn_app().await;
     register(&app, "e2e-truck", "kg-trans", "01KG123ABC").await;
     publish_other_vehicles(&app).await;
-    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
-
-    let mut child = Command::new("node")
-        .arg(e2e_dir().join("dashboard.mjs"))
-        .env("CARAVAN_URL", &app.base)
-        .env("CARAVAN_TOKEN", &app.token)
-        .env("CARAVAN_DEVICE", "e2e-truck")
-        .env("CARAVAN_PLATE", "01KG123ABC")
-        .env("SCREENSHOT_DIR", &screenshots)
-        .env("CHROMIUM", CHROMIUM)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts");
-    let mut script = Script {
-        lines: BufReader::new(child.stdout.take().expect("stdout is piped")).lines(),
-        stdin: child.stdin.take().expect("stdin is piped"),
-    };
+    let mut script = Script::start(
+        "dashboard.mjs",
+        &[
+            ("CARAVAN_URL", &app.base),
+            ("CARAVAN_TOKEN", &app.token),
+            ("CARAVAN_DEVICE", "e2e-truck"),
+            ("CARAVAN_PLATE", "01KG123ABC"),
+        ],
+    );
 
     script.expect("READY").await;
     let truck = app.mqtt("e2e-truck").await;
@@ -163,16 +194,153 @@ async fn a_coordinator_sees_a_vehicle_appear_and_move_on_the_live_map_in_english
     let moved = script.expect("MOVED").await;
     assert_ne!(seen, moved, "the marker did not move");
 
-    let summary: Value =
-        serde_json::from_str(&script.expect("DONE").await).expect("a JSON summary");
-    let status = tokio::time::timeout(LINE_TIMEOUT, child.wait())
-        .await
-        .expect("the script ends")
-        .expect("the script's status");
-    assert!(status.success(), "the browser script exited with {status}");
-    let shots = summary["screenshots"].as_array().map_or(0, Vec::len);
-    assert!(shots >= 8, "only {shots} screenshots: {summary}");
-    eprintln!("Screenshots in {}: {summary}", screenshots.display());
+    script.finish(10).await;
+}
+
+const TRANSIT: &str = "CN-24CN0101-000777";
+const REFERENCE: &str = "24CN0101-000777";
+const SEAL: &str = "CN-S-0777";
+const NEW_SEAL: &str = "KG-S-1201";
+const OUTCOME: &str = "resolved_on_site";
+const NOTES: &str = "Rope replaced under escort; load matches the declaration.";
+
+/// Kashgar → Irkeshtam → Osh for `truck-c5`, under one seal.
+fn declaration() -> Value {
+    let deadline = chrono::Utc::now() + chrono::Duration::days(2);
+    json!({
+        "reference": REFERENCE,
+        "carrier": "kg-trans",
+        "vehicle_plate": "01KG123ABC",
+        "trailer_plates": ["01KG456DEF"],
+        "driver": {"name": "Bakyt Asanov", "document": "AC1234567"},
+        "devices": ["truck-c5"],
+        "seals": [{"id": SEAL}],
+        "goods": [{"hs_code": "845011", "description": "washing machines", "gross_kg": 12400.0,
+                   "value": 48000.0, "currency": "USD"}],
+        "departure_office": "kashgar",
+        "itinerary": ["irkeshtam"],
+        "destination_office": "osh",
+        "deadline": deadline.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    })
+}
+
+/// Declares the transit, drives it onto the road to Irkeshtam and cuts its seal there;
+/// answers the id of the alert the cut raised.
+async fn declare_a_transit_and_cut_its_seal(app: &TestApp) -> String {
+    register(app, "truck-c5", "kg-trans", "01KG123ABC").await;
+    let (status, body) = app.post("/api/v1/transits", &declaration()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["id"], TRANSIT);
+    let truck = app.mqtt("truck-c5").await;
+    let (lat, lon) = (39.575, 74.95);
+    truck
+        .publish_json(&topic("truck-c5", "pos"), &fix(1, 3, lat, lon))
+        .await;
+    let cut = json!({"seq": 2, "t": minutes_ago(2), "seal_id": SEAL, "event": "rope_cut",
+                     "battery_pct": 70, "lat": lat, "lon": lon});
+    truck.publish_json(&topic("truck-c5", "seal"), &cut).await;
+    eventually("the seal cut raises an alert", || async {
+        let (_, body) = app.get("/api/v1/alerts").await;
+        let alerts = body["alerts"].as_array()?;
+        let alert = alerts
+            .iter()
+            .find(|a| a["transit_id"] == TRANSIT && a["kind"] == "seal_breach")?;
+        alert["id"].as_str().map(str::to_owned)
+    })
+    .await
+}
+
+fn assert_resolved_with_outcome_and_notes(transit: &Value, alert_id: &str) {
+    let alerts = transit["alerts"].as_array().expect("alerts");
+    let alert = alerts
+        .iter()
+        .find(|a| a["id"] == alert_id)
+        .expect("the alert");
+    assert_eq!(alert["state"], "resolved", "{alert:#}");
+    assert_eq!(alert["outcome"], OUTCOME, "{alert:#}");
+    let steps: Vec<_> = alert["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .map(|s| (s["action"].as_str().unwrap_or(""), s["note"].as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("acknowledged", None), ("resolved", Some(NOTES))],
+        "{alert:#}"
+    );
+}
+
+fn assert_inspected_with_the_seal_replaced(transit: &Value) {
+    let inspections = transit["inspections"].as_array().expect("inspections");
+    assert_eq!(inspections.len(), 1, "{inspections:#?}");
+    let inspection = &inspections[0];
+    assert_eq!(inspection["place"], "irkeshtam-kg");
+    assert_eq!(inspection["country"], "KG");
+    assert_eq!(inspection["result"], "cleared");
+    assert_eq!(inspection["seals_removed"], json!([SEAL]));
+    assert_eq!(inspection["seals_applied"], json!([NEW_SEAL]));
+    let current: Vec<_> = transit["seals"]
+        .as_array()
+        .expect("seals")
+        .iter()
+        .filter(|s| s["state"] != "removed")
+        .map(|s| s["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(current, [NEW_SEAL], "{:#}", transit["seals"]);
+}
+
+async fn assert_hidden_from(app: &TestApp, token: &str) {
+    let (status, body) = app
+        .get_as(token, &format!("/api/v1/transits/{TRANSIT}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, listed) = app.get_as(token, "/api/v1/transits?limit=1000").await;
+    assert_eq!(listed["transits"], json!([]), "{listed}");
+    let (_, resolved) = app.get_as(token, "/api/v1/alerts?state=resolved").await;
+    assert_eq!(resolved["alerts"], json!([]), "{resolved}");
+}
+
+#[tokio::test]
+async fn officers_resolve_an_alert_and_inspect_at_their_post_and_another_country_sees_nothing() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app().await;
+    let alert_id = declare_a_transit_and_cut_its_seal(&app).await;
+    let post = app.token_for("post:irkeshtam:KG");
+    let foreign = app.token_for("post:khorgos:KZ");
+
+    let script = Script::start(
+        "officers.mjs",
+        &[
+            ("CARAVAN_URL", &app.base),
+            ("CARAVAN_TOKEN", &app.token),
+            ("CARAVAN_POST_TOKEN", &post),
+            ("CARAVAN_FOREIGN_TOKEN", &foreign),
+            ("CARAVAN_TRANSIT", TRANSIT),
+            ("CARAVAN_REFERENCE", REFERENCE),
+            ("CARAVAN_PLATE", "01KG123ABC"),
+            ("CARAVAN_DEVICE", "truck-c5"),
+            ("CARAVAN_ALERT", &alert_id),
+            ("CARAVAN_OUTCOME", OUTCOME),
+            ("CARAVAN_NOTES", NOTES),
+            ("CARAVAN_RESULT", "cleared"),
+            ("CARAVAN_SEAL", SEAL),
+            ("CARAVAN_NEW_SEAL", NEW_SEAL),
+        ],
+    );
+    script.finish(10).await;
+
+    let (status, transit) = app.get(&format!("/api/v1/transits/{TRANSIT}")).await;
+    assert_eq!(status, StatusCode::OK, "{transit}");
+    assert_resolved_with_outcome_and_notes(&transit, &alert_id);
+    assert_inspected_with_the_seal_replaced(&transit);
+    let (status, seen_by_post) = app
+        .get_as(&post, &format!("/api/v1/transits/{TRANSIT}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{seen_by_post}");
+    assert_hidden_from(&app, &foreign).await;
 }
 
 #[tokio::test]

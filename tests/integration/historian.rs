@@ -502,15 +502,24 @@ async fn caravan_serve_writes_what_devices_report_to_the_historian() -> TestResu
     let device = app.mqtt("hist-1").await;
     let t = base_time()?;
     let stamp = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let fix = serde_json::json!({"seq": 7, "t": stamp, "lat": 42.87, "lon": 74.59, "speed_kmh": 30.5});
-    device.publish_json(&crate::helpers::topic("hist-1", "pos"), &fix).await;
+    let fix =
+        serde_json::json!({"seq": 7, "t": stamp, "lat": 42.87, "lon": 74.59, "speed_kmh": 30.5});
+    device
+        .publish_json(&crate::helpers::topic("hist-1", "pos"), &fix)
+        .await;
     let cut = serde_json::json!({"seq": 8, "t": stamp, "seal_id": "S-7", "event": "rope_cut"});
-    device.publish_json(&crate::helpers::topic("hist-1", "seal"), &cut).await;
+    device
+        .publish_json(&crate::helpers::topic("hist-1", "seal"), &cut)
+        .await;
 
     let mut found = None;
     for _ in 0..100 {
-        let lat = vm.export(r#"{__name__="position_lat",device="hist-1"}"#).await?;
-        let seal = vm.export(r#"{__name__=~"seal_.*",device="hist-1"}"#).await?;
+        let lat = vm
+            .export(r#"{__name__="position_lat",device="hist-1"}"#)
+            .await?;
+        let seal = vm
+            .export(r#"{__name__=~"seal_.*",device="hist-1"}"#)
+            .await?;
         if !lat.is_empty() && !seal.is_empty() {
             found = Some((lat, seal));
             break;
@@ -521,7 +530,10 @@ async fn caravan_serve_writes_what_devices_report_to_the_historian() -> TestResu
     assert_eq!(lat[0].values, [42.87]);
     assert_eq!(lat[0].timestamps, [t.timestamp_millis()]);
     assert_eq!(lat[0].metric.get("country").map(String::as_str), Some("KG"));
-    assert_eq!(seal[0].metric.get("event").map(String::as_str), Some("rope_cut"));
+    assert_eq!(
+        seal[0].metric.get("event").map(String::as_str),
+        Some("rope_cut")
+    );
     let (_, health) = app.get("/healthz").await;
     assert_eq!(health["historian"], "ok");
     app.shutdown().await;

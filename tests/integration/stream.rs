@@ -22,8 +22,14 @@ impl Sse {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-        Sse { response, buffer: String::new() }
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Sse {
+            response,
+            buffer: String::new(),
+        }
     }
 
     /// The next message that is not a keep-alive comment, within `wait`.
@@ -45,10 +51,17 @@ impl Sse {
                 if data.is_empty() {
                     continue;
                 }
-                return Some((event, id, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                return Some((
+                    event,
+                    id,
+                    serde_json::from_str(&data).unwrap_or(Value::Null),
+                ));
             }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await.ok()?;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk.ok()??));
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.ok()??));
         }
     }
 
@@ -68,15 +81,23 @@ async fn a_coordinator_sees_positions_and_alarms_live() {
     app.register("live-1").await;
     let mut sse = Sse::open(&app, &app.token, None).await;
     let device = app.mqtt("live-1").await;
-    device.publish_json(&topic("live-1", "pos"), &fix(1, 2, 39.6, 73.9)).await;
+    device
+        .publish_json(&topic("live-1", "pos"), &fix(1, 2, 39.6, 73.9))
+        .await;
     let cut = json!({"seq": 2, "t": minutes_ago(1), "seal_id": "S-1", "event": "rope_cut", "lat": 39.6, "lon": 73.9});
     device.publish_json(&topic("live-1", "seal"), &cut).await;
 
     let messages = sse.drain(Duration::from_secs(3)).await;
-    let position = messages.iter().find(|(e, _, _)| e == "position").expect("a position");
+    let position = messages
+        .iter()
+        .find(|(e, _, _)| e == "position")
+        .expect("a position");
     assert_eq!(position.2["device_id"], "live-1");
     assert_eq!(position.2["position"]["lat"], 39.6);
-    let alarm = messages.iter().find(|(e, _, _)| e == "seal_alarm").expect("the seal alarm");
+    let alarm = messages
+        .iter()
+        .find(|(e, _, _)| e == "seal_alarm")
+        .expect("the seal alarm");
     assert!(alarm.1.is_some(), "events carry their log id for resuming");
     assert_eq!(alarm.2["body"]["seal_id"], "S-1");
 }
@@ -104,7 +125,10 @@ async fn a_reconnecting_client_gets_what_it_missed_after_its_last_event_id() {
         .into_iter()
         .filter_map(|(_, id, _)| id?.parse().ok())
         .collect();
-    let expected: Vec<i64> = events[1..].iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let expected: Vec<i64> = events[1..]
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(replayed, expected);
 }
 
@@ -121,7 +145,10 @@ async fn another_carrier_hears_nothing_of_a_device_it_does_not_own() {
     device.publish_json(&topic("private-1", "seal"), &cut).await;
 
     let owner_saw = ours.drain(Duration::from_secs(2)).await;
-    assert!(owner_saw.iter().any(|(e, _, _)| e == "seal_alarm"), "{owner_saw:?}");
+    assert!(
+        owner_saw.iter().any(|(e, _, _)| e == "seal_alarm"),
+        "{owner_saw:?}"
+    );
     let stranger_saw = theirs.drain(Duration::from_millis(500)).await;
     assert!(stranger_saw.is_empty(), "{stranger_saw:?}");
 }
@@ -129,6 +156,11 @@ async fn another_carrier_hears_nothing_of_a_device_it_does_not_own() {
 #[tokio::test]
 async fn the_stream_needs_a_token() {
     let app = spawn_app().await;
-    let response = app.http.get(format!("{}/api/v1/stream", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/api/v1/stream", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
 }

@@ -130,7 +130,9 @@ async fn a_transit_tracked_from_kashgar_to_osh_arrives_with_its_bcp_time_and_ale
         [json!("devices[0]"), json!("deadline"), json!("reference")]
     );
 
-    let (_, expected) = app.get("/api/v1/posts/irkeshtam-kg/expected-arrivals").await;
+    let (_, expected) = app
+        .get("/api/v1/posts/irkeshtam-kg/expected-arrivals")
+        .await;
     assert_eq!(expected["expected"][0]["transit_id"], ID, "{expected}");
     assert!(expected["expected"][0]["eta"]["local"]
         .as_str()
@@ -244,19 +246,28 @@ async fn transits_are_listed_with_filters_and_a_cursor_within_scope() {
         assert_eq!(status, StatusCode::CREATED, "{made}");
     }
     let ids = |page: &Value| -> Vec<String> {
-        page["transits"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()
+        page["transits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
     };
 
     let (_, first) = app.get("/api/v1/transits?limit=2").await;
     assert_eq!(ids(&first).len(), 2);
     let next = first["next"].as_str().unwrap().to_owned();
-    let (_, rest) = app.get(&format!("/api/v1/transits?limit=2&after={next}")).await;
+    let (_, rest) = app
+        .get(&format!("/api/v1/transits?limit=2&after={next}"))
+        .await;
     assert_eq!(ids(&rest).len(), 1);
     assert!(rest["next"].is_null());
 
     let (_, by_plate) = app.get("/api/v1/transits?q=333ccc").await;
     assert_eq!(ids(&by_plate), ["CN-24CN0101-000103"]);
-    let (_, declared) = app.get("/api/v1/transits?status=declared&country=KG&lane=green&has_open_alert=false").await;
+    let (_, declared) = app
+        .get("/api/v1/transits?status=declared&country=KG&lane=green&has_open_alert=false")
+        .await;
     assert_eq!(ids(&declared).len(), 3, "{declared}");
     let (_, none) = app.get("/api/v1/transits?country=KZ").await;
     assert!(ids(&none).is_empty());
@@ -281,7 +292,9 @@ async fn carriers_declare_only_for_themselves_and_posts_act_only_at_their_own_po
     let kg = app.token_for("carrier:kg-trans");
     let (status, body) = app.post_as(&kg, "/api/v1/transits", &foreign).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (status, body) = app.post_as(&kg, "/api/v1/transits", &declaration(deadline)).await;
+    let (status, body) = app
+        .post_as(&kg, "/api/v1/transits", &declaration(deadline))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     let post = app.token_for("post:irkeshtam:KG");
@@ -293,5 +306,56 @@ async fn carriers_declare_only_for_themselves_and_posts_act_only_at_their_own_po
     let (status, body) = app.post_as(&post, &path, &at_home).await;
     assert_ne!(status, StatusCode::FORBIDDEN, "{body}");
     let close = json!({"action": "close"});
-    assert_eq!(app.post_as(&post, &path, &close).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post_as(&post, &path, &close).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn an_alert_is_read_by_id_paged_and_escalated_to_the_next_country() {
+    let app = spawn_app().await;
+    app.register("truck-c5").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/transits",
+            &declaration(Utc::now() + Duration::days(3)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let depart = json!({"action": "confirm_departure"});
+    let (status, body) = app
+        .post(&format!("/api/v1/transits/{ID}/actions"), &depart)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let device = app.mqtt("truck-c5").await;
+    // A rope cut in China, on the way to Irkeshtam.
+    let cut = json!({"seq": 1, "t": rfc3339(Utc::now() - Duration::minutes(2)), "seal_id": "CN-S-0777",
+                     "event": "rope_cut", "lat": 39.58, "lon": 74.95});
+    device.publish_json(&topic("truck-c5", "seal"), &cut).await;
+    let alert = crate::helpers::eventually("the seal alert", || async {
+        let (_, list) = app.get("/api/v1/alerts?limit=1").await;
+        list["alerts"].as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    let (status, one) = app.get(&format!("/api/v1/alerts/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["id"], alert["id"]);
+
+    // Kyrgyz customs do not see a Chinese alert until it is escalated to them.
+    let kg = app.token_for("customs:KG");
+    assert_eq!(
+        app.get_as(&kg, &format!("/api/v1/alerts/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let cn = app.token_for("customs:CN");
+    let escalate = json!({"action": "escalate", "notes": "seal checked at Irkeshtam"});
+    let (status, body) = app
+        .post_as(&cn, &format!("/api/v1/alerts/{id}/actions"), &escalate)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, seen) = app.get_as(&kg, &format!("/api/v1/alerts/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["outcome"], "escalated", "{seen}");
 }

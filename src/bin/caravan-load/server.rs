@@ -107,7 +107,10 @@ pub fn start_caravan(mqtt_url: Option<&str>) -> anyhow::Result<Server> {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["serve", "--http", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn,rumqttd=off")
+        .env(
+            "RUST_LOG",
+            std::env::var("CARAVAN_LOAD_SERVER_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into()),
+        )
         .env_remove("CARAVAN_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

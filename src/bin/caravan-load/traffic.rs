@@ -152,6 +152,18 @@ impl Trace {
         self.points.last().map_or(0.0, |p| p.0)
     }
 
+    /// The rate from the start until the count last grew: what was sustained before the
+    /// count stalled (when it did), or overall.
+    pub fn while_progressing(&self) -> f64 {
+        let last = self.points.last().map_or(0, |p| p.1);
+        let grew = self.points.iter().find(|p| p.1 == last).map_or(0.0, |p| p.0);
+        if grew > 0.0 {
+            last as f64 / grew
+        } else {
+            0.0
+        }
+    }
+
     /// The rate between 10 % and 90 % of `target`, which leaves out start-up and the tail.
     pub fn sustained(&self, target: u64) -> f64 {
         let at = |share: f64| {

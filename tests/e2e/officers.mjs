@@ -1,0 +1,206 @@
+// Officers at work in Caravan's dashboard, in Debian's headless Chromium. Started by
+// tests/integration/dashboard.rs, which declares a sealed transit, cuts its seal over MQTT
+// and checks the outcome through the API afterwards.
+//
+// Three sign-ins, each in a fresh tab (the token lives in the tab's sessionStorage):
+//   1. a coordinator acknowledges the seal-breach alert, then resolves it with an outcome
+//      and notes;
+//   2. the post on the transit's route records an inspection: the current seal removed and
+//      a new one applied;
+//   3. a post of another country finds the transit nowhere: board, transits, alerts, map.
+//
+// Environment: CARAVAN_URL, CARAVAN_TOKEN (coordinator), CARAVAN_POST_TOKEN,
+// CARAVAN_FOREIGN_TOKEN, CARAVAN_TRANSIT (its id), CARAVAN_REFERENCE, CARAVAN_PLATE,
+// CARAVAN_DEVICE, CARAVAN_ALERT (the alert's id), CARAVAN_OUTCOME, CARAVAN_NOTES,
+// CARAVAN_RESULT (inspection result), CARAVAN_SEAL (current), CARAVAN_NEW_SEAL,
+// SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium).
+//
+// Protocol on stdout, one line each: a line per finished step, then DONE {json} when every
+// check passed, or FAIL reason (exit code 1).
+
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = Object.fromEntries([
+  'CARAVAN_URL', 'CARAVAN_TOKEN', 'CARAVAN_POST_TOKEN', 'CARAVAN_FOREIGN_TOKEN', 'CARAVAN_TRANSIT',
+  'CARAVAN_REFERENCE', 'CARAVAN_PLATE', 'CARAVAN_DEVICE', 'CARAVAN_ALERT', 'CARAVAN_OUTCOME',
+  'CARAVAN_NOTES', 'CARAVAN_RESULT', 'CARAVAN_SEAL', 'CARAVAN_NEW_SEAL', 'SCREENSHOT_DIR',
+].map((name) => [name, required(name)]));
+const base = env.CARAVAN_URL.replace(/\/$/, '');
+const shots = env.SCREENSHOT_DIR;
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_MS = 15000;
+const SCRIPT_MS = 60000;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.log(`FAIL missing environment variable ${name}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const summary = { screenshots: [], foreign_requests: [], page_errors: [] };
+
+async function shoot(page, name) {
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  summary.screenshots.push(`${name}.png`);
+}
+
+/** A fresh tab signed in with `token`, its navigation shown. */
+async function signIn(context, token) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => summary.page_errors.push(String(e)));
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base) && !r.url().startsWith('data:')) summary.foreign_requests.push(r.url());
+  });
+  await page.goto(base, { waitUntil: 'domcontentloaded' });
+  await page.locator('#token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#nav').waitFor({ state: 'visible', timeout: STEP_MS });
+  return page;
+}
+
+/** Opens a view from the navigation and waits until it has loaded. */
+async function open(page, view) {
+  await page.locator(`#nav a[data-view="${view}"]`).click();
+  await page.locator('main .view h1').waitFor({ timeout: STEP_MS });
+  await page.waitForFunction(() => !document.querySelector('main')?.textContent.includes('Loading…'), null, { timeout: STEP_MS });
+}
+
+async function coordinatorWorksTheAlert(context) {
+  const page = await signIn(context, env.CARAVAN_TOKEN);
+  await open(page, 'alerts');
+  const card = page.locator(`li.alert-card[data-alert-id="${env.CARAVAN_ALERT}"]`);
+  await card.waitFor({ timeout: STEP_MS });
+  const head = card.locator('.alert-head');
+  check((await head.textContent()).includes('Seal breach'), 'the alert is not shown as a seal breach');
+  await head.getByText('Open', { exact: true }).waitFor({ timeout: STEP_MS });
+  check((await card.textContent()).includes(env.CARAVAN_TRANSIT), 'the alert does not name its transit');
+  await shoot(page, 'officers-01-alert-desk-open');
+
+  await card.getByRole('button', { name: 'Acknowledge', exact: true }).click();
+  await head.getByText('Acknowledged', { exact: true }).waitFor({ timeout: STEP_MS });
+  check((await card.getByRole('button', { name: 'Acknowledge', exact: true }).count()) === 0, 'an acknowledged alert still offers Acknowledge');
+  check(!(await card.locator('.error-text').textContent()), `acknowledging failed: ${await card.locator('.error-text').textContent()}`);
+  await card.getByLabel('Outcome').selectOption(env.CARAVAN_OUTCOME);
+  await card.getByLabel('Notes').fill(env.CARAVAN_NOTES);
+  await shoot(page, 'officers-02-alert-acknowledged');
+
+  await card.getByRole('button', { name: 'Resolve', exact: true }).click();
+  await card.waitFor({ state: 'detached', timeout: STEP_MS });
+  await shoot(page, 'officers-03-alert-resolved');
+
+  await open(page, 'transits');
+  await page.getByRole('button', { name: env.CARAVAN_REFERENCE, exact: true }).click();
+  const detail = page.locator('section.detail');
+  await detail.getByRole('heading', { name: env.CARAVAN_REFERENCE }).waitFor({ timeout: STEP_MS });
+  await detail.getByText('Resolved', { exact: false }).first().waitFor({ timeout: STEP_MS });
+  await shoot(page, 'officers-04-transit-after-resolution');
+  await page.close();
+  console.log(`RESOLVED ${env.CARAVAN_ALERT}`);
+}
+
+async function postRecordsAnInspection(context) {
+  const page = await signIn(context, env.CARAVAN_POST_TOKEN);
+  await page.locator('main .view h1', { hasText: 'Border post' }).waitFor({ timeout: STEP_MS });
+  const row = page.locator('main table tbody tr', { hasText: env.CARAVAN_PLATE });
+  await row.waitFor({ timeout: STEP_MS });
+  check((await row.textContent()).includes(env.CARAVAN_REFERENCE), 'the arrival does not show its declaration');
+  check((await row.textContent()).includes(env.CARAVAN_SEAL), 'the arrival does not show its seal');
+  await shoot(page, 'officers-05-post-board');
+
+  await row.getByRole('button', { name: 'Record inspection' }).click();
+  const form = page.locator('main section.panel form');
+  await form.waitFor({ timeout: STEP_MS });
+  await form.getByLabel('Result').selectOption(env.CARAVAN_RESULT);
+  await form.getByRole('checkbox', { name: env.CARAVAN_SEAL }).check();
+  await form.getByLabel(/Seals applied/).fill(env.CARAVAN_NEW_SEAL);
+  await form.getByLabel('Notes').fill('Load checked against the declaration.');
+  await shoot(page, 'officers-06-inspection-form');
+
+  await form.getByRole('button', { name: 'Save inspection' }).click();
+  await form.waitFor({ state: 'hidden', timeout: STEP_MS });
+  const inspected = page.locator('main table tbody tr', { hasText: env.CARAVAN_NEW_SEAL });
+  await inspected.waitFor({ timeout: STEP_MS });
+  const text = await inspected.textContent();
+  check(text.includes('irkeshtam-kg'), `the board does not list the inspection: ${text}`);
+  check(!text.includes(env.CARAVAN_SEAL), `the removed seal is still shown: ${text}`);
+  await shoot(page, 'officers-07-inspection-recorded');
+  await page.close();
+  console.log(`INSPECTED ${env.CARAVAN_TRANSIT}`);
+}
+
+async function foreignPostSeesNothing(context) {
+  const page = await signIn(context, env.CARAVAN_FOREIGN_TOKEN);
+  const needles = [env.CARAVAN_TRANSIT, env.CARAVAN_REFERENCE, env.CARAVAN_PLATE];
+  const absent = async (where) => {
+    const text = await page.locator('main').textContent();
+    const found = needles.filter((n) => text.includes(n));
+    check(!found.length, `a post of another country sees ${found.join(', ')} on ${where}`);
+  };
+  await page.locator('main .view h1', { hasText: 'Border post' }).waitFor({ timeout: STEP_MS });
+  await page.locator('main', { hasText: 'Nur Zholy (Khorgos)' }).waitFor({ timeout: STEP_MS });
+  await page.locator('main .empty', { hasText: 'No transits are expected at this post.' }).waitFor({ timeout: STEP_MS });
+  await absent('its board');
+  await shoot(page, 'officers-08-foreign-post-board');
+
+  await open(page, 'transits');
+  await absent('the transits table');
+  await page.getByRole('searchbox').fill(env.CARAVAN_PLATE);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('main .empty', { hasText: /no transits/i }).waitFor({ timeout: STEP_MS });
+  await shoot(page, 'officers-09-foreign-transits');
+
+  await open(page, 'alerts');
+  await absent('the alert desk');
+  await open(page, 'map');
+  await page.locator('#map .country').first().waitFor({ timeout: STEP_MS });
+  check((await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_DEVICE}"]`).count()) === 0, 'a post of another country sees the vehicle on the map');
+  await shoot(page, 'officers-10-foreign-map');
+  await page.close();
+  console.log('HIDDEN');
+}
+
+async function run() {
+  setTimeout(() => {
+    console.log(`FAIL the script took longer than ${SCRIPT_MS / 1000} s`);
+    process.exit(1);
+  }, SCRIPT_MS).unref();
+  mkdirSync(shots, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), 'caravan-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+    viewport: { width: 1366, height: 768 },
+    locale: 'en-GB',
+  });
+  try {
+    await coordinatorWorksTheAlert(context);
+    await postRecordsAnInspection(context);
+    await foreignPostSeesNothing(context);
+    check(summary.foreign_requests.length === 0, `requests left the server: ${summary.foreign_requests.join(', ')}`);
+    check(summary.page_errors.length === 0, `page errors: ${summary.page_errors.join(' | ')}`);
+    console.log(`DONE ${JSON.stringify(summary)}`);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+run().then(() => process.exit(0)).catch((error) => {
+  console.log(`FAIL ${String(error.message || error).split('\n')[0]}`);
+  console.error(error);
+  process.exit(1);
+});
