@@ -234,7 +234,7 @@ impl Vehicle {
         if self.forward {
             indices.next()
         } else {
-            indices.last()
+            indices.next_back()
         }
     }
 

@@ -31,6 +31,8 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("the database schema is version {found}, newer than this build knows ({known})")]
     TooNew { found: i64, known: i64 },
+    #[error("the embedded transit rules: {0}")]
+    Rules(#[from] crate::transit::rules::RulesError),
     #[error("the store is closed")]
     Closed,
 }
@@ -183,16 +185,14 @@ pub trait StoreReader: Send + Sync + 'static {
         open_only: bool,
         limit: usize,
     ) -> Result<Vec<crate::transit::Transit>, StoreError>;
-    /// Open transits whose next checkpoint is the BCP of `post_id`, soonest ETA first (the
-    /// drive at their recent moving speed, or `default_kmh` before they have shown one),
-    /// from the `skip`th on, at most `limit`.
+    /// Open transits whose next checkpoint is the BCP of `post_id`, soonest ETA first (then
+    /// newest declared), from the `skip`th on, at most `limit`.
     ///
     /// # Errors
     /// Database errors or a corrupt row.
     fn transits_expected_at(
         &self,
         post_id: &str,
-        default_kmh: f64,
         skip: usize,
         limit: usize,
     ) -> Result<Vec<crate::transit::Transit>, StoreError>;

@@ -14,6 +14,7 @@ use super::{
 use crate::auth::{InvalidRole, Principal, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
+use crate::transit::TransitRules;
 
 const FILE_NAME: &str = "caravan.sqlite";
 
@@ -34,11 +35,12 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let rules = TransitRules::embedded()?;
     let before: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     migrate(&mut conn)?;
     if before > 0 && before < super::transits::EXPECTED_SINCE {
         let tx = conn.transaction()?;
-        super::transits::expect_stored(&tx)?;
+        super::transits::expect_stored(&tx, &rules)?;
         tx.commit()?;
     }
     let chain = event_log::head(&conn)?;
@@ -46,13 +48,16 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
         path,
         idle: Mutex::new(Vec::new()),
     };
-    Ok((SqliteWriter { conn, chain }, reader))
+    let writer = SqliteWriter { conn, chain, rules };
+    Ok((writer, reader))
 }
 
 pub struct SqliteWriter {
     conn: Connection,
     /// Hash of the newest event-log row; advanced only when a commit succeeds.
     chain: String,
+    /// What expected arrivals are ordered by (the ETA rules the API answers with).
+    rules: TransitRules,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -146,7 +151,7 @@ impl StoreWriter for SqliteWriter {
                         t.created_at.to_rfc3339()
                     ])?;
                 }
-                Write::Transit(t) => super::transits::upsert(&tx, t)?,
+                Write::Transit(t) => super::transits::upsert(&tx, t, &self.rules)?,
                 Write::RevokeToken { id, at } => {
                     tx.prepare_cached(
                         "UPDATE access_tokens SET revoked_at = ?2
@@ -438,11 +443,10 @@ impl StoreReader for SqliteReader {
     fn transits_expected_at(
         &self,
         post_id: &str,
-        default_kmh: f64,
         skip: usize,
         limit: usize,
     ) -> Result<Vec<crate::transit::Transit>, StoreError> {
-        self.with_conn(|conn| super::transits::expected_at(conn, post_id, default_kmh, skip, limit))
+        self.with_conn(|conn| super::transits::expected_at(conn, post_id, skip, limit))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

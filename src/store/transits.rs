@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::StoreError;
 use crate::transit::eta::expectations;
-use crate::transit::Transit;
+use crate::transit::{Transit, TransitRules};
 
 /// The schema version that added `transit_expected`; stores migrated from before it have
 /// their expectations filled from the stored transits.
@@ -15,7 +15,7 @@ pub const EXPECTED_SINCE: i64 = 5;
 ///
 /// # Errors
 /// Database errors, or a transit that does not serialise.
-pub fn upsert(tx: &Transaction<'_>, t: &Transit) -> Result<(), StoreError> {
+pub fn upsert(tx: &Transaction<'_>, t: &Transit, rules: &TransitRules) -> Result<(), StoreError> {
     let body = serde_json::to_string(t)?;
     let stage = serde_json::to_value(t.stage)?;
     tx.prepare_cached(
@@ -40,25 +40,23 @@ pub fn upsert(tx: &Transaction<'_>, t: &Transit) -> Result<(), StoreError> {
         chrono::Utc::now().timestamp_millis(),
         body,
     ])?;
-    expect(tx, t)
+    expect(tx, t, rules)
 }
 
 /// Rewrites the posts where `t` is expected next (none once it has arrived or closed).
-fn expect(tx: &Transaction<'_>, t: &Transit) -> Result<(), StoreError> {
+fn expect(tx: &Transaction<'_>, t: &Transit, rules: &TransitRules) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM transit_expected WHERE transit_id = ?1")?
         .execute([t.id.as_str()])?;
     let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO transit_expected
-             (post_id, transit_id, remaining_m, recent_kmh, declared_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO transit_expected (post_id, eta_after_s, declared_ms, transit_id)
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for e in expectations(t) {
+    for e in expectations(t, rules) {
         insert.execute(params![
             e.post_id,
-            t.id.as_str(),
-            e.remaining_m,
-            e.recent_kmh,
+            e.after.num_seconds(),
             t.declared_at.timestamp_millis(),
+            t.id.as_str(),
         ])?;
     }
     Ok(())
@@ -68,11 +66,11 @@ fn expect(tx: &Transaction<'_>, t: &Transit) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// Database errors or a corrupt row.
-pub fn expect_stored(tx: &Transaction<'_>) -> Result<(), StoreError> {
+pub fn expect_stored(tx: &Transaction<'_>, rules: &TransitRules) -> Result<(), StoreError> {
     let mut stmt = tx.prepare("SELECT body FROM transits WHERE open = 1")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        expect(tx, &parse(&row.get::<_, String>(0)?)?)?;
+        expect(tx, &parse(&row.get::<_, String>(0)?)?, rules)?;
     }
     Ok(())
 }
@@ -106,33 +104,205 @@ pub fn list(conn: &Connection, open_only: bool, limit: usize) -> Result<Vec<Tran
     rows.map(|body| parse(&body?)).collect()
 }
 
-/// Open transits expected next at `post_id`, soonest ETA first (the drive time in whole
-/// seconds at the recent speed or `default_kmh`; then newest declared), skipping `skip`.
+/// Open transits expected next at `post_id`, soonest ETA first (then newest declared),
+/// skipping `skip`.
 ///
 /// # Errors
 /// Database errors or a corrupt row.
 pub fn expected_at(
     conn: &Connection,
     post_id: &str,
-    default_kmh: f64,
     skip: usize,
     limit: usize,
 ) -> Result<Vec<Transit>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT t.body FROM transit_expected e JOIN transits t ON t.id = e.transit_id
          WHERE e.post_id = ?1
-         ORDER BY CAST(e.remaining_m / 1000.0 / COALESCE(e.recent_kmh, ?2) * 3600.0 AS INTEGER),
-                  e.declared_ms DESC, e.transit_id
-         LIMIT ?3 OFFSET ?4",
+         ORDER BY e.eta_after_s, e.declared_ms DESC, e.transit_id
+         LIMIT ?2 OFFSET ?3",
     )?;
-    let rows = stmt.query_map(
-        params![
-            post_id,
-            default_kmh,
-            i64::try_from(limit).unwrap_or(i64::MAX),
-            i64::try_from(skip).unwrap_or(i64::MAX)
-        ],
-        |row| row.get::<_, String>(0),
-    )?;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![post_id, count(limit), count(skip)], |row| {
+        row.get::<_, String>(0)
+    })?;
     rows.map(|body| parse(&body?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+    use rusqlite::Connection;
+
+    use crate::maps::Atlas;
+    use crate::store::{open, SqliteReader, SqliteWriter, StoreReader, StoreWriter, Write};
+    use crate::transit::declare::DeclaredSeal;
+    use crate::transit::{
+        Action, Actor, Declaration, Driver, GoodsLine, OfficerAction, RiskRules, TransitBook,
+        TransitId, TransitRules,
+    };
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    /// Kashgar → Torugart → Akzhol → Almaty.
+    fn declaration(reference: &str, device: &str) -> Declaration {
+        Declaration {
+            reference: reference.into(),
+            carrier: "kg-trans".into(),
+            vehicle_plate: "01KG123ABC".into(),
+            trailer_plates: Vec::new(),
+            driver: Driver {
+                name: "Bakyt Asanov".into(),
+                document: None,
+            },
+            devices: vec![device.into()],
+            seals: vec![DeclaredSeal {
+                id: format!("S-{reference}"),
+                device_id: None,
+            }],
+            goods: vec![GoodsLine {
+                hs_code: "845011".into(),
+                description: "washing machines".into(),
+                gross_kg: 12_400.0,
+                value: 48_000.0,
+                currency: "USD".into(),
+            }],
+            departure_office: "kashgar".into(),
+            itinerary: vec!["torugart".into(), "akzhol".into()],
+            destination_office: "almaty".into(),
+            deadline: at(10 * 24 * 60),
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        book: TransitBook,
+        writer: SqliteWriter,
+        reader: SqliteReader,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let (writer, reader) = open(dir.path()).unwrap();
+            let book = TransitBook::new(
+                Arc::new(Atlas::embedded().unwrap()),
+                TransitRules::embedded().unwrap(),
+                RiskRules::embedded().unwrap(),
+            );
+            Self {
+                _dir: dir,
+                book,
+                writer,
+                reader,
+            }
+        }
+
+        fn declare(&mut self, reference: &str, device: &str, minute: i64) -> TransitId {
+            let decl = declaration(reference, device);
+            let change = self
+                .book
+                .declare(decl, &Actor::system(), at(minute), &|_| true)
+                .unwrap();
+            self.writer
+                .commit(&[Write::Transit(change.transit.clone())])
+                .unwrap();
+            change.transit.id
+        }
+
+        fn act(&mut self, id: &TransitId, action: OfficerAction, minute: i64) {
+            let by = Actor("customs:KG".into());
+            let change = self
+                .book
+                .act(id, Action::Lifecycle(action), &by, at(minute))
+                .unwrap();
+            self.writer
+                .commit(&[Write::Transit(change.transit)])
+                .unwrap();
+        }
+
+        fn expected_at(&self, post_id: &str) -> Vec<String> {
+            let transits = self.reader.transits_expected_at(post_id, 0, 100).unwrap();
+            transits.into_iter().map(|t| t.id.0).collect()
+        }
+    }
+
+    #[test]
+    fn a_transit_is_expected_at_both_posts_of_its_next_bcp_and_moves_on_when_it_exits() {
+        let mut f = Fixture::new();
+        let id = f.declare("24CN0101-000001", "truck-1", 0);
+        assert_eq!(f.expected_at("torugart-cn"), [id.as_str()]);
+        assert_eq!(f.expected_at("torugart-kg"), [id.as_str()]);
+        assert!(f.expected_at("akzhol-kg").is_empty());
+
+        f.act(&id, OfficerAction::ConfirmDeparture, 10);
+        let arrive = OfficerAction::ConfirmArrival {
+            place: "torugart-cn".into(),
+        };
+        f.act(&id, arrive, 600);
+        assert_eq!(f.expected_at("torugart-kg"), [id.as_str()], "at the BCP");
+        let exit = OfficerAction::ConfirmExit {
+            place: "torugart-kg".into(),
+        };
+        f.act(&id, exit, 900);
+
+        assert!(f.expected_at("torugart-cn").is_empty());
+        assert!(f.expected_at("torugart-kg").is_empty());
+        assert_eq!(f.expected_at("akzhol-kg"), [id.as_str()]);
+        assert_eq!(f.expected_at("akzhol-kz"), [id.as_str()]);
+    }
+
+    #[test]
+    fn a_cancelled_transit_is_expected_nowhere() {
+        let mut f = Fixture::new();
+        let id = f.declare("24CN0101-000002", "truck-2", 0);
+        let cancel = OfficerAction::Cancel {
+            reason: "declared twice".into(),
+        };
+        f.act(&id, cancel, 5);
+        assert!(f.expected_at("torugart-cn").is_empty());
+        assert!(f.expected_at("torugart-kg").is_empty());
+    }
+
+    #[test]
+    fn transits_with_the_same_eta_come_newest_declared_first_and_page_by_skip() {
+        let mut f = Fixture::new();
+        let older = f.declare("24CN0101-000003", "truck-3", 0);
+        let newer = f.declare("24CN0101-000004", "truck-4", 5);
+        let far = f.declare("24CN0101-000005", "truck-5", 10);
+        f.act(&far, OfficerAction::ConfirmDeparture, 20);
+        let arrive = OfficerAction::ConfirmArrival {
+            place: "torugart-cn".into(),
+        };
+        f.act(&far, arrive, 30);
+        let exit = OfficerAction::ConfirmExit {
+            place: "torugart-kg".into(),
+        };
+        f.act(&far, exit, 40);
+        let near = f.declare("24CN0101-000006", "truck-6", 50);
+        assert_eq!(
+            f.expected_at("torugart-cn"),
+            [near.as_str(), newer.as_str(), older.as_str()]
+        );
+        let page = f.reader.transits_expected_at("torugart-cn", 1, 1).unwrap();
+        assert_eq!(page[0].id, newer);
+        assert_eq!(f.expected_at("akzhol-kg"), [far.as_str()]);
+    }
+
+    #[test]
+    fn a_store_from_before_the_expectations_gets_them_from_its_transits() {
+        let mut f = Fixture::new();
+        let id = f.declare("24CN0101-000007", "truck-7", 0);
+        let dir = f._dir.path().to_owned();
+        let conn = Connection::open(dir.join("caravan.sqlite")).unwrap();
+        conn.execute_batch("DROP TABLE transit_expected; PRAGMA user_version = 4;")
+            .unwrap();
+        drop(conn);
+        let (_, reader) = open(&dir).unwrap();
+        let found = reader.transits_expected_at("torugart-kg", 0, 10).unwrap();
+        assert_eq!(found[0].id, id);
+    }
 }

@@ -44,10 +44,15 @@ pub fn eta_at_post(
     if k <= transit.leg || transit.stage.is_final() || transit.stage == Stage::Arrived {
         return None;
     }
-    let remaining_m = remaining_m(transit, cp.chainage_m);
-    let (speed_kmh, speed_source) = match recent_speed_kmh(transit) {
-        Some(s) => (s, SpeedSource::Recent),
-        None => (rules.speed.with_delay_kmh, SpeedSource::Default),
+    let here_m = transit
+        .motion
+        .chainage_m
+        .or_else(|| it.checkpoints.get(transit.leg).map(|c| c.chainage_m))
+        .unwrap_or(0.0);
+    let remaining_m = (cp.chainage_m - here_m).max(0.0);
+    let (speed_kmh, speed_source) = match transit.motion.moving_speed_kmh() {
+        Some(s) if s > 0.0 => (s, SpeedSource::Recent),
+        _ => (rules.speed.with_delay_kmh, SpeedSource::Default),
     };
     let mut at = now + TransitRules::drive(remaining_m, speed_kmh);
     for between in it.checkpoints.iter().take(k).skip(transit.leg + 1) {
@@ -69,37 +74,18 @@ pub fn eta_at_post(
     })
 }
 
-/// Metres still to drive to a checkpoint at `chainage_m`.
-fn remaining_m(transit: &Transit, chainage_m: f64) -> f64 {
-    let here_m = transit
-        .motion
-        .chainage_m
-        .or_else(|| {
-            let it = &transit.itinerary;
-            it.checkpoints.get(transit.leg).map(|c| c.chainage_m)
-        })
-        .unwrap_or(0.0);
-    (chainage_m - here_m).max(0.0)
-}
-
-/// The truck's own recent moving speed, when it has shown one.
-fn recent_speed_kmh(transit: &Transit) -> Option<f64> {
-    transit.motion.moving_speed_kmh().filter(|s| *s > 0.0)
-}
-
-/// A post at which a transit is expected next, with what orders the transits expected there
-/// by ETA without a clock: the ETA is `now` plus the drive over `remaining_m` at
-/// `recent_kmh` (or the rules' default speed), since no BCP lies between.
+/// A post whose expected arrivals list a transit, and how long after any `now` the transit
+/// is expected there: its next checkpoint is that post's BCP, with no dwell between, so the
+/// ETA is `now` plus this and posts can keep their arrivals in ETA order without a clock.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expectation<'a> {
     pub post_id: &'a str,
-    pub remaining_m: f64,
-    pub recent_kmh: Option<f64>,
+    pub after: Duration,
 }
 
-/// The posts whose expected arrivals list `transit`: those of its next checkpoint for which
+/// The posts where `transit` is expected next: those of its next checkpoint for which
 /// [`eta_at_post`] answers.
-pub fn expectations(transit: &Transit) -> Vec<Expectation<'_>> {
+pub fn expectations<'a>(transit: &'a Transit, rules: &TransitRules) -> Vec<Expectation<'a>> {
     let Some(next) = transit.next_checkpoint() else {
         return Vec::new();
     };
@@ -107,14 +93,18 @@ pub fn expectations(transit: &Transit) -> Vec<Expectation<'_>> {
     let Some(cp) = it.checkpoints.get(transit.leg + 1) else {
         return Vec::new();
     };
+    let now = DateTime::<Utc>::UNIX_EPOCH;
     cp.posts
         .iter()
+        .filter(|p| {
+            it.checkpoint_of_post(&p.id)
+                .is_some_and(|(_, c)| c.id == next)
+        })
         .filter_map(|p| {
-            let (k, ours) = it.checkpoint_of_post(&p.id)?;
-            (k > transit.leg && ours.id == next).then(|| Expectation {
+            let eta = eta_at_post(transit, rules, &p.id, now)?;
+            Some(Expectation {
                 post_id: &p.id,
-                remaining_m: remaining_m(transit, ours.chainage_m),
-                recent_kmh: recent_speed_kmh(transit),
+                after: eta.at - now,
             })
         })
         .collect()

@@ -137,6 +137,7 @@ async function run() {
 
     for (const [view, name] of [['transits', '03-transits'], ['alerts', '04-alert-desk'], ['post', '05-border-post'], ['performance', '06-corridor-performance']]) {
       await page.locator(`#nav a[data-view="${view}"]`).click();
+      await page.locator(`#nav a[data-view="${view}"][aria-current="page"]`).waitFor({ timeout: STEP_MS });
       await page.locator('main .view h1').waitFor({ timeout: STEP_MS });
       await page.waitForFunction(() => !document.querySelector('main')?.textContent.includes('Loading…'), null, { timeout: STEP_MS });
       summary.screenshots.push(await shoot(page, name));

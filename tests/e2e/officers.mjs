@@ -7,16 +7,18 @@
 //      and notes;
 //   2. the post on the transit's route records an inspection: the current seal removed and
 //      a new one applied;
-//   3. a post of another country finds the transit nowhere: board, transits, alerts, map.
+//   3. a post of another country finds the transit nowhere: board, transits, alerts, map
+//      (where a vehicle in its own country shows that the vehicles did load).
 //
 // Environment: CARAVAN_URL, CARAVAN_TOKEN (coordinator), CARAVAN_POST_TOKEN,
 // CARAVAN_FOREIGN_TOKEN, CARAVAN_TRANSIT (its id), CARAVAN_REFERENCE, CARAVAN_PLATE,
-// CARAVAN_DEVICE, CARAVAN_ALERT (the alert's id), CARAVAN_OUTCOME, CARAVAN_NOTES,
-// CARAVAN_RESULT (inspection result), CARAVAN_SEAL (current), CARAVAN_NEW_SEAL,
-// SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium).
+// CARAVAN_DEVICE, CARAVAN_LOCAL_DEVICE (a vehicle in the other post's country),
+// CARAVAN_ALERT (the alert's id), CARAVAN_OUTCOME, CARAVAN_NOTES, CARAVAN_RESULT (inspection
+// result), CARAVAN_SEAL (current), CARAVAN_NEW_SEAL, SCREENSHOT_DIR, CHROMIUM (default
+// /usr/bin/chromium).
 //
-// Protocol on stdout, one line each: a line per finished step, then DONE {json} when every
-// check passed, or FAIL reason (exit code 1).
+// Protocol on stdout, one line each: RESOLVED {alert id}, INSPECTED {transit id} and HIDDEN
+// as each sign-in's checks pass, then DONE {json}; or FAIL reason (exit code 1).
 
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,8 +27,8 @@ import { chromium } from 'playwright-core';
 
 const env = Object.fromEntries([
   'CARAVAN_URL', 'CARAVAN_TOKEN', 'CARAVAN_POST_TOKEN', 'CARAVAN_FOREIGN_TOKEN', 'CARAVAN_TRANSIT',
-  'CARAVAN_REFERENCE', 'CARAVAN_PLATE', 'CARAVAN_DEVICE', 'CARAVAN_ALERT', 'CARAVAN_OUTCOME',
-  'CARAVAN_NOTES', 'CARAVAN_RESULT', 'CARAVAN_SEAL', 'CARAVAN_NEW_SEAL', 'SCREENSHOT_DIR',
+  'CARAVAN_REFERENCE', 'CARAVAN_PLATE', 'CARAVAN_DEVICE', 'CARAVAN_LOCAL_DEVICE', 'CARAVAN_ALERT',
+  'CARAVAN_OUTCOME', 'CARAVAN_NOTES', 'CARAVAN_RESULT', 'CARAVAN_SEAL', 'CARAVAN_NEW_SEAL', 'SCREENSHOT_DIR',
 ].map((name) => [name, required(name)]));
 const base = env.CARAVAN_URL.replace(/\/$/, '');
 const shots = env.SCREENSHOT_DIR;
@@ -55,6 +57,11 @@ async function shoot(page, name) {
   summary.screenshots.push(`${name}.png`);
 }
 
+/** The English text of an i18n key, as the page shows it. */
+function english(page, key) {
+  return page.evaluate(async (k) => (await import('/assets/i18n/en.js')).default[k], key);
+}
+
 /** A fresh tab signed in with `token`, its navigation shown. */
 async function signIn(context, token) {
   const page = await context.newPage();
@@ -69,9 +76,10 @@ async function signIn(context, token) {
   return page;
 }
 
-/** Opens a view from the navigation and waits until it has loaded. */
+/** Opens a view other than the map from the navigation and waits until it has loaded. */
 async function open(page, view) {
   await page.locator(`#nav a[data-view="${view}"]`).click();
+  await page.locator(`#nav a[data-view="${view}"][aria-current="page"]`).waitFor({ timeout: STEP_MS });
   await page.locator('main .view h1').waitFor({ timeout: STEP_MS });
   await page.waitForFunction(() => !document.querySelector('main')?.textContent.includes('Loading…'), null, { timeout: STEP_MS });
 }
@@ -103,7 +111,11 @@ async function coordinatorWorksTheAlert(context) {
   await page.getByRole('button', { name: env.CARAVAN_REFERENCE, exact: true }).click();
   const detail = page.locator('section.detail');
   await detail.getByRole('heading', { name: env.CARAVAN_REFERENCE }).waitFor({ timeout: STEP_MS });
-  await detail.getByText('Resolved', { exact: false }).first().waitFor({ timeout: STEP_MS });
+  const outcome = await english(page, `outcome_${env.CARAVAN_OUTCOME}`);
+  const resolved = detail.locator('li', { hasText: 'Seal breach' });
+  await resolved.waitFor({ timeout: STEP_MS });
+  const shown = await resolved.textContent();
+  check(shown.includes(`Resolved · ${outcome}`) && shown.includes(env.CARAVAN_NOTES), `the transit shows the alert as ${shown}`);
   await shoot(page, 'officers-04-transit-after-resolution');
   await page.close();
   console.log(`RESOLVED ${env.CARAVAN_ALERT}`);
@@ -132,7 +144,9 @@ async function postRecordsAnInspection(context) {
   const inspected = page.locator('main table tbody tr', { hasText: env.CARAVAN_NEW_SEAL });
   await inspected.waitFor({ timeout: STEP_MS });
   const text = await inspected.textContent();
-  check(text.includes('irkeshtam-kg'), `the board does not list the inspection: ${text}`);
+  const cell = (await inspected.locator('td').nth(6).textContent()).trim();
+  const result = await english(page, `inspection_result_${env.CARAVAN_RESULT}`);
+  check(cell.startsWith(`irkeshtam-kg ${result} `) && cell.endsWith(' UTC+06:00'), `the board lists the inspection as ${cell}`);
   check(!text.includes(env.CARAVAN_SEAL), `the removed seal is still shown: ${text}`);
   await shoot(page, 'officers-07-inspection-recorded');
   await page.close();
@@ -162,8 +176,8 @@ async function foreignPostSeesNothing(context) {
 
   await open(page, 'alerts');
   await absent('the alert desk');
-  await open(page, 'map');
-  await page.locator('#map .country').first().waitFor({ timeout: STEP_MS });
+  await page.locator('#nav a[data-view="map"]').click();
+  await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_LOCAL_DEVICE}"]`).waitFor({ timeout: STEP_MS });
   check((await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_DEVICE}"]`).count()) === 0, 'a post of another country sees the vehicle on the map');
   await shoot(page, 'officers-10-foreign-map');
   await page.close();

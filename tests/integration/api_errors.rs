@@ -159,7 +159,10 @@ async fn every_border_post_is_listed_with_its_bcp_and_country() {
     let (status, body) = app.get("/api/v1/posts").await;
     assert_eq!(status, StatusCode::OK);
     let posts = body["posts"].as_array().unwrap();
-    let kg = posts.iter().find(|p| p["id"] == "irkeshtam-kg").expect("Irkeshtam's Kyrgyz post");
+    let kg = posts
+        .iter()
+        .find(|p| p["id"] == "irkeshtam-kg")
+        .expect("Irkeshtam's Kyrgyz post");
     assert_eq!(kg["bcp_id"], "irkeshtam");
     assert_eq!(kg["country"], "KG");
     assert_eq!(kg["peer_country"], "CN");

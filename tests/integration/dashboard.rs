@@ -1,5 +1,7 @@
-//! The dashboard in a real browser: Debian's Chromium, driven by tests/e2e/dashboard.mjs
-//! (playwright-core), against the real server, with vehicles published over MQTT.
+//! The dashboard in a real browser: Debian's Chromium, driven by the scripts in tests/e2e
+//! (playwright-core), against the real server, with vehicles published over MQTT:
+//! dashboard.mjs for the live map and the views in both languages, officers.mjs for the
+//! alert desk, the border post board and what a post of another country cannot see.
 //!
 //! Needs /usr/bin/chromium (Debian package `chromium`), Node.js, and `npm ci --prefix
 //! tests/e2e`. Without them the test says so and passes, except under `CI=true`, where it
@@ -308,10 +310,20 @@ async fn officers_resolve_an_alert_and_inspect_at_their_post_and_another_country
     }
     let app = spawn_app().await;
     let alert_id = declare_a_transit_and_cut_its_seal(&app).await;
+    register(&app, "kz-truck", "kz-cargo", "KZ777ABC02").await;
+    let kz_truck = app.mqtt("kz-truck").await;
+    kz_truck
+        .publish_json(&topic("kz-truck", "pos"), &fix(1, 2, 43.5, 77.5))
+        .await;
+    eventually("the truck in Kazakhstan has a position", || async {
+        let (_, body) = app.get("/api/v1/devices/kz-truck").await;
+        (!body["position"].is_null()).then_some(())
+    })
+    .await;
     let post = app.token_for("post:irkeshtam:KG");
     let foreign = app.token_for("post:khorgos:KZ");
 
-    let script = Script::start(
+    let mut script = Script::start(
         "officers.mjs",
         &[
             ("CARAVAN_URL", &app.base),
@@ -322,6 +334,7 @@ async fn officers_resolve_an_alert_and_inspect_at_their_post_and_another_country
             ("CARAVAN_REFERENCE", REFERENCE),
             ("CARAVAN_PLATE", "01KG123ABC"),
             ("CARAVAN_DEVICE", "truck-c5"),
+            ("CARAVAN_LOCAL_DEVICE", "kz-truck"),
             ("CARAVAN_ALERT", &alert_id),
             ("CARAVAN_OUTCOME", OUTCOME),
             ("CARAVAN_NOTES", NOTES),
@@ -330,6 +343,9 @@ async fn officers_resolve_an_alert_and_inspect_at_their_post_and_another_country
             ("CARAVAN_NEW_SEAL", NEW_SEAL),
         ],
     );
+    assert_eq!(script.expect("RESOLVED").await, alert_id);
+    assert_eq!(script.expect("INSPECTED").await, TRANSIT);
+    script.expect("HIDDEN").await;
     script.finish(10).await;
 
     let (status, transit) = app.get(&format!("/api/v1/transits/{TRANSIT}")).await;

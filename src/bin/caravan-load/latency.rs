@@ -91,7 +91,7 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
 }
 
 /// Publishes `messages` at `rate` per second over `connections` connections.
-async fn paced(
+pub async fn paced(
     host: String,
     port: u16,
     messages: Vec<traffic::Message>,

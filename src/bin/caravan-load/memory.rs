@@ -18,12 +18,18 @@ pub struct BurstArgs {
     pub connections: usize,
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
+    /// Through a Mosquitto started here instead of the embedded broker.
+    #[arg(long)]
+    pub mosquitto: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct MemoryArgs {
     #[arg(long, default_value_t = 100_000)]
     pub devices: usize,
+    /// Fixes per second while giving every device its first position.
+    #[arg(long, default_value_t = 5_000)]
+    pub rate: u64,
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
 }
@@ -32,8 +38,8 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-async fn start(devices: &[String]) -> anyhow::Result<(Server, Api, f64)> {
-    let caravan = server::start_caravan(None)?;
+async fn start(devices: &[String], mqtt_url: Option<&str>) -> anyhow::Result<(Server, Api, f64)> {
+    let caravan = server::start_caravan(mqtt_url)?;
     let api = Api::new(&caravan.api, caravan.token.clone());
     let began = Instant::now();
     api.register(devices).await?;
@@ -43,7 +49,15 @@ async fn start(devices: &[String]) -> anyhow::Result<(Server, Api, f64)> {
 
 pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
     let ids = traffic::device_ids("burst", args.devices);
-    let (caravan, api, registering) = start(&ids).await?;
+    let mosquitto = if args.mosquitto {
+        Some(server::start_mosquitto(100)?)
+    } else {
+        None
+    };
+    let url = mosquitto
+        .as_ref()
+        .map(|(_, port)| format!("mqtt://127.0.0.1:{port}"));
+    let (caravan, api, registering) = start(&ids, url.as_deref()).await?;
     let (rss_before, _) = caravan.process.memory_kib()?;
     let every_s = 1800 / args.fixes_per_backlog.max(1) as i64;
     let messages = traffic::backlogs(&ids, args.fixes_per_backlog, every_s, chrono::Utc::now());
@@ -104,7 +118,8 @@ pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
     let (registered, _) = caravan.process.memory_kib()?;
     let messages = traffic::fixes(&ids, ids.len(), 0, chrono::Utc::now());
     let (host, port) = caravan.mqtt.clone();
-    traffic::publish_all(&host, port, messages, args.connections, 100).await?;
+    // Paced: at full speed the embedded broker drops what Caravan has not read yet.
+    crate::latency::paced(host, port, messages, args.rate, args.connections).await?;
     let target = ids.len() as u64;
     let trace = traffic::watch(
         Instant::now(),

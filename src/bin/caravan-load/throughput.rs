@@ -172,18 +172,13 @@ fn report(args: &ThroughputArgs, rows: &[Row]) {
     println!("|---|---|---|---|---|---|---|");
     for row in rows {
         let done = row.trace.points.last().map_or(0, |p| p.1);
-        let overall = done as f64 / row.trace.seconds().max(1e-9);
         println!(
             "| {} | {done}{} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} |",
             row.name,
-            if row.trace.reached {
-                ""
-            } else {
-                " (timed out)"
-            },
+            if row.trace.reached { "" } else { " (stalled)" },
             row.trace.seconds(),
-            overall,
             row.trace.sustained(target),
+            row.trace.while_progressing(),
             row.cpu_s * 1e6 / done.max(1) as f64,
             row.peak_rss_kib as f64 / 1024.0,
         );

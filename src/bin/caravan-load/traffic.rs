@@ -156,7 +156,11 @@ impl Trace {
     /// count stalled (when it did), or overall.
     pub fn while_progressing(&self) -> f64 {
         let last = self.points.last().map_or(0, |p| p.1);
-        let grew = self.points.iter().find(|p| p.1 == last).map_or(0.0, |p| p.0);
+        let grew = self
+            .points
+            .iter()
+            .find(|p| p.1 == last)
+            .map_or(0.0, |p| p.0);
         if grew > 0.0 {
             last as f64 / grew
         } else {

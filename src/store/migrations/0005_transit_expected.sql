@@ -1,13 +1,12 @@
--- Where each open transit is expected next: one row per post of its next checkpoint,
--- rewritten with the transit in the same commit. A post's expected arrivals read its rows
--- in ETA order (the drive over remaining_m at recent_kmh, or the rules' default speed)
--- instead of every transit. Filled for the transits already stored when the store opens.
+-- Where each open transit is expected next: one row per post of its next checkpoint, with
+-- how long after any moment it is expected there (its ETA less now), rewritten with the
+-- transit in the same commit. A post's expected arrivals read the first rows of its range in
+-- ETA order instead of every transit. Filled for the stored transits when the store opens.
 CREATE TABLE transit_expected (
     post_id     TEXT NOT NULL,
-    transit_id  TEXT NOT NULL,
-    remaining_m REAL NOT NULL,
-    recent_kmh  REAL,
+    eta_after_s INTEGER NOT NULL,
     declared_ms INTEGER NOT NULL,
-    PRIMARY KEY (post_id, transit_id)
+    transit_id  TEXT NOT NULL,
+    PRIMARY KEY (post_id, eta_after_s, declared_ms DESC, transit_id)
 ) WITHOUT ROWID;
 CREATE INDEX transit_expected_transit ON transit_expected(transit_id);

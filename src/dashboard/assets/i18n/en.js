@@ -224,6 +224,7 @@ export default {
   event_tracking_gap: 'Tracking gap',
   event_gnss_anomaly: 'GNSS anomaly',
   event_seal_alarm: 'Seal alarm',
+  event_device_registered: 'Device registered',
 
   country_AF: 'Afghanistan',
   country_AZ: 'Azerbaijan',

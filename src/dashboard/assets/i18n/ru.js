@@ -238,6 +238,7 @@ export default {
   event_tracking_gap: 'Пропуск в треке',
   event_gnss_anomaly: 'Аномалия ГНСС',
   event_seal_alarm: 'Тревога пломбы',
+  event_device_registered: 'Устройство зарегистрировано',
 
   country_AF: 'Афганистан',
   country_AZ: 'Азербайджан',

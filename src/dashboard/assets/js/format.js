@@ -95,18 +95,20 @@ function offsetLabel(minutes) {
 }
 
 /**
- * A time shown in a post's own zone: `iso` is read for its offset when it carries one
- * (`2026-11-27T14:15:00+06:00`), otherwise the country's usual offset is used and marked.
+ * A time shown in a post's own zone: `iso` (or `zoneOf`, another time at the same post) is
+ * read for its offset when it carries one (`2026-11-27T14:15:00+06:00`), otherwise the
+ * country's usual offset is used and marked.
  */
-export function postLocalTime(iso, country) {
+export function postLocalTime(iso, country, zoneOf) {
   if (!iso) return { text: '—', zone: '' };
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return { text: String(iso), zone: '' };
-  const match = /([+-])(\d\d):?(\d\d)$/.exec(iso);
+  const zoned = zoneOf ?? iso;
+  const match = /([+-])(\d\d):?(\d\d)$/.exec(zoned);
   let offset;
   let estimated = false;
   if (match) offset = (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3]));
-  else if (/Z$/.test(iso) && POST_OFFSETS[country] !== undefined) {
+  else if (/Z$/.test(zoned) && POST_OFFSETS[country] !== undefined) {
     offset = POST_OFFSETS[country];
     estimated = true;
   } else offset = 0;

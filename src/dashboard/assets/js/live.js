@@ -135,7 +135,7 @@ export class Live extends EventTarget {
   async refreshAlerts() {
     if (this.alertsAvailable === false) return;
     try {
-      const data = await api.get('/api/v1/alerts');
+      const data = await api.get('/api/v1/alerts?limit=1000');
       const alerts = api.listOf(data, 'alerts', 'items');
       this.alertsAvailable = true;
       const fresh = this.seenAlerts ? alerts.filter((a) => !this.seenAlerts.has(a.id)) : [];

@@ -103,7 +103,9 @@ export function renderTransit(el, transit) {
       i === leg + 1 ? h('span', { class: 'visually-hidden' }, ` (${t('next_checkpoint')})`) : null)))
       : h('p', { class: 'empty' }, '—')),
     section(t('seals'), listOrEmpty(transit.seals, (seal) => [seal.id, ' · ', badge('seal_condition', seal.state), ' · ', seal.applied_at_place ?? ''])),
-    section(t('view_alerts'), listOrEmpty(transit.alerts, (a) => [badge('severity', a.severity), ' ', label('alert', a.kind), ' · ', label('alert_state', a.state), ' · ', dateTime(a.occurred_at)])),
+    section(t('view_alerts'), listOrEmpty(transit.alerts, (a) => [badge('severity', a.severity), ' ', label('alert', a.kind), ' · ', label('alert_state', a.state),
+      a.outcome ? ` · ${label('outcome', a.outcome)}` : null, ' · ', dateTime(a.occurred_at),
+      resolutionNote(a) ? h('div', { class: 'muted' }, resolutionNote(a)) : null])),
     section(t('inspections'), listOrEmpty(transit.inspections, (i) => [
       dateTime(i.at), ' · ', i.place, ' · ', label('inspection_result', i.result),
       i.seals_removed?.length ? ` · ${t('seals_removed')}: ${i.seals_removed.join(', ')}` : '',
@@ -112,6 +114,11 @@ export function renderTransit(el, transit) {
     transit.passages?.length
       ? section(t('bcp_times'), listOrEmpty(transit.passages, (p) => [p.bcp_id, ' · ', p.left_at ? duration((Date.parse(p.left_at) - Date.parse(p.entered_at)) / 1000) : t('at_bcp_now')]))
       : '');
+}
+
+/** What the officer wrote when resolving the alert. */
+function resolutionNote(alert) {
+  return (alert.history ?? []).findLast((step) => step.action === 'resolved')?.note;
 }
 
 function listOrEmpty(items, render) {

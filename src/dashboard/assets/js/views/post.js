@@ -3,7 +3,7 @@
 
 import * as api from '/assets/js/api.js';
 import { t, label } from '/assets/js/i18n.js';
-import { h, badge, postLocalTime, dateTime, unavailable, errorBox } from '/assets/js/format.js';
+import { h, badge, postLocalTime, unavailable, errorBox } from '/assets/js/format.js';
 import { loadMaps, posts } from '/assets/js/geo.js';
 
 const RESULTS = ['cleared', 'discrepancy', 'detained'];
@@ -61,7 +61,7 @@ function etaOf(item) {
 async function load() {
   const target = board;
   try {
-    const data = await api.get(`/api/v1/posts/${encodeURIComponent(post.id)}/expected-arrivals`);
+    const data = await api.get(`/api/v1/posts/${encodeURIComponent(post.id)}/expected-arrivals?limit=100`);
     if (target === board) render(arrivalsOf(data));
   } catch (error) {
     if (target !== board) return;
@@ -79,6 +79,12 @@ function openAlerts(item, transit) {
   const value = item.open_alerts ?? transit.open_alerts ?? (transit.alerts ?? []).filter((a) => a.state !== 'resolved');
   if (typeof value === 'number') return String(value);
   return value.length ? value.map((a) => label('alert', a.kind)).join(', ') : '0';
+}
+
+/** An earlier inspection, its time in the post's zone like the ETA beside it. */
+function inspectionText(inspection, eta) {
+  const at = postLocalTime(inspection.at, post.country, eta.local);
+  return `${inspection.place} ${label('inspection_result', inspection.result)} ${at.text} ${at.zone}`;
 }
 
 function render(rows) {
@@ -100,7 +106,7 @@ function render(rows) {
         h('td', {}, lane ? badge('lane', lane) : '—'),
         h('td', {}, sealsText(transit)),
         h('td', {}, openAlerts(item, transit)),
-        h('td', {}, done.length ? done.map((i) => `${i.place} ${label('inspection_result', i.result)} ${dateTime(i.at)}`).join('; ') : t('none')),
+        h('td', {}, done.length ? done.map((i) => inspectionText(i, eta)).join('; ') : t('none')),
         h('td', {},
           h('button', { type: 'button', onclick: () => act(id, 'arrive') }, t('confirm_arrival')),
           h('button', { type: 'button', class: 'secondary', onclick: () => act(id, 'exit') }, t('confirm_exit')),
