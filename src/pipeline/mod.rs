@@ -9,6 +9,7 @@
 mod committer;
 mod dedupe;
 mod geo;
+mod track;
 mod transits;
 
 use std::collections::HashMap;
@@ -20,6 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use track::{log_reject, Sinks};
+
 pub use committer::{Committer, Unit};
 pub use dedupe::SeqWindow;
 pub use geo::Geo;
@@ -27,7 +30,7 @@ pub use transits::{TransitCommand, TransitStep};
 
 use crate::device::{Device, DeviceState};
 use crate::geofence::DeviceTrack;
-use crate::historian::{Historian, ReportContext};
+use crate::historian::Historian;
 use crate::metrics::{Metrics, Queue};
 use crate::store::{DeadLetter, LoggedEvent, Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
@@ -284,7 +287,7 @@ impl Pipeline {
                         geo: &self.geo,
                         transits: &mut self.transits,
                     };
-                    track(
+                    track::track(
                         tracked,
                         id,
                         decoded.reports,
@@ -316,71 +319,6 @@ impl Pipeline {
     }
 }
 
-/// Where accepted reports are evaluated, counted and copied, besides the store.
-struct Sinks<'a> {
-    metrics: &'a Metrics,
-    historian: &'a Historian,
-    geo: &'a Geo,
-    transits: &'a mut TransitStep,
-}
-
-/// Folds a device's reports, oldest first, into its state, runs the geofence engine on them,
-/// and adds the writes that record it all.
-fn track(
-    tracked: &mut Tracked,
-    device_id: &DeviceId,
-    mut reports: Vec<Report>,
-    detected_at: DateTime<Utc>,
-    sinks: Sinks<'_>,
-    writes: &mut Vec<Write>,
-) {
-    let Sinks {
-        metrics,
-        historian,
-        geo,
-        transits,
-    } = sinks;
-    // A backlog batch is evaluated in device-time order, whatever order it arrived in.
-    reports.sort_by_key(|r| (r.occurred_at(), r.seq()));
-    reports.retain(|report| {
-        let fresh = report.seq().is_none_or(|seq| tracked.seqs.insert(seq));
-        if !fresh {
-            metrics.duplicates.inc();
-        }
-        fresh
-    });
-    if reports.is_empty() {
-        return;
-    }
-    let events = geo.evaluate(&mut tracked.geo, &reports, detected_at);
-    let mut transit_writes = Vec::new();
-    transits.after_reports(&reports, &events, detected_at, &mut transit_writes);
-    transits.assign_route(geo.engine(), &mut tracked.geo);
-    let geo_state = geo.engine().snapshot(&tracked.geo);
-    let context = ReportContext {
-        transit_id: None,
-        country: geo_state.country.as_ref().map(|c| c.as_str()),
-        corridor: geo_state.corridor.as_ref().map(|c| c.id.as_str()),
-    };
-    for report in reports {
-        metrics.message(report.kind());
-        tracked.state.apply(&report);
-        historian.record_report(&report, &context);
-        writes.push(Write::Report(report));
-    }
-    for event in &events {
-        metrics.geofence_event(event.kind_str());
-        geo.record_crossing(event, historian);
-        writes.push(Write::Event(geo::logged(event)));
-    }
-    writes.append(&mut transit_writes);
-    tracked.state.geo = Some(geo_state);
-    writes.push(Write::DeviceState(
-        device_id.clone(),
-        Box::new(tracked.state.clone()),
-    ));
-}
-
 impl Pipeline {
     /// Raises `signal_lost` for every device silent longer than its allowance.
     fn check_silence(&mut self, now: DateTime<Utc>) -> Unit {
@@ -400,23 +338,4 @@ impl Pipeline {
             reply: None,
         }
     }
-}
-
-fn log_reject(
-    logged: &mut HashMap<Option<DeviceId>, DateTime<Utc>>,
-    device_id: &Option<DeviceId>,
-    reject: &Reject,
-    now: DateTime<Utc>,
-) {
-    // Garbage topics could grow this without bound; forgetting just allows a few more logs.
-    if logged.len() > 10_000 {
-        logged.clear();
-    }
-    let last = logged.get(device_id);
-    if last.is_some_and(|t| now - *t < chrono::Duration::minutes(1)) {
-        return;
-    }
-    logged.insert(device_id.clone(), now);
-    let device = device_id.as_ref().map_or("-", DeviceId::as_str);
-    warn!(device_id = device, reason = %reject.reason, detail = %reject.detail, "Refused a message.");
 }
