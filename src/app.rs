@@ -78,7 +78,11 @@ impl App {
         let limits = settings.ingest.limits();
         let (outbox, ingest) = ingest::connect(&settings.mqtt, &mqtt, limits, health.clone());
 
-        let (inputs_tx, inputs_rx) = mpsc::channel(usize::from(settings.mqtt.inflight) * 2 + 64);
+        // Sized so the MQTT event loop never has to wait to hand a message over: every QoS 1
+        // message in this queue is unacknowledged, and a session cannot have more than the
+        // 65,535 packet ids outstanding. The broker's in-flight window (far smaller) is what
+        // really bounds it, and is the back-pressure when the pipeline falls behind.
+        let (inputs_tx, inputs_rx) = mpsc::channel(ingest::HANDOFF_CAPACITY);
         let (units_tx, units_rx) = mpsc::channel(1024);
 
         let live = live::channel();

@@ -85,9 +85,13 @@ fn config(addr: SocketAddr) -> Config {
         router: RouterConfig {
             max_connections: 100_010,
             max_outgoing_packet_count: 200,
-            // Per-topic logs: small, since each device topic gets its own.
-            max_segment_size: 1024 * 1024,
-            max_segment_count: 4,
+            // rumqttd keeps one log per subscription filter, and a subscriber that falls
+            // further behind than the log holds has the rest skipped: it cannot slow the
+            // publishers down. The ingest reads through a single filter, so this is the burst
+            // it can absorb (512 MiB, about four million fixes), taken only as it fills. A
+            // deployment that must never lose a burst uses Mosquitto (see deploy/).
+            max_segment_size: 32 * 1024 * 1024,
+            max_segment_count: 16,
             ..RouterConfig::default()
         },
         v4: Some(HashMap::from([("1".to_owned(), server)])),

@@ -74,7 +74,10 @@ pub async fn expected(
     who: Principal,
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
-    let limit = query.limit.unwrap_or(DEFAULT_EXPECTED).clamp(1, MAX_EXPECTED);
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_EXPECTED)
+        .clamp(1, MAX_EXPECTED);
     let rules = TransitRules::embedded().map_err(super::ApiError::internal)?;
     let (post, viewer) = (post_id.clone(), who.clone());
     let transits = read(&ctx, move |r| visible_expected(r, &viewer, &post, limit)).await?;

@@ -24,20 +24,35 @@ use crate::settings::MqttSettings;
 use crate::store::DeadLetter;
 use crate::telemetry::{decode, Limits, Topic};
 
+/// Room in the queue from the ingest to the pipeline: one slot per MQTT packet id, plus room
+/// for the API's requests (see `hand_off`).
+pub const HANDOFF_CAPACITY: usize = u16::MAX as usize + 1024;
+
+/// How long an acknowledgement may wait for room in the client's request queue.
+const ACK_PATIENCE: Duration = Duration::from_secs(5);
+
 /// The ingest's broker connection as the committer sees it: acknowledgements and dead letters.
 pub struct MqttOutbox {
     client: AsyncClient,
 }
 
 impl Outbox for MqttOutbox {
+    /// Called on the committer's thread. When the event loop is slow to take requests, this
+    /// waits (so the committer, and through the bounded queues the intake, slow down) rather
+    /// than drop the acknowledgement: a dropped one would keep its message in flight at the
+    /// broker, and enough of them stop delivery. Only a connection gone for good gives up;
+    /// the broker then redelivers and the duplicate is dropped by seq.
     fn acknowledge(&self, ack: Ack) {
         let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
         publish.pkid = ack.0;
-        // The request queue holds far more than the broker lets be in flight, so this only
-        // fails when the connection is gone; the broker then redelivers and the duplicate
-        // is dropped by seq.
-        if let Err(e) = self.client.try_ack(&publish) {
-            warn!(pkid = ack.0, error = %e, "Could not acknowledge a message; it will be redelivered.");
+        let mut waited = Duration::ZERO;
+        while let Err(e) = self.client.try_ack(&publish) {
+            if waited >= ACK_PATIENCE {
+                warn!(pkid = ack.0, error = %e, "Could not acknowledge a message; it will be redelivered.");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            waited += Duration::from_millis(1);
         }
     }
 
@@ -81,8 +96,11 @@ pub fn connect(
         let password = settings.password.as_ref().map_or("", |p| p.0.as_str());
         options.set_credentials(username.clone(), password);
     }
-    // Room for every in-flight acknowledgement plus dead letters, so `try_` calls succeed.
-    let capacity = usize::from(settings.inflight) * 4 + 1024;
+    // Room for an acknowledgement of every packet id that can be outstanding (MQTT has
+    // 65,535), plus dead letters, so `try_ack` never fails for want of space: a lost ack would
+    // keep its message in flight at the broker until the next reconnect, and enough of them
+    // stop delivery altogether. The queue only takes memory for what is in it.
+    let capacity = usize::from(u16::MAX) + 4096;
     let (client, eventloop) = AsyncClient::new(options, capacity);
     let outbox = Arc::new(MqttOutbox {
         client: client.clone(),
@@ -108,6 +126,7 @@ impl Ingest {
         drained: CancellationToken,
     ) {
         let mut pipeline = Some(pipeline);
+        let mut paused_warning = None;
         loop {
             let event = tokio::select! {
                 () = cancel.cancelled(), if pipeline.is_some() => {
@@ -128,7 +147,7 @@ impl Ingest {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let Some(tx) = &pipeline else { continue };
                     let delivery = self.decode(publish);
-                    if tx.send(Input::Delivery(delivery)).await.is_err() {
+                    if !hand_off(tx, delivery, &mut paused_warning).await {
                         pipeline = None;
                     }
                 }
@@ -180,5 +199,30 @@ impl Ingest {
             warn!("The broker did not take the disconnect in time.");
         }
         self.health.set_broker_connected(false);
+    }
+}
+
+/// Hands a message to the pipeline without holding up the event loop, which must keep
+/// running to send the acknowledgements that let the broker send more. Returns false when
+/// the pipeline has stopped.
+async fn hand_off(
+    tx: &mpsc::Sender<Input>,
+    delivery: Delivery,
+    warned_at: &mut Option<std::time::Instant>,
+) -> bool {
+    match tx.try_send(Input::Delivery(delivery)) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        // Only QoS 0 floods (which have no packet ids to bound them) or a flood of API
+        // requests can fill the queue; wait rather than lose the message.
+        Err(mpsc::error::TrySendError::Full(input)) => {
+            if warned_at.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+                warn!(
+                    "The pipeline queue is full; reading from the broker pauses until it drains."
+                );
+                *warned_at = Some(std::time::Instant::now());
+            }
+            tx.send(input).await.is_ok()
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! commit is retried with backoff while intake waits behind the bounded queue: nothing is
 //! acknowledged that is not stored.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,7 @@ impl<W: StoreWriter> Committer<W> {
             writes.extend(unit.writes);
             after.push((unit.ack, unit.reply));
         }
+        let writes = latest_states_only(writes);
         let mut backoff = Duration::from_millis(50);
         let event_ids = loop {
             let started = Instant::now();
@@ -117,5 +119,49 @@ impl<W: StoreWriter> Committer<W> {
         if *backoff == Duration::from_secs(5) {
             warn!("The store keeps failing; intake is paused until it recovers.");
         }
+    }
+}
+
+/// Keeps only the last state of each device in a batch: each state is the whole state, so the
+/// earlier ones would be written only to be overwritten in the same transaction.
+fn latest_states_only(writes: Vec<Write>) -> Vec<Write> {
+    let mut seen = HashSet::new();
+    let mut kept: Vec<Write> = writes
+        .into_iter()
+        .rev()
+        .filter(|write| match write {
+            Write::DeviceState(id, _) => seen.insert(id.clone()),
+            _ => true,
+        })
+        .collect();
+    kept.reverse();
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::DeviceState;
+    use crate::telemetry::DeviceId;
+
+    fn state(id: &str, seq: u64) -> Write {
+        let state = DeviceState {
+            max_seq: Some(seq),
+            ..DeviceState::default()
+        };
+        Write::DeviceState(DeviceId::parse(id).unwrap(), Box::new(state))
+    }
+
+    #[test]
+    fn a_batch_writes_each_device_state_once_the_newest() {
+        let writes = vec![state("a", 1), state("b", 1), state("a", 2), state("a", 3)];
+        let kept: Vec<_> = latest_states_only(writes)
+            .into_iter()
+            .map(|w| match w {
+                Write::DeviceState(id, s) => (id.to_string(), s.max_seq),
+                _ => unreachable!("only states were given"),
+            })
+            .collect();
+        assert_eq!(kept, [("b".into(), Some(1)), ("a".into(), Some(3))]);
     }
 }

@@ -195,3 +195,34 @@ async fn metrics_expose_counts_queues_lag_and_commit_latency() {
         .await
         .contains("caravan_queue_depth{queue=\"ingest\"}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_many_devices_is_committed_whole_and_acknowledged() {
+    let app = spawn_app().await;
+    let devices: Vec<String> = (0..50).map(|n| format!("flood-{n}")).collect();
+    for id in &devices {
+        app.register(id).await;
+    }
+    let publisher = app.mqtt("flood-publisher").await;
+    let per_device = 100u64;
+    for seq in 1..=per_device {
+        for id in &devices {
+            let payload = fix(seq, 60 - (seq as i64 / 2), 39.0 + seq as f64 / 1000.0, 73.0);
+            publisher.publish_json(&topic(id, "pos"), &payload).await;
+        }
+    }
+    let total = (devices.len() as u64 * per_device) as f64;
+    eventually("every fix is committed", || async {
+        (app.metric("caravan_messages_total{kind=\"pos\"}").await == total).then_some(())
+    })
+    .await;
+    for id in [&devices[0], &devices[49]] {
+        let (_, track) = app.get(&format!("/api/v1/devices/{id}/track")).await;
+        assert_eq!(track["properties"]["fixes"], per_device, "{id}");
+    }
+    assert_eq!(
+        app.metric("caravan_duplicates_total").await,
+        0.0,
+        "nothing was redelivered"
+    );
+}
