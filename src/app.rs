@@ -87,6 +87,7 @@ impl App {
 
         let live = live::channel();
         let committer = Committer {
+            deferred: std::collections::VecDeque::new(),
             live: live.clone(),
             writer,
             outbox,

@@ -27,6 +27,8 @@ pub struct ReasonLabel {
 pub enum Queue {
     ingest,
     commit,
+    /// Acknowledgements of committed messages waiting for the broker connection.
+    acks,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -12,10 +12,10 @@ use crate::simulate::{
     self, IncidentKind, IncidentRates, Options, OutgoingKind, Reporting, Summary,
 };
 
-/// What `caravan simulate` says about transits until the transit API exists.
+/// What `caravan simulate` says about transits until it declares them.
 const NO_TRANSITS: &str =
-    "Transit declaration is not available yet (the transit API is still being built): \
-     the simulator registers devices only, as with --devices-only.";
+    "The simulator does not declare transits yet: it registers devices only, as with \
+     --devices-only. Declare transits through POST /api/v1/transits to see their lifecycle.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = NO_TRANSITS)]
@@ -165,7 +165,7 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
 pub fn render_summary(summary: &Summary) -> String {
     let r = &summary.registration;
     let mut out = format!(
-        "Simulated {} .. {}\nDevices: {} registered, {} already registered. Transits: none declared (not available yet).\n",
+        "Simulated {} .. {}\nDevices: {} registered, {} already registered. Transits: none declared (the simulator registers devices only).\n",
         summary.simulated_from, summary.simulated_to, r.created, r.already_registered
     );
     out.push_str(&format!(

@@ -28,32 +28,20 @@ use crate::telemetry::{decode, Limits, Topic};
 /// for the API's requests (see `hand_off`).
 pub const HANDOFF_CAPACITY: usize = u16::MAX as usize + 1024;
 
-/// How long an acknowledgement may wait for room in the client's request queue.
-const ACK_PATIENCE: Duration = Duration::from_secs(5);
-
 /// The ingest's broker connection as the committer sees it: acknowledgements and dead letters.
 pub struct MqttOutbox {
     client: AsyncClient,
 }
 
 impl Outbox for MqttOutbox {
-    /// Called on the committer's thread. When the event loop is slow to take requests, this
-    /// waits (so the committer, and through the bounded queues the intake, slow down) rather
-    /// than drop the acknowledgement: a dropped one would keep its message in flight at the
-    /// broker, and enough of them stop delivery. Only a connection gone for good gives up;
-    /// the broker then redelivers and the duplicate is dropped by seq.
-    fn acknowledge(&self, ack: Ack) {
+    /// Called on the committer's thread; never waits. The client's request queue is only
+    /// drained while the ingest drives the event loop, and the ingest may itself be waiting
+    /// on the pipeline, so waiting here could deadlock: the committer keeps what was not
+    /// taken and offers it again.
+    fn acknowledge(&self, ack: Ack) -> bool {
         let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
         publish.pkid = ack.0;
-        let mut waited = Duration::ZERO;
-        while let Err(e) = self.client.try_ack(&publish) {
-            if waited >= ACK_PATIENCE {
-                warn!(pkid = ack.0, error = %e, "Could not acknowledge a message; it will be redelivered.");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-            waited += Duration::from_millis(1);
-        }
+        self.client.try_ack(&publish).is_ok()
     }
 
     fn dead_letter(&self, letter: &DeadLetter) {

@@ -5,7 +5,7 @@
 //! commit is retried with backoff while intake waits behind the bounded queue: nothing is
 //! acknowledged that is not stored.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,12 +32,14 @@ pub struct Committer<W> {
     pub health: Arc<Health>,
     pub max_batch: usize,
     pub live: broadcast::Sender<Live>,
+    /// Acknowledgements of committed messages the broker connection could not take yet.
+    pub deferred: VecDeque<Ack>,
 }
 
 impl<W: StoreWriter> Committer<W> {
     /// Runs until every sender of `units` is gone and the queue is empty. Blocking.
     pub fn run(mut self, mut units: mpsc::Receiver<Unit>) {
-        while let Some(first) = units.blocking_recv() {
+        while let Some(first) = self.next_unit(&mut units) {
             let mut batch = vec![first];
             let mut size = batch[0].writes.len();
             while size < self.max_batch {
@@ -52,6 +54,50 @@ impl<W: StoreWriter> Committer<W> {
             self.metrics.set_queue_depth(Queue::commit, units.len());
             self.commit(batch);
         }
+        // The ingest keeps the connection up until this returns, so the last acknowledgements
+        // still have a moment to go out.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        self.flush_acks();
+        while !self.deferred.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            self.flush_acks();
+        }
+        if !self.deferred.is_empty() {
+            warn!(
+                count = self.deferred.len(),
+                "Stopped with acknowledgements the broker connection did not take; those messages will be redelivered."
+            );
+        }
+    }
+
+    /// The next unit; while acknowledgements wait, it keeps offering them instead of
+    /// sleeping on an empty queue.
+    fn next_unit(&mut self, units: &mut mpsc::Receiver<Unit>) -> Option<Unit> {
+        loop {
+            self.flush_acks();
+            if self.deferred.is_empty() {
+                return units.blocking_recv();
+            }
+            match units.try_recv() {
+                Ok(unit) => return Some(unit),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    /// Offers the waiting acknowledgements, oldest first, until one is not taken.
+    fn flush_acks(&mut self) {
+        while let Some(ack) = self.deferred.front() {
+            if !self.outbox.acknowledge(*ack) {
+                break;
+            }
+            self.deferred.pop_front();
+        }
+        self.metrics
+            .set_queue_depth(Queue::acks, self.deferred.len());
     }
 
     fn commit(&mut self, batch: Vec<Unit>) {
@@ -78,9 +124,13 @@ impl<W: StoreWriter> Committer<W> {
             }
         };
         self.announce(writes, event_ids);
+        self.flush_acks();
         for (ack, reply) in after {
             if let Some(ack) = ack {
-                self.outbox.acknowledge(ack);
+                // Acknowledgements keep their order: none overtakes one still waiting.
+                if !self.deferred.is_empty() || !self.outbox.acknowledge(ack) {
+                    self.deferred.push_back(ack);
+                }
             }
             if let Some(reply) = reply {
                 reply();
@@ -150,6 +200,57 @@ mod tests {
             ..DeviceState::default()
         };
         Write::DeviceState(DeviceId::parse(id).unwrap(), Box::new(state))
+    }
+
+    /// A broker connection whose request queue is full for the first `refuse` offers.
+    struct SlowOutbox {
+        refuse: std::sync::Mutex<usize>,
+        taken: std::sync::Mutex<Vec<u16>>,
+    }
+
+    impl Outbox for SlowOutbox {
+        fn acknowledge(&self, ack: Ack) -> bool {
+            let mut refuse = self.refuse.lock().unwrap();
+            if *refuse > 0 {
+                *refuse -= 1;
+                return false;
+            }
+            self.taken.lock().unwrap().push(ack.0);
+            true
+        }
+
+        fn dead_letter(&self, _: &crate::store::DeadLetter) {}
+    }
+
+    #[test]
+    fn acknowledgements_the_connection_cannot_take_are_kept_and_sent_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _) = crate::store::open(dir.path()).unwrap();
+        let outbox = Arc::new(SlowOutbox {
+            refuse: std::sync::Mutex::new(3),
+            taken: std::sync::Mutex::new(Vec::new()),
+        });
+        let committer = Committer {
+            writer,
+            outbox: outbox.clone(),
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::default()),
+            max_batch: 1,
+            live: crate::live::channel(),
+            deferred: VecDeque::new(),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        for pkid in 1..=5 {
+            let unit = Unit {
+                writes: Vec::new(),
+                ack: Some(Ack(pkid)),
+                reply: None,
+            };
+            tx.try_send(unit).unwrap();
+        }
+        drop(tx);
+        committer.run(rx);
+        assert_eq!(*outbox.taken.lock().unwrap(), [1, 2, 3, 4, 5]);
     }
 
     #[test]

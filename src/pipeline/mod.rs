@@ -41,7 +41,9 @@ pub struct Ack(pub u16);
 
 /// Where committed work is announced: the broker connection, in production.
 pub trait Outbox: Send + Sync + 'static {
-    fn acknowledge(&self, ack: Ack);
+    /// Hands the acknowledgement to the broker connection without waiting; false when it
+    /// cannot take it now (the committer keeps it and tries again).
+    fn acknowledge(&self, ack: Ack) -> bool;
     /// Republishes a refused message on `caravan/v1/rejected/{reason}`.
     fn dead_letter(&self, letter: &DeadLetter);
 }
