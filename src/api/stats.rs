@@ -1,5 +1,7 @@
 //! Corridor performance (CAREC CPMM): time at a BCP and section speeds over a period.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use warp::filters::BoxedFilter;
@@ -57,15 +59,56 @@ pub async fn bcp(
     Ok(warp::reply::json(&body))
 }
 
+/// GET /api/v1/stats/sections?from=T&to=T (default: the last 30 days)
+///
+/// Speed with and without delay (CAREC CPMM) on every section between consecutive
+/// checkpoints that visible transits completed in the period, one row per section.
+pub async fn sections(
+    period: Period,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
+    let to = period.to.unwrap_or_else(now);
+    let from = period.from.unwrap_or(to - Duration::days(30));
+    if from > to {
+        return Err(ApiError::bad_request("from must not be after to").into());
+    }
+    let transits = read(&ctx, |r| r.transits(false, usize::MAX >> 1)).await?;
+    let mut by_section: BTreeMap<(String, String), Vec<SectionRun>> = BTreeMap::new();
+    for run in transits
+        .iter()
+        .filter(|t| may_see(&who, t))
+        .flat_map(|t| t.sections.iter())
+        .filter(|s| s.ended_at >= from && s.ended_at < to)
+    {
+        let key = (run.from.clone(), run.to.clone());
+        by_section.entry(key).or_default().push(run.clone());
+    }
+    let rows: Vec<_> = by_section
+        .values()
+        .filter_map(|runs| section_speed(runs))
+        .collect();
+    let body = serde_json::json!({ "from": from, "to": to, "sections": rows });
+    Ok(warp::reply::json(&body))
+}
+
 pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
-    warp::path("api")
-        .and(warp::path("v1"))
+    let v1 = warp::path("api").and(warp::path("v1"));
+    let bcp = v1
         .and(warp::path!("stats" / "bcps" / String))
         .and(warp::get())
         .and(super::query())
         .and(principal(ctx.clone()))
-        .and(with(ctx))
+        .and(with(ctx.clone()))
         .and_then(bcp)
-        .map(Reply::into_response)
-        .boxed()
+        .map(Reply::into_response);
+    let sections = v1
+        .and(warp::path!("stats" / "sections"))
+        .and(warp::get())
+        .and(super::query())
+        .and(principal(ctx.clone()))
+        .and(with(ctx))
+        .and_then(sections)
+        .map(Reply::into_response);
+    bcp.or(sections).unify().boxed()
 }

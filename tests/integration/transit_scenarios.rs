@@ -202,6 +202,16 @@ async fn a_transit_tracked_from_kashgar_to_osh_arrives_with_its_bcp_time_and_ale
     // About 1 h crawling through the Chinese zone, 2 h there, 1 h at the Kyrgyz post.
     assert!((3.5..5.5).contains(&hours), "{hours} h at Irkeshtam");
 
+    let (_, sections) = app.get("/api/v1/stats/sections").await;
+    let rows = sections["sections"].as_array().cloned().unwrap_or_default();
+    let into = rows
+        .iter()
+        .find(|r| r["from"] == "kashgar" && r["to"] == "irkeshtam")
+        .unwrap_or_else(|| panic!("no Kashgar - Irkeshtam section in {sections}"));
+    let with_delay = into["speed_with_delay_kmh"].as_f64().unwrap();
+    let without = into["speed_without_delay_kmh"].as_f64().unwrap();
+    assert!(with_delay > 0.0 && without >= with_delay, "{into}");
+
     let kg = app.token_for("customs:KG");
     let (_, kg_alerts) = app.get_as(&kg, "/api/v1/alerts").await;
     assert_eq!(kg_alerts["alerts"][0]["id"], alert["id"]);
