@@ -137,6 +137,23 @@ async fn a_transit_tracked_from_kashgar_to_osh_arrives_with_its_bcp_time_and_ale
     assert!(expected["expected"][0]["eta"]["local"]
         .as_str()
         .is_some_and(|t| t.ends_with("+06:00")));
+    // Kazakh customs have no part in this transit: nothing expected for them to see.
+    let kz = app.token_for("customs:KZ");
+    let (_, theirs) = app
+        .get_as(&kz, "/api/v1/posts/irkeshtam-kg/expected-arrivals")
+        .await;
+    assert_eq!(theirs["expected"], json!([]), "{theirs}");
+    // A carrier reads its transit but records no inspection.
+    let carrier = app.token_for("carrier:kg-trans");
+    let inspection = json!({"place": "irkeshtam-kg", "result": "cleared"});
+    let (status, _) = app
+        .post_as(
+            &carrier,
+            &format!("/api/v1/transits/{ID}/inspections"),
+            &inspection,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     let device = app.mqtt("truck-c5").await;
     let mut truck = Truck {
@@ -201,6 +218,12 @@ async fn a_transit_tracked_from_kashgar_to_osh_arrives_with_its_bcp_time_and_ale
     let hours = stats["time_at_bcp"]["median_s"].as_f64().unwrap_or(0.0) / 3600.0;
     // About 1 h crawling through the Chinese zone, 2 h there, 1 h at the Kyrgyz post.
     assert!((3.5..5.5).contains(&hours), "{hours} h at Irkeshtam");
+    let (_, kz_stats) = app.get_as(&kz, "/api/v1/stats/bcps/irkeshtam").await;
+    assert_eq!(
+        kz_stats["passages"],
+        json!([]),
+        "another country's passages stay hidden"
+    );
 
     let (_, sections) = app.get("/api/v1/stats/sections").await;
     let rows = sections["sections"].as_array().cloned().unwrap_or_default();
