@@ -78,6 +78,19 @@ impl TransitRules {
         Self::parse(EMBEDDED)
     }
 
+    /// The shipped rules, parsed once per process, for readers that need them per request.
+    ///
+    /// # Errors
+    /// The shipped file does not parse (a build defect, caught by the tests).
+    pub fn shipped() -> Result<&'static Self, RulesError> {
+        static SHIPPED: std::sync::OnceLock<TransitRules> = std::sync::OnceLock::new();
+        if let Some(rules) = SHIPPED.get() {
+            return Ok(rules);
+        }
+        let parsed = Self::embedded()?;
+        Ok(SHIPPED.get_or_init(|| parsed))
+    }
+
     /// Typical time from arriving at a BCP's first post to leaving its far post.
     pub fn dwell(&self, bcp_id: &str) -> Duration {
         let hours = self
