@@ -26,6 +26,8 @@ use crate::tokens;
 
 /// How long shutdown may take before the remaining tasks are abandoned.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+/// Units (one per message) waiting for the group committer.
+const COMMIT_QUEUE: usize = 8192;
 
 /// A started Caravan: where it listens, and the handle to stop it.
 pub struct App {
@@ -83,7 +85,10 @@ impl App {
         // 65,535 packet ids outstanding. The broker's in-flight window (far smaller) is what
         // really bounds it, and is the back-pressure when the pipeline falls behind.
         let (inputs_tx, inputs_rx) = mpsc::channel(ingest::HANDOFF_CAPACITY);
-        let (units_tx, units_rx) = mpsc::channel(1024);
+        // Room for several group commits' worth of units: while one commit runs the next
+        // gathers, and under load a larger commit costs less per report (pages written and
+        // the commit itself are shared).
+        let (units_tx, units_rx) = mpsc::channel(COMMIT_QUEUE);
 
         let live = live::channel();
         let committer = Committer {

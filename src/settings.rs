@@ -101,7 +101,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./caravan-data"),
-            max_batch: 2000,
+            max_batch: 16_000,
         }
     }
 }

@@ -42,15 +42,7 @@ impl<W: StoreWriter> Committer<W> {
         while let Some(first) = self.next_unit(&mut units) {
             let mut batch = vec![first];
             let mut size = batch[0].writes.len();
-            while size < self.max_batch {
-                match units.try_recv() {
-                    Ok(unit) => {
-                        size += unit.writes.len();
-                        batch.push(unit);
-                    }
-                    Err(_) => break,
-                }
-            }
+            self.gather(&mut units, &mut batch, &mut size);
             self.metrics.set_queue_depth(Queue::commit, units.len());
             self.commit(batch);
         }
@@ -67,6 +59,19 @@ impl<W: StoreWriter> Committer<W> {
                 count = self.deferred.len(),
                 "Stopped with acknowledgements the broker connection did not take; those messages will be redelivered."
             );
+        }
+    }
+
+    /// Adds what is waiting to the batch, up to `max_batch` writes.
+    fn gather(&self, units: &mut mpsc::Receiver<Unit>, batch: &mut Vec<Unit>, size: &mut usize) {
+        while *size < self.max_batch {
+            match units.try_recv() {
+                Ok(unit) => {
+                    *size += unit.writes.len();
+                    batch.push(unit);
+                }
+                Err(_) => break,
+            }
         }
     }
 
@@ -176,16 +181,19 @@ impl<W: StoreWriter> Committer<W> {
 /// earlier ones would be written only to be overwritten in the same transaction.
 fn latest_states_only(writes: Vec<Write>) -> Vec<Write> {
     let mut seen = HashSet::new();
-    let mut kept: Vec<Write> = writes
-        .into_iter()
+    let keep: Vec<bool> = writes
+        .iter()
         .rev()
-        .filter(|write| match write {
-            Write::DeviceState(id, _) => seen.insert(id.clone()),
+        .map(|write| match write {
+            Write::DeviceState(id, _) => seen.insert(id),
             _ => true,
         })
         .collect();
-    kept.reverse();
-    kept
+    writes
+        .into_iter()
+        .zip(keep.into_iter().rev())
+        .filter_map(|(write, keep)| keep.then_some(write))
+        .collect()
 }
 
 #[cfg(test)]

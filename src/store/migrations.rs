@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_access_tokens.sql"),
     include_str!("migrations/0004_transits.sql"),
     include_str!("migrations/0005_transit_expected.sql"),
+    include_str!("migrations/0006_reports_one_index.sql"),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -4,8 +4,12 @@
 //! [`StoreReader`], on other connections, and so only ever sees committed data. SQLite is the
 //! embedded default; the traits are the seam for a PostgreSQL implementation.
 
+mod checkpoint;
 mod event_log;
 mod migrations;
+mod reports;
+#[cfg(test)]
+mod reports_tests;
 mod sqlite;
 mod transits;
 
@@ -35,6 +39,8 @@ pub enum StoreError {
     Rules(#[from] crate::transit::rules::RulesError),
     #[error("the store is closed")]
     Closed,
+    #[error("cannot start the store's checkpoint thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A message refused at the edge, kept as a dead letter.

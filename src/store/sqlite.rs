@@ -5,15 +5,18 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use tracing::warn;
 
+use super::checkpoint::{self, Checkpointer};
 use super::event_log::{self, ChainReport, EventQuery, StoredEvent};
 use super::migrations::migrate;
+use super::reports::{self, Tail};
 use super::{
     Committed, DeadLetter, DeviceFilter, Snapshot, StoreError, StoreReader, StoreWriter, Write,
 };
 use crate::auth::{InvalidRole, Principal, TokenRecord};
 use crate::device::{Device, DeviceState};
-use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
+use crate::telemetry::{DeviceId, Fix, Report};
 use crate::transit::TransitRules;
 
 const FILE_NAME: &str = "caravan.sqlite";
@@ -34,6 +37,15 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Checkpoints run on their own thread (`Checkpointer`), not inside a group commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // A log that grew under load is cut back to this size once it starts over.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // 16 MiB (the default is 2 MiB): a group commit of thousands of reports dirties a page
+    // per device, and a cache smaller than that spills to the log mid-transaction.
+    conn.pragma_update(None, "cache_size", -16 * 1024)?;
+    // Folding the report tail sorts it; in memory, not in a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let rules = TransitRules::embedded()?;
     let before: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
@@ -44,11 +56,19 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
         tx.commit()?;
     }
     let chain = event_log::head(&conn)?;
+    let tail = Tail::open(&mut conn)?;
+    let checkpointer = Checkpointer::start(&path)?;
     let reader = SqliteReader {
         path,
         idle: Mutex::new(Vec::new()),
     };
-    let writer = SqliteWriter { conn, chain, rules };
+    let writer = SqliteWriter {
+        conn,
+        chain,
+        rules,
+        tail,
+        checkpointer,
+    };
     Ok((writer, reader))
 }
 
@@ -58,32 +78,14 @@ pub struct SqliteWriter {
     chain: String,
     /// What expected arrivals are ordered by (the ETA rules the API answers with).
     rules: TransitRules,
+    /// Reports committed but not yet folded into the indexed table.
+    tail: Tail,
+    /// Last, so the writer's connection is closed before the final checkpoint.
+    checkpointer: Checkpointer,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
-}
-
-fn insert_report(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<bool, StoreError> {
-    let point = report.point();
-    let body = serde_json::to_string(&report.body)?;
-    let inserted = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO reports
-             (device_id, seq, kind, t_ms, received_ms, lat, lon, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            report.device_id.as_str(),
-            report.seq().map(|s| s as i64),
-            report.kind().as_str(),
-            millis(report.occurred_at()),
-            millis(report.received_at),
-            point.map(|p| p.lat),
-            point.map(|p| p.lon),
-            body,
-        ])?;
-    Ok(inserted == 1)
 }
 
 fn insert_dead_letter(tx: &rusqlite::Transaction<'_>, d: &DeadLetter) -> Result<(), StoreError> {
@@ -100,6 +102,14 @@ fn insert_dead_letter(tx: &rusqlite::Transaction<'_>, d: &DeadLetter) -> Result<
         d.payload,
     ])?;
     Ok(())
+}
+
+impl SqliteWriter {
+    /// Folds the report tail now, as the writer does once a second under load.
+    #[cfg(test)]
+    pub(super) fn fold_reports(&mut self) -> Result<usize, StoreError> {
+        self.tail.fold(&mut self.conn)
+    }
 }
 
 impl StoreWriter for SqliteWriter {
@@ -122,11 +132,8 @@ impl StoreWriter for SqliteWriter {
                     ])?;
                 }
                 Write::Report(report) => {
-                    if insert_report(&tx, report)? {
-                        committed.reports += 1;
-                    } else {
-                        committed.duplicates += 1;
-                    }
+                    self.tail.insert(&tx, report)?;
+                    committed.reports += 1;
                 }
                 Write::DeviceState(id, state) => {
                     tx.prepare_cached(
@@ -163,6 +170,18 @@ impl StoreWriter for SqliteWriter {
         }
         tx.commit()?;
         self.chain = chain;
+        if self.tail.is_due() {
+            // The reports are committed in the tail already; a failed fold is tried again.
+            match self.tail.fold(&mut self.conn) {
+                Ok(duplicates) => committed.duplicates += duplicates,
+                Err(e) => {
+                    warn!(error = %e, "Moving new reports into the indexed table failed; retrying with the next commit.")
+                }
+            }
+        }
+        if self.checkpointer.log_is_long() {
+            checkpoint::checkpoint(&self.conn, "PASSIVE");
+        }
         Ok(committed)
     }
 }
@@ -279,42 +298,21 @@ impl StoreReader for SqliteReader {
         to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Fix>, StoreError> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT body FROM reports
-                 WHERE device_id = ?1 AND kind = 'pos' AND t_ms >= ?2 AND t_ms <= ?3
-                 ORDER BY t_ms, seq LIMIT ?4",
-            )?;
-            let rows = stmt.query_map(
-                params![id.as_str(), millis(from), millis(to), limit as i64],
-                |row| row.get::<_, String>(0),
-            )?;
-            let mut fixes = Vec::new();
-            for body in rows {
-                if let ReportBody::Fix(fix) = serde_json::from_str(&body?)? {
-                    fixes.push(fix);
-                }
-            }
-            Ok(fixes)
-        })
+        self.with_conn(|conn| reports::track(conn, id, from, to, limit))
     }
 
     fn snapshot(&self, seq_window: u64, recent_reports: usize) -> Result<Snapshot, StoreError> {
         let devices = self.devices(&DeviceFilter::default(), None, usize::MAX >> 1)?;
         let recent_seqs = self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq FROM reports WHERE device_id = ?1 AND seq >= ?2 ORDER BY seq",
-            )?;
+            // Seqs follow device time, so the window's seqs are among the newest reports;
+            // twice the window leaves room for reports recorded out of order. One that is
+            // still missed is caught by the unique index if it comes again.
+            let newest = seq_window.saturating_mul(2);
             let mut out = Vec::new();
             for (device, state) in &devices {
                 let Some(max) = state.max_seq else { continue };
-                let floor = max.saturating_sub(seq_window.saturating_sub(1)) as i64;
-                let seqs = stmt
-                    .query_map(params![device.device_id.as_str(), floor], |row| {
-                        row.get::<_, i64>(0)
-                    })?
-                    .map(|s| s.map(|s| s as u64))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let floor = max.saturating_sub(seq_window.saturating_sub(1));
+                let seqs = reports::recent_seqs(conn, &device.device_id, newest, floor)?;
                 out.push((device.device_id.clone(), seqs));
             }
             Ok(out)
@@ -339,26 +337,7 @@ impl StoreReader for SqliteReader {
     }
 
     fn recent_reports(&self, id: &DeviceId, limit: usize) -> Result<Vec<Report>, StoreError> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT body, received_ms FROM reports WHERE device_id = ?1 AND kind != 'conn'
-                 ORDER BY t_ms DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![id.as_str(), limit as i64], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })?;
-            let mut reports = Vec::new();
-            for row in rows {
-                let (body, received_ms) = row?;
-                reports.push(Report {
-                    device_id: id.clone(),
-                    received_at: DateTime::from_timestamp_millis(received_ms).unwrap_or_default(),
-                    body: serde_json::from_str(&body)?,
-                });
-            }
-            reports.reverse();
-            Ok(reports)
-        })
+        self.with_conn(|conn| reports::recent(conn, id, limit))
     }
 
     fn verify_event_log(&self) -> Result<ChainReport, StoreError> {

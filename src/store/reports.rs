@@ -1,0 +1,185 @@
+//! Every accepted report, as received: written to an unindexed tail, folded into the indexed
+//! table in device order.
+//!
+//! `reports` has one index, by device and time, which serves a device's track and catches a
+//! redelivered report (same device, device time and seq). Inserting into it message by
+//! message put each report's index entry on its own device's page, so every group commit
+//! rewrote about one 4 KiB page per report. A commit therefore appends reports to
+//! `reports_recent`, which has no index, and about once a second (or every
+//! [`FOLD_ROWS`] reports) [`Tail::fold`] moves them into `reports` sorted by device and
+//! time, in one transaction: each device's page is then rewritten once for all its new
+//! reports. Readers look at both tables, so a committed report is visible at once.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, Transaction};
+
+use super::StoreError;
+use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
+
+/// Most reports the tail holds before it is folded.
+const FOLD_ROWS: usize = 32_768;
+/// Longest a report waits in the tail while reports keep coming.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+const COLUMNS: &str = "device_id, seq, kind, t_ms, received_ms, lat, lon, body";
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The writer's count of what waits in `reports_recent`.
+pub struct Tail {
+    rows: usize,
+    folded_at: Instant,
+}
+
+impl Tail {
+    /// Folds whatever a previous run left in the tail, so a fresh writer starts empty.
+    ///
+    /// # Errors
+    /// The fold fails.
+    pub fn open(conn: &mut Connection) -> Result<Self, StoreError> {
+        let mut tail = Self {
+            rows: 0,
+            folded_at: Instant::now(),
+        };
+        tail.fold(conn)?;
+        Ok(tail)
+    }
+
+    /// Appends one report to the tail.
+    pub fn insert(&mut self, tx: &Transaction<'_>, report: &Report) -> Result<(), StoreError> {
+        let point = report.point();
+        let body = serde_json::to_string(&report.body)?;
+        tx.prepare_cached(&format!(
+            "INSERT INTO reports_recent ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ))?
+        .execute(params![
+            report.device_id.as_str(),
+            report.seq().map(|s| s as i64),
+            report.kind().as_str(),
+            millis(report.occurred_at()),
+            millis(report.received_at),
+            point.map(|p| p.lat),
+            point.map(|p| p.lon),
+            body,
+        ])?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// True when the tail should be folded now.
+    pub fn is_due(&self) -> bool {
+        self.rows >= FOLD_ROWS || (self.rows > 0 && self.folded_at.elapsed() >= FOLD_EVERY)
+    }
+
+    /// Moves the tail into `reports` in one transaction; returns how many of its reports were
+    /// already there (redeliveries), which are dropped.
+    ///
+    /// # Errors
+    /// The transaction fails; the tail is then left as it was, to be folded later.
+    pub fn fold(&mut self, conn: &mut Connection) -> Result<usize, StoreError> {
+        let tx = conn.transaction()?;
+        let waiting: i64 = tx.query_row("SELECT count(*) FROM reports_recent", [], |r| r.get(0))?;
+        let moved = tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO reports ({COLUMNS})
+                 SELECT {COLUMNS} FROM reports_recent ORDER BY device_id, t_ms, seq"
+            ),
+            [],
+        )?;
+        tx.execute("DELETE FROM reports_recent", [])?;
+        tx.commit()?;
+        self.rows = 0;
+        self.folded_at = Instant::now();
+        Ok(usize::try_from(waiting).unwrap_or(0).saturating_sub(moved))
+    }
+}
+
+/// Both tables, as one, for the reads below. A report folded and then delivered again can
+/// be in both for up to a second; `UNION` shows it once.
+fn both(columns: &str, filter: &str) -> String {
+    format!(
+        "SELECT {columns} FROM reports WHERE {filter}
+         UNION SELECT {columns} FROM reports_recent WHERE {filter}"
+    )
+}
+
+/// A device's fixes between two device times, oldest first.
+pub fn track(
+    conn: &Connection,
+    id: &DeviceId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<Fix>, StoreError> {
+    let sql = format!(
+        "{} ORDER BY t_ms, seq LIMIT ?4",
+        both(
+            "body, t_ms, seq",
+            "device_id = ?1 AND kind = 'pos' AND t_ms >= ?2 AND t_ms <= ?3"
+        )
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![id.as_str(), millis(from), millis(to), limit as i64],
+        |row| row.get::<_, String>(0),
+    )?;
+    let mut fixes = Vec::new();
+    for body in rows {
+        if let ReportBody::Fix(fix) = serde_json::from_str(&body?)? {
+            fixes.push(fix);
+        }
+    }
+    Ok(fixes)
+}
+
+/// A device's newest `limit` reports other than connection changes, oldest first.
+pub fn recent(conn: &Connection, id: &DeviceId, limit: usize) -> Result<Vec<Report>, StoreError> {
+    let sql = format!(
+        "{} ORDER BY t_ms DESC LIMIT ?2",
+        both(
+            "body, received_ms, t_ms, seq",
+            "device_id = ?1 AND kind != 'conn'"
+        )
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![id.as_str(), limit as i64], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    let mut reports = Vec::new();
+    for row in rows {
+        let (body, received_ms) = row?;
+        reports.push(Report {
+            device_id: id.clone(),
+            received_at: DateTime::from_timestamp_millis(received_ms).unwrap_or_default(),
+            body: serde_json::from_str(&body)?,
+        });
+    }
+    reports.reverse();
+    Ok(reports)
+}
+
+/// The seqs at or above `floor` among a device's newest `newest` reports, ascending.
+pub fn recent_seqs(
+    conn: &Connection,
+    id: &DeviceId,
+    newest: u64,
+    floor: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let sql = format!(
+        "{} ORDER BY t_ms DESC LIMIT ?2",
+        both("seq, t_ms", "device_id = ?1 AND seq IS NOT NULL")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let newest = i64::try_from(newest).unwrap_or(i64::MAX);
+    let mut seqs = stmt
+        .query_map(params![id.as_str(), newest], |row| row.get::<_, i64>(0))?
+        .map(|s| s.map(|s| s as u64))
+        .filter(|s| s.as_ref().map_or(true, |s| *s >= floor))
+        .collect::<Result<Vec<_>, _>>()?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}
