@@ -96,8 +96,10 @@ fn a_restart_folds_what_the_tail_held_and_sees_its_seq_window() {
             plate: None,
             registered_at: at(0),
         });
-        let mut state = crate::device::DeviceState::default();
-        state.max_seq = Some(3);
+        let state = crate::device::DeviceState {
+            max_seq: Some(3),
+            ..Default::default()
+        };
         let state = Write::DeviceState(device(), Box::new(state));
         writer
             .commit(&[registered, fix(1), fix(2), fix(3), state])
