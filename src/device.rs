@@ -34,13 +34,17 @@ pub struct SealState {
 }
 
 /// Everything the API shows about a device, kept current by the pipeline.
+///
+/// The pipeline keeps one per registered device, so the parts that many devices never have
+/// (a seal report) or that the pipeline does not keep (`geo`, derived for each write) are
+/// boxed: a pointer while absent instead of their full size in every device.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceState {
     /// Highest `seq` seen: the duplicate window is anchored on it.
     pub max_seq: Option<u64>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub position: Option<Fix>,
-    pub seal: Option<SealState>,
+    pub seal: Option<Box<SealState>>,
     pub battery_pct: Option<Reading<f64>>,
     pub ext_power_v: Option<Reading<f64>>,
     pub gsm_rssi: Option<Reading<f64>>,
@@ -48,7 +52,7 @@ pub struct DeviceState {
     pub conn: Option<Reading<ConnState>>,
     /// Country, zones and corridor position, from the geofence engine.
     #[serde(default)]
-    pub geo: Option<DeviceGeoState>,
+    pub geo: Option<Box<DeviceGeoState>>,
 }
 
 /// Replaces `slot` when `candidate` is at least as new: the newest device time wins.
@@ -92,11 +96,11 @@ impl DeviceState {
             return;
         }
         if self.seal.as_ref().is_none_or(|old| old.t <= seal.t) {
-            self.seal = Some(SealState {
+            self.seal = Some(Box::new(SealState {
                 seal_id: seal.seal_id.clone(),
                 event: seal.event,
                 t: seal.t,
-            });
+            }));
         }
     }
 }

@@ -42,13 +42,13 @@ impl DeviceView {
             device,
             last_seen_at: state.last_seen_at,
             position: state.position,
-            seal: state.seal,
+            seal: state.seal.map(|s| *s),
             battery_pct: state.battery_pct,
             ext_power_v: state.ext_power_v,
             gsm_rssi: state.gsm_rssi,
             jamming: state.jamming,
             conn: state.conn,
-            geo: state.geo,
+            geo: state.geo.map(|g| *g),
         }
     }
 }

@@ -47,12 +47,14 @@ mod tests {
             registered_at: chrono::Utc::now(),
         };
         let state = DeviceState {
-            geo: country.map(|cc| DeviceGeoState {
-                country: Some(cc.parse().unwrap()),
-                zones: vec![],
-                corridor: None,
-                last_fix_at: None,
-                point: None,
+            geo: country.map(|cc| {
+                Box::new(DeviceGeoState {
+                    country: Some(cc.parse().unwrap()),
+                    zones: vec![],
+                    corridor: None,
+                    last_fix_at: None,
+                    point: None,
+                })
             }),
             ..DeviceState::default()
         };

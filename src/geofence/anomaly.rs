@@ -12,10 +12,11 @@ use super::config::GeofenceConfig;
 use super::event::{AnomalyReason, EventKind};
 use super::metric::{haversine_m, M_PER_DEG};
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct AnomalyState {
-    /// The last rejected fix.
-    suspect: Option<(Coord<f64>, DateTime<Utc>)>,
+    /// The last rejected fix. Boxed: nearly every device has none, and every device would
+    /// otherwise carry its room.
+    suspect: Option<Box<(Coord<f64>, DateTime<Utc>)>>,
     /// The device reported jamming and has not reported its end.
     pub jamming: bool,
 }
@@ -87,12 +88,13 @@ impl AnomalyState {
         };
         let agrees_with_suspect = self
             .suspect
-            .is_some_and(|(sc, st)| implausible(cfg, sc, st, c, t).is_none());
+            .as_deref()
+            .is_some_and(|&(sc, st)| implausible(cfg, sc, st, c, t).is_none());
         if agrees_with_suspect {
             self.suspect = None;
             return Verdict::Reanchor;
         }
-        self.suspect = Some((c, t));
+        self.suspect = Some(Box::new((c, t)));
         Verdict::Reject(kind)
     }
 }

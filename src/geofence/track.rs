@@ -40,7 +40,9 @@ pub struct DeviceTrack {
     pub(crate) history: VecDeque<Sample>,
     pub(crate) zones: Vec<ZoneState>,
     pub(crate) border: BorderState,
-    pub(crate) route: Option<RouteState>,
+    /// Boxed: only a device on a declared transit has a route, and the state of one is a
+    /// hundred bytes every other device would carry empty.
+    pub(crate) route: Option<Box<RouteState>>,
     /// Nearest corridor for a device without a route.
     pub(crate) corridor: Option<Projection>,
     pub(crate) stop: StopState,
@@ -72,7 +74,7 @@ impl DeviceTrack {
     /// Starts measuring distance, progress and direction against `route`; a previous
     /// route's open deviation is dropped with it.
     pub fn assign_route(&mut self, route: Arc<RoutePath>) {
-        self.route = Some(RouteState::new(route));
+        self.route = Some(Box::new(RouteState::new(route)));
     }
 
     pub fn clear_route(&mut self) {
@@ -89,10 +91,13 @@ impl DeviceTrack {
 
     /// Appends an in-order sample, keeping at most `cap` (and at least one).
     pub(crate) fn push(&mut self, sample: Sample, cap: usize) {
-        self.history.push_back(sample);
-        while self.history.len() > cap.max(1) {
+        let cap = cap.max(1);
+        // The oldest goes first, so a full window never grows its buffer to make room.
+        while self.history.len() >= cap {
             self.history.pop_front();
         }
+        self.make_room(cap);
+        self.history.push_back(sample);
     }
 
     /// Inserts a late sample at its place in time; the oldest entry goes if the window is
@@ -105,7 +110,67 @@ impl DeviceTrack {
             self.history.pop_front();
             self.history.insert(at - 1, sample);
         } else {
+            self.make_room(cap.max(1));
             self.history.insert(at, sample);
         }
+    }
+
+    /// Grows a full buffer by doubling from one sample up to exactly `cap`: a device with few
+    /// fixes holds only what it has (the default growth starts at four), and a window of
+    /// `cap` never holds more than `cap`.
+    fn make_room(&mut self, cap: usize) {
+        let len = self.history.len();
+        if len == self.history.capacity() && len < cap {
+            self.history.reserve_exact((len * 2).clamp(1, cap) - len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(minute: i64) -> Sample {
+        Sample {
+            t: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(minute),
+            c: Coord { x: 74.0, y: 42.0 },
+            zones: ZoneSet::default(),
+            country: CountryFix::default(),
+        }
+    }
+
+    fn track() -> DeviceTrack {
+        DeviceTrack::new(DeviceId::parse("dev1").unwrap())
+    }
+
+    #[test]
+    fn a_device_with_one_fix_holds_room_for_one() {
+        let mut track = track();
+        track.push(sample(0), 32);
+        assert_eq!(track.history.capacity(), 1);
+    }
+
+    #[test]
+    fn a_full_window_keeps_the_newest_and_never_grows_past_its_size() {
+        let mut track = track();
+        for minute in 0..100 {
+            track.push(sample(minute), 20);
+            assert!(track.history.capacity() <= 20);
+        }
+        let kept: Vec<i64> = track.history.iter().map(|s| s.t.timestamp() / 60).collect();
+        assert_eq!(kept, (80..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_late_sample_takes_its_place_in_time_within_the_window() {
+        let mut track = track();
+        for minute in [0, 2, 4] {
+            track.push(sample(minute), 3);
+        }
+        track.insert(1, sample(1), 3);
+        track.insert(0, sample(-1), 3);
+        let kept: Vec<i64> = track.history.iter().map(|s| s.t.timestamp() / 60).collect();
+        assert_eq!(kept, vec![1, 2, 4]);
+        assert!(track.history.capacity() <= 3);
     }
 }

@@ -84,6 +84,8 @@ pub enum Input {
 
 /// What the pipeline knows of one registered device.
 struct Tracked {
+    /// The device state as last written, without `geo`: that part is derived from `geo`
+    /// (the track) for every write and nothing reads it here, so it is not kept twice.
     state: DeviceState,
     seqs: SeqWindow,
     geo: DeviceTrack,
@@ -93,7 +95,9 @@ struct Tracked {
 const SILENCE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Pipeline {
-    devices: HashMap<DeviceId, Tracked>,
+    /// Boxed: a hash table keeps up to twice as many slots as entries, and a slot of a few
+    /// hundred bytes per device would double the memory of every device; a pointer does not.
+    devices: HashMap<DeviceId, Box<Tracked>>,
     geo: Geo,
     transits: TransitStep,
     committer: mpsc::Sender<Unit>,
@@ -128,11 +132,11 @@ impl Pipeline {
                 let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
                 transits.assign_route(geo.engine(), &mut track);
                 let tracked = Tracked {
-                    state,
+                    state: DeviceState { geo: None, ..state },
                     seqs: window,
                     geo: track,
                 };
-                (id, tracked)
+                (id, Box::new(tracked))
             })
             .collect();
         Self {
@@ -229,11 +233,11 @@ impl Pipeline {
         if self.devices.contains_key(&device.device_id) {
             return Err(RegisterError::AlreadyRegistered(device.device_id));
         }
-        let tracked = Tracked {
+        let tracked = Box::new(Tracked {
             state: DeviceState::default(),
             seqs: SeqWindow::default(),
             geo: DeviceTrack::new(device.device_id.clone()),
-        };
+        });
         self.devices.insert(device.device_id.clone(), tracked);
         let logged = LoggedEvent {
             kind: "device_registered".into(),
@@ -339,5 +343,20 @@ impl Pipeline {
             ack: None,
             reply: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every registered device holds one `Tracked` whether it reports or not, so its size is
+    /// the floor of the memory per device (BENCHMARKS.md, "Memory per tracked device"): a
+    /// field that makes it grow should be one most devices use.
+    #[test]
+    fn a_registered_device_stays_within_its_memory_budget() {
+        assert!(size_of::<Tracked>() <= 576, "{} B", size_of::<Tracked>());
+        assert!(size_of::<SeqWindow>() <= 32);
+        assert!(size_of::<DeviceId>() <= 16);
     }
 }

@@ -9,6 +9,7 @@ use tracing::warn;
 use super::geo::{self, Geo};
 use super::transits::TransitStep;
 use super::Tracked;
+use crate::device::DeviceState;
 use crate::historian::{Historian, ReportContext};
 use crate::metrics::Metrics;
 use crate::store::Write;
@@ -72,11 +73,11 @@ pub(super) fn track(
         writes.push(Write::Event(geo::logged(event)));
     }
     writes.append(&mut transit_writes);
-    tracked.state.geo = Some(geo_state);
-    writes.push(Write::DeviceState(
-        device_id.clone(),
-        Box::new(tracked.state.clone()),
-    ));
+    let written = DeviceState {
+        geo: Some(Box::new(geo_state)),
+        ..tracked.state.clone()
+    };
+    writes.push(Write::DeviceState(device_id.clone(), Box::new(written)));
 }
 
 pub(super) fn log_reject(

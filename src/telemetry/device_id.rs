@@ -1,13 +1,17 @@
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 /// A device's identity on the wire and in the store: 1–64 of `[A-Za-z0-9_-]`, often an IMEI.
 ///
 /// The character set keeps ids safe inside MQTT topics, URLs and file names without escaping.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct DeviceId(String);
+///
+/// An id never changes once parsed and is copied onto every report, event, write and
+/// per-device record, so its text is shared: a clone costs a reference count, not an
+/// allocation, and the pipeline's registry key and the device's track hold one copy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId(Arc<str>);
 
 /// Why a string is not a [`DeviceId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +29,7 @@ impl DeviceId {
             let shown: String = raw.chars().take(Self::MAX_LEN + 1).collect();
             return Err(InvalidDeviceId(shown));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(Arc::from(raw)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -36,6 +40,12 @@ impl DeviceId {
 impl fmt::Display for DeviceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl Serialize for DeviceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 

@@ -32,6 +32,10 @@ pub struct MemoryArgs {
     pub rate: u64,
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
+    /// Through a Mosquitto started here instead of the embedded broker, whose message log
+    /// and per-topic records would otherwise count as Caravan's memory.
+    #[arg(long)]
+    pub mosquitto: bool,
 }
 
 fn mib(kib: u64) -> f64 {
@@ -107,7 +111,15 @@ pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
-    let caravan = server::start_caravan(None)?;
+    let mosquitto = if args.mosquitto {
+        Some(server::start_mosquitto(100)?)
+    } else {
+        None
+    };
+    let url = mosquitto
+        .as_ref()
+        .map(|(_, port)| format!("mqtt://127.0.0.1:{port}"));
+    let caravan = server::start_caravan(url.as_deref())?;
     let api = Api::new(&caravan.api, caravan.token.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (empty, _) = caravan.process.memory_kib()?;
@@ -133,9 +145,10 @@ pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
     let (tracked, peak) = caravan.process.memory_kib()?;
     let per = |kib: u64| (kib.saturating_sub(empty) * 1024) as f64 / args.devices as f64;
     println!(
-        "{} devices registered in {registering:.1} s, each with one committed fix ({}); server RSS: empty {:.1} MiB, registered {:.1} MiB, tracked {:.1} MiB, peak {:.1} MiB",
+        "{} devices registered in {registering:.1} s, each with one committed fix ({}, {} broker); server RSS: empty {:.1} MiB, registered {:.1} MiB, tracked {:.1} MiB, peak {:.1} MiB",
         args.devices,
         if trace.reached { "all committed" } else { "NOT all committed" },
+        if args.mosquitto { "Mosquitto" } else { "embedded" },
         mib(empty),
         mib(registered),
         mib(tracked),
