@@ -39,15 +39,28 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         cancel.cancel();
     });
     app.wait().await;
+    if demo {
+        if let Err(error) = tokens::revoke_named_in(&data_dir, DEMO_TOKEN) {
+            warn!(error = %format!("{error:#}"), "The demo fleet's token was not revoked; the next demo start revokes it.");
+        }
+    }
     Ok(())
 }
 
-/// Runs the demo fleet in this process until the app stops, with a carrier token of its own
-/// (made in the store on each start, scoped to the simulator's carrier).
+/// The name of the demo fleet's token in the store.
+const DEMO_TOKEN: &str = "demo fleet (caravan serve --demo)";
+
+/// Runs the demo fleet in this process until the app stops.
+///
+/// The fleet declares transits and closes the completed ones, as customs would, so it needs
+/// an officer's token: it mints a coordinator token straight into the store, kept only in
+/// memory and never shown. Each start revokes the previous demo token in the same commit,
+/// and the token is revoked again when the server stops, so at most one is ever alive (and
+/// none after a clean stop). A token through the store rather than a bypass of
+/// authentication keeps the demo on the same API path, and in the same event log with its
+/// own actor name, as any client.
 fn start_demo(app: &App, data_dir: &Path) {
-    let role = Role::Carrier(simulate::CARRIER.to_owned());
-    let token = tokens::create_in(data_dir, "demo fleet (caravan serve --demo)", role);
-    let token = match token {
+    let token = match tokens::replace_in(data_dir, DEMO_TOKEN, Role::Coordinator) {
         Ok(token) => token,
         Err(error) => {
             warn!(error = %format!("{error:#}"), "No token for the demo fleet; it does not run.");
@@ -60,7 +73,7 @@ fn start_demo(app: &App, data_dir: &Path) {
         Some(token),
     );
     println!(
-        "Demo: {} simulated vehicles at {}x on the shipped corridors (devices demo-00000 ..).",
+        "Demo: {} simulated vehicles at {}x driving transits between customs offices (devices demo-00000 ..).",
         options.vehicles, options.speedup
     );
     let stop = app.cancel_token();
@@ -69,6 +82,8 @@ fn start_demo(app: &App, data_dir: &Path) {
             Ok(summary) => info!(
                 messages = summary.messages(),
                 fixes = summary.fixes(),
+                transits_declared = summary.transits.declared,
+                transits_closed = summary.transits.closed,
                 "The demo fleet stopped."
             ),
             Err(error) => warn!(error = %format!("{error:#}"), "The demo fleet stopped."),

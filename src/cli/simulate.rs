@@ -1,4 +1,5 @@
-//! `caravan simulate`: a simulated fleet against a running Caravan (or any broker).
+//! `caravan simulate`: a simulated fleet against a running Caravan (or any broker), and
+//! `caravan simulate verify`, which checks the alerts Caravan raised against a run's truth.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,29 +10,30 @@ use tokio_util::sync::CancellationToken;
 use crate::ingest::BrokerAddr;
 use crate::settings::Settings;
 use crate::simulate::{
-    self, IncidentKind, IncidentRates, Options, OutgoingKind, Reporting, Summary,
+    self, IncidentKind, IncidentRates, Options, OutgoingKind, Reporting, Summary, Truth, Verdict,
 };
 
-/// What `caravan simulate` says about transits until it declares them.
-const NO_TRANSITS: &str =
-    "The simulator does not declare transits yet: it registers devices only, as with \
-     --devices-only. Declare transits through POST /api/v1/transits to see their lifecycle.";
+/// What the run does with transits, shown under `--help`.
+const TRANSITS: &str =
+    "Each vehicle declares its transit (POST /api/v1/transits) before it leaves a \
+     customs office and drives it office to office; a transit completed without incidents is \
+     closed at its destination, which takes a coordinator's or the destination customs' token. \
+     --register-only registers the devices and drives them without transits. After a run with \
+     --truth FILE, `caravan simulate verify --truth FILE` checks the alerts Caravan raised.";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = NO_TRANSITS)]
+#[command(after_help = TRANSITS, args_conflicts_with_subcommands = true)]
 pub struct SimulateArgs {
+    #[command(subcommand)]
+    pub command: Option<SimulateCommand>,
     /// Vehicles in the fleet, one device each.
     #[arg(long, default_value_t = 100)]
     pub vehicles: usize,
     /// The MQTT broker: mqtt://HOST:PORT (default: the configured embedded broker address).
     #[arg(long, value_name = "URL")]
     pub broker: Option<String>,
-    /// The Caravan API that registers the devices (default: the configured HTTP address).
-    #[arg(long, value_name = "URL")]
-    pub api: Option<String>,
-    /// Bearer token for the API.
-    #[arg(long, env = "CARAVAN_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// Simulated seconds per wall second. The run starts in the past so that device time
     /// reaches the present as the run ends, and never runs ahead of the clock.
     #[arg(long, default_value_t = 1.0)]
@@ -49,12 +51,13 @@ pub struct SimulateArgs {
     /// stopped (the default).
     #[arg(long)]
     pub teltonika: bool,
-    /// Write every injected incident to FILE, one JSON object per line.
+    /// Write the run's truth to FILE, one JSON object per line: every injected incident with
+    /// the alerts it should raise, every declared and closed transit, and the end of the run.
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
-    /// Register devices only, without declaring transits (currently always the case).
+    /// Only register the devices and drive them, without declaring transits.
     #[arg(long)]
-    pub devices_only: bool,
+    pub register_only: bool,
     /// Rate of one incident kind per vehicle and simulated day, e.g. seal_breach=0.5.
     /// Kinds: route_deviation, unauthorised_stop, seal_breach, crossing_outside_bcp,
     /// gnss_jump, device_silent.
@@ -72,6 +75,39 @@ pub struct SimulateArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Where the Caravan API is and how to call it.
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// The Caravan API (default: the configured HTTP address).
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// Bearer token for the API.
+    #[arg(long, env = "CARAVAN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl ApiArgs {
+    fn base(&self, settings: &Settings) -> String {
+        self.api
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", settings.http.listen))
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SimulateCommand {
+    /// Check the alerts Caravan raised on a run's transits against the run's truth file:
+    /// prints matched, missed and unexpected alerts; exits non-zero when any is missed or
+    /// unexpected. Run it once Caravan has taken in everything the run published.
+    Verify {
+        /// The truth file the run wrote (--truth).
+        #[arg(long, value_name = "FILE")]
+        truth: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -107,8 +143,12 @@ fn parse_rate(text: &str) -> Result<(IncidentKind, f64), String> {
 }
 
 /// # Errors
-/// Bad flags, or the run failed (see [`simulate::run`]).
+/// Bad flags, the run failed (see [`simulate::run`]), or a verification found missed or
+/// unexpected alerts.
 pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> {
+    if let Some(SimulateCommand::Verify { truth, api }) = &args.command {
+        return verify(truth, api, settings).await;
+    }
     if args.vehicles == 0 {
         bail!("--vehicles must be at least 1");
     }
@@ -120,10 +160,6 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
         .clone()
         .unwrap_or_else(|| format!("mqtt://{}", settings.mqtt.listen));
     let broker = BrokerAddr::parse(&broker).context("--broker")?;
-    let api = args
-        .api
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.http.listen));
     let mut rates = if args.no_incidents {
         IncidentRates::none()
     } else {
@@ -135,8 +171,8 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
     let options = Options {
         vehicles: args.vehicles,
         broker,
-        api,
-        token: args.token.clone(),
+        api: args.api.base(settings),
+        token: args.api.token.clone(),
         speedup: args.speedup,
         seed: args.seed,
         duration: args.duration,
@@ -144,12 +180,12 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
             .interval
             .map_or(Reporting::Teltonika, Reporting::Interval),
         rates,
+        transits: !args.register_only,
         truth: args.truth.clone(),
         device_prefix: args.device_prefix.clone(),
         connections: args.connections,
         progress: !args.quiet,
     };
-    eprintln!("{NO_TRANSITS}");
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -164,10 +200,25 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
 /// The end-of-run report.
 pub fn render_summary(summary: &Summary) -> String {
     let r = &summary.registration;
+    let t = &summary.transits;
     let mut out = format!(
-        "Simulated {} .. {}\nDevices: {} registered, {} already registered. Transits: none declared (the simulator registers devices only).\n",
+        "Simulated {} .. {}\nDevices: {} registered, {} already registered.\n",
         summary.simulated_from, summary.simulated_to, r.created, r.already_registered
     );
+    out.push_str(&format!(
+        "Transits: {} declared, {} closed on completion",
+        t.declared, t.closed
+    ));
+    if t.refused > 0 || t.not_closed > 0 {
+        out.push_str(&format!(
+            "; {} declarations refused, {} completed transits not closed (see the log)",
+            t.refused, t.not_closed
+        ));
+    }
+    out.push_str(".\n");
+    for refusal in &summary.refusals {
+        out.push_str(&format!("  refused: {refusal}\n"));
+    }
     out.push_str(&format!(
         "Published {} messages ({} fixes), {} acknowledged by the broker:\n",
         summary.messages(),
@@ -195,6 +246,90 @@ pub fn render_summary(summary: &Summary) -> String {
     ));
     for (kind, n) in &summary.incidents {
         out.push_str(&format!("  {:<21} {n}\n", kind.as_str()));
+    }
+    out
+}
+
+/// `caravan simulate verify`.
+async fn verify(path: &std::path::Path, api: &ApiArgs, settings: &Settings) -> anyhow::Result<()> {
+    let truth = Truth::read(path)?;
+    if truth.transit_ids().is_empty() {
+        bail!(
+            "{} records no transit (a --register-only run?): Caravan raises alerts only on \
+             transits, so there is nothing to verify",
+            path.display()
+        );
+    }
+    let base = api.base(settings);
+    let http = reqwest::Client::new();
+    let all = simulate::fetch_alerts(&http, &base, api.token.as_deref()).await?;
+    let alerts = truth.alerts_of_run(all);
+    let verdict = truth.verdict(&alerts);
+    print!("{}", render_verdict(&truth, &alerts, &verdict));
+    if !verdict.exact() {
+        bail!(
+            "{} expected alerts missed, {} alerts unexpected",
+            verdict.missed.len(),
+            verdict.unexpected.len()
+        );
+    }
+    Ok(())
+}
+
+/// The verification report: counts, then every missed, pending and unexpected alert.
+pub fn render_verdict(truth: &Truth, alerts: &[simulate::SeenAlert], v: &Verdict<'_>) -> String {
+    let mut out = format!(
+        "Truth: {} transits declared, {} closed; {} incidents",
+        truth.transits.len(),
+        truth.closed.len(),
+        truth.incidents.len()
+    );
+    match truth.off_transit() {
+        0 => out.push_str(".\n"),
+        n => out.push_str(&format!(" ({n} on no transit, which expect no alert).\n")),
+    }
+    if truth.end.is_none() {
+        out.push_str("The truth has no end_of_run line: the run did not finish cleanly.\n");
+    }
+    out.push_str(&format!(
+        "Alerts on the run's transits: {}\nMatched: {} expected alerts\n",
+        alerts.len(),
+        v.matched.len()
+    ));
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (e, _) in &v.matched {
+        *kinds.entry(e.alert.alert.as_str()).or_default() += 1;
+    }
+    for (kind, n) in kinds {
+        out.push_str(&format!("  {kind:<21} {n}\n"));
+    }
+    let line = |e: &simulate::Expectation<'_>| {
+        format!(
+            "  {} for {} of {} on {} at {}\n",
+            e.alert.alert,
+            e.incident.kind,
+            e.incident.device_id,
+            e.incident.transit_id.as_deref().unwrap_or("-"),
+            e.incident.at
+        )
+    };
+    out.push_str(&format!(
+        "Pending (evidence not yet sent when the run ended): {}\n",
+        v.pending.len()
+    ));
+    for e in &v.pending {
+        out.push_str(&line(e));
+    }
+    out.push_str(&format!("Missed: {}\n", v.missed.len()));
+    for e in &v.missed {
+        out.push_str(&line(e));
+    }
+    out.push_str(&format!("Unexpected: {}\n", v.unexpected.len()));
+    for a in &v.unexpected {
+        out.push_str(&format!(
+            "  {} {} on {} at {}\n",
+            a.id, a.kind, a.transit_id, a.occurred_at
+        ));
     }
     out
 }

@@ -11,6 +11,7 @@ use super::event::{
     AnomalyReason, CorridorPosition, DeviceGeoState, EventKind, GeofenceEvent, ZoneKind,
 };
 use super::index::{GeofenceIndex, Route, RoutePath};
+use super::metric::haversine_m;
 use super::track::{DeviceTrack, Sample};
 use super::zones::ZoneSet;
 use super::{late, presence, signal, GeofenceError};
@@ -243,6 +244,9 @@ impl Engine {
         scan
     }
 
+    /// A gap between two fixes longer than the silence allowance, unless the vehicle did
+    /// not move between them: a parked tracker records on its stop schedule (Teltonika:
+    /// hourly), and there was nothing to track in between.
     fn tracking_gap(
         &self,
         track: &DeviceTrack,
@@ -250,6 +254,9 @@ impl Engine {
         cur: &Sample,
         found: &mut Vec<Found>,
     ) {
+        if haversine_m(prev.c, cur.c) <= self.config().stop_radius_m {
+            return;
+        }
         let gap_s = (cur.t - prev.t).num_seconds();
         let (allowed_s, _) = signal::allowance_s(
             &self.index.zones,

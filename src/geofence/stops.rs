@@ -43,6 +43,18 @@ impl StopState {
                     out.push(Found::new(kind, t, Some(c)));
                 }
             }
+            Some((a, since)) if !self.alarmed && !authorised => {
+                // Leaving a stop that no fix inside showed to be long (a parked tracker may
+                // record only hourly): the first moving fix, still at the stop, shows it.
+                let duration_s = (t - since).num_seconds();
+                if duration_s > cfg.stop_max_s && Local::at(a).distance(c) <= cfg.stop_radius_m {
+                    let kind = EventKind::UnauthorisedStop { since, duration_s };
+                    out.push(Found::new(kind, t, Some(c)));
+                    out.push(Found::new(EventKind::StopEnded { duration_s }, t, Some(c)));
+                }
+                self.last_still = None;
+                self.anchor = slow.then_some((c, t));
+            }
             _ => {
                 if let (true, Some((_, since)), Some(still)) =
                     (self.alarmed, self.anchor, self.last_still)

@@ -3,10 +3,13 @@
 use super::incident::{IncidentRates, Injected};
 use super::message::Outgoing;
 use super::reporting::Reporting;
-use super::route::Route;
+use super::route::{Borders, Route};
 use super::tracker::Tracker;
-use super::vehicle::{Params, Vehicle};
+use super::trip::{TripEvent, TripPlan};
+use super::truth::HeldEvidence;
+use super::vehicle::{plate, Params, Placed, Vehicle};
 use crate::maps::Atlas;
+use crate::transit::TransitRules;
 
 /// CAREC CPMM 2022: average time at a BCP, 9.9 hours.
 pub const CPMM_BCP_WAIT_S: f64 = 9.9 * 3600.0;
@@ -25,6 +28,9 @@ pub struct FleetConfig {
     pub device_prefix: String,
     /// Seqs of every device continue from here (reruns pass a higher base).
     pub seq_base: u64,
+    /// Drive declared transits, office to office, with this tag in their references (unique
+    /// per run, so that reruns declare new transits); `None` drives without transits.
+    pub transits: Option<String>,
 }
 
 impl FleetConfig {
@@ -38,6 +44,7 @@ impl FleetConfig {
             bcp_wait_mean_s: CPMM_BCP_WAIT_S,
             device_prefix: format!("sim{seed}"),
             seq_base: 0,
+            transits: None,
         }
     }
 }
@@ -46,6 +53,8 @@ impl FleetConfig {
 pub enum SimulateError {
     #[error("the maps hold no corridor with a length to drive")]
     NoCorridors,
+    #[error("the shipped transit rules do not load: {0}")]
+    Rules(String),
 }
 
 /// A registered identity of one simulated vehicle.
@@ -61,19 +70,42 @@ pub struct Fleet {
     pub(super) vehicles: Vec<Vehicle>,
     params: Params,
     truth: Vec<Injected>,
+    trips: Vec<Placed>,
 }
 
 impl Fleet {
     /// Places `config.vehicles` vehicles on the corridors of `atlas`, spread over them.
+    /// With transits, only the corridors between two customs offices are driven, from
+    /// office to office.
     ///
     /// # Errors
-    /// [`SimulateError::NoCorridors`] when the atlas has no usable corridor.
+    /// [`SimulateError::NoCorridors`] when the atlas has no usable corridor;
+    /// [`SimulateError::Rules`] when the shipped transit rules do not load.
     pub fn new(atlas: &Atlas, config: &FleetConfig) -> Result<Fleet, SimulateError> {
-        let routes: Vec<Route> = atlas
-            .corridors
-            .iter()
-            .filter_map(|c| Route::new(atlas, c))
-            .collect();
+        let routes: Vec<Route> = match config.transits {
+            None => atlas
+                .corridors
+                .iter()
+                .filter_map(|c| Route::new(atlas, c))
+                .collect(),
+            Some(_) => {
+                let rules =
+                    TransitRules::shipped().map_err(|e| SimulateError::Rules(e.to_string()))?;
+                let borders = Borders::new(atlas);
+                atlas
+                    .corridors
+                    .iter()
+                    .filter_map(|c| {
+                        let mut route = Route::between_offices(atlas, c)?;
+                        if !route.changes_country_only_at_bcps(&borders) {
+                            return None;
+                        }
+                        route.plans = TripPlan::for_route(atlas, rules, &route)?.to_vec();
+                        Some(route)
+                    })
+                    .collect()
+            }
+        };
         if routes.is_empty() {
             return Err(SimulateError::NoCorridors);
         }
@@ -82,6 +114,11 @@ impl Fleet {
             rates: config.rates.clone(),
             bcp_wait_mean_s: config.bcp_wait_mean_s.max(60.0),
             inspection_share: 0.15,
+            transits: config.transits.clone(),
+            borders: config
+                .transits
+                .as_ref()
+                .map(|_| std::sync::Arc::new(Borders::new(atlas))),
         };
         let vehicles = (0..config.vehicles)
             .map(|i| {
@@ -92,7 +129,14 @@ impl Fleet {
                 let battery = 40.0 + rng.f64() * 60.0;
                 let device_id = format!("{}-{i:05}", config.device_prefix);
                 let tracker = Tracker::new(device_id, config.reporting, config.seq_base, battery);
-                Vehicle::new(route, &routes[route], tracker, config.start, &params, rng)
+                Vehicle::new(
+                    (i, route),
+                    &routes[route],
+                    tracker,
+                    config.start,
+                    &params,
+                    rng,
+                )
             })
             .collect();
         Ok(Fleet {
@@ -100,6 +144,7 @@ impl Fleet {
             vehicles,
             params,
             truth: Vec::new(),
+            trips: Vec::new(),
         })
     }
 
@@ -110,7 +155,7 @@ impl Fleet {
             .enumerate()
             .map(|(i, v)| FleetDevice {
                 device_id: v.tracker.device_id.clone(),
-                plate: format!("{:02}SIM{:03}", i % 100, i % 1000),
+                plate: plate(i),
                 corridor: self.routes[v.route].corridor_id.clone(),
             })
             .collect()
@@ -120,11 +165,21 @@ impl Fleet {
     /// order per device. Calls with `now` in the past do nothing.
     pub fn step(&mut self, now: i64) -> Vec<Outgoing> {
         let mut out = Vec::new();
+        self.trips.clear();
         for vehicle in &mut self.vehicles {
             let route = &self.routes[vehicle.route];
-            vehicle.advance(route, now, &self.params, &mut out, &mut self.truth);
+            let (truth, trips) = (&mut self.truth, &mut self.trips);
+            vehicle.advance(route, now, &self.params, &mut out, truth, trips);
         }
         out
+    }
+
+    /// The transit events of the last [`Fleet::step`], each with the index of the first
+    /// message of that step that must wait for it (messages before it go first).
+    pub fn take_trips(&mut self) -> Vec<(usize, TripEvent)> {
+        let mut trips = std::mem::take(&mut self.trips);
+        trips.sort_by_key(|(position, _)| *position);
+        trips
     }
 
     /// The incidents injected since the last call, in the order they happened per vehicle.
@@ -135,6 +190,21 @@ impl Fleet {
     /// Fixes recorded but still waiting for coverage, across the fleet.
     pub fn buffered_fixes(&self) -> usize {
         self.vehicles.iter().map(|v| v.tracker.buffered()).sum()
+    }
+
+    /// The devices still holding evidence out of coverage, for the end of a run.
+    pub fn held_evidence(&self) -> Vec<HeldEvidence> {
+        self.vehicles
+            .iter()
+            .filter_map(|v| {
+                let since = v.tracker.holding_since()?;
+                Some(HeldEvidence {
+                    device_id: v.tracker.device_id.clone(),
+                    since: since.to_owned(),
+                    fixes: v.tracker.buffered(),
+                })
+            })
+            .collect()
     }
 
     pub fn vehicles(&self) -> &[Vehicle] {

@@ -38,11 +38,7 @@ pub async fn register(
     token: Option<&str>,
     devices: &[FleetDevice],
 ) -> anyhow::Result<Registration> {
-    let api = Api {
-        http: http.clone(),
-        base: api.to_owned(),
-        token: token.map(str::to_owned),
-    };
+    let api = Api::new(http, api, token);
     let mut result = Registration::default();
     for chunk in devices.chunks(CONCURRENCY) {
         let mut calls = JoinSet::new();
@@ -62,16 +58,24 @@ pub async fn register(
     Ok(result)
 }
 
-/// The API as the registration calls it.
+/// The API as the simulator calls it: a base URL and the bearer token, if any.
 #[derive(Clone)]
-struct Api {
+pub(super) struct Api {
     http: reqwest::Client,
-    base: String,
+    pub(super) base: String,
     token: Option<String>,
 }
 
 impl Api {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn new(http: &reqwest::Client, base: &str, token: Option<&str>) -> Self {
+        Self {
+            http: http.clone(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
             Some(token) => request.bearer_auth(token),

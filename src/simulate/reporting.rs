@@ -42,6 +42,11 @@ impl Recorder {
         Self { mode, last: None }
     }
 
+    /// The time of the last record, if any.
+    pub fn last_t(&self) -> Option<i64> {
+        self.last.map(|s| s.t)
+    }
+
     /// True when `now` should be recorded; it then becomes the last record.
     pub fn should_record(&mut self, now: &Sample) -> bool {
         let due = match (self.last, self.mode) {

@@ -1,7 +1,7 @@
 //! A corridor as a vehicle drives it: positions by chainage, the BCPs on the way and the
 //! stretches without mobile coverage.
 
-use geo::{BoundingRect, Contains, Coord, Point, Polygon, Rect};
+use geo::{BoundingRect, Centroid, Contains, Coord, Point, Polygon, Rect};
 
 use crate::maps::{Atlas, Corridor};
 
@@ -24,6 +24,74 @@ pub struct Place {
 pub struct RouteBcp {
     pub id: String,
     pub chainage_m: f64,
+    /// How far from the BCP a vehicle going round it must stay to pass clear of both post
+    /// zones, with Caravan's 1.5 km proximity and a margin: the furthest zone vertex plus
+    /// 4.5 km.
+    pub clearance_m: f64,
+}
+
+/// The countries and the control places of the maps, to keep a staged incident from
+/// crossing a border, or happening at a BCP post or a customs office, by accident.
+#[derive(Clone, Debug, Default)]
+pub struct Borders {
+    countries: Vec<(crate::maps::CountryCode, geo::MultiPolygon<f64>, Rect<f64>)>,
+    /// Every post zone of every BCP and every customs office zone, with its box.
+    controls: Vec<(Polygon<f64>, Rect<f64>)>,
+}
+
+impl Borders {
+    pub fn new(atlas: &Atlas) -> Self {
+        let countries = atlas
+            .countries
+            .iter()
+            .filter_map(|c| Some((c.code, c.area.clone(), c.area.bounding_rect()?)))
+            .collect();
+        let posts = atlas
+            .bcps
+            .iter()
+            .flat_map(|b| b.posts.iter().map(|p| &p.zone));
+        let offices = atlas.offices.iter().map(|o| &o.zone);
+        let controls = posts
+            .chain(offices)
+            .filter_map(|zone| Some((zone.clone(), zone.bounding_rect()?)))
+            .collect();
+        Self {
+            countries,
+            controls,
+        }
+    }
+
+    /// Whether a BCP post zone or a customs office zone lies within `metres` of (lat, lon):
+    /// Caravan counts a movement that comes near a post as passing its BCP, and a stop or a
+    /// seal opened in a control place as authorised.
+    pub fn near_control_place(&self, p: (f64, f64), metres: f64) -> bool {
+        let c = Coord { x: p.1, y: p.0 };
+        let per_degree = EARTH_RADIUS_M.to_radians();
+        let per_degree_lon = per_degree * p.0.to_radians().cos().max(1e-6);
+        // Metres east and north of `p`: flat is fine over the few km that matter here.
+        let local = |v: Coord<f64>| ((v.x - c.x) * per_degree_lon, (v.y - c.y) * per_degree);
+        self.controls.iter().any(|(zone, rect)| {
+            let (lo, hi) = (local(rect.min()), local(rect.max()));
+            let outside_box = (lo.0.max(-hi.0).max(0.0)).hypot(lo.1.max(-hi.1).max(0.0));
+            if outside_box > metres {
+                return false;
+            }
+            zone.contains(&Point(c))
+                || zone
+                    .exterior()
+                    .lines()
+                    .any(|l| distance_to_segment(local(l.start), local(l.end)) <= metres)
+        })
+    }
+
+    /// The country at (lat, lon), if the maps have one there.
+    pub fn country_at(&self, p: (f64, f64)) -> Option<crate::maps::CountryCode> {
+        let c = Coord { x: p.1, y: p.0 };
+        self.countries
+            .iter()
+            .find(|(_, area, rect)| rect.contains(&c) && area.contains(&Point(c)))
+            .map(|(code, _, _)| *code)
+    }
 }
 
 /// One corridor, measured once so that a vehicle's position is a cheap lookup.
@@ -39,6 +107,33 @@ pub struct Route {
     pub bcps: Vec<RouteBcp>,
     /// Chainage ranges (start, end) that lie in a coverage-gap zone, in route order.
     pub gaps: Vec<(f64, f64)>,
+    /// The customs offices at the start and at the end of the route, when it runs from
+    /// office to office (see [`Route::between_offices`]).
+    pub offices: Option<(String, String)>,
+    /// The transit forward (`[0]`) and backward (`[1]`), when vehicles declare transits.
+    pub plans: Vec<super::trip::TripPlan>,
+}
+
+/// Polygons with their boxes, for cheap containment tests.
+fn boxed<'a>(
+    zones: impl IntoIterator<Item = &'a Polygon<f64>>,
+) -> Vec<(&'a Polygon<f64>, Rect<f64>)> {
+    zones
+        .into_iter()
+        .filter_map(|zone| Some((zone, zone.bounding_rect()?)))
+        .collect()
+}
+
+/// Distance from the origin to the segment `a`–`b`, in the segment's units.
+fn distance_to_segment(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let d = (b.0 - a.0, b.1 - a.1);
+    let len2 = d.0 * d.0 + d.1 * d.1;
+    let t = if len2 > 0.0 {
+        (-(a.0 * d.0 + a.1 * d.1) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (a.0 + t * d.0).hypot(a.1 + t * d.1)
 }
 
 /// Great-circle distance in metres.
@@ -73,6 +168,87 @@ impl Route {
     /// `None` for a route without length.
     pub fn new(atlas: &Atlas, corridor: &Corridor) -> Option<Route> {
         let points: Vec<(f64, f64)> = corridor.route.0.iter().map(|c| (c.y, c.x)).collect();
+        Self::along(atlas, corridor, points)
+    }
+
+    /// The part of `corridor` between its first and its last customs office (the offices
+    /// among its `joins`), so that a vehicle can drive it as a declared transit: it leaves
+    /// one office and arrives at the other. `None` for a corridor with fewer than two
+    /// offices, which no transit can run along from end to end.
+    pub fn between_offices(atlas: &Atlas, corridor: &Corridor) -> Option<Route> {
+        let offices: Vec<_> = corridor
+            .joins
+            .iter()
+            .filter_map(|id| atlas.office(id))
+            .collect();
+        let (first, last) = (offices.first()?, offices.last()?);
+        if first.id == last.id {
+            return None;
+        }
+        let whole = Self::new(atlas, corridor)?;
+        let at = |zone: &Polygon<f64>| {
+            let c = zone.centroid()?;
+            Some(whole.chainage_of((c.y(), c.x())))
+        };
+        let (from, to) = (at(&first.zone)?, at(&last.zone)?);
+        if to - from < 1_000.0 {
+            return None;
+        }
+        let mut route = Self::along(atlas, corridor, whole.slice(from, to))?;
+        // The offices at the ends have coverage even inside a gap zone (Murghob lies in
+        // three): a tracker there uploads what it holds, so that Caravan sees the vehicle
+        // arrive before customs closes its transit, as the office of destination would.
+        let gaps = boxed(atlas.coverage_gaps.iter().map(|g| &g.zone));
+        route.gaps = route.spans_inside(&gaps, &boxed([&first.zone, &last.zone]));
+        route.offices = Some((first.id.clone(), last.id.clone()));
+        Some(route)
+    }
+
+    /// Distance in metres from `p` (lat, lon) to the route (sampled every 200 m).
+    pub fn distance_m(&self, p: (f64, f64)) -> f64 {
+        let place = self.place(self.chainage_of(p));
+        haversine_m(p, (place.lat, place.lon))
+    }
+
+    /// Whether the route changes country only at its BCPs (within 10 km of one). The
+    /// approximate corridor lines of roads that follow a border (the Pamir highway along the
+    /// Panj) wander across it, and a vehicle on them would cross outside a BCP for real.
+    pub fn changes_country_only_at_bcps(&self, borders: &Borders) -> bool {
+        let steps = (self.length_m() / 1_000.0).ceil() as usize;
+        let mut last = None;
+        for k in 0..=steps {
+            let s = self.length_m() * k as f64 / steps.max(1) as f64;
+            let place = self.place(s);
+            let here = borders.country_at((place.lat, place.lon));
+            let near_bcp = self
+                .bcps
+                .iter()
+                .any(|b| (b.chainage_m - s).abs() < 10_000.0);
+            if last.is_some() && here != last && !near_bcp {
+                return false;
+            }
+            last = here;
+        }
+        true
+    }
+
+    /// The vertices between two chainages, with the cut points interpolated.
+    fn slice(&self, from: f64, to: f64) -> Vec<(f64, f64)> {
+        let point = |s: f64| {
+            let p = self.place(s);
+            (p.lat, p.lon)
+        };
+        let mut out = vec![point(from)];
+        for (i, &c) in self.cumulative_m.iter().enumerate() {
+            if c > from + 1.0 && c < to - 1.0 {
+                out.push(self.points[i]);
+            }
+        }
+        out.push(point(to));
+        out
+    }
+
+    fn along(atlas: &Atlas, corridor: &Corridor, points: Vec<(f64, f64)>) -> Option<Route> {
         if points.len() < 2 {
             return None;
         }
@@ -88,6 +264,8 @@ impl Route {
             cumulative_m,
             bcps: Vec::new(),
             gaps: Vec::new(),
+            offices: None,
+            plans: Vec::new(),
         };
         if route.length_m() < 1.0 {
             return None;
@@ -96,20 +274,29 @@ impl Route {
             .joins
             .iter()
             .filter_map(|id| atlas.bcp(id))
-            .map(|bcp| RouteBcp {
-                id: bcp.id.clone(),
-                chainage_m: route.chainage_of((bcp.location.y(), bcp.location.x())),
+            .filter_map(|bcp| {
+                let p = (bcp.location.y(), bcp.location.x());
+                let chainage_m = route.chainage_of(p);
+                // A trimmed route keeps only the BCPs on its own stretch.
+                let place = route.place(chainage_m);
+                let clearance_m = bcp
+                    .posts
+                    .iter()
+                    .flat_map(|post| post.zone.exterior().0.iter())
+                    .map(|v| haversine_m(p, (v.y, v.x)))
+                    .fold(0.0, f64::max)
+                    + 4_500.0;
+                (haversine_m(p, (place.lat, place.lon)) < 5_000.0).then(|| RouteBcp {
+                    id: bcp.id.clone(),
+                    chainage_m,
+                    clearance_m,
+                })
             })
             .collect();
         route
             .bcps
             .sort_by(|a, b| a.chainage_m.total_cmp(&b.chainage_m));
-        let zones: Vec<(&Polygon<f64>, Rect<f64>)> = atlas
-            .coverage_gaps
-            .iter()
-            .filter_map(|gap| Some((&gap.zone, gap.zone.bounding_rect()?)))
-            .collect();
-        route.gaps = route.spans_inside(&zones);
+        route.gaps = route.spans_inside(&boxed(atlas.coverage_gaps.iter().map(|g| &g.zone)), &[]);
         Some(route)
     }
 
@@ -161,7 +348,16 @@ impl Route {
         best.1
     }
 
-    fn spans_inside(&self, zones: &[(&Polygon<f64>, Rect<f64>)]) -> Vec<(f64, f64)> {
+    /// The chainage ranges inside one of `zones` and outside all of `except`.
+    fn spans_inside(
+        &self,
+        zones: &[(&Polygon<f64>, Rect<f64>)],
+        except: &[(&Polygon<f64>, Rect<f64>)],
+    ) -> Vec<(f64, f64)> {
+        let within = |set: &[(&Polygon<f64>, Rect<f64>)], c: Coord<f64>| {
+            set.iter()
+                .any(|(zone, rect)| rect.contains(&c) && zone.contains(&Point(c)))
+        };
         let mut spans = Vec::new();
         let mut open: Option<f64> = None;
         let steps = (self.length_m() / GAP_SAMPLE_M).ceil() as usize;
@@ -172,9 +368,7 @@ impl Route {
                 x: place.lon,
                 y: place.lat,
             };
-            let inside = zones
-                .iter()
-                .any(|(zone, rect)| rect.contains(&c) && zone.contains(&Point(c)));
+            let inside = within(zones, c) && !within(except, c);
             match (inside, open) {
                 (true, None) => open = Some(s),
                 (false, Some(start)) => {

@@ -1,5 +1,21 @@
 //! The shell around the fleet model: registers devices, keeps simulated time, publishes
-//! what the fleet sends, writes the truth file and counts everything for the summary.
+//! what the fleet sends, acts as customs for the fleet's transits, writes the truth file and
+//! counts everything for the summary.
+//!
+//! With transits (the default), each vehicle's declaration is lodged through the API before
+//! any later message of that vehicle is published, its deadline moved by the time simulated
+//! time trails the wall clock (Caravan judges deadlines on its own clock). At the end of a
+//! trip the model decides what customs does: a transit without incidents is completed, and
+//! the run closes it as the office of destination would (retrying until Caravan has seen
+//! the vehicle arrive) before the vehicle declares its way back; a transit with incidents
+//! stays open, the vehicle parked at its destination, for an officer to work its alerts.
+//! Closing takes an officer's token (a coordinator, or customs of the destination country):
+//! with a carrier's token the closes are refused, counted, and the parked vehicle's next
+//! declaration is refused too.
+//!
+//! When the run ends it writes an `end_of_run` truth line naming the devices that still hold
+//! fixes or seal events out of coverage, so that a check counts the incidents whose evidence
+//! has not reached Caravan as pending rather than missed.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -9,15 +25,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::clock::SimClock;
+use super::customs::{Desk, Outcome};
 use super::fleet::{Fleet, FleetConfig};
 use super::incident::{IncidentKind, IncidentRates};
 use super::message::{rfc3339, OutgoingKind};
 use super::publish::Publishers;
-use super::register::{register, Registration};
+use super::register::{register, Api, Registration};
 use super::reporting::Reporting;
+use super::trip::{DeclaredTransit, TripEvent};
+use super::truth::{ClosedTransit, EndOfRun, TruthLine};
 use crate::ingest::BrokerAddr;
 use crate::maps::Atlas;
 
@@ -41,7 +60,11 @@ pub struct Options {
     pub duration: Option<Duration>,
     pub reporting: Reporting,
     pub rates: IncidentRates,
-    /// JSON lines, one per injected incident.
+    /// Declare each vehicle's transits and close the completed ones; false only registers
+    /// the devices and drives them without transits.
+    pub transits: bool,
+    /// JSON lines: injected incidents, declared and closed transits, the end of the run
+    /// (see `simulate::truth`).
     pub truth: Option<PathBuf>,
     pub device_prefix: Option<String>,
     /// MQTT connections the devices share.
@@ -58,11 +81,29 @@ pub struct Summary {
     pub published: BTreeMap<OutgoingKind, (u64, u64)>,
     pub acknowledged: u64,
     pub incidents: BTreeMap<IncidentKind, u64>,
+    pub transits: TransitCounts,
+    /// The first refusals of declarations and closes: transit id and the API's reason.
+    pub refusals: Vec<String>,
     /// Fixes still held by devices out of coverage when the run ended.
     pub buffered_at_end: usize,
     pub simulated_from: String,
     pub simulated_to: String,
 }
+
+/// What the run's customs desk did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransitCounts {
+    pub declared: u64,
+    /// Completed transits closed at their destination.
+    pub closed: u64,
+    /// Declarations the API refused (their vehicles drive on, undeclared).
+    pub refused: u64,
+    /// Completed transits the API would not close.
+    pub not_closed: u64,
+}
+
+/// Refusals kept in the summary, besides the log.
+const REFUSALS_KEPT: usize = 20;
 
 impl Summary {
     pub fn messages(&self) -> u64 {
@@ -80,8 +121,9 @@ impl Summary {
 }
 
 impl Options {
-    /// The fleet of `caravan serve --demo`: 20 vehicles at 60x against the app's own broker
-    /// and API, with the default incident rates, until the app stops.
+    /// The fleet of `caravan serve --demo`: 20 vehicles at 60x driving declared transits
+    /// against the app's own broker and API, with the default incident rates, until the app
+    /// stops. `token` must be allowed to close transits.
     pub fn demo(broker: BrokerAddr, api: String, token: Option<String>) -> Self {
         Self {
             vehicles: 20,
@@ -93,6 +135,7 @@ impl Options {
             duration: None,
             reporting: Reporting::Teltonika,
             rates: IncidentRates::default(),
+            transits: true,
             truth: None,
             device_prefix: Some("demo".into()),
             connections: 2,
@@ -108,18 +151,127 @@ fn connection_for(topic: &str) -> usize {
     hasher.finish() as usize
 }
 
+/// The run's tag in transit references: the start in milliseconds, base 36, so that reruns
+/// (and two runs in the same second) declare new transits.
+fn run_tag(wall_start_ms: i64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut n = wall_start_ms.unsigned_abs();
+    let mut tag = Vec::new();
+    while n > 0 || tag.is_empty() {
+        tag.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    tag.reverse();
+    format!("T{}", String::from_utf8_lossy(&tag))
+}
+
+/// The truth file, when the run keeps one.
+struct TruthFile(Option<std::io::BufWriter<std::fs::File>>);
+
+impl TruthFile {
+    fn create(path: Option<&PathBuf>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self(None));
+        };
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("creating the truth file {}", path.display()))?;
+        Ok(Self(Some(std::io::BufWriter::new(file))))
+    }
+
+    fn write(&mut self, line: &TruthLine) -> anyhow::Result<()> {
+        if let Some(file) = &mut self.0 {
+            let text = serde_json::to_string(line).context("encoding a truth line")?;
+            writeln!(file, "{text}").context("writing the truth file")?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if let Some(file) = &mut self.0 {
+            file.flush().context("writing the truth file")?;
+        }
+        Ok(())
+    }
+}
+
+/// Acts on one transit event of the model through the API, and records what happened.
+async fn lodge(
+    desk: &Desk,
+    event: TripEvent,
+    truth: &mut TruthFile,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let counts = &mut summary.transits;
+    let refusals = &mut summary.refusals;
+    let mut refused = |what: &str, transit_id: &str, reason: &str| {
+        if refusals.len() < REFUSALS_KEPT {
+            refusals.push(format!("{what} {transit_id}: {reason}"));
+        }
+    };
+    match event {
+        TripEvent::Declared {
+            device_id,
+            transit_id,
+            declaration,
+            at,
+        } => {
+            let lag_s = chrono::Utc::now().timestamp() - at;
+            let line = DeclaredTransit {
+                transit_id: transit_id.clone(),
+                device_id,
+                departure_office: declaration.departure_office.clone(),
+                destination_office: declaration.destination_office.clone(),
+                bcps: declaration.itinerary.clone(),
+                declared_at: rfc3339(at),
+            };
+            match desk.declare(*declaration, lag_s).await {
+                Outcome::Done => {
+                    counts.declared += 1;
+                    truth.write(&TruthLine::Transit { transit: line })?;
+                }
+                Outcome::Refused(reason) => {
+                    counts.refused += 1;
+                    refused("declaring", &transit_id, &reason);
+                    warn!(%transit_id, %reason, "The API refused a declaration; the vehicle drives on undeclared.");
+                }
+            }
+        }
+        TripEvent::Completed { transit_id, at, .. } => match desk.close(&transit_id).await {
+            Outcome::Done => {
+                counts.closed += 1;
+                let closed = ClosedTransit {
+                    transit_id,
+                    at: rfc3339(at),
+                };
+                truth.write(&TruthLine::Closed { closed })?;
+            }
+            Outcome::Refused(reason) => {
+                counts.not_closed += 1;
+                refused("closing", &transit_id, &reason);
+                warn!(%transit_id, %reason, "A completed transit was not closed.");
+            }
+        },
+    }
+    Ok(())
+}
+
 /// Runs the fleet against a broker and an API until `options.duration` or `cancel`.
 ///
 /// # Errors
 /// The maps cannot be read, the API or the broker cannot be reached, or the truth file
-/// cannot be written.
+/// cannot be written. A declaration or close the API refuses is counted and logged, not an
+/// error.
 pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<Summary> {
     let atlas = Atlas::embedded().context("reading the shipped maps")?;
-    let wall_start = chrono::Utc::now().timestamp();
+    let wall_now = chrono::Utc::now();
+    let wall_start = wall_now.timestamp();
     let seed = options.seed;
     let mut config = FleetConfig::new(options.vehicles, seed, wall_start);
     config.reporting = options.reporting;
     config.rates = options.rates.clone();
+    if options.transits {
+        config.transits = Some(run_tag(wall_now.timestamp_millis()));
+    }
     if let Some(prefix) = &options.device_prefix {
         config.device_prefix.clone_from(prefix);
     }
@@ -127,8 +279,9 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     config.seq_base = u64::try_from(wall_start).unwrap_or(0) * 1000;
     let devices = Fleet::new(&atlas, &config)?.devices();
     let http = reqwest::Client::new();
-    let api = options.api.trim_end_matches('/').to_owned();
-    let registration = register(&http, &api, options.token.as_deref(), &devices).await?;
+    let api = Api::new(&http, &options.api, options.token.as_deref());
+    let registration = register(&http, &api.base, options.token.as_deref(), &devices).await?;
+    let desk = Desk::new(api, cancel.clone());
     let accelerated_s = options
         .duration
         .map_or(DEFAULT_ACCELERATED_S, |d| d.as_secs_f64());
@@ -149,14 +302,8 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
         200,
     )
     .await?;
-    let mut truth = match &options.truth {
-        Some(path) => Some(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("creating the truth file {}", path.display()))?,
-        )),
-        None => None,
-    };
-    info!(vehicles = options.vehicles, speedup = clock.speedup, from = %rfc3339(clock.start), "The simulated fleet is on the road.");
+    let mut truth = TruthFile::create(options.truth.as_ref())?;
+    info!(vehicles = options.vehicles, speedup = clock.speedup, from = %rfc3339(clock.start), transits = options.transits, "The simulated fleet is on the road.");
     let mut summary = Summary {
         registration,
         simulated_from: rfc3339(clock.start),
@@ -176,7 +323,14 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
         let finished = options.duration.is_some_and(|d| elapsed >= d);
         let now = clock.at(elapsed.as_secs_f64());
         last = now;
-        for message in fleet.step(now) {
+        let messages = fleet.step(now);
+        // Each transit event goes to the API after the messages before it and before those
+        // after it, waiting for the answer: Caravan then sees them in the model's order.
+        let mut trips = fleet.take_trips().into_iter().peekable();
+        for (i, message) in messages.into_iter().enumerate() {
+            while let Some((_, event)) = trips.next_if(|(position, _)| *position <= i) {
+                lodge(&desk, event, &mut truth, &mut summary).await?;
+            }
             let entry = summary.published.entry(message.kind).or_default();
             entry.0 += 1;
             entry.1 += message.fixes as u64;
@@ -185,16 +339,14 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
                 .publish(key, message.topic, message.payload.into_bytes())
                 .await?;
         }
+        for (_, event) in trips {
+            lodge(&desk, event, &mut truth, &mut summary).await?;
+        }
         for injected in fleet.take_truth() {
             *summary.incidents.entry(injected.kind).or_default() += 1;
-            if let Some(file) = &mut truth {
-                let line = serde_json::to_string(&injected)?;
-                writeln!(file, "{line}").context("writing the truth file")?;
-            }
+            truth.write(&TruthLine::Incident(Box::new(injected)))?;
         }
-        if let Some(file) = &mut truth {
-            file.flush().context("writing the truth file")?;
-        }
+        truth.flush()?;
         if options.progress && Instant::now() >= next_progress {
             next_progress += Duration::from_secs(1);
             eprint!("\r{}", progress_line(&summary, &publishers, now));
@@ -210,6 +362,12 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     summary.acknowledged = publishers.acked();
     summary.buffered_at_end = fleet.buffered_fixes();
     summary.simulated_to = rfc3339(last);
+    let end_of_run = EndOfRun {
+        at: rfc3339(last),
+        held: fleet.held_evidence(),
+    };
+    truth.write(&TruthLine::End { end_of_run })?;
+    truth.flush()?;
     publishers.disconnect().await;
     Ok(summary)
 }
@@ -217,11 +375,13 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
 fn progress_line(summary: &Summary, publishers: &Publishers, now: i64) -> String {
     let incidents: u64 = summary.incidents.values().sum();
     format!(
-        "sim {} | published {} messages, {} fixes | acknowledged {} | incidents {}   ",
+        "sim {} | published {} messages, {} fixes | acknowledged {} | transits {} declared, {} closed | incidents {}   ",
         rfc3339(now),
         summary.messages(),
         summary.fixes(),
         publishers.acked(),
+        summary.transits.declared,
+        summary.transits.closed,
         incidents
     )
 }

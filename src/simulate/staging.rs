@@ -4,17 +4,20 @@
 //! where the vehicle is (say, a stop while it waits at a BCP) is tried again ten minutes
 //! later, so the realised rate stays close to the configured one.
 
+use super::crossing::CONTROL_CLEARANCE_M;
 use super::incident::{IncidentKind, IncidentRates, Injected};
 use super::message::{rfc3339, Outgoing};
 use super::reporting::Sample;
-use super::route::Route;
-use super::vehicle::{exponential, uniform, Activity, Detour, Params, Vehicle, Wait};
+use super::route::{offset, Route};
+use super::vehicle::{exponential, uniform, Activity, Detour, Params, Vehicle, Wait, CRUISE_KMH};
 use crate::telemetry::SealEventKind;
 
 const RETRY_S: i64 = 600;
 const DAY_S: f64 = 86_400.0;
-/// How far before a BCP a crossing detour leaves the road.
-const CROSSING_LEAD_M: (f64, f64) = (15_000.0, 20_000.0);
+/// A GNSS jump is staged only this soon after the last fix, seconds.
+const JUMP_AFTER_FIX_S: i64 = 30;
+/// How long a staged silence lasts, seconds (2–6 h).
+const SILENCE_S: (f64, f64) = (7_200.0, 21_600.0);
 
 impl Vehicle {
     pub(super) fn schedule(&mut self, kind: IncidentKind, now: i64, rates: &IncidentRates) {
@@ -49,6 +52,8 @@ impl Vehicle {
         Injected {
             kind,
             device_id: self.tracker.device_id.clone(),
+            transit_id: None,
+            expected: Vec::new(),
             at: rfc3339(self.t),
             until: None,
             lat: (place.lat * 1e6).round() / 1e6,
@@ -71,17 +76,17 @@ impl Vehicle {
         truth: &mut Vec<Injected>,
     ) {
         if self.crossing_armed {
-            if let Some(injected) = self.start_crossing(route) {
-                truth.push(injected);
+            if let Some(injected) = self.start_crossing(route, params) {
+                self.note(injected, truth);
             }
         }
         for kind in IncidentKind::ALL {
             if self.t < self.next_incident[kind as usize] {
                 continue;
             }
-            let staged = self.stage(kind, route, sample, out);
+            let staged = self.stage(kind, route, params, sample, out);
             match staged {
-                Some(Some(injected)) => truth.push(injected),
+                Some(Some(injected)) => self.note(injected, truth),
                 Some(None) => {}
                 None => {
                     self.next_incident[kind as usize] = self.t + RETRY_S;
@@ -98,18 +103,32 @@ impl Vehicle {
         &mut self,
         kind: IncidentKind,
         route: &Route,
+        params: &Params,
         sample: &Sample,
         out: &mut Vec<Outgoing>,
     ) -> Option<Option<Injected>> {
-        if !self.on_open_road(route) {
+        let place = route.place(self.chainage);
+        // An intermediate office or another corridor's BCP may lie beside the open road: a
+        // stop or a seal opened there is authorised.
+        let controlled = params
+            .borders
+            .as_ref()
+            .is_some_and(|b| b.near_control_place((place.lat, place.lon), CONTROL_CLEARANCE_M));
+        if !self.on_open_road(route) || controlled {
             return None;
         }
         let mut injected = self.injected(kind, route);
         match kind {
             IncidentKind::RouteDeviation => {
-                let minutes = uniform(&mut self.rng, 20.0, 60.0);
                 let peak_m = route.width_m + uniform(&mut self.rng, 4_000.0, 10_000.0);
-                let end = self.detour(minutes, peak_m);
+                let ramp_min = Detour::ramp_s(peak_m) / 60.0;
+                let minutes = uniform(&mut self.rng, 20.0, 60.0).max(2.0 * ramp_min + 10.0);
+                let right = self.rng.bool();
+                let bearing = [right, !right]
+                    .into_iter()
+                    .map(|r| sample.heading_deg + if r { 90.0 } else { -90.0 })
+                    .find(|&b| self.detour_is_clear(route, params, minutes, peak_m, b))?;
+                let end = self.detour(minutes, peak_m, bearing);
                 injected.until = Some(rfc3339(end));
                 injected.distance_m = Some(peak_m.round());
             }
@@ -141,9 +160,17 @@ impl Vehicle {
                     return None;
                 }
                 self.crossing_armed = true;
+                self.crossing_peak_m = uniform(&mut self.rng, 15_000.0, 25_000.0);
                 return Some(None);
             }
             IncidentKind::GnssJump => {
+                // Only right after a fix: from one an hour old (a stop's last record, or the
+                // last before a silence) a jump of 50 km is a plausible drive, and Caravan
+                // would take the jumped fix, and a border between, for real.
+                let last = self.tracker.last_fix_t().unwrap_or(i64::MIN);
+                if self.t.saturating_sub(last) > JUMP_AFTER_FIX_S || self.speed_kmh < 30.0 {
+                    return None;
+                }
                 // Across the road, so the jump cannot land back on the corridor.
                 let distance = uniform(&mut self.rng, 50_000.0, 300_000.0);
                 let side = if self.rng.bool() { 90.0 } else { -90.0 };
@@ -152,52 +179,100 @@ impl Vehicle {
                 return Some(None);
             }
             IncidentKind::DeviceSilent => {
-                self.silent_until = self.t + uniform(&mut self.rng, 7_200.0, 21_600.0) as i64;
+                let longest_s = self.silence_allowed_s(route);
+                if longest_s < SILENCE_S.0 {
+                    return None;
+                }
+                let silence_s = uniform(&mut self.rng, SILENCE_S.0, SILENCE_S.1).min(longest_s);
+                self.silent_until = self.t + silence_s as i64;
                 injected.until = Some(rfc3339(self.silent_until));
             }
+            // Recorded where they happen, never staged.
+            IncidentKind::LowBattery | IncidentKind::Overdue => return None,
         }
         Some(Some(injected))
     }
 
-    /// Leaves the corridor now for `minutes`, reaching `peak_m` off it; returns the end.
-    fn detour(&mut self, minutes: f64, peak_m: f64) -> i64 {
+    /// Leaves the corridor now for `minutes`, reaching `peak_m` off it towards `bearing`;
+    /// returns the end.
+    fn detour(&mut self, minutes: f64, peak_m: f64, bearing: f64) -> i64 {
         let end = self.t + (minutes * 60.0) as i64;
         self.detour = Some(Detour {
             start: self.t,
             end,
             peak_m,
-            side: if self.rng.bool() { 1.0 } else { -1.0 },
+            bearing,
+            steady_kmh: None,
         });
         end
     }
 
-    /// Goes round the next BCP once it is 15–20 km ahead and the road goes on 25 km past it.
-    fn start_crossing(&mut self, route: &Route) -> Option<Injected> {
-        let i = self.next_bcp?;
-        let bcp = &route.bcps[i];
-        let ahead = (bcp.chainage_m - self.chainage).abs();
-        let beyond = if self.forward {
-            route.length_m() - bcp.chainage_m
-        } else {
-            bcp.chainage_m
+    /// The longest silence that ends before the vehicle, at its top speed, could come near
+    /// the posts of the next BCP: a device heard again only past a border leaves Caravan no
+    /// evidence that the vehicle crossed at the post, and it rightly raises a crossing
+    /// outside a BCP for what was only a silence.
+    fn silence_allowed_s(&self, route: &Route) -> f64 {
+        let Some(bcp) = self.bcp_ahead(route).map(|i| &route.bcps[i]) else {
+            return f64::INFINITY;
         };
-        let ready = self.activity == Activity::Driving
-            && self.detour.is_none()
-            && (CROSSING_LEAD_M.0..=CROSSING_LEAD_M.1).contains(&ahead)
-            && beyond > 25_000.0;
-        if !ready {
-            return None;
+        let to_posts_m = (bcp.chainage_m - self.chainage).abs() - bcp.clearance_m;
+        to_posts_m.max(0.0) / (CRUISE_KMH.1 / 3.6)
+    }
+
+    /// Whether a deviation starting now stays a deviation and nothing else: the road ahead
+    /// holds no BCP or terminal within its reach, and (with transits) every point of it stays
+    /// in the country of the road beside it and clear of every post and office zone, checked
+    /// every minute.
+    fn detour_is_clear(
+        &self,
+        route: &Route,
+        params: &Params,
+        minutes: f64,
+        peak_m: f64,
+        bearing: f64,
+    ) -> bool {
+        let duration_s = minutes * 60.0;
+        let reach_m = CRUISE_KMH.1 / 3.6 * duration_s + 15_000.0;
+        let ahead = |c: f64| {
+            let d = if self.forward {
+                c - self.chainage
+            } else {
+                self.chainage - c
+            };
+            d >= 0.0 && d <= reach_m
+        };
+        let end = if self.forward { route.length_m() } else { 0.0 };
+        if ahead(end) || route.bcps.iter().any(|b| ahead(b.chainage_m)) {
+            return false;
         }
-        self.crossing_armed = false;
-        self.bypass = Some(i);
-        let speed_ms = self.cruise_kmh.max(30.0) / 3.6;
-        let minutes = (ahead + 20_000.0) / speed_ms / 60.0;
-        let peak_m = uniform(&mut self.rng, 15_000.0, 25_000.0);
-        let end = self.detour(minutes, peak_m);
-        let mut injected = self.injected(IncidentKind::CrossingOutsideBcp, route);
-        injected.until = Some(rfc3339(end));
-        injected.distance_m = Some(peak_m.round());
-        injected.bcp = Some(bcp.id.clone());
-        Some(injected)
+        let Some(borders) = &params.borders else {
+            return true;
+        };
+        let plan = Detour {
+            start: 0,
+            end: duration_s as i64,
+            peak_m,
+            bearing,
+            steady_kmh: None,
+        };
+        let speed_ms = self.cruise_kmh / 3.6;
+        let mut furthest_m: f64 = 0.0;
+        let clear = (0..=(duration_s / 60.0).ceil() as i64).all(|k| {
+            let t = k * 60;
+            let along = speed_ms * t as f64;
+            let c = if self.forward {
+                self.chainage + along
+            } else {
+                self.chainage - along
+            };
+            let place = route.place(c);
+            let road = (place.lat, place.lon);
+            let off = offset(road, bearing, plan.offset_m(t));
+            furthest_m = furthest_m.max(route.distance_m(off));
+            borders.country_at(road) == borders.country_at(off)
+                && !borders.near_control_place(off, CONTROL_CLEARANCE_M)
+        });
+        // Where the road bends, an offset in a fixed direction may stay near it.
+        clear && furthest_m > route.width_m + 2_000.0
     }
 }

@@ -61,9 +61,30 @@ impl Tracker {
         self.seq
     }
 
+    /// True once the battery has run below the low-battery threshold (and said so).
+    pub fn battery_low(&self) -> bool {
+        self.low_battery_sent
+    }
+
+    /// The device time of the last fix recorded, if any.
+    pub fn last_fix_t(&self) -> Option<i64> {
+        self.recorder.last_t()
+    }
+
     /// Fixes waiting for coverage.
     pub fn buffered(&self) -> usize {
         self.buffer.len()
+    }
+
+    /// Device time (RFC 3339) of the oldest fix or seal event waiting for coverage.
+    pub fn holding_since(&self) -> Option<&str> {
+        let fix = self.buffer.first().map(|f| f.t.as_str());
+        let seal = self.held.first().map(|s| s.t.as_str());
+        // Whole-second RFC 3339 times in UTC sort as text.
+        match (fix, seal) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// One second of the device's life at `sample`. `force` records a fix whatever the rules
@@ -76,6 +97,10 @@ impl Tracker {
         out: &mut Vec<Outgoing>,
     ) -> Option<u64> {
         self.battery_pct = (self.battery_pct - DRAIN_PCT_PER_H / 3600.0).max(0.0);
+        if covered {
+            // Oldest first: what was kept out of coverage goes before anything new.
+            self.flush(out);
+        }
         if self.battery_pct < LOW_BATTERY_PCT && !self.low_battery_sent {
             self.low_battery_sent = true;
             self.seal_event(sample, SealEventKind::LowBattery, covered, out);
@@ -99,12 +124,9 @@ impl Tracker {
         } else {
             None
         };
-        if covered {
-            self.flush(out);
-            if sample.t >= self.next_status {
-                self.next_status = sample.t + STATUS_EVERY_S;
-                self.status(sample, out);
-            }
+        if covered && sample.t >= self.next_status {
+            self.next_status = sample.t + STATUS_EVERY_S;
+            self.status(sample, out);
         }
         recorded
     }
@@ -156,6 +178,7 @@ impl Tracker {
             lon: (sample.lon * 1e6).round() / 1e6,
         };
         if covered {
+            self.flush(out);
             out.push(Outgoing::seal(&self.device_id, &seal));
         } else {
             self.held.push(seal);

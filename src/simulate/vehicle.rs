@@ -7,11 +7,15 @@
 //! slowdowns average close to the CAREC CPMM 2022 figure of 42 km/h without delay.
 
 use super::incident::{IncidentKind, IncidentRates, Injected};
-use super::message::Outgoing;
+use super::message::{rfc3339, Outgoing};
 use super::reporting::{Reporting, Sample};
 use super::route::{offset, Route};
 use super::tracker::Tracker;
+use super::trip::{self, Trip, TripEvent, TripRequest};
 use crate::telemetry::SealEventKind;
+
+/// A trip event with the position in the step's messages before which it happens.
+pub type Placed = (usize, TripEvent);
 
 /// What the whole fleet shares.
 #[derive(Clone, Debug)]
@@ -22,13 +26,23 @@ pub struct Params {
     pub bcp_wait_mean_s: f64,
     /// Chance that a BCP wait includes an inspection that opens and closes the seal.
     pub inspection_share: f64,
+    /// Set when vehicles drive declared transits: the run's tag in transit references.
+    pub transits: Option<String>,
+    /// The countries, so that a staged deviation does not cross a border by accident (only
+    /// with transits, where an alert would follow).
+    pub borders: Option<std::sync::Arc<super::route::Borders>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Wait {
     Bcp(usize),
+    /// Unloading at the end of the route; the vehicle then turns round.
     Terminal,
     Stop,
+    /// Loading at the office of departure, with the transit declared.
+    Loading,
+    /// Parked at the office of destination until customs clears a transit with incidents.
+    Held,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,19 +51,35 @@ pub(super) enum Activity {
     Waiting { until: i64, why: Wait },
 }
 
-/// A planned excursion off the corridor, ramping out and back over five minutes.
+/// The range of cruising speeds, km/h: a vehicle drives no faster than the top of it.
+pub(super) const CRUISE_KMH: (f64, f64) = (44.0, 58.0);
+
+/// Sideways speed of a vehicle leaving or rejoining its corridor on a detour, m/s (60 km/h):
+/// together with its speed along the road it stays a plausible truck's.
+pub(super) const DETOUR_SIDEWAYS_MS: f64 = 60.0 / 3.6;
+
+/// A planned excursion off the corridor, ramping out and back at [`DETOUR_SIDEWAYS_MS`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Detour {
     pub start: i64,
     pub end: i64,
     pub peak_m: f64,
-    /// +1 to the right of the direction of travel, -1 to the left.
-    pub side: f64,
+    /// Compass bearing of the offset, fixed when the detour starts (an offset square to each
+    /// stretch of road would jump where the road bends).
+    pub bearing: f64,
+    /// A speed along the road held for the whole detour, so that its path is the one planned
+    /// (a crossing must be clear of the posts before it turns back to the road).
+    pub steady_kmh: Option<f64>,
 }
 
 impl Detour {
-    fn offset_m(&self, t: i64) -> f64 {
-        let ramp = 300.0;
+    /// Seconds to reach the peak from the road, or the road from the peak.
+    pub fn ramp_s(peak_m: f64) -> f64 {
+        (peak_m / DETOUR_SIDEWAYS_MS).max(300.0)
+    }
+
+    pub fn offset_m(&self, t: i64) -> f64 {
+        let ramp = Self::ramp_s(self.peak_m);
         let into = (t - self.start) as f64 / ramp;
         let left = (self.end - t) as f64 / ramp;
         self.peak_m * into.min(left).clamp(0.0, 1.0)
@@ -69,6 +99,8 @@ pub struct Vehicle {
     /// The BCP the current detour goes round.
     pub(super) bypass: Option<usize>,
     pub(super) crossing_armed: bool,
+    /// How far the armed crossing goes round its BCP, at least the BCP's clearance.
+    pub(super) crossing_peak_m: f64,
     /// A pending GNSS jump: distance in metres and bearing.
     pub(super) jump: Option<(f64, f64)>,
     pub(super) silent_until: i64,
@@ -79,6 +111,16 @@ pub struct Vehicle {
     /// The last simulated second this vehicle has lived.
     pub t: i64,
     started: bool,
+    /// The vehicle's place in the fleet (for transit references and plates).
+    pub(super) index: usize,
+    /// The declared transit the vehicle is on, when the run declares transits.
+    pub(super) trip: Option<Trip>,
+    trips_declared: u32,
+}
+
+/// The plate of the `index`-th vehicle of a fleet.
+pub fn plate(index: usize) -> String {
+    format!("{:02}SIM{:03}", index % 100, index % 1000)
 }
 
 pub(super) fn uniform(rng: &mut fastrand::Rng, lo: f64, hi: f64) -> f64 {
@@ -92,8 +134,9 @@ pub(super) fn exponential(rng: &mut fastrand::Rng, mean: f64) -> f64 {
 
 impl Vehicle {
     /// A vehicle somewhere along `route`, heading either way, alive from `start`.
+    /// With transits, the vehicle starts loading at one of the route's offices instead.
     pub fn new(
-        route_index: usize,
+        (index, route_index): (usize, usize),
         route: &Route,
         tracker: Tracker,
         start: i64,
@@ -101,19 +144,29 @@ impl Vehicle {
         mut rng: fastrand::Rng,
     ) -> Self {
         let forward = rng.bool();
-        let chainage = uniform(&mut rng, 0.05, 0.95) * route.length_m();
-        let cruise_kmh = uniform(&mut rng, 44.0, 58.0);
+        let mut chainage = uniform(&mut rng, 0.05, 0.95) * route.length_m();
+        let cruise_kmh = uniform(&mut rng, CRUISE_KMH.0, CRUISE_KMH.1);
+        let mut activity = Activity::Driving;
+        if params.transits.is_some() && !route.plans.is_empty() {
+            chainage = if forward { 0.0 } else { route.length_m() };
+            let loading = uniform(&mut rng, 600.0, 3_600.0) as i64;
+            activity = Activity::Waiting {
+                until: start + loading,
+                why: Wait::Loading,
+            };
+        }
         let mut vehicle = Self {
             route: route_index,
             chainage,
             forward,
             cruise_kmh,
             speed_kmh: cruise_kmh,
-            activity: Activity::Driving,
+            activity,
             next_bcp: None,
             detour: None,
             bypass: None,
             crossing_armed: false,
+            crossing_peak_m: 0.0,
             jump: None,
             silent_until: i64::MIN,
             next_incident: [i64::MAX; 6],
@@ -122,6 +175,9 @@ impl Vehicle {
             tracker,
             t: start,
             started: false,
+            index,
+            trip: None,
+            trips_declared: 0,
         };
         vehicle.next_bcp = vehicle.bcp_ahead(route);
         for kind in IncidentKind::ALL {
@@ -138,10 +194,11 @@ impl Vehicle {
         params: &Params,
         out: &mut Vec<Outgoing>,
         truth: &mut Vec<Injected>,
+        trips: &mut Vec<Placed>,
     ) {
         while self.t < until {
             self.t += 1;
-            self.tick(route, params, out, truth);
+            self.tick(route, params, out, truth, trips);
         }
     }
 
@@ -151,16 +208,25 @@ impl Vehicle {
         params: &Params,
         out: &mut Vec<Outgoing>,
         truth: &mut Vec<Injected>,
+        trips: &mut Vec<Placed>,
     ) {
         let t = self.t;
-        self.drive(route, params, out);
+        self.drive(route, params, out, trips);
         let sample = self.sample(route);
         let covered = !route.in_gap(self.chainage);
         if !self.started {
             self.started = true;
+            if let Activity::Waiting {
+                until,
+                why: Wait::Loading,
+            } = self.activity
+            {
+                self.declare(route, params, until, out.len(), trips);
+            }
             self.tracker
                 .seal_event(&sample, SealEventKind::Armed, covered, out);
         }
+        self.check_deadline(route, truth);
         self.stage_incidents(route, params, &sample, out, truth);
         if !self.device_on() {
             return;
@@ -182,13 +248,90 @@ impl Vehicle {
             }
             None => sample,
         };
+        let was_low = self.tracker.battery_low();
         let seq = self.tracker.tick(&sample, covered, jump.is_some(), out);
         if let (Some((distance, _)), Some(seq)) = (jump, seq) {
             let mut injected = self.injected(IncidentKind::GnssJump, route);
             injected.distance_m = Some(distance.round());
             injected.seq = Some(seq);
-            truth.push(injected);
+            self.note(injected, truth);
         }
+        if !was_low && self.tracker.battery_low() && self.trip.is_some() {
+            let injected = self.injected(IncidentKind::LowBattery, route);
+            self.note(injected, truth);
+        }
+    }
+
+    /// Records a truth line on the vehicle's transit, with the alerts it should raise.
+    pub(super) fn note(&mut self, mut injected: Injected, truth: &mut Vec<Injected>) {
+        if let Some(trip) = &mut self.trip {
+            injected.transit_id = Some(trip.transit_id.clone());
+            trip.incidents += 1;
+        }
+        injected.expected = super::expect::alerts_for(&injected);
+        truth.push(injected);
+    }
+
+    /// A transit past its deadline before arriving is recorded once (see `Wait` caps).
+    fn check_deadline(&mut self, route: &Route, truth: &mut Vec<Injected>) {
+        let Some(trip) = &self.trip else { return };
+        if trip.arrived || trip.overdue || self.t <= trip.deadline {
+            return;
+        }
+        let mut injected = self.injected(IncidentKind::Overdue, route);
+        injected.at = rfc3339(trip.deadline);
+        if let Some(trip) = &mut self.trip {
+            trip.overdue = true;
+        }
+        self.note(injected, truth);
+    }
+
+    /// Lodges the declaration of the vehicle's next transit, leaving at `departs_at`.
+    fn declare(
+        &mut self,
+        route: &Route,
+        params: &Params,
+        departs_at: i64,
+        position: usize,
+        trips: &mut Vec<Placed>,
+    ) {
+        let (Some(run), Some(plan)) = (
+            &params.transits,
+            route.plans.get(if self.forward { 0 } else { 1 }),
+        ) else {
+            return;
+        };
+        self.trips_declared += 1;
+        let plate = plate(self.index);
+        let request = TripRequest {
+            plan,
+            reference: trip::reference(run, self.index, self.trips_declared),
+            device_id: &self.tracker.device_id,
+            plate: &plate,
+            vehicle: self.index,
+            number: self.trips_declared,
+            seal_id: &self.tracker.seal_id,
+            departs_at,
+        };
+        let transit_id = request.transit_id().to_string();
+        self.trip = Some(Trip {
+            number: self.trips_declared,
+            transit_id: transit_id.clone(),
+            reference: request.reference.clone(),
+            seal_id: self.tracker.seal_id.clone(),
+            departs_at,
+            deadline: request.deadline(),
+            incidents: 0,
+            arrived: false,
+            overdue: false,
+        });
+        let event = TripEvent::Declared {
+            device_id: self.tracker.device_id.clone(),
+            transit_id,
+            declaration: Box::new(request.declaration()),
+            at: self.t,
+        };
+        trips.push((position, event));
     }
 
     /// False while the device is silent: it then records and sends nothing.
@@ -207,7 +350,7 @@ impl Vehicle {
         let mut point = (place.lat, place.lon);
         if let Some(detour) = self.detour {
             let off = detour.offset_m(self.t);
-            point = offset(point, heading + 90.0 * detour.side, off);
+            point = offset(point, detour.bearing, off);
             if self.t >= detour.end {
                 self.detour = None;
             }
@@ -239,7 +382,13 @@ impl Vehicle {
     }
 
     /// One second of motion: waits end, speed follows the road, BCPs and terminals stop us.
-    fn drive(&mut self, route: &Route, params: &Params, out: &mut Vec<Outgoing>) {
+    fn drive(
+        &mut self,
+        route: &Route,
+        params: &Params,
+        out: &mut Vec<Outgoing>,
+        trips: &mut Vec<Placed>,
+    ) {
         if let Activity::Waiting { until, why } = self.activity {
             if self.t < until {
                 self.speed_kmh = 0.0;
@@ -247,11 +396,24 @@ impl Vehicle {
             }
             self.activity = Activity::Driving;
             if why == Wait::Terminal {
+                if self.hold(trips, out.len()) {
+                    return;
+                }
                 self.forward = !self.forward;
                 let sample = self.sample(route);
                 let covered = !route.in_gap(self.chainage);
                 if self.device_on() {
                     self.tracker.reseal(&sample, covered, out);
+                }
+                if self.trip.is_some() {
+                    let loading = uniform(&mut self.rng, 1_800.0, 7_200.0) as i64;
+                    let until = self.t + loading;
+                    self.declare(route, params, until, out.len(), trips);
+                    self.activity = Activity::Waiting {
+                        until,
+                        why: Wait::Loading,
+                    };
+                    return;
                 }
             }
             self.next_bcp = self.bcp_ahead(route);
@@ -260,8 +422,8 @@ impl Vehicle {
         let step = (target - self.speed_kmh).clamp(-3.0, 1.5);
         self.speed_kmh = (self.speed_kmh + step).max(0.0);
         if self.t % 120 == 0 {
-            self.cruise_kmh =
-                (self.cruise_kmh + uniform(&mut self.rng, -3.0, 3.0)).clamp(44.0, 58.0);
+            self.cruise_kmh = (self.cruise_kmh + uniform(&mut self.rng, -3.0, 3.0))
+                .clamp(CRUISE_KMH.0, CRUISE_KMH.1);
         }
         let metres = self.speed_kmh / 3.6;
         let before = self.chainage;
@@ -280,6 +442,9 @@ impl Vehicle {
     }
 
     fn target_speed(&self, route: &Route) -> f64 {
+        if let Some(steady) = self.detour.and_then(|d| d.steady_kmh) {
+            return steady;
+        }
         let mut target = self.cruise_kmh;
         if route.in_gap(self.chainage) {
             target *= 0.55;
@@ -288,7 +453,8 @@ impl Vehicle {
             .bcps
             .iter()
             .any(|b| (b.chainage_m - self.chainage).abs() < 5_000.0);
-        if near_bcp && self.bypass.is_none() {
+        // Off the road, a vehicle does not queue at the post it goes round.
+        if near_bcp && self.detour.is_none() {
             target = target.min(25.0);
         }
         let to_end = self.chainage.min(route.length_m() - self.chainage);
@@ -296,6 +462,46 @@ impl Vehicle {
             target = target.min(30.0);
         }
         target
+    }
+
+    /// After unloading at the end of a transit: one without incidents is completed (the
+    /// office of destination closes it) and the vehicle goes on; one with incidents waits
+    /// for customs, parked. True when the vehicle parks.
+    fn hold(&mut self, trips: &mut Vec<Placed>, position: usize) -> bool {
+        let Some(trip) = &self.trip else {
+            return false;
+        };
+        if trip.incidents > 0 {
+            self.activity = Activity::Waiting {
+                until: i64::MAX,
+                why: Wait::Held,
+            };
+            self.speed_kmh = 0.0;
+            return true;
+        }
+        let event = TripEvent::Completed {
+            device_id: self.tracker.device_id.clone(),
+            transit_id: trip.transit_id.clone(),
+            at: self.t,
+        };
+        trips.push((position, event));
+        false
+    }
+
+    /// The longest BCP wait that still lets the vehicle keep its transit's deadline: the
+    /// rest of the route at 30 km/h, with three hours to spare (Caravan judges deadlines on
+    /// its own clock, which simulated time trails, so an overdue transit cannot be checked).
+    fn wait_allowed_s(&self, route: &Route, at: f64) -> f64 {
+        let Some(trip) = &self.trip else {
+            return f64::INFINITY;
+        };
+        let rest_m = if self.forward {
+            route.length_m() - at
+        } else {
+            at
+        };
+        let need_s = rest_m / (30.0 / 3.6) + 3.0 * 3600.0;
+        (trip.deadline - self.t) as f64 - need_s
     }
 
     fn reach_bcp(&mut self, i: usize, at: f64, route: &Route, params: &Params) {
@@ -306,7 +512,9 @@ impl Vehicle {
         }
         self.chainage = at;
         self.speed_kmh = 0.0;
-        let wait = exponential(&mut self.rng, params.bcp_wait_mean_s).clamp(1_800.0, 172_800.0);
+        let wait = exponential(&mut self.rng, params.bcp_wait_mean_s)
+            .clamp(1_800.0, 172_800.0)
+            .min(self.wait_allowed_s(route, at).max(1_800.0));
         let until = self.t + wait as i64;
         self.activity = Activity::Waiting {
             until,
@@ -323,6 +531,9 @@ impl Vehicle {
     fn reach_terminal(&mut self, out: &mut Vec<Outgoing>, route: &Route) {
         self.speed_kmh = 0.0;
         self.detour = None;
+        if let Some(trip) = &mut self.trip {
+            trip.arrived = true;
+        }
         let sample = self.sample(route);
         let covered = !route.in_gap(self.chainage);
         if self.device_on() {

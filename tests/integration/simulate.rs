@@ -1,12 +1,16 @@
-//! `caravan simulate` against the real server: everything the fleet publishes is committed.
+//! `caravan simulate` against the real server: everything the fleet publishes is committed,
+//! and a fleet driving transits gets exactly the alerts of the incidents it injects.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use caravan::ingest::BrokerAddr;
-use caravan::simulate::{self, IncidentRates, Options, OutgoingKind, Reporting};
+use caravan::simulate::{
+    self, IncidentKind, IncidentRates, Options, OutgoingKind, Reporting, Summary, Truth, Verdict,
+};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{eventually, spawn_app};
+use crate::helpers::{eventually, spawn_app, TestApp};
 
 #[tokio::test]
 async fn every_message_a_small_fleet_publishes_is_committed() {
@@ -26,6 +30,7 @@ async fn every_message_a_small_fleet_publishes_is_committed() {
         duration: Some(Duration::from_secs(3)),
         reporting: Reporting::Interval(10),
         rates: IncidentRates::none(),
+        transits: false,
         truth: Some(truth.path().to_owned()),
         device_prefix: Some("itest".into()),
         connections: 2,
@@ -59,5 +64,112 @@ async fn every_message_a_small_fleet_publishes_is_committed() {
     let devices = devices["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 6);
     assert!(devices.iter().any(|d| !d["position"].is_null()));
+    app.shutdown().await;
+}
+
+/// Waits until the server has committed every fix, seal event and status the run published.
+async fn everything_committed(app: &TestApp, summary: &Summary) {
+    let pos = summary.fixes() as f64;
+    let seal = summary.count(OutgoingKind::Seal) as f64;
+    let status = summary.count(OutgoingKind::Status) as f64;
+    eventually("every published message is committed", || async {
+        let committed = (
+            app.metric(r#"caravan_messages_total{kind="pos"}"#).await,
+            app.metric(r#"caravan_messages_total{kind="seal"}"#).await,
+            app.metric(r#"caravan_messages_total{kind="status"}"#).await,
+        );
+        (committed == (pos, seal, status)).then_some(())
+    })
+    .await;
+}
+
+fn describe(verdict: &Verdict<'_>, truth: &Truth, alerts: &[simulate::SeenAlert]) -> String {
+    let mut text = String::new();
+    for e in &verdict.missed {
+        text.push_str(&format!(
+            "missed {} for {} on {:?} at {}..{:?} {:?}\n",
+            e.alert.alert,
+            e.incident.kind,
+            e.incident.transit_id,
+            e.incident.at,
+            e.incident.until,
+            e.incident.bcp
+        ));
+        let on = |t: &Option<String>| t == &e.incident.transit_id;
+        for a in alerts.iter().filter(|a| on(&Some(a.transit_id.clone()))) {
+            text.push_str(&format!(
+                "    alert {} {} at {}\n",
+                a.id, a.kind, a.occurred_at
+            ));
+        }
+        for i in truth.incidents.iter().filter(|i| on(&i.transit_id)) {
+            text.push_str(&format!(
+                "    truth {} at {}..{:?}\n",
+                i.kind, i.at, i.until
+            ));
+        }
+    }
+    for a in &verdict.unexpected {
+        text.push_str(&format!(
+            "unexpected {} {} at {}\n",
+            a.id, a.kind, a.occurred_at
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn caravan_raises_exactly_the_alerts_of_the_incidents_a_fleet_on_transits_injects() {
+    let app = spawn_app().await;
+    let truth_file = tempfile::NamedTempFile::new().unwrap();
+    let mut rates = IncidentRates::none();
+    for kind in IncidentKind::ALL {
+        rates.set(kind, 1.5);
+    }
+    let options = Options {
+        vehicles: 16,
+        broker: BrokerAddr {
+            host: app.mqtt_host.clone(),
+            port: app.mqtt_port,
+        },
+        api: app.base.clone(),
+        token: Some(app.token.clone()),
+        // Twenty wall seconds at 6480x: 36 simulated hours, ending now.
+        speedup: 6480.0,
+        seed: 5,
+        duration: Some(Duration::from_secs(20)),
+        reporting: Reporting::Teltonika,
+        rates,
+        transits: true,
+        truth: Some(truth_file.path().to_owned()),
+        device_prefix: Some("itransit".into()),
+        connections: 2,
+        progress: false,
+    };
+    let summary = simulate::run(options, CancellationToken::new())
+        .await
+        .expect("the simulated run completes");
+    assert_eq!(summary.acknowledged, summary.messages());
+    let t = summary.transits;
+    assert!(t.declared >= 16, "{t:?}");
+    assert!(t.closed > 0, "no transit was completed and closed: {t:?}");
+    assert_eq!((t.refused, t.not_closed), (0, 0), "{:?}", summary.refusals);
+    everything_committed(&app, &summary).await;
+
+    let truth = Truth::read(truth_file.path()).expect("the truth file reads back");
+    assert_eq!(truth.transits.len() as u64, t.declared);
+    assert_eq!(truth.closed.len() as u64, t.closed);
+    assert!(truth.end.is_some());
+    let injected: BTreeSet<IncidentKind> = truth.incidents.iter().map(|i| i.kind).collect();
+    for kind in IncidentKind::ALL {
+        assert!(injected.contains(&kind), "no {kind} injected: {injected:?}");
+    }
+    let all = simulate::fetch_alerts(&app.http, &app.base, Some(&app.token))
+        .await
+        .expect("the alerts");
+    let alerts = truth.alerts_of_run(all);
+    let verdict = truth.verdict(&alerts);
+    assert!(verdict.exact(), "{}", describe(&verdict, &truth, &alerts));
+    assert!(!verdict.matched.is_empty());
     app.shutdown().await;
 }

@@ -151,3 +151,60 @@ fn device_reported_jamming_is_an_anomaly_once_until_it_clears() {
     assert_eq!(kinds(&events), vec!["gnss_anomaly", "gnss_anomaly"]);
     assert_eq!(events[1].occurred_at, at(180));
 }
+
+#[test]
+fn a_parked_tracker_reporting_hourly_is_no_tracking_gap() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    // Moving every minute, then parked with the Teltonika stop schedule: a fix an hour.
+    let mut reports: Vec<_> = (0..5)
+        .map(|i| fix(i * 60, 41.0, 72.0 + 0.01 * i as f64, Some(50.0)))
+        .collect();
+    reports.push(fix(300, 41.0, 72.05, Some(0.0)));
+    reports.push(fix(3_900, 41.0, 72.05, Some(0.0)));
+    reports.push(fix(7_500, 41.0, 72.0501, Some(8.0)));
+    let events = run(&engine, &mut track, &reports);
+    assert!(
+        !kinds(&events).contains(&"tracking_gap"),
+        "{:?}",
+        kinds(&events)
+    );
+    // Moving on after an hour without a fix is still a gap.
+    let moved = run(&engine, &mut track, &[fix(11_100, 41.0, 72.2, Some(50.0))]);
+    assert!(
+        kinds(&moved).contains(&"tracking_gap"),
+        "{:?}",
+        kinds(&moved)
+    );
+}
+
+#[test]
+fn a_stop_seen_only_by_its_first_and_its_departing_fix_is_still_unauthorised() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    // A tracker that records a stop once, then nothing until the truck moves 50 min later.
+    let reports = [
+        fix(0, 41.0, 71.99, Some(50.0)),
+        fix(60, 41.0, 72.0, Some(0.0)),
+        fix(3_060, 41.0, 72.00005, Some(7.0)),
+    ];
+    let events = run(&engine, &mut track, &reports);
+    let stop = events
+        .iter()
+        .find(|e| e.kind_str() == "unauthorised_stop")
+        .expect("the stop is raised");
+    assert_eq!(stop.occurred_at, at(3_060));
+    assert!(
+        kinds(&events).contains(&"stop_ended"),
+        "{:?}",
+        kinds(&events)
+    );
+    // A short stop seen the same way is nothing.
+    let mut track = DeviceTrack::new(device());
+    let short = [
+        fix(60, 41.0, 72.0, Some(0.0)),
+        fix(900, 41.0, 72.0, Some(7.0)),
+    ];
+    let events = run(&engine, &mut track, &short);
+    assert!(!kinds(&events).contains(&"unauthorised_stop"));
+}
