@@ -35,16 +35,19 @@ fn fix(seq: u64) -> Write {
     })
 }
 
-fn store() -> (tempfile::TempDir, SqliteWriter, SqliteReader) {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut writer, reader) = open(dir.path()).unwrap();
-    let registered = Write::Device(Device {
+fn registered() -> Write {
+    Write::Device(Device {
         device_id: device(),
         carrier: "carrier-1".into(),
         plate: None,
         registered_at: at(0),
-    });
-    writer.commit(&[registered]).unwrap();
+    })
+}
+
+fn store() -> (tempfile::TempDir, SqliteWriter, SqliteReader) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = open(dir.path()).unwrap();
+    writer.commit(&[registered()]).unwrap();
     (dir, writer, reader)
 }
 
@@ -90,19 +93,13 @@ fn a_restart_folds_what_the_tail_held_and_sees_its_seq_window() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (mut writer, _) = open(dir.path()).unwrap();
-        let registered = Write::Device(Device {
-            device_id: device(),
-            carrier: "carrier-1".into(),
-            plate: None,
-            registered_at: at(0),
-        });
         let state = crate::device::DeviceState {
             max_seq: Some(3),
             ..Default::default()
         };
         let state = Write::DeviceState(device(), Box::new(state));
         writer
-            .commit(&[registered, fix(1), fix(2), fix(3), state])
+            .commit(&[registered(), fix(1), fix(2), fix(3), state])
             .unwrap();
     }
     let (_writer, reader) = open(dir.path()).unwrap();

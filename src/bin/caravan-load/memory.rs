@@ -51,16 +51,19 @@ async fn start(devices: &[String], mqtt_url: Option<&str>) -> anyhow::Result<(Se
     Ok((caravan, api, seconds))
 }
 
+/// A Mosquitto for Caravan to use instead of its embedded broker, when asked for, and its
+/// URL; the process lives as long as the returned handle.
+fn broker(mosquitto: bool) -> anyhow::Result<(Option<server::Process>, Option<String>)> {
+    if !mosquitto {
+        return Ok((None, None));
+    }
+    let (process, port) = server::start_mosquitto(100)?;
+    Ok((Some(process), Some(format!("mqtt://127.0.0.1:{port}"))))
+}
+
 pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
     let ids = traffic::device_ids("burst", args.devices);
-    let mosquitto = if args.mosquitto {
-        Some(server::start_mosquitto(100)?)
-    } else {
-        None
-    };
-    let url = mosquitto
-        .as_ref()
-        .map(|(_, port)| format!("mqtt://127.0.0.1:{port}"));
+    let (_mosquitto, url) = broker(args.mosquitto)?;
     let (caravan, api, registering) = start(&ids, url.as_deref()).await?;
     let (rss_before, _) = caravan.process.memory_kib()?;
     let every_s = 1800 / args.fixes_per_backlog.max(1) as i64;
@@ -111,14 +114,7 @@ pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
-    let mosquitto = if args.mosquitto {
-        Some(server::start_mosquitto(100)?)
-    } else {
-        None
-    };
-    let url = mosquitto
-        .as_ref()
-        .map(|(_, port)| format!("mqtt://127.0.0.1:{port}"));
+    let (_mosquitto, url) = broker(args.mosquitto)?;
     let caravan = server::start_caravan(url.as_deref())?;
     let api = Api::new(&caravan.api, caravan.token.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
