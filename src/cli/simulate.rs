@@ -320,6 +320,10 @@ pub fn render_verdict(truth: &Truth, alerts: &[simulate::SeenAlert], v: &Verdict
     for e in &v.pending {
         out.push_str(&line(e));
     }
+    out.push_str(&format!(
+        "After the run ended (signal lost once the devices stopped; not counted): {}\n",
+        v.after_end.len()
+    ));
     out.push_str(&format!("Missed: {}\n", v.missed.len()));
     for e in &v.missed {
         out.push_str(&line(e));

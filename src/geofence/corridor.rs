@@ -120,6 +120,8 @@ impl Network {
         }
         if let Some((path, seg)) = hint {
             // A vehicle on its corridor is nearly always on the same segment or the next.
+            // The nearer of the two counts: past a sharp bend the fix is still within the
+            // width of the segment before it, and projecting it there would move it back.
             let frame = Local::at(c);
             let segs = self
                 .paths
@@ -127,7 +129,8 @@ impl Network {
                 .map_or(0, |p| p.corridor.len() as u32);
             let on = (seg..(seg + 2).min(segs.saturating_sub(1)))
                 .map(|s| self.project(&frame, path, s))
-                .find(|p| p.distance_m <= self.width_m(p.corridor));
+                .filter(|p| p.distance_m <= self.width_m(p.corridor))
+                .min_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
             if on.is_some() {
                 return on;
             }

@@ -61,7 +61,8 @@ impl Desk {
     }
 
     /// `POST /api/v1/transits/{id}/actions` `{"action": "close"}`, the office of destination
-    /// closing a completed transit; retried while Caravan has the transit short of `arrived`.
+    /// closing a completed transit; retried while Caravan has the transit short of `arrived`
+    /// (the vehicle's last fixes still on their way), not when alerts hold it.
     pub(super) async fn close(&self, transit_id: &str) -> Outcome {
         let give_up = Instant::now() + CLOSE_PATIENCE;
         let path = format!("/api/v1/transits/{transit_id}/actions");
@@ -78,8 +79,10 @@ impl Desk {
                     let why = refusal(r).await;
                     match self.status(transit_id).await.as_deref() {
                         Some("closed") => return Outcome::Done,
-                        // Arrived and still refused: unresolved alerts, not timing.
-                        Some("arrived") => return Outcome::Refused(why),
+                        // Arrived, or suspended by a critical alert, and still refused:
+                        // unresolved alerts, not timing. Retrying would hold up the whole
+                        // fleet, and every device would fall silent on Caravan's clock.
+                        Some("arrived" | "suspended") => return Outcome::Refused(why),
                         _ => why,
                     }
                 }

@@ -16,6 +16,10 @@
 //!
 //! An alert repeated while unresolved is counted on the open one (`repeats`), so one alert
 //! may stand for several incidents of the same kind on the same transit.
+//!
+//! When the run stops, its devices fall silent, and Caravan's own clock raises
+//! `signal_lost` on every transit still open: those timed at or after the run stopped are
+//! set aside ([`Verdict::after_end`]), neither expected nor unexpected.
 
 use std::collections::BTreeMap;
 
@@ -173,6 +177,9 @@ pub struct Verdict<'a> {
     /// Required expectations not met whose evidence had not reached Caravan when the run
     /// ended (see [`Verdict::hold_pending`]): neither met nor missed.
     pub pending: Vec<Expectation<'a>>,
+    /// Alerts that follow from the run ending, not from anything a vehicle did (see
+    /// [`Verdict::set_aside_end_of_run`]): neither expected nor unexpected.
+    pub after_end: Vec<&'a SeenAlert>,
 }
 
 impl Verdict<'_> {
@@ -200,6 +207,23 @@ impl Verdict<'_> {
         });
         self.missed = missed;
         self.pending.extend(pending);
+    }
+}
+
+impl<'a> Verdict<'a> {
+    /// Moves out of `unexpected` the `signal_lost` alerts timed at or after the moment the
+    /// run stopped publishing (`wall_at`, or `at` for older truth files): Caravan raises
+    /// them, on its own clock, for every device on a transit once the devices have stopped.
+    /// A device that fell silent during the run is timed before it, and stays unexpected.
+    pub fn set_aside_end_of_run(&mut self, end: &EndOfRun) {
+        let Some(stopped) = parse(end.wall_at.as_deref().unwrap_or(&end.at)) else {
+            return;
+        };
+        let (after, during) = std::mem::take(&mut self.unexpected)
+            .into_iter()
+            .partition(|a| a.kind == "signal_lost" && a.occurred_at >= stopped);
+        self.unexpected = during;
+        self.after_end.extend::<Vec<_>>(after);
     }
 }
 

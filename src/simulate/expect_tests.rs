@@ -228,6 +228,7 @@ fn evidence_held_out_of_coverage_at_the_end_makes_a_miss_pending() {
             since: "2026-11-17T10:00:00Z".into(),
             fixes: 12,
         }],
+        wall_at: None,
     };
     let mut verdict = check(&truth, &[]);
     verdict.hold_pending(&end);
@@ -237,6 +238,29 @@ fn evidence_held_out_of_coverage_at_the_end_makes_a_miss_pending() {
         at(&verdict.pending),
         ["2026-11-17T09:30:00Z", "2026-11-17T11:40:00Z"]
     );
+}
+
+#[test]
+fn a_signal_loss_timed_after_the_run_stopped_is_set_aside_but_one_during_it_is_not() {
+    let alerts = [
+        alert(1, "signal_lost", Some("06"), "2026-11-17T11:59:50Z", 0),
+        alert(2, "signal_lost", Some("06"), "2026-11-17T12:00:14Z", 0),
+        alert(3, "wrong_direction", None, "2026-11-17T12:00:20Z", 0),
+    ];
+    let end = EndOfRun {
+        at: "2026-11-17T11:00:00Z".into(),
+        held: Vec::new(),
+        wall_at: Some("2026-11-17T12:00:00.250Z".into()),
+    };
+    let mut verdict = check(&[], &alerts);
+    verdict.set_aside_end_of_run(&end);
+    let ids = |v: &[&SeenAlert]| v.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&verdict.after_end), [format!("{TRANSIT}.2")]);
+    assert_eq!(
+        ids(&verdict.unexpected),
+        [format!("{TRANSIT}.1"), format!("{TRANSIT}.3")]
+    );
+    assert!(!verdict.exact());
 }
 
 #[test]
@@ -264,6 +288,7 @@ fn a_truth_file_reads_back_every_kind_of_line() {
             end_of_run: EndOfRun {
                 at: "2026-11-17T21:00:00Z".into(),
                 held: Vec::new(),
+                wall_at: None,
             },
         },
     ];

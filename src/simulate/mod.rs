@@ -46,6 +46,8 @@ mod expect_tests;
 #[cfg(test)]
 mod replay_tests;
 #[cfg(test)]
+mod route_tests;
+#[cfg(test)]
 mod tests;
 
 pub use clock::SimClock;

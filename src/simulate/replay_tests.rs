@@ -176,6 +176,7 @@ fn replay(config: &FleetConfig, hours: i64, step_s: i64) -> Replay {
     desk.out.end = Some(EndOfRun {
         at: super::message::rfc3339(now),
         held: fleet.held_evidence(),
+        wall_at: None,
     });
     desk.out
 }

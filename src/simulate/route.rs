@@ -9,6 +9,12 @@ use crate::maps::{Atlas, Corridor};
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
 /// Spacing of the samples that find where the route runs through a coverage gap.
 const GAP_SAMPLE_M: f64 = 250.0;
+/// How far inside a coverage-gap zone the signal fades out (and back in): the zones are
+/// drawn around the places without coverage, so a tracker's last fix before the silence
+/// lies inside the zone, and Caravan allows the zone's longer silence for it. Lost right
+/// at the edge, the last fix would lie outside, and Caravan would count the crossing as
+/// signal loss after two reporting periods.
+const GAP_EDGE_M: f64 = 1_500.0;
 
 /// A point on the route with the direction of travel there.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -105,7 +111,8 @@ pub struct Route {
     /// Distance from the start to each vertex, metres.
     cumulative_m: Vec<f64>,
     pub bcps: Vec<RouteBcp>,
-    /// Chainage ranges (start, end) that lie in a coverage-gap zone, in route order.
+    /// Chainage ranges (start, end) without coverage, in route order: the stretches in a
+    /// coverage-gap zone, less 1.5 km at either end (where the signal fades).
     pub gaps: Vec<(f64, f64)>,
     /// The customs offices at the start and at the end of the route, when it runs from
     /// office to office (see [`Route::between_offices`]).
@@ -381,6 +388,19 @@ impl Route {
         if let Some(start) = open {
             spans.push((start, self.length_m()));
         }
+        // The route's own ends are where vehicles start or stop, not edges they cross.
+        let length = self.length_m();
+        let inset = |s: f64, toward: f64| {
+            if s <= 0.0 || s >= length {
+                s
+            } else {
+                s + GAP_EDGE_M * (toward - s).signum()
+            }
+        };
         spans
+            .into_iter()
+            .map(|(start, end)| (inset(start, end), inset(end, start)))
+            .filter(|(start, end)| start < end)
+            .collect()
     }
 }

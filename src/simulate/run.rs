@@ -15,7 +15,13 @@
 //!
 //! When the run ends it writes an `end_of_run` truth line naming the devices that still hold
 //! fixes or seal events out of coverage, so that a check counts the incidents whose evidence
-//! has not reached Caravan as pending rather than missed.
+//! has not reached Caravan as pending rather than missed, and the wall-clock instant it
+//! stopped publishing, after which Caravan sees every device fall silent.
+//!
+//! Simulated time follows the wall clock at the speedup while Caravan keeps up; when it
+//! takes messages in more slowly, a step covers at most [`MAX_STEP_TICKS`] ticks' worth and
+//! the run covers less simulated time, rather than any device falling silent on Caravan's
+//! clock.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -44,6 +50,14 @@ use crate::maps::Atlas;
 pub const DEFAULT_ACCELERATED_S: f64 = 24.0 * 60.0;
 /// How often the fleet is stepped and its messages published.
 const TICK: Duration = Duration::from_millis(200);
+/// The most simulated time one step covers, in ticks' worth at the run's speedup. When
+/// Caravan takes the messages in more slowly than the fleet makes them (it acknowledges
+/// QoS 1 once it has taken a message in), publishing a step takes longer than a tick; an
+/// unbounded next step would then hold more messages still, each vehicle's published one
+/// after the other, until a device went quiet on Caravan's clock for longer than its
+/// signal-loss allowance. Bounded, simulated time slows down instead, and the run covers
+/// less of it.
+const MAX_STEP_TICKS: f64 = 2.0;
 
 /// What one simulated run does.
 #[derive(Clone, Debug)]
@@ -314,6 +328,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = clock.start;
+    let max_step_s = (clock.speedup * TICK.as_secs_f64() * MAX_STEP_TICKS).ceil() as i64;
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -321,7 +336,9 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
         }
         let elapsed = began.elapsed();
         let finished = options.duration.is_some_and(|d| elapsed >= d);
-        let now = clock.at(elapsed.as_secs_f64());
+        let now = clock
+            .at(elapsed.as_secs_f64())
+            .min(last + max_step_s.max(1));
         last = now;
         let messages = fleet.step(now);
         // Each transit event goes to the API after the messages before it and before those
@@ -355,6 +372,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
             break;
         }
     }
+    let stopped = chrono::Utc::now();
     if options.progress {
         eprintln!();
     }
@@ -365,6 +383,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     let end_of_run = EndOfRun {
         at: rfc3339(last),
         held: fleet.held_evidence(),
+        wall_at: Some(stopped.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     };
     truth.write(&TruthLine::End { end_of_run })?;
     truth.flush()?;

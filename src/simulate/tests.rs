@@ -242,3 +242,33 @@ fn the_truth_lists_each_injected_incident() {
         assert!(!heard, "{incident:?}");
     }
 }
+
+#[test]
+fn the_signal_fades_inside_a_coverage_gap_zone_not_at_its_edge() {
+    use geo::Contains as _;
+    let mut config = config(1, 5);
+    config.transits = Some("T1".into());
+    let fleet = Fleet::new(atlas(), &config).unwrap();
+    let in_zone = |s: (f64, f64)| {
+        atlas()
+            .coverage_gaps
+            .iter()
+            .any(|g| g.zone.contains(&geo::Point::new(s.1, s.0)))
+    };
+    let mut edges = 0;
+    for route in fleet.routes() {
+        for &(start, end) in &route.gaps {
+            // Where a vehicle driving either way loses its signal: the last fix it sends
+            // lies a little before, and must be inside the zone.
+            for (s, back) in [(start, start - 200.0), (end, end + 200.0)] {
+                if s <= 0.0 || s >= route.length_m() {
+                    continue;
+                }
+                let p = route.place(back);
+                assert!(in_zone((p.lat, p.lon)), "{} at {s:.0} m", route.corridor_id);
+                edges += 1;
+            }
+        }
+    }
+    assert!(edges > 0, "no route crosses a coverage gap");
+}

@@ -42,6 +42,11 @@ pub struct EndOfRun {
     pub at: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<HeldEvidence>,
+    /// When the run stopped publishing, on the wall clock (RFC 3339). Caravan times
+    /// `signal_lost` on its own clock, and raises it for every device on a transit once the
+    /// run has stopped; absent in the truth of older runs, which then use `at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_at: Option<String>,
 }
 
 /// One line of the truth file.

@@ -76,13 +76,15 @@ impl Truth {
     }
 
     /// [`check`] of this run's incidents against `alerts` (those of the run's transits), with
-    /// the incidents whose evidence had not arrived when the run ended counted as pending.
+    /// the incidents whose evidence had not arrived when the run ended counted as pending,
+    /// and the signal losses that the end of the run caused set aside.
     /// Incidents off any transit expect nothing: Caravan raises alerts only on transits.
     pub fn verdict<'a>(&'a self, alerts: &'a [SeenAlert]) -> Verdict<'a> {
         let mut verdict = check(&self.incidents, alerts);
         verdict.missed.retain(|e| e.incident.transit_id.is_some());
         if let Some(end) = &self.end {
             verdict.hold_pending(end);
+            verdict.set_aside_end_of_run(end);
         }
         verdict
     }

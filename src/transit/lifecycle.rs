@@ -206,6 +206,22 @@ fn end_section(t: &mut Transit, at: DateTime<Utc>, dwell_s: i64, out: &mut Vec<E
 fn arrive_destination(t: &mut Transit, cause: &Cause, out: &mut Vec<Effect>) {
     let last = t.itinerary.checkpoints.len().saturating_sub(1);
     let office = t.itinerary.checkpoints[last].id.clone();
+    // A vehicle still at a BCP when it reaches the office of destination has passed that
+    // BCP: the far post's zone can reach the office (Alat's Turkmen post reaches
+    // Turkmenabat), and then no fix shows the vehicle leaving it.
+    if t.stage == Stage::AtBcp {
+        let k = t.leg + 1;
+        let far = t
+            .itinerary
+            .checkpoints
+            .get(k)
+            .filter(|cp| cp.kind == CheckpointKind::Bcp && k < last)
+            .and_then(|cp| cp.posts.last())
+            .map(|p| p.id.clone());
+        if let Some(far) = far {
+            leave_bcp(t, k, &far, cause, out);
+        }
+    }
     skip_to(t, last, cause, out);
     end_section(t, cause.at, 0, out);
     out.push(move_to(t, Stage::Arrived, cause, &office, None));

@@ -132,6 +132,54 @@ fn driving_back_along_the_route_raises_wrong_direction() {
 }
 
 #[test]
+fn driving_on_past_a_sharp_bend_raises_no_wrong_direction() {
+    // A corridor 3 km wide that runs east for 14 km, then turns back south-west at 64°,
+    // as the Termez - Hairatan - Mazar-e Sharif line does at the Friendship Bridge.
+    let (a, b, c) = ((67.2667, 37.2167), (67.4282, 37.2278), (67.11087, 36.70904));
+    let mut world = atlas();
+    world.corridors.push(crate::maps::Corridor {
+        id: "bend".into(),
+        name: "Bend".into(),
+        width_m: 3_000.0,
+        route: LineString::from(vec![a, b, c]),
+        joins: vec![],
+        carec: None,
+        waypoints: vec![],
+    });
+    let engine = Engine::new(Arc::new(GeofenceIndex::new(&world)));
+    let mut track = DeviceTrack::new(device());
+    let route = Route {
+        id: "T-2".into(),
+        legs: vec![RouteLeg {
+            corridor_id: "bend".into(),
+            reversed: Some(false),
+        }],
+    };
+    engine
+        .assign_route(&mut track, &route)
+        .expect("known corridor");
+    // Every 500 m along the line: the first fixes past the bend are still within the
+    // corridor of the segment before it.
+    let along = |p: (f64, f64), q: (f64, f64), n: usize| {
+        (0..n).map(move |k| {
+            let f = k as f64 / n as f64;
+            (p.1 + f * (q.1 - p.1), p.0 + f * (q.0 - p.0))
+        })
+    };
+    let reports: Vec<Report> = along(a, b, 28)
+        .chain(along(b, c, 128))
+        .enumerate()
+        .map(|(i, (lat, lon))| fix(i as i64 * 30, lat, lon, Some(60.0)))
+        .collect();
+    let events = run(&engine, &mut track, &reports);
+    assert!(
+        !kinds(&events).contains(&"wrong_direction"),
+        "{:?}",
+        events.iter().find(|e| e.kind_str() == "wrong_direction")
+    );
+}
+
+#[test]
 fn a_device_without_a_route_shows_the_nearest_corridor() {
     let engine = engine();
     let mut track = DeviceTrack::new(device());

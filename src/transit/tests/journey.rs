@@ -31,6 +31,42 @@ fn a_truck_driven_from_kashgar_to_osh_departs_passes_irkeshtam_and_arrives() {
 }
 
 #[test]
+fn a_truck_that_reaches_its_destination_inside_the_far_post_zone_has_passed_the_bcp() {
+    // Alat's Turkmen post zone reaches the office of Turkmenabat, 11 km on: the truck is
+    // never seen leaving it before it arrives.
+    let mut declaration = declaration();
+    declaration.departure_office = "tashkent".into();
+    declaration.itinerary = vec!["alat".into()];
+    declaration.destination_office = "turkmenabat".into();
+    let mut trip = Trip::declared(declaration);
+    let alat = trip.chainage_of("alat");
+    let end = trip.chainage_of("turkmenabat");
+    let mut m = trip.drive(0.0, alat - 5_000.0, 60.0, 5.0, 10.0);
+    m = trip.drive(alat - 4_000.0, alat, 12.0, 1.0, m + 1.0);
+    m = trip.wait(alat, m + 5.0, 120.0);
+    trip.drive(alat + 200.0, end, 30.0, 1.0, m + 1.0);
+    let t = trip.transit();
+    assert_eq!(
+        trip.statuses(),
+        [
+            Status::Declared,
+            Status::Departed,
+            Status::InTransit,
+            Status::AtBcp,
+            Status::InTransit,
+            Status::Arrived
+        ],
+        "{:#?}",
+        t.transitions
+    );
+    assert!(t.alerts.is_empty(), "{:#?}", t.alerts);
+    let [passage] = t.passages.as_slice() else {
+        panic!("one passage: {:#?}", t.passages)
+    };
+    assert_eq!(passage.left_post.as_deref(), Some("alat-tm"));
+}
+
+#[test]
 fn the_time_at_irkeshtam_runs_from_the_first_post_to_leaving_the_far_post() {
     let mut trip = Trip::declared(declaration());
     full_journey(&mut trip);
