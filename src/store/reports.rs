@@ -32,7 +32,10 @@ fn millis(t: DateTime<Utc>) -> i64 {
 /// The writer's count of what waits in `reports_recent`.
 pub struct Tail {
     rows: usize,
-    folded_at: Instant,
+    /// When the last fold was tried, and whether it failed: a failing fold is retried once
+    /// per [`FOLD_EVERY`], not after every commit.
+    tried_at: Instant,
+    failed: bool,
 }
 
 impl Tail {
@@ -43,7 +46,8 @@ impl Tail {
     pub fn open(conn: &mut Connection) -> Result<Self, StoreError> {
         let mut tail = Self {
             rows: 0,
-            folded_at: Instant::now(),
+            tried_at: Instant::now(),
+            failed: false,
         };
         tail.fold(conn)?;
         Ok(tail)
@@ -72,7 +76,8 @@ impl Tail {
 
     /// True when the tail should be folded now.
     pub fn is_due(&self) -> bool {
-        self.rows >= FOLD_ROWS || (self.rows > 0 && self.folded_at.elapsed() >= FOLD_EVERY)
+        self.rows > 0
+            && (self.tried_at.elapsed() >= FOLD_EVERY || (!self.failed && self.rows >= FOLD_ROWS))
     }
 
     /// Moves the tail into `reports` in one transaction; returns how many of its reports were
@@ -81,6 +86,8 @@ impl Tail {
     /// # Errors
     /// The transaction fails; the tail is then left as it was, to be folded later.
     pub fn fold(&mut self, conn: &mut Connection) -> Result<usize, StoreError> {
+        self.tried_at = Instant::now();
+        self.failed = true;
         let tx = conn.transaction()?;
         let waiting: i64 = tx.query_row("SELECT count(*) FROM reports_recent", [], |r| r.get(0))?;
         let moved = tx.execute(
@@ -93,7 +100,7 @@ impl Tail {
         tx.execute("DELETE FROM reports_recent", [])?;
         tx.commit()?;
         self.rows = 0;
-        self.folded_at = Instant::now();
+        self.failed = false;
         Ok(usize::try_from(waiting).unwrap_or(0).saturating_sub(moved))
     }
 }

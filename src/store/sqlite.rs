@@ -176,7 +176,7 @@ impl StoreWriter for SqliteWriter {
             match self.tail.fold(&mut self.conn) {
                 Ok(duplicates) => committed.duplicates += duplicates,
                 Err(e) => {
-                    warn!(error = %e, "Moving new reports into the indexed table failed; retrying with the next commit.")
+                    warn!(error = %e, "Moving new reports into the indexed table failed; retrying in a second.")
                 }
             }
         }
