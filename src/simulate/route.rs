@@ -114,6 +114,9 @@ pub struct Route {
     /// Chainage ranges (start, end) without coverage, in route order: the stretches in a
     /// coverage-gap zone, less 1.5 km at either end (where the signal fades).
     pub gaps: Vec<(f64, f64)>,
+    /// The stretches in a coverage-gap zone, whole: where Caravan allows a fix the zone's
+    /// longer silence, coverage or not.
+    gap_zones: Vec<(f64, f64)>,
     /// The customs offices at the start and at the end of the route, when it runs from
     /// office to office (see [`Route::between_offices`]).
     pub offices: Option<(String, String)>,
@@ -206,7 +209,7 @@ impl Route {
         // three): a tracker there uploads what it holds, so that Caravan sees the vehicle
         // arrive before customs closes its transit, as the office of destination would.
         let gaps = boxed(atlas.coverage_gaps.iter().map(|g| &g.zone));
-        route.gaps = route.spans_inside(&gaps, &boxed([&first.zone, &last.zone]));
+        route.set_gaps(route.spans_inside(&gaps, &boxed([&first.zone, &last.zone])));
         route.offices = Some((first.id.clone(), last.id.clone()));
         Some(route)
     }
@@ -271,6 +274,7 @@ impl Route {
             cumulative_m,
             bcps: Vec::new(),
             gaps: Vec::new(),
+            gap_zones: Vec::new(),
             offices: None,
             plans: Vec::new(),
         };
@@ -303,7 +307,8 @@ impl Route {
         route
             .bcps
             .sort_by(|a, b| a.chainage_m.total_cmp(&b.chainage_m));
-        route.gaps = route.spans_inside(&boxed(atlas.coverage_gaps.iter().map(|g| &g.zone)), &[]);
+        route
+            .set_gaps(route.spans_inside(&boxed(atlas.coverage_gaps.iter().map(|g| &g.zone)), &[]));
         Some(route)
     }
 
@@ -337,6 +342,32 @@ impl Route {
         self.gaps
             .iter()
             .any(|&(start, end)| (start..=end).contains(&chainage_m))
+    }
+
+    /// True within `margin_m` of a stretch in a coverage-gap zone, covered or not.
+    pub fn near_gap_zone(&self, chainage_m: f64, margin_m: f64) -> bool {
+        self.gap_zones
+            .iter()
+            .any(|&(start, end)| (start - margin_m..=end + margin_m).contains(&chainage_m))
+    }
+
+    /// Records the stretches in coverage-gap zones, and those of them without coverage.
+    fn set_gaps(&mut self, zones: Vec<(f64, f64)>) {
+        // The route's own ends are where vehicles start or stop, not edges they cross.
+        let length = self.length_m();
+        let inset = |s: f64, toward: f64| {
+            if s <= 0.0 || s >= length {
+                s
+            } else {
+                s + GAP_EDGE_M * (toward - s).signum()
+            }
+        };
+        self.gaps = zones
+            .iter()
+            .map(|&(start, end)| (inset(start, end), inset(end, start)))
+            .filter(|(start, end)| start < end)
+            .collect();
+        self.gap_zones = zones;
     }
 
     /// Chainage of the route point closest to `p` (by sampling each segment; used once per
@@ -388,19 +419,6 @@ impl Route {
         if let Some(start) = open {
             spans.push((start, self.length_m()));
         }
-        // The route's own ends are where vehicles start or stop, not edges they cross.
-        let length = self.length_m();
-        let inset = |s: f64, toward: f64| {
-            if s <= 0.0 || s >= length {
-                s
-            } else {
-                s + GAP_EDGE_M * (toward - s).signum()
-            }
-        };
         spans
-            .into_iter()
-            .map(|(start, end)| (inset(start, end), inset(end, start)))
-            .filter(|(start, end)| start < end)
-            .collect()
     }
 }

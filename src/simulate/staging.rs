@@ -18,6 +18,14 @@ const DAY_S: f64 = 86_400.0;
 const JUMP_AFTER_FIX_S: i64 = 30;
 /// How long a staged silence lasts, seconds (2–6 h).
 const SILENCE_S: (f64, f64) = (7_200.0, 21_600.0);
+/// How far from any coverage-gap zone a silence starts, metres. Caravan allows a fix inside
+/// such a zone the zone's longer silence, so a silence whose last fix lies there (in the
+/// zone's covered fringe, or just before the vehicle left it) is no tracking gap; a few
+/// kilometres is more than a moving tracker's reporting interval covers.
+const SILENCE_GAP_CLEARANCE_M: f64 = 5_000.0;
+/// How long a vehicle drives after any wait before an incident starts, seconds: a stop
+/// staged as the last one ends would be, to Caravan, the same stop.
+const SETTLE_S: i64 = 600;
 
 impl Vehicle {
     pub(super) fn schedule(&mut self, kind: IncidentKind, now: i64, rates: &IncidentRates) {
@@ -38,6 +46,7 @@ impl Vehicle {
             .all(|b| (b.chainage_m - self.chainage).abs() > 15_000.0);
         let to_end = self.chainage.min(route.length_m() - self.chainage);
         self.activity == Activity::Driving
+            && self.t.saturating_sub(self.driving_since) >= SETTLE_S
             && self.detour.is_none()
             && self.t >= self.silent_until
             && !self.crossing_armed
@@ -180,7 +189,9 @@ impl Vehicle {
             }
             IncidentKind::DeviceSilent => {
                 let longest_s = self.silence_allowed_s(route);
-                if longest_s < SILENCE_S.0 {
+                if longest_s < SILENCE_S.0
+                    || route.near_gap_zone(self.chainage, SILENCE_GAP_CLEARANCE_M)
+                {
                     return None;
                 }
                 let silence_s = uniform(&mut self.rng, SILENCE_S.0, SILENCE_S.1).min(longest_s);

@@ -104,6 +104,8 @@ pub struct Vehicle {
     /// A pending GNSS jump: distance in metres and bearing.
     pub(super) jump: Option<(f64, f64)>,
     pub(super) silent_until: i64,
+    /// When the vehicle last set off after a wait.
+    pub(super) driving_since: i64,
     pub(super) next_incident: [i64; 6],
     pub(super) seal_plan: Vec<(i64, SealEventKind)>,
     pub(super) rng: fastrand::Rng,
@@ -169,6 +171,7 @@ impl Vehicle {
             crossing_peak_m: 0.0,
             jump: None,
             silent_until: i64::MIN,
+            driving_since: i64::MIN,
             next_incident: [i64::MAX; 6],
             seal_plan: Vec::new(),
             rng,
@@ -395,6 +398,7 @@ impl Vehicle {
                 return;
             }
             self.activity = Activity::Driving;
+            self.driving_since = self.t;
             if why == Wait::Terminal {
                 if self.hold(trips, out.len()) {
                     return;
