@@ -10,7 +10,8 @@
 use super::incident::{IncidentKind, Injected};
 use super::message::rfc3339;
 use super::route::{offset, Route};
-use super::vehicle::{Activity, Detour, Params, Vehicle};
+use super::staging::Detour;
+use super::vehicle::{Activity, Params, Vehicle};
 
 /// How near a post or office zone a staged incident may come: Caravan's 1.5 km BCP
 /// proximity, and a margin for the chord between two fixes, which cuts the corners of a

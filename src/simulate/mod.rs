@@ -29,6 +29,7 @@ mod expect;
 mod fleet;
 mod incident;
 mod message;
+mod on_transit;
 mod publish;
 mod register;
 mod reporting;

@@ -9,7 +9,7 @@ use super::incident::{IncidentKind, IncidentRates, Injected};
 use super::message::{rfc3339, Outgoing};
 use super::reporting::Sample;
 use super::route::{offset, Route};
-use super::vehicle::{exponential, uniform, Activity, Detour, Params, Vehicle, Wait, CRUISE_KMH};
+use super::vehicle::{exponential, uniform, Activity, Params, Vehicle, Wait, CRUISE_KMH};
 use crate::telemetry::SealEventKind;
 
 const RETRY_S: i64 = 600;
@@ -26,6 +26,38 @@ const SILENCE_GAP_CLEARANCE_M: f64 = 5_000.0;
 /// How long a vehicle drives after any wait before an incident starts, seconds: a stop
 /// staged as the last one ends would be, to Caravan, the same stop.
 const SETTLE_S: i64 = 600;
+
+/// Sideways speed of a vehicle leaving or rejoining its corridor on a detour, m/s (60 km/h):
+/// together with its speed along the road it stays a plausible truck's.
+const DETOUR_SIDEWAYS_MS: f64 = 60.0 / 3.6;
+
+/// A planned excursion off the corridor, ramping out and back at [`DETOUR_SIDEWAYS_MS`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Detour {
+    pub start: i64,
+    pub end: i64,
+    pub peak_m: f64,
+    /// Compass bearing of the offset, fixed when the detour starts (an offset square to each
+    /// stretch of road would jump where the road bends).
+    pub bearing: f64,
+    /// A speed along the road held for the whole detour, so that its path is the one planned
+    /// (a crossing must be clear of the posts before it turns back to the road).
+    pub steady_kmh: Option<f64>,
+}
+
+impl Detour {
+    /// Seconds to reach the peak from the road, or the road from the peak.
+    pub fn ramp_s(peak_m: f64) -> f64 {
+        (peak_m / DETOUR_SIDEWAYS_MS).max(300.0)
+    }
+
+    pub fn offset_m(&self, t: i64) -> f64 {
+        let ramp = Self::ramp_s(self.peak_m);
+        let into = (t - self.start) as f64 / ramp;
+        let left = (self.end - t) as f64 / ramp;
+        self.peak_m * into.min(left).clamp(0.0, 1.0)
+    }
+}
 
 impl Vehicle {
     pub(super) fn schedule(&mut self, kind: IncidentKind, now: i64, rates: &IncidentRates) {

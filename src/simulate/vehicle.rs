@@ -1,5 +1,6 @@
 //! One truck on its corridor, one simulated second at a time: driving, waiting at BCPs and
-//! terminals, and the incidents staged on it (see `staging.rs`).
+//! terminals, with the incidents staged on it (`staging.rs`) and its declared transits
+//! (`on_transit.rs`).
 //!
 //! Speeds are altitude-free: the maps carry no elevation, so "slower on passes" is modelled
 //! as 55 % of cruising speed inside the coverage-gap zones (every shipped gap is a mountain
@@ -7,11 +8,12 @@
 //! slowdowns average close to the CAREC CPMM 2022 figure of 42 km/h without delay.
 
 use super::incident::{IncidentKind, IncidentRates, Injected};
-use super::message::{rfc3339, Outgoing};
+use super::message::Outgoing;
 use super::reporting::{Reporting, Sample};
 use super::route::{offset, Route};
+use super::staging::Detour;
 use super::tracker::Tracker;
-use super::trip::{self, Trip, TripEvent, TripRequest};
+use super::trip::{Trip, TripEvent};
 use crate::telemetry::SealEventKind;
 
 /// A trip event with the position in the step's messages before which it happens.
@@ -54,38 +56,6 @@ pub(super) enum Activity {
 /// The range of cruising speeds, km/h: a vehicle drives no faster than the top of it.
 pub(super) const CRUISE_KMH: (f64, f64) = (44.0, 58.0);
 
-/// Sideways speed of a vehicle leaving or rejoining its corridor on a detour, m/s (60 km/h):
-/// together with its speed along the road it stays a plausible truck's.
-pub(super) const DETOUR_SIDEWAYS_MS: f64 = 60.0 / 3.6;
-
-/// A planned excursion off the corridor, ramping out and back at [`DETOUR_SIDEWAYS_MS`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct Detour {
-    pub start: i64,
-    pub end: i64,
-    pub peak_m: f64,
-    /// Compass bearing of the offset, fixed when the detour starts (an offset square to each
-    /// stretch of road would jump where the road bends).
-    pub bearing: f64,
-    /// A speed along the road held for the whole detour, so that its path is the one planned
-    /// (a crossing must be clear of the posts before it turns back to the road).
-    pub steady_kmh: Option<f64>,
-}
-
-impl Detour {
-    /// Seconds to reach the peak from the road, or the road from the peak.
-    pub fn ramp_s(peak_m: f64) -> f64 {
-        (peak_m / DETOUR_SIDEWAYS_MS).max(300.0)
-    }
-
-    pub fn offset_m(&self, t: i64) -> f64 {
-        let ramp = Self::ramp_s(self.peak_m);
-        let into = (t - self.start) as f64 / ramp;
-        let left = (self.end - t) as f64 / ramp;
-        self.peak_m * into.min(left).clamp(0.0, 1.0)
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Vehicle {
     pub route: usize,
@@ -117,7 +87,7 @@ pub struct Vehicle {
     pub(super) index: usize,
     /// The declared transit the vehicle is on, when the run declares transits.
     pub(super) trip: Option<Trip>,
-    trips_declared: u32,
+    pub(super) trips_declared: u32,
 }
 
 /// The plate of the `index`-th vehicle of a fleet.
@@ -265,85 +235,13 @@ impl Vehicle {
         }
     }
 
-    /// Records a truth line on the vehicle's transit, with the alerts it should raise.
-    pub(super) fn note(&mut self, mut injected: Injected, truth: &mut Vec<Injected>) {
-        if let Some(trip) = &mut self.trip {
-            injected.transit_id = Some(trip.transit_id.clone());
-            trip.incidents += 1;
-        }
-        injected.expected = super::expect::alerts_for(&injected);
-        truth.push(injected);
-    }
-
-    /// A transit past its deadline before arriving is recorded once (see `Wait` caps).
-    fn check_deadline(&mut self, route: &Route, truth: &mut Vec<Injected>) {
-        let Some(trip) = &self.trip else { return };
-        if trip.arrived || trip.overdue || self.t <= trip.deadline {
-            return;
-        }
-        let mut injected = self.injected(IncidentKind::Overdue, route);
-        injected.at = rfc3339(trip.deadline);
-        if let Some(trip) = &mut self.trip {
-            trip.overdue = true;
-        }
-        self.note(injected, truth);
-    }
-
-    /// Lodges the declaration of the vehicle's next transit, leaving at `departs_at`.
-    fn declare(
-        &mut self,
-        route: &Route,
-        params: &Params,
-        departs_at: i64,
-        position: usize,
-        trips: &mut Vec<Placed>,
-    ) {
-        let (Some(run), Some(plan)) = (
-            &params.transits,
-            route.plans.get(if self.forward { 0 } else { 1 }),
-        ) else {
-            return;
-        };
-        self.trips_declared += 1;
-        let plate = plate(self.index);
-        let request = TripRequest {
-            plan,
-            reference: trip::reference(run, self.index, self.trips_declared),
-            device_id: &self.tracker.device_id,
-            plate: &plate,
-            vehicle: self.index,
-            number: self.trips_declared,
-            seal_id: &self.tracker.seal_id,
-            departs_at,
-        };
-        let transit_id = request.transit_id().to_string();
-        self.trip = Some(Trip {
-            number: self.trips_declared,
-            transit_id: transit_id.clone(),
-            reference: request.reference.clone(),
-            seal_id: self.tracker.seal_id.clone(),
-            departs_at,
-            deadline: request.deadline(),
-            incidents: 0,
-            arrived: false,
-            overdue: false,
-        });
-        let event = TripEvent::Declared {
-            device_id: self.tracker.device_id.clone(),
-            transit_id,
-            declaration: Box::new(request.declaration()),
-            at: self.t,
-        };
-        trips.push((position, event));
-    }
-
     /// False while the device is silent: it then records and sends nothing.
-    fn device_on(&self) -> bool {
+    pub(super) fn device_on(&self) -> bool {
         self.t >= self.silent_until
     }
 
     /// Where the vehicle is now, with its detour, as the receiver would report it.
-    fn sample(&mut self, route: &Route) -> Sample {
+    pub(super) fn sample(&mut self, route: &Route) -> Sample {
         let place = route.place(self.chainage);
         let heading = if self.forward {
             place.bearing
@@ -468,46 +366,6 @@ impl Vehicle {
         target
     }
 
-    /// After unloading at the end of a transit: one without incidents is completed (the
-    /// office of destination closes it) and the vehicle goes on; one with incidents waits
-    /// for customs, parked. True when the vehicle parks.
-    fn hold(&mut self, trips: &mut Vec<Placed>, position: usize) -> bool {
-        let Some(trip) = &self.trip else {
-            return false;
-        };
-        if trip.incidents > 0 {
-            self.activity = Activity::Waiting {
-                until: i64::MAX,
-                why: Wait::Held,
-            };
-            self.speed_kmh = 0.0;
-            return true;
-        }
-        let event = TripEvent::Completed {
-            device_id: self.tracker.device_id.clone(),
-            transit_id: trip.transit_id.clone(),
-            at: self.t,
-        };
-        trips.push((position, event));
-        false
-    }
-
-    /// The longest BCP wait that still lets the vehicle keep its transit's deadline: the
-    /// rest of the route at 30 km/h, with three hours to spare (Caravan judges deadlines on
-    /// its own clock, which simulated time trails, so an overdue transit cannot be checked).
-    fn wait_allowed_s(&self, route: &Route, at: f64) -> f64 {
-        let Some(trip) = &self.trip else {
-            return f64::INFINITY;
-        };
-        let rest_m = if self.forward {
-            route.length_m() - at
-        } else {
-            at
-        };
-        let need_s = rest_m / (30.0 / 3.6) + 3.0 * 3600.0;
-        (trip.deadline - self.t) as f64 - need_s
-    }
-
     fn reach_bcp(&mut self, i: usize, at: f64, route: &Route, params: &Params) {
         if self.bypass == Some(i) {
             self.bypass = None;
@@ -530,24 +388,5 @@ impl Vehicle {
             self.seal_plan.push((opened, SealEventKind::Opened));
             self.seal_plan.push((closed, SealEventKind::Closed));
         }
-    }
-
-    fn reach_terminal(&mut self, out: &mut Vec<Outgoing>, route: &Route) {
-        self.speed_kmh = 0.0;
-        self.detour = None;
-        if let Some(trip) = &mut self.trip {
-            trip.arrived = true;
-        }
-        let sample = self.sample(route);
-        let covered = !route.in_gap(self.chainage);
-        if self.device_on() {
-            self.tracker
-                .seal_event(&sample, SealEventKind::Opened, covered, out);
-        }
-        let unloading = uniform(&mut self.rng, 3_600.0, 14_400.0) as i64;
-        self.activity = Activity::Waiting {
-            until: self.t + unloading,
-            why: Wait::Terminal,
-        };
     }
 }
