@@ -1,9 +1,10 @@
 //! The fleet: every vehicle on its corridor, advanced together to a simulated instant.
 
+use super::borders::Borders;
 use super::incident::{IncidentRates, Injected};
 use super::message::Outgoing;
 use super::reporting::Reporting;
-use super::route::{Borders, Route};
+use super::route::Route;
 use super::tracker::Tracker;
 use super::trip::{TripEvent, TripPlan};
 use super::truth::HeldEvidence;

@@ -22,6 +22,7 @@
 //! [`Truth::verdict`] compare the alerts Caravan raised with the truth: matched, missed,
 //! unexpected, and pending for evidence still held by devices out of coverage at the end.
 
+mod borders;
 mod clock;
 mod crossing;
 mod customs;

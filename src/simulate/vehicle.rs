@@ -32,7 +32,7 @@ pub struct Params {
     pub transits: Option<String>,
     /// The countries, so that a staged deviation does not cross a border by accident (only
     /// with transits, where an alert would follow).
-    pub borders: Option<std::sync::Arc<super::route::Borders>>,
+    pub borders: Option<std::sync::Arc<super::borders::Borders>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
