@@ -75,7 +75,12 @@ impl SignalState {
 
     pub(crate) fn fix_accepted(&mut self, history: &VecDeque<Sample>) {
         self.fixes_since_estimate += 1;
-        if self.period_s.is_none() || self.fixes_since_estimate >= PERIOD_REFRESH {
+        // A new device gets its period as soon as its fixes show one. Past the first few
+        // fixes, one without a period (its times do not advance: no GNSS time yet, or many
+        // fixes within a second) waits for the refresh like the others, rather than sorting
+        // its whole history on every fix.
+        let early = self.period_s.is_none() && history.len() <= PERIOD_REFRESH as usize;
+        if early || self.fixes_since_estimate >= PERIOD_REFRESH {
             self.fixes_since_estimate = 0;
             self.period_s = median_interval_s(history).or(self.period_s);
         }

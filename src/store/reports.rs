@@ -23,7 +23,26 @@ const FOLD_ROWS: usize = 32_768;
 /// Longest a report waits in the tail while reports keep coming.
 const FOLD_EVERY: Duration = Duration::from_secs(1);
 
-const COLUMNS: &str = "device_id, seq, kind, t_ms, received_ms, lat, lon, body";
+/// The columns both tables share, as a literal so that the statements below are constants
+/// (the insert runs once per report; its text need not be built each time).
+macro_rules! columns {
+    () => {
+        "device_id, seq, kind, t_ms, received_ms, lat, lon, body"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO reports_recent (",
+    columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+);
+const FOLD: &str = concat!(
+    "INSERT OR IGNORE INTO reports (",
+    columns!(),
+    ") SELECT ",
+    columns!(),
+    " FROM reports_recent ORDER BY device_id, t_ms, seq"
+);
 
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -57,10 +76,7 @@ impl Tail {
     pub fn insert(&mut self, tx: &Transaction<'_>, report: &Report) -> Result<(), StoreError> {
         let point = report.point();
         let body = serde_json::to_string(&report.body)?;
-        tx.prepare_cached(&format!(
-            "INSERT INTO reports_recent ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-        ))?
-        .execute(params![
+        tx.prepare_cached(INSERT)?.execute(params![
             report.device_id.as_str(),
             report.seq().map(|s| s as i64),
             report.kind().as_str(),
@@ -90,13 +106,7 @@ impl Tail {
         self.failed = true;
         let tx = conn.transaction()?;
         let waiting: i64 = tx.query_row("SELECT count(*) FROM reports_recent", [], |r| r.get(0))?;
-        let moved = tx.execute(
-            &format!(
-                "INSERT OR IGNORE INTO reports ({COLUMNS})
-                 SELECT {COLUMNS} FROM reports_recent ORDER BY device_id, t_ms, seq"
-            ),
-            [],
-        )?;
+        let moved = tx.execute(FOLD, [])?;
         tx.execute("DELETE FROM reports_recent", [])?;
         tx.commit()?;
         self.rows = 0;

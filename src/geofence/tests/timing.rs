@@ -54,6 +54,21 @@ fn silence_for_two_periods_raises_signal_lost_once() {
 }
 
 #[test]
+fn a_device_whose_first_fixes_share_one_time_still_learns_its_period() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    // Twenty fixes stamped with one second, then fixes every 30 s.
+    let mut reports: Vec<_> = (0..20).map(|_| fix(0, 41.0, 72.0, None)).collect();
+    reports.extend((1..=10).map(|i| fix(i * 30, 41.0, 72.0 + 0.005 * i as f64, None)));
+    run(&engine, &mut track, &reports);
+    let lost = engine
+        .check_silence(&mut track, at(300 + 61))
+        .expect("two 30 s periods missed, not two of the default 300 s");
+    assert_eq!(lost.kind_str(), "signal_lost");
+    assert_eq!(lost.occurred_at, at(300 + 60));
+}
+
+#[test]
 fn silence_inside_a_coverage_gap_waits_for_the_gap_timeout() {
     let engine = engine();
     let mut track = DeviceTrack::new(device());
