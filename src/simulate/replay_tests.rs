@@ -21,6 +21,17 @@ fn atlas() -> Arc<Atlas> {
         .clone()
 }
 
+/// Caravan's geofence engine and transit book on `atlas`, with the shipped rules.
+pub(super) fn cores(atlas: &Arc<Atlas>) -> (Engine, TransitBook) {
+    let engine = Engine::new(Arc::new(GeofenceIndex::new(atlas)));
+    let book = TransitBook::new(
+        atlas.clone(),
+        TransitRules::embedded().expect("rules"),
+        RiskRules::embedded().expect("risk rules"),
+    );
+    (engine, book)
+}
+
 /// What the replay saw: every transit as it last stood, the truth, and the declarations.
 struct Replay {
     transits: BTreeMap<String, Transit>,
@@ -134,13 +145,10 @@ fn replay(config: &FleetConfig, hours: i64, step_s: i64) -> Replay {
             (id.clone(), DeviceTrack::new(id))
         })
         .collect();
+    let (engine, book) = cores(&atlas);
     let mut desk = Desk {
-        engine: Engine::new(Arc::new(GeofenceIndex::new(&atlas))),
-        book: TransitBook::new(
-            atlas.clone(),
-            TransitRules::embedded().expect("rules"),
-            RiskRules::embedded().expect("risk rules"),
-        ),
+        engine,
+        book,
         tracks,
         actor: Actor("simulator".into()),
         out: Replay {

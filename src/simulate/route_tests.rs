@@ -9,10 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::trip::{reference, utc, TripRequest};
 use super::{Fleet, FleetConfig, Route};
-use crate::geofence::{DeviceTrack, Engine, GeofenceIndex};
+use crate::geofence::{DeviceTrack, Engine};
 use crate::maps::Atlas;
 use crate::telemetry::{DeviceId, Fix, GeoPoint, Report, ReportBody};
-use crate::transit::{Actor, RiskRules, TransitBook, TransitRules};
+use crate::transit::{Actor, TransitBook};
 
 const START: i64 = 1_795_000_000;
 /// Fix spacing on the open road, and within [`NEAR_M`] of a BCP or an office.
@@ -141,13 +141,10 @@ fn driving_every_transit_route_either_way_raises_no_alert() {
     let mut config = FleetConfig::new(1, 1, START);
     config.transits = Some("RT".into());
     let fleet = Fleet::new(&atlas, &config).expect("a fleet");
+    let (engine, book) = super::replay_tests::cores(&atlas);
     let mut desk = Desk {
-        engine: Engine::new(Arc::new(GeofenceIndex::new(&atlas))),
-        book: TransitBook::new(
-            atlas.clone(),
-            TransitRules::embedded().expect("rules"),
-            RiskRules::embedded().expect("risk rules"),
-        ),
+        engine,
+        book,
         actor: Actor("simulator".into()),
         vehicles: 0,
     };

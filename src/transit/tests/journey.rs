@@ -4,20 +4,23 @@ use super::*;
 use crate::transit::eta::{eta_at_post, SpeedSource};
 use crate::transit::{Action, OfficerAction};
 
+/// The statuses of a transit that passes one BCP and arrives.
+const THROUGH_ONE_BCP: [Status; 6] = [
+    Status::Declared,
+    Status::Departed,
+    Status::InTransit,
+    Status::AtBcp,
+    Status::InTransit,
+    Status::Arrived,
+];
+
 #[test]
 fn a_truck_driven_from_kashgar_to_osh_departs_passes_irkeshtam_and_arrives() {
     let mut trip = Trip::declared(declaration());
     full_journey(&mut trip);
     assert_eq!(
         trip.statuses(),
-        [
-            Status::Declared,
-            Status::Departed,
-            Status::InTransit,
-            Status::AtBcp,
-            Status::InTransit,
-            Status::Arrived
-        ],
+        THROUGH_ONE_BCP,
         "{:#?}",
         trip.transit().transitions
     );
@@ -46,19 +49,7 @@ fn a_truck_that_reaches_its_destination_inside_the_far_post_zone_has_passed_the_
     m = trip.wait(alat, m + 5.0, 120.0);
     trip.drive(alat + 200.0, end, 30.0, 1.0, m + 1.0);
     let t = trip.transit();
-    assert_eq!(
-        trip.statuses(),
-        [
-            Status::Declared,
-            Status::Departed,
-            Status::InTransit,
-            Status::AtBcp,
-            Status::InTransit,
-            Status::Arrived
-        ],
-        "{:#?}",
-        t.transitions
-    );
+    assert_eq!(trip.statuses(), THROUGH_ONE_BCP, "{:#?}", t.transitions);
     assert!(t.alerts.is_empty(), "{:#?}", t.alerts);
     let [passage] = t.passages.as_slice() else {
         panic!("one passage: {:#?}", t.passages)
