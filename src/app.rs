@@ -13,13 +13,13 @@ use tracing::{info, warn};
 use crate::api;
 use crate::atlas;
 use crate::auth::Role;
-use crate::broker;
+use crate::endpoint::{self, Endpoint, Sessions};
 use crate::health::Health;
 use crate::historian;
 use crate::ingest::{self, BrokerAddr};
 use crate::live;
 use crate::metrics::Metrics;
-use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow, TransitStep};
+use crate::pipeline::{Committer, Geo, Outbox, Pipeline, SeqWindow, TransitStep};
 use crate::settings::Settings;
 use crate::store::{self, StoreReader, StoreWriter};
 use crate::tokens;
@@ -33,14 +33,29 @@ const COMMIT_QUEUE: usize = 8192;
 pub struct App {
     pub http: SocketAddr,
     pub mqtt: BrokerAddr,
-    /// True when the broker runs inside this process.
+    /// The embedded endpoint's TLS listener, when configured.
+    pub mqtt_tls: Option<SocketAddr>,
+    /// True when devices connect to this process (the embedded endpoint), not to a broker.
     pub embedded_broker: bool,
+    /// The embedded endpoint's live sessions (none with an external broker).
+    pub sessions: Option<Arc<Sessions>>,
     /// On the first start with no tokens, the coordinator token made for the operator. It is
     /// shown once and not kept anywhere.
     pub bootstrap_token: Option<String>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     historian: (CancellationToken, JoinHandle<()>),
+    abandoned: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// How a stop went.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// Every part stopped within the deadline.
+    pub clean: bool,
+    /// Messages the store would not take at shutdown: left unacknowledged, for the broker or
+    /// the devices to deliver again to the next start.
+    pub uncommitted: usize,
 }
 
 impl App {
@@ -56,7 +71,8 @@ impl App {
             .with_context(|| {
                 format!("opening the store in {}", settings.store.data_dir.display())
             })?;
-        let (writer, bootstrap_token) = bootstrap(writer, &reader).await?;
+        let (mut writer, bootstrap_token) = bootstrap(writer, &reader).await?;
+        writer.set_dead_letter_policy(settings.dead_letters.policy());
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
         let snapshot_reader = reader.clone();
         let snapshot =
@@ -64,21 +80,38 @@ impl App {
                 .await?
                 .context("reading the last state from the store")?;
 
-        let (mqtt, embedded_broker) = match &settings.mqtt.url {
-            Some(url) => (BrokerAddr::parse(url)?, false),
-            None => {
-                let listen = settings.mqtt.listen;
-                let addr = tokio::task::spawn_blocking(move || broker::start(listen)).await??;
+        // Bound before anything runs, so a busy port is an error at once; nothing is
+        // accepted until the pipeline is ready to take what devices send.
+        let endpoint = match &settings.mqtt.url {
+            Some(_) => None,
+            None => Some(Endpoint::bind(settings.mqtt.endpoint()?).await?),
+        };
+        let (mqtt, embedded_broker) = match (&settings.mqtt.url, &endpoint) {
+            (Some(url), _) => (BrokerAddr::parse(url)?, false),
+            (None, Some(endpoint)) => {
+                let addr = endpoint.local_addr().context("the MQTT listener's address")?;
                 (BrokerAddr::from(addr), true)
             }
+            (None, None) => anyhow::bail!("no MQTT endpoint and no broker URL"),
         };
+        let mqtt_tls = endpoint.as_ref().and_then(Endpoint::tls_addr);
+        let sessions = endpoint.as_ref().map(Endpoint::sessions);
 
         let metrics = Arc::new(Metrics::new());
-        let health = Arc::new(Health::default());
+        let health = Arc::new(Health::new(Duration::from_secs(
+            settings.ingest.stall_after_s.max(1),
+        )));
         let cancel = CancellationToken::new();
         let drained = CancellationToken::new();
         let limits = settings.ingest.limits();
-        let (outbox, ingest) = ingest::connect(&settings.mqtt, &mqtt, limits, health.clone());
+        let (outbox, ingest): (Arc<dyn Outbox>, _) = match endpoint {
+            Some(_) => (Arc::new(endpoint::StoredOnly), None),
+            None => {
+                let (outbox, ingest) =
+                    ingest::connect(&settings.mqtt, &mqtt, limits, health.clone());
+                (outbox, Some(ingest))
+            }
+        };
 
         // Sized so the MQTT event loop never has to wait to hand a message over: every QoS 1
         // message in this queue is unacknowledged, and a session cannot have more than the
@@ -91,6 +124,7 @@ impl App {
         let (units_tx, units_rx) = mpsc::channel(COMMIT_QUEUE);
 
         let live = live::channel();
+        let abandoned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let committer = Committer {
             deferred: std::collections::VecDeque::new(),
             live: live.clone(),
@@ -99,6 +133,8 @@ impl App {
             metrics: metrics.clone(),
             health: health.clone(),
             max_batch: settings.store.max_batch,
+            stopping: cancel.clone(),
+            abandoned: abandoned.clone(),
         };
         let committer_done = drained.clone();
         let committer = tokio::task::spawn_blocking(move || {
@@ -133,7 +169,21 @@ impl App {
             historian.clone(),
         );
         let pipeline = tokio::spawn(pipeline.run(inputs_rx, cancel.clone()));
-        let ingest = tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained));
+        let intake = match (endpoint, ingest) {
+            (Some(endpoint), _) => {
+                let links = endpoint::Links {
+                    reader: reader.clone(),
+                    limits,
+                    metrics: metrics.clone(),
+                    health: health.clone(),
+                    pipeline: inputs_tx.clone(),
+                };
+                tokio::spawn(endpoint.run(links, cancel.clone(), drained))
+            }
+            (None, Some(ingest)) => tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained)),
+            (None, None) => anyhow::bail!("no MQTT endpoint and no broker connection"),
+        };
+        let watchdog = tokio::spawn(watch_intake(health.clone(), metrics.clone(), cancel.clone()));
 
         let listener = tokio::net::TcpListener::bind(settings.http.listen)
             .await
@@ -148,6 +198,7 @@ impl App {
             live,
             maps_dir: settings.maps.dir.clone(),
             atlas: atlas.clone(),
+            sessions: sessions.clone(),
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
@@ -155,11 +206,14 @@ impl App {
         Ok(App {
             http,
             mqtt,
+            mqtt_tls,
             embedded_broker,
+            sessions,
             bootstrap_token,
             cancel,
-            tasks: vec![api, ingest, pipeline, committer],
+            tasks: vec![api, intake, pipeline, committer, watchdog],
             historian: (historian_stop, historian_driver),
+            abandoned,
         })
     }
 
@@ -170,13 +224,13 @@ impl App {
 
     /// Stops intake, commits and acknowledges what was received, and returns when every part
     /// has stopped (or after 5 s).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(self) -> Stopped {
         self.cancel.cancel();
-        self.wait().await;
+        self.wait().await
     }
 
     /// Waits until the app has been stopped through its token and every part has finished.
-    pub async fn wait(self) {
+    pub async fn wait(self) -> Stopped {
         self.cancel.cancelled().await;
         let (historian_stop, historian) = self.historian;
         let all = async move {
@@ -184,11 +238,16 @@ impl App {
             historian_stop.cancel();
             futures_join(vec![historian]).await;
         };
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, all).await.is_err() {
+        let clean = tokio::time::timeout(SHUTDOWN_DEADLINE, all).await.is_ok();
+        let uncommitted = self.abandoned.load(std::sync::atomic::Ordering::Relaxed);
+        if !clean {
             warn!("Some parts did not stop within 5 s; exiting anyway.");
+        } else if uncommitted > 0 {
+            warn!(uncommitted, "Caravan stopped; the store did not take everything it received.");
         } else {
             info!("Caravan stopped cleanly.");
         }
+        Stopped { clean, uncommitted }
     }
 }
 
@@ -205,6 +264,27 @@ async fn bootstrap(
         tokio::task::spawn_blocking(move || writer.commit(&[issued.write]).map(|_| writer))
             .await??;
     Ok((writer, Some(issued.text)))
+}
+
+/// Turns a stall into a metric and a log line that says what is stuck.
+async fn watch_intake(health: Arc<Health>, metrics: Arc<Metrics>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut logged: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let stall = health.stall();
+        metrics.intake_stalled.set(i64::from(stall.is_some()));
+        if let Some(stall) = stall {
+            if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                let store = health.report().store;
+                warn!(waiting = stall.waiting, for_s = stall.for_s, %store, "Intake is stalled: messages wait and nothing has been committed.");
+                logged = Some(std::time::Instant::now());
+            }
+        }
+    }
 }
 
 async fn futures_join(tasks: Vec<JoinHandle<()>>) {

@@ -6,7 +6,7 @@ pub mod api;
 pub mod app;
 pub mod atlas;
 pub mod auth;
-pub mod broker;
+pub mod endpoint;
 pub mod cli;
 pub mod dashboard;
 pub mod device;

@@ -18,6 +18,11 @@ pub struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: &'static str,
 }
@@ -48,6 +53,11 @@ pub struct Metrics {
     pub commit_failures: Counter,
     geofence_events: Family<KindLabel, Counter>,
     historian: HistorianGauges,
+    mqtt_connects: Family<OutcomeLabel, Counter>,
+    /// 1 while messages wait and nothing has been committed for the configured time.
+    pub intake_stalled: Gauge,
+    /// Dead-letter payloads cut to their prefix, and dead letters removed for age or budget.
+    dead_letters_trimmed: Family<OutcomeLabel, Counter>,
 }
 
 /// The historian's own counters, copied in at scrape time.
@@ -156,6 +166,24 @@ impl Metrics {
             "Age of the oldest historian line not yet written",
             h.lag_seconds.clone(),
         );
+        let mqtt_connects = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "mqtt_connects",
+            "Connections to the embedded MQTT endpoint, by outcome",
+            mqtt_connects.clone(),
+        );
+        let intake_stalled = Gauge::default();
+        registry.register(
+            "intake_stalled",
+            "1 while messages wait and nothing has been committed for [ingest] stall_after_s",
+            intake_stalled.clone(),
+        );
+        let dead_letters_trimmed = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "dead_letters_trimmed",
+            "Dead letters cut to a prefix (payload_cut) or deleted (expired, over_budget)",
+            dead_letters_trimmed.clone(),
+        );
         // Every label is present from the start so dashboards show zeros, not gaps.
         for kind in MessageKind::ALL {
             let _ = messages.get_or_create(&KindLabel {
@@ -178,7 +206,36 @@ impl Metrics {
             commit_failures,
             geofence_events,
             historian,
+            mqtt_connects,
+            intake_stalled,
+            dead_letters_trimmed,
         }
+    }
+
+    pub fn mqtt_connect(&self, outcome: &'static str) {
+        self.mqtt_connects
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn dead_letters_trimmed(&self, trimmed: &crate::store::Trimmed) {
+        for (outcome, n) in [
+            ("payload_cut", trimmed.payloads_cut),
+            ("expired", trimmed.expired),
+            ("over_budget", trimmed.over_budget),
+        ] {
+            if n > 0 {
+                self.dead_letters_trimmed
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .inc_by(n as u64);
+            }
+        }
+    }
+
+    pub fn mqtt_connects_for(&self, outcome: &'static str) -> u64 {
+        self.mqtt_connects
+            .get_or_create(&OutcomeLabel { outcome })
+            .get()
     }
 
     pub fn message(&self, kind: MessageKind) {

@@ -22,6 +22,40 @@ pub struct Settings {
     pub historian: HistorianSettings,
     pub maps: MapsSettings,
     pub geofence: GeofenceConfig,
+    pub dead_letters: DeadLetterSettings,
+}
+
+/// How much of refused messages is kept: they come from outside, so the store must not grow
+/// without bound because a device (or an attacker with a device's secret) sends garbage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterSettings {
+    /// Bytes of a refused payload kept; the rest is cut, and its length and SHA-256 noted.
+    pub max_payload_bytes: usize,
+    /// Dead letters older than this are deleted.
+    pub retention_days: i64,
+    /// All dead letters together, in MiB; the oldest go first beyond it.
+    pub max_total_mib: u64,
+}
+
+impl DeadLetterSettings {
+    pub fn policy(&self) -> crate::store::DeadLetterPolicy {
+        crate::store::DeadLetterPolicy {
+            max_payload_bytes: self.max_payload_bytes,
+            retention: chrono::Duration::days(self.retention_days.max(1)),
+            max_total_bytes: self.max_total_mib.max(1) * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for DeadLetterSettings {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 4096,
+            retention_days: 30,
+            max_total_mib: 256,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -62,6 +96,18 @@ pub struct MqttSettings {
     /// Credentials for an external broker with authentication (see deploy/mosquitto).
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// MQTT over TLS for devices on the embedded endpoint, with `tls_cert` (PEM chain, leaf
+    /// first) and `tls_key` (PEM private key).
+    pub tls_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Open device connections to the embedded endpoint, in all.
+    pub max_connections: usize,
+    /// Connections that have not yet authenticated: kept small so that a flood of them
+    /// cannot lock registered devices out.
+    pub max_unauthenticated: usize,
+    /// Time a new connection has for its TLS handshake and CONNECT.
+    pub connect_timeout_s: u64,
 }
 
 /// A value that must never appear in logs: `Debug` prints a placeholder.
@@ -85,7 +131,42 @@ impl Default for MqttSettings {
             keep_alive_s: 30,
             username: None,
             password: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 50_000,
+            max_unauthenticated: 256,
+            connect_timeout_s: 10,
         }
+    }
+}
+
+impl MqttSettings {
+    /// The embedded endpoint's settings.
+    ///
+    /// # Errors
+    /// A TLS listener without its certificate or key, or files without a listener.
+    pub fn endpoint(&self) -> Result<crate::endpoint::EndpointSettings, SettingsError> {
+        let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
+            (Some(listen), Some(cert), Some(key)) => Some(crate::endpoint::TlsListen {
+                listen,
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None, None) => None,
+            _ => {
+                return Err(SettingsError::Incomplete(
+                    "[mqtt] tls_listen, tls_cert and tls_key go together: set all three or none",
+                ))
+            }
+        };
+        Ok(crate::endpoint::EndpointSettings {
+            listen: self.listen,
+            tls,
+            max_connections: self.max_connections.max(1),
+            max_unauthenticated: self.max_unauthenticated.max(1),
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_s.max(1)),
+        })
     }
 }
 
@@ -114,6 +195,8 @@ pub struct IngestSettings {
     pub max_future_s: i64,
     /// Reports older than this are refused as `too_old`.
     pub retention_days: i64,
+    /// Messages waiting and nothing committed for this long: `/healthz` turns unhealthy.
+    pub stall_after_s: u64,
 }
 
 impl Default for IngestSettings {
@@ -123,6 +206,7 @@ impl Default for IngestSettings {
             max_payload_bytes: limits.max_payload_bytes,
             max_future_s: limits.max_future.num_seconds(),
             retention_days: limits.retention.num_days(),
+            stall_after_s: 30,
         }
     }
 }
@@ -175,6 +259,8 @@ pub enum SettingsError {
     MissingFile(PathBuf),
     #[error(transparent)]
     Invalid(#[from] Box<figment::Error>),
+    #[error("{0}")]
+    Incomplete(&'static str),
 }
 
 impl Settings {

@@ -12,7 +12,10 @@ use super::{with, MAX_BODY};
 
 use super::error::ApiError;
 use super::{read, Context};
+use super::credentials::gateway_username;
+use crate::auth::account::{self, device_username, AccountKind};
 use crate::auth::{may_register_device, may_see_device, Principal, Role};
+use crate::store::NewAccount;
 use crate::device::{Device, DeviceState, Reading, SealState};
 use crate::geofence::DeviceGeoState;
 use crate::pipeline::{Input, RegisterError};
@@ -123,6 +126,8 @@ pub struct NewDevice {
     device_id: String,
     carrier: String,
     plate: Option<String>,
+    /// A gateway (firmware-bridge) that may publish for the device.
+    gateway: Option<String>,
 }
 
 fn valid_carrier(carrier: &str) -> bool {
@@ -149,16 +154,28 @@ pub async fn create(
     if plate.as_ref().is_some_and(|p| p.is_empty() || p.len() > 20) {
         return Err(ApiError::bad_request("plate: 1-20 characters").into());
     }
+    let gateway = body.gateway.as_deref().map(gateway_username).transpose()?;
+    let username = device_username(&device_id)
+        .map_err(|e| ApiError::bad_request(format!("device_id: {e}")))?;
+    let issued = account::issue(AccountKind::Device).map_err(ApiError::internal)?;
+    let now = Utc::now();
     let device = Device {
         device_id,
         carrier: body.carrier,
         plate,
-        registered_at: Utc::now(),
+        registered_at: now,
     };
     let (reply, registered) = oneshot::channel();
     let input = Input::RegisterDevice {
         actor: who.actor(),
         device: device.clone(),
+        account: Some(NewAccount {
+            username: username.clone(),
+            kind: AccountKind::Device,
+            hash: issued.hash,
+            gateway,
+            created_at: now,
+        }),
         reply,
     };
     let stopping = || ApiError::unavailable("the server is shutting down");
@@ -166,8 +183,10 @@ pub async fn create(
     match registered.await.map_err(|_| stopping())? {
         Ok(()) => {
             let view = DeviceView::new(device, DeviceState::default());
+            let mut body = serde_json::to_value(&view).map_err(ApiError::internal)?;
+            body["credential"] = super::credentials::shown_once(&username, &issued.secret);
             Ok(warp::reply::with_status(
-                warp::reply::json(&view),
+                warp::reply::json(&body),
                 StatusCode::CREATED,
             ))
         }

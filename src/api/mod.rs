@@ -2,6 +2,8 @@
 
 mod alerts;
 mod auth;
+mod credentials;
+mod dead_letters;
 mod devices;
 mod error;
 mod maps;
@@ -41,6 +43,8 @@ pub struct Context {
     pub maps_dir: Option<std::path::PathBuf>,
     /// The maps themselves, for the routes that describe places.
     pub atlas: Arc<crate::maps::Atlas>,
+    /// The embedded MQTT endpoint's sessions, to disconnect a revoked device at once.
+    pub sessions: Option<Arc<crate::endpoint::Sessions>>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -74,6 +78,10 @@ pub fn routes(
         .or(auth::routes(ctx.clone()))
         .unify()
         .or(devices::routes(ctx.clone()))
+        .unify()
+        .or(credentials::routes(ctx.clone()))
+        .unify()
+        .or(dead_letters::routes(ctx.clone()))
         .unify()
         .or(transits::routes(ctx.clone()))
         .unify()

@@ -4,6 +4,7 @@
 //! decide. A record out of scope is answered exactly as a missing one, so a principal never
 //! learns that another jurisdiction's record exists.
 
+pub mod account;
 mod role;
 mod scope;
 pub mod token;

@@ -7,7 +7,7 @@ const PREFIX: &str = "cvn_";
 
 #[derive(Debug, thiserror::Error)]
 #[error("the system's random source failed: {0}")]
-pub struct RandomError(String);
+pub struct RandomError(pub(crate) String);
 
 /// A new random token (256 bits). The text is shown to its owner once and never stored.
 ///

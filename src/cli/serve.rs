@@ -14,11 +14,14 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let data_dir = settings.store.data_dir.clone();
     let app = App::start(settings).await?;
     let broker = if app.embedded_broker {
-        "embedded broker"
+        "embedded endpoint: devices connect with their credential"
     } else {
         "external broker"
     };
     println!("MQTT  {}:{} ({broker})", app.mqtt.host, app.mqtt.port);
+    if let Some(tls) = app.mqtt_tls {
+        println!("MQTT  {tls} (TLS)");
+    }
     println!("HTTP  http://{}", app.http);
     if let Some(token) = &app.bootstrap_token {
         println!("First start: a coordinator token was created. It is shown only now:");
@@ -38,11 +41,20 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         wait_for_signal().await;
         cancel.cancel();
     });
-    app.wait().await;
+    let stopped = app.wait().await;
     if demo {
         if let Err(error) = tokens::revoke_named_in(&data_dir, DEMO_TOKEN) {
             warn!(error = %format!("{error:#}"), "The demo fleet's token was not revoked; the next demo start revokes it.");
         }
+    }
+    if stopped.uncommitted > 0 {
+        anyhow::bail!(
+            "stopped with {} message batches the store would not take; they were not acknowledged and will be delivered again",
+            stopped.uncommitted
+        );
+    }
+    if !stopped.clean {
+        anyhow::bail!("some parts did not stop within 5 s");
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use broker_url::{BrokerAddr, BrokerUrlError};
+pub use dead_letter::render as render_dead_letter;
 
 use crate::health::Health;
 use crate::pipeline::{Ack, Delivery, Input, Outbox};
@@ -38,17 +39,22 @@ impl Outbox for MqttOutbox {
     /// drained while the ingest drives the event loop, and the ingest may itself be waiting
     /// on the pipeline, so waiting here could deadlock: the committer keeps what was not
     /// taken and offers it again.
-    fn acknowledge(&self, ack: Ack) -> bool {
+    fn acknowledge(&self, pkid: u16) -> bool {
         let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
-        publish.pkid = ack.0;
+        publish.pkid = pkid;
         self.client.try_ack(&publish).is_ok()
     }
 
+    /// At QoS 0: the dead letter is already in the store, and a QoS 1 republish would take a
+    /// slot of the client's in-flight window until the broker acknowledged it. A burst of
+    /// refused messages then filled the window, the client stopped taking requests, and the
+    /// acknowledgements queued behind the dead letters never left: the broker, waiting for
+    /// them, stopped delivering, and intake stopped for good.
     fn dead_letter(&self, letter: &DeadLetter) {
         let (topic, payload) = dead_letter::render(letter);
         if let Err(e) = self
             .client
-            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+            .try_publish(topic, QoS::AtMostOnce, false, payload)
         {
             warn!(error = %e, "Could not republish a dead letter; it is kept in the store.");
         }
@@ -156,7 +162,10 @@ impl Ingest {
     fn decode(&self, publish: Publish) -> Delivery {
         let received_at = Utc::now();
         let decoded = decode(&publish.topic, &publish.payload, received_at, &self.limits);
-        let ack = (publish.qos != QoS::AtMostOnce).then_some(Ack(publish.pkid));
+        let ack = (publish.qos != QoS::AtMostOnce).then_some(Ack::Broker(publish.pkid));
+        if ack.is_some() {
+            self.health.received();
+        }
         Delivery {
             topic: publish.topic,
             payload: publish.payload,

@@ -13,6 +13,9 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::{error, warn};
 
 use super::{Ack, Outbox};
+
+/// How long a failing commit is retried once the app is stopping, inside its 5 s to stop.
+const GIVE_UP_AT_SHUTDOWN: Duration = Duration::from_secs(2);
 use crate::health::Health;
 use crate::live::Live;
 use crate::metrics::{Metrics, Queue};
@@ -33,7 +36,13 @@ pub struct Committer<W> {
     pub max_batch: usize,
     pub live: broadcast::Sender<Live>,
     /// Acknowledgements of committed messages the broker connection could not take yet.
-    pub deferred: VecDeque<Ack>,
+    pub deferred: VecDeque<u16>,
+    /// Set when the app is stopping: a commit that keeps failing is then given up (its
+    /// messages stay unacknowledged, for the broker or the device to deliver again) rather
+    /// than retried forever.
+    pub stopping: tokio_util::sync::CancellationToken,
+    /// Units given up at shutdown because the store would not take them.
+    pub abandoned: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl<W: StoreWriter> Committer<W> {
@@ -95,8 +104,8 @@ impl<W: StoreWriter> Committer<W> {
 
     /// Offers the waiting acknowledgements, oldest first, until one is not taken.
     fn flush_acks(&mut self) {
-        while let Some(ack) = self.deferred.front() {
-            if !self.outbox.acknowledge(*ack) {
+        while let Some(pkid) = self.deferred.front() {
+            if !self.outbox.acknowledge(*pkid) {
                 break;
             }
             self.deferred.pop_front();
@@ -114,6 +123,7 @@ impl<W: StoreWriter> Committer<W> {
         }
         let writes = latest_states_only(writes);
         let mut backoff = Duration::from_millis(50);
+        let mut failing_since = None;
         let event_ids = loop {
             let started = Instant::now();
             match self.writer.commit(&writes) {
@@ -122,25 +132,51 @@ impl<W: StoreWriter> Committer<W> {
                         .commit_seconds
                         .observe(started.elapsed().as_secs_f64());
                     self.metrics.duplicates.inc_by(committed.duplicates as u64);
+                    self.metrics.dead_letters_trimmed(&committed.trimmed);
                     self.health.set_store(Ok(()));
                     break committed.event_ids;
                 }
-                Err(e) => self.failed(&e, &mut backoff),
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    let given_up = self.abandoned.load(std::sync::atomic::Ordering::Relaxed) > 0;
+                    if self.stopping.is_cancelled()
+                        && (given_up || since.elapsed() >= GIVE_UP_AT_SHUTDOWN)
+                    {
+                        self.abandon(&e, after.len());
+                        return;
+                    }
+                    self.failed(&e, &mut backoff);
+                }
             }
         };
         self.announce(writes, event_ids);
         self.flush_acks();
+        let settled = after.iter().filter(|(ack, _)| ack.is_some()).count();
+        self.health.settled(settled as u64);
         for (ack, reply) in after {
-            if let Some(ack) = ack {
+            match ack {
+                Some(Ack::Device(ack)) => ack.send(),
                 // Acknowledgements keep their order: none overtakes one still waiting.
-                if !self.deferred.is_empty() || !self.outbox.acknowledge(ack) {
-                    self.deferred.push_back(ack);
+                Some(Ack::Broker(pkid))
+                    if !self.deferred.is_empty() || !self.outbox.acknowledge(pkid) =>
+                {
+                    self.deferred.push_back(pkid);
                 }
+                Some(Ack::Broker(_)) => {}
+                None => {}
             }
             if let Some(reply) = reply {
                 reply();
             }
         }
+    }
+
+    /// Gives a batch up at shutdown: nothing of it is acknowledged, so a persistent broker
+    /// session or the device still holds every message of it.
+    fn abandon(&self, e: &StoreError, units: usize) {
+        self.abandoned
+            .fetch_add(units, std::sync::atomic::Ordering::Relaxed);
+        error!(error = %e, units, "Stopping with messages the store would not take; they stay unacknowledged and will be delivered again.");
     }
 
     /// Republishes dead letters and tells live subscribers what was committed.
@@ -168,12 +204,18 @@ impl<W: StoreWriter> Committer<W> {
     fn failed(&self, e: &StoreError, backoff: &mut Duration) {
         self.metrics.commit_failures.inc();
         self.health.set_store(Err(e.to_string()));
+        // One line per backoff step, and then one every 5 s: a full disk must not fill the
+        // log as well.
         error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "A group commit failed; retrying.");
-        std::thread::sleep(*backoff);
-        *backoff = (*backoff * 2).min(Duration::from_secs(5));
         if *backoff == Duration::from_secs(5) {
             warn!("The store keeps failing; intake is paused until it recovers.");
         }
+        // Short naps, so a shutdown that starts meanwhile is noticed at once.
+        let until = Instant::now() + *backoff;
+        while Instant::now() < until && !self.stopping.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        *backoff = (*backoff * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -217,13 +259,13 @@ mod tests {
     }
 
     impl Outbox for SlowOutbox {
-        fn acknowledge(&self, ack: Ack) -> bool {
+        fn acknowledge(&self, pkid: u16) -> bool {
             let mut refuse = self.refuse.lock().unwrap();
             if *refuse > 0 {
                 *refuse -= 1;
                 return false;
             }
-            self.taken.lock().unwrap().push(ack.0);
+            self.taken.lock().unwrap().push(pkid);
             true
         }
 
@@ -246,12 +288,14 @@ mod tests {
             max_batch: 1,
             live: crate::live::channel(),
             deferred: VecDeque::new(),
+            stopping: tokio_util::sync::CancellationToken::new(),
+            abandoned: Arc::default(),
         };
         let (tx, rx) = mpsc::channel(16);
         for pkid in 1..=5 {
             let unit = Unit {
                 writes: Vec::new(),
-                ack: Some(Ack(pkid)),
+                ack: Some(Ack::Broker(pkid)),
                 reply: None,
             };
             tx.try_send(unit).unwrap();

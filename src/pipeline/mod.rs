@@ -35,15 +35,20 @@ use crate::metrics::{Metrics, Queue};
 use crate::store::{DeadLetter, LoggedEvent, Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
 
-/// The MQTT packet id of a QoS 1 message, to acknowledge once its effects are committed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ack(pub u16);
+/// A QoS 1 message to acknowledge once its effects are committed.
+#[derive(Clone, Debug)]
+pub enum Ack {
+    /// A message of the ingest's session with an external broker, by packet id.
+    Broker(u16),
+    /// A message from a device connected to the embedded endpoint.
+    Device(crate::endpoint::DeviceAck),
+}
 
-/// Where committed work is announced: the broker connection, in production.
+/// Where committed work is announced: the external broker's connection, when there is one.
 pub trait Outbox: Send + Sync + 'static {
-    /// Hands the acknowledgement to the broker connection without waiting; false when it
+    /// Hands a broker acknowledgement to the connection without waiting; false when it
     /// cannot take it now (the committer keeps it and tries again).
-    fn acknowledge(&self, ack: Ack) -> bool;
+    fn acknowledge(&self, pkid: u16) -> bool;
     /// Republishes a refused message on `caravan/v1/rejected/{reason}`.
     fn dead_letter(&self, letter: &DeadLetter);
 }
@@ -68,6 +73,8 @@ pub enum Input {
     /// Registration goes through the pipeline because the pipeline owns the registry.
     RegisterDevice {
         device: Device,
+        /// Its MQTT account, committed with it.
+        account: Option<crate::store::NewAccount>,
         /// Who registered it, for the event log.
         actor: String,
         reply: oneshot::Sender<Result<(), RegisterError>>,
@@ -188,9 +195,10 @@ impl Pipeline {
                 },
                 Input::RegisterDevice {
                     device,
+                    account,
                     actor,
                     reply,
-                } => match self.register(device, actor) {
+                } => match self.register(device, account, actor) {
                     Ok(unit) => Unit {
                         reply: Some(Box::new(move || {
                             let _ = reply.send(Ok(()));
@@ -229,7 +237,12 @@ impl Pipeline {
         })
     }
 
-    fn register(&mut self, device: Device, actor: String) -> Result<Unit, RegisterError> {
+    fn register(
+        &mut self,
+        device: Device,
+        account: Option<crate::store::NewAccount>,
+        actor: String,
+    ) -> Result<Unit, RegisterError> {
         if self.devices.contains_key(&device.device_id) {
             return Err(RegisterError::AlreadyRegistered(device.device_id));
         }
@@ -249,8 +262,10 @@ impl Pipeline {
             actor: Some(actor),
             body: serde_json::to_value(&device).unwrap_or_default(),
         };
+        let mut writes = vec![Write::Device(device), Write::Event(logged)];
+        writes.extend(account.map(Write::Account));
         Ok(Unit {
-            writes: vec![Write::Device(device), Write::Event(logged)],
+            writes,
             ack: None,
             reply: None,
         })

@@ -22,8 +22,9 @@ pub struct Publishers {
 }
 
 impl Publishers {
-    /// Opens `count` connections named `{client_prefix}-{k}`, each allowing `inflight`
-    /// unacknowledged messages, and waits (10 s at most) until all are connected.
+    /// Opens `count` connections named `{client_prefix}-{k}` (with `login`, the gateway
+    /// account they publish as), each allowing `inflight` unacknowledged messages, and waits
+    /// (10 s at most) until all are connected.
     ///
     /// # Errors
     /// A connection was not accepted in time.
@@ -33,6 +34,7 @@ impl Publishers {
         client_prefix: &str,
         count: usize,
         inflight: u16,
+        login: Option<(String, String)>,
     ) -> anyhow::Result<Publishers> {
         let acked = Arc::new(AtomicU64::new(0));
         let (connected_tx, mut connected) = mpsc::channel(count.max(1));
@@ -43,7 +45,13 @@ impl Publishers {
             options
                 .set_inflight(inflight.max(1))
                 .set_keep_alive(Duration::from_secs(30))
-                .set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+                .set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024)
+                // A persistent session: after a reconnect the client resends what has no
+                // PUBACK, as the wire contract asks of every device.
+                .set_clean_session(false);
+            if let Some((username, password)) = &login {
+                options.set_credentials(username.clone(), password.clone());
+            }
             let (client, mut eventloop) = AsyncClient::new(options, usize::from(inflight) * 2);
             let acked = acked.clone();
             let connected_tx = connected_tx.clone();

@@ -20,6 +20,8 @@ pub struct Registration {
     /// The newest device time the server already holds for any of these devices: a rerun
     /// must start after it, or its fixes would not move the devices.
     pub newest_fix: Option<i64>,
+    /// The MQTT login the fleet publishes with: its gateway account (username, secret).
+    pub login: Option<(String, String)>,
 }
 
 enum Outcome {
@@ -32,18 +34,28 @@ enum Outcome {
 ///
 /// # Errors
 /// The API cannot be reached, or refuses a device for another reason.
+///
+/// The fleet shares a few MQTT connections, as a gateway such as firmware-bridge does, so it
+/// first gets a gateway account named `gateway` (which takes a coordinator's token) and
+/// binds every device to it.
 pub async fn register(
     http: &reqwest::Client,
     api: &str,
     token: Option<&str>,
     devices: &[FleetDevice],
+    gateway: &str,
 ) -> anyhow::Result<Registration> {
     let api = Api::new(http, api, token);
-    let mut result = Registration::default();
+    let secret = gateway_secret(&api, gateway).await?;
+    let bound = secret.is_some().then(|| gateway.to_owned());
+    let mut result = Registration {
+        login: secret.map(|s| (gateway.to_owned(), s)),
+        ..Registration::default()
+    };
     for chunk in devices.chunks(CONCURRENCY) {
         let mut calls = JoinSet::new();
         for device in chunk {
-            calls.spawn(register_one(api.clone(), device.clone()));
+            calls.spawn(register_one(api.clone(), device.clone(), bound.clone()));
         }
         while let Some(outcome) = calls.join_next().await {
             match outcome.context("a registration task failed")?? {
@@ -84,12 +96,41 @@ impl Api {
     }
 }
 
-async fn register_one(api: Api, device: FleetDevice) -> anyhow::Result<Outcome> {
-    let body = serde_json::json!({
+/// Creates the gateway account, or gives it a new secret; returns the secret. `None` from a
+/// server without MQTT accounts (an older build, measured against in the load tool).
+async fn gateway_secret(api: &Api, gateway: &str) -> anyhow::Result<Option<String>> {
+    let response = api
+        .request(reqwest::Method::POST, "/api/v1/gateways")
+        .json(&serde_json::json!({ "name": gateway }))
+        .send()
+        .await
+        .with_context(|| format!("creating the gateway account {gateway} at {}", api.base))?;
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    match body["password"].as_str() {
+        Some(secret) if status.is_success() => Ok(Some(secret.to_owned())),
+        _ => bail!(
+            "the API refused the fleet's gateway account {gateway} ({status}): {body}; the fleet publishes as a gateway and needs a coordinator's token"
+        ),
+    }
+}
+
+async fn register_one(
+    api: Api,
+    device: FleetDevice,
+    gateway: Option<String>,
+) -> anyhow::Result<Outcome> {
+    let mut body = serde_json::json!({
         "device_id": device.device_id,
         "carrier": CARRIER,
         "plate": device.plate,
     });
+    if let Some(gateway) = gateway {
+        body["gateway"] = gateway.into();
+    }
     let response = api
         .request(reqwest::Method::POST, "/api/v1/devices")
         .json(&body)

@@ -294,7 +294,15 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     let devices = Fleet::new(&atlas, &config)?.devices();
     let http = reqwest::Client::new();
     let api = Api::new(&http, &options.api, options.token.as_deref());
-    let registration = register(&http, &api.base, options.token.as_deref(), &devices).await?;
+    let gateway = format!("{}-gateway", config.device_prefix);
+    let registration = register(
+        &http,
+        &api.base,
+        options.token.as_deref(),
+        &devices,
+        &gateway,
+    )
+    .await?;
     let desk = Desk::new(api, cancel.clone());
     let accelerated_s = options
         .duration
@@ -314,6 +322,7 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
         &client_prefix,
         options.connections.clamp(1, options.vehicles.max(1)),
         200,
+        registration.login.clone(),
     )
     .await?;
     let mut truth = TruthFile::create(options.truth.as_ref())?;

@@ -4,7 +4,9 @@
 //! [`StoreReader`], on other connections, and so only ever sees committed data. SQLite is the
 //! embedded default; the traits are the seam for a PostgreSQL implementation.
 
+mod accounts;
 mod checkpoint;
+mod dead_letters;
 mod event_log;
 mod migrations;
 mod reports;
@@ -15,10 +17,12 @@ mod transits;
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::account::Account;
 use crate::auth::{Principal, Role, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
 
+pub use dead_letters::{DeadLetterPolicy, Trimmed};
 pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
@@ -39,6 +43,8 @@ pub enum StoreError {
     Rules(#[from] crate::transit::rules::RulesError),
     #[error("the store is closed")]
     Closed,
+    #[error("a stored record is invalid: {0}")]
+    Invalid(String),
     #[error("cannot start the store's checkpoint thread: {0}")]
     Thread(std::io::Error),
 }
@@ -72,6 +78,23 @@ pub enum Write {
     },
     /// A transit as it stands after a change (boxed: it carries its whole history).
     Transit(Box<crate::transit::Transit>),
+    /// A new MQTT account, or a new secret for an existing one (rotation).
+    Account(NewAccount),
+    /// The account's secret stops working.
+    RevokeAccount {
+        username: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// An MQTT account to store: everything but the secret.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub username: String,
+    pub kind: crate::auth::account::AccountKind,
+    pub hash: String,
+    pub gateway: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A token to store: everything but the token text.
@@ -99,6 +122,8 @@ pub struct Committed {
     pub duplicates: usize,
     /// The event-log ids given to the batch's `Write::Event`s, in order.
     pub event_ids: Vec<i64>,
+    /// Dead letters cut or deleted to stay within their budget.
+    pub trimmed: Trimmed,
 }
 
 /// The single writer. Calls are blocking: the committer runs them on its own thread.
@@ -174,6 +199,25 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// The newest dead letters, optionally of one reason.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn dead_letters(
+        &self,
+        reason: Option<RejectReason>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
+    /// The MQTT account of `username`, live or revoked.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn account(&self, username: &str) -> Result<Option<Account>, StoreError>;
+    /// Every MQTT account, by username.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
     /// A cheap query that proves the database answers.
     ///
     /// # Errors

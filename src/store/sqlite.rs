@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use tracing::warn;
 
+use super::accounts;
+use super::dead_letters::{self, DeadLetterPolicy};
 use super::checkpoint::{self, Checkpointer};
 use super::event_log::{self, ChainReport, EventQuery, StoredEvent};
 use super::migrations::migrate;
@@ -14,6 +16,7 @@ use super::reports::{self, Tail};
 use super::{
     Committed, DeadLetter, DeviceFilter, Snapshot, StoreError, StoreReader, StoreWriter, Write,
 };
+use crate::auth::account::Account;
 use crate::auth::{InvalidRole, Principal, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, Report};
@@ -68,6 +71,8 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
         chain,
         rules,
         tail,
+        dead_letters: DeadLetterPolicy::default(),
+        pruner: dead_letters::Pruner::new(),
         checkpointer,
     };
     Ok((writer, reader))
@@ -81,31 +86,18 @@ pub struct SqliteWriter {
     rules: TransitRules,
     /// Reports committed but not yet folded into the indexed table.
     tail: Tail,
+    dead_letters: DeadLetterPolicy,
+    pruner: dead_letters::Pruner,
     /// Last, so the writer's connection is closed before the final checkpoint.
     checkpointer: Checkpointer,
 }
 
-fn millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn insert_dead_letter(tx: &rusqlite::Transaction<'_>, d: &DeadLetter) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO rejects (received_ms, reason, detail, topic, device_id, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        millis(d.received_at),
-        d.reason.as_str(),
-        d.detail,
-        d.topic,
-        d.device_id.as_ref().map(DeviceId::as_str),
-        d.payload,
-    ])?;
-    Ok(())
-}
-
 impl SqliteWriter {
+    /// How much of the dead letters to keep (the default until set).
+    pub fn set_dead_letter_policy(&mut self, policy: DeadLetterPolicy) {
+        self.dead_letters = policy;
+    }
+
     /// Folds the report tail now, as the writer does once a second under load.
     #[cfg(test)]
     pub(super) fn fold_reports(&mut self) -> Result<usize, StoreError> {
@@ -143,7 +135,11 @@ impl StoreWriter for SqliteWriter {
                     )?
                     .execute(params![id.as_str(), serde_json::to_string(state)?])?;
                 }
-                Write::DeadLetter(d) => insert_dead_letter(&tx, d)?,
+                Write::DeadLetter(d) => {
+                    if dead_letters::insert(&tx, d, &self.dead_letters)? {
+                        committed.trimmed.payloads_cut += 1;
+                    }
+                }
                 Write::Event(e) => committed
                     .event_ids
                     .push(event_log::append(&tx, e, &mut chain)?),
@@ -160,6 +156,8 @@ impl StoreWriter for SqliteWriter {
                     ])?;
                 }
                 Write::Transit(t) => super::transits::upsert(&tx, t, &self.rules)?,
+                Write::Account(a) => accounts::upsert(&tx, a)?,
+                Write::RevokeAccount { username, at } => accounts::revoke(&tx, username, *at)?,
                 Write::RevokeToken { id, at } => {
                     tx.prepare_cached(
                         "UPDATE access_tokens SET revoked_at = ?2
@@ -171,6 +169,16 @@ impl StoreWriter for SqliteWriter {
         }
         tx.commit()?;
         self.chain = chain;
+        match self
+            .pruner
+            .prune_if_due(&self.conn, &self.dead_letters, Utc::now())
+        {
+            Ok(pruned) => {
+                committed.trimmed.expired += pruned.expired;
+                committed.trimmed.over_budget += pruned.over_budget;
+            }
+            Err(e) => warn!(error = %e, "Pruning dead letters failed; retrying in a minute."),
+        }
         if self.tail.is_due() {
             // The reports are committed in the tail already; a failed fold is tried again.
             match self.tail.fold(&mut self.conn) {
@@ -372,6 +380,22 @@ impl StoreReader for SqliteReader {
             })
             .transpose()
         })
+    }
+
+    fn dead_letters(
+        &self,
+        reason: Option<crate::telemetry::RejectReason>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        self.with_conn(|conn| dead_letters::newest(conn, reason, limit))
+    }
+
+    fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        self.with_conn(|conn| accounts::one(conn, username))
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.with_conn(accounts::all)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {

@@ -21,10 +21,13 @@ pub enum RejectReason {
     TooOld,
     /// The device is not registered.
     UnknownDevice,
+    /// The publisher is authenticated as another device (or a gateway the device is not
+    /// bound to): a forged message, never applied.
+    ForeignDevice,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 8] = [
         Self::Oversize,
         Self::BadTopic,
         Self::Malformed,
@@ -32,6 +35,7 @@ impl RejectReason {
         Self::FutureTime,
         Self::TooOld,
         Self::UnknownDevice,
+        Self::ForeignDevice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl RejectReason {
             Self::FutureTime => "future_time",
             Self::TooOld => "too_old",
             Self::UnknownDevice => "unknown_device",
+            Self::ForeignDevice => "foreign_device",
         }
     }
 

@@ -17,12 +17,15 @@ pub struct TestApp {
     pub base: String,
     pub mqtt_host: String,
     pub mqtt_port: u16,
+    mqtt_tls: Option<std::net::SocketAddr>,
     pub data_dir: PathBuf,
     /// Keeps the temporary data directory alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
     /// A coordinator's token: the first-start token, or one made for the test.
     pub token: String,
+    /// MQTT secrets of the devices this test registered or rotated, by device id.
+    credentials: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Starts the real server: embedded broker, HTTP on port 0, a fresh data directory.
@@ -52,17 +55,30 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut Settings)) -
         base,
         mqtt_host: app.mqtt.host.clone(),
         mqtt_port: app.mqtt.port,
+        mqtt_tls: app.mqtt_tls,
         data_dir: data_dir.to_owned(),
         app: Some(app),
         _dir: None,
         http: reqwest::Client::new(),
         token,
+        credentials: std::sync::Mutex::default(),
     };
     test_app.wait_until_healthy().await;
     test_app
 }
 
 impl TestApp {
+    /// The port of the endpoint's TLS listener, when it has one.
+    pub fn mqtt_tls_port(&self) -> Option<u16> {
+        self.mqtt_tls.map(|a| a.port())
+    }
+
+    /// Keeps `dir` (the app's data directory) alive as long as the app.
+    pub fn keep_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self._dir = Some(dir);
+        self
+    }
+
     async fn wait_until_healthy(&self) {
         eventually("the app reports healthy", || async {
             let (status, _) = self.get("/healthz").await;
@@ -140,10 +156,37 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
     }
 
+    /// Registers a device (carrier `kg-trans`) and keeps its MQTT secret for [`Self::mqtt`].
     pub async fn register(&self, device_id: &str) {
         let body = serde_json::json!({"device_id": device_id, "carrier": "kg-trans", "plate": "01KG123ABC"});
         let (status, body) = self.post("/api/v1/devices", &body).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.keep_credential(device_id, &body["credential"]);
+    }
+
+    /// Keeps a credential the API showed (`{"username", "password"}`).
+    pub fn keep_credential(&self, device_id: &str, credential: &Value) {
+        let secret = credential["password"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no credential in {credential}"));
+        self.credentials
+            .lock()
+            .expect("credentials")
+            .insert(device_id.to_owned(), secret.to_owned());
+    }
+
+    /// The device's MQTT secret: the one kept at registration, or a new one (rotation) for a
+    /// device registered some other way.
+    pub async fn credential(&self, device_id: &str) -> String {
+        if let Some(secret) = self.credentials.lock().expect("credentials").get(device_id) {
+            return secret.clone();
+        }
+        let (status, body) = self
+            .post(&format!("/api/v1/devices/{device_id}/credential"), &Value::Null)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "a credential for {device_id}: {body}");
+        self.keep_credential(device_id, &body);
+        body["password"].as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn device(&self, device_id: &str) -> Value {
@@ -152,8 +195,11 @@ impl TestApp {
         body
     }
 
-    pub async fn mqtt(&self, client_id: &str) -> Mqtt {
-        Mqtt::connect(&self.mqtt_host, self.mqtt_port, client_id).await
+    /// A registered device connected with its own credential (client id = device id).
+    pub async fn mqtt(&self, device_id: &str) -> Mqtt {
+        let secret = self.credential(device_id).await;
+        Mqtt::connect_as(&self.mqtt_host, self.mqtt_port, device_id, Some((device_id, &secret)))
+            .await
     }
 }
 
@@ -164,9 +210,23 @@ pub struct Mqtt {
 }
 
 impl Mqtt {
+    /// Connects without credentials (to an external broker that allows it).
     pub async fn connect(host: &str, port: u16, client_id: &str) -> Mqtt {
+        Self::connect_as(host, port, client_id, None).await
+    }
+
+    /// Connects with a username and password, and waits for the broker to accept.
+    pub async fn connect_as(
+        host: &str,
+        port: u16,
+        client_id: &str,
+        login: Option<(&str, &str)>,
+    ) -> Mqtt {
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+        if let Some((username, password)) = login {
+            options.set_credentials(username, password);
+        }
         let (client, mut eventloop) = AsyncClient::new(options, 1000);
         let (tx, messages) = mpsc::unbounded_channel();
         let (connected_tx, mut connected) = mpsc::channel(1);
@@ -254,4 +314,23 @@ pub fn fix(seq: u64, minutes_ago_: i64, lat: f64, lon: f64) -> Value {
 /// The topic of a device's message kind.
 pub fn topic(device_id: &str, kind: &str) -> String {
     format!("caravan/v1/dev/{device_id}/{kind}")
+}
+
+/// The path of a system tool the test needs, e.g. `mosquitto_pub`. Without it the test says
+/// so and is skipped locally; under CI (`CI=true`) that is a failure, since `.ci/run` installs
+/// every tool.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {name} is not installed: .ci/run must install it"
+        );
+        eprintln!("{name} is not installed; this test does not run.");
+    }
+    found
 }

@@ -20,6 +20,11 @@ fn mosquitto() -> Option<(String, String, u16)> {
     Some((url, addr.host, addr.port))
 }
 
+/// The CI broker's URL, for tests elsewhere that also run through Mosquitto.
+pub fn url() -> Option<String> {
+    mosquitto().map(|(url, _, _)| url)
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",

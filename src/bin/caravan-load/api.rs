@@ -39,7 +39,7 @@ impl Api {
                 corridor: String::new(),
             })
             .collect();
-        register(&self.http, &self.base, self.token.as_deref(), &devices).await
+        register(&self.http, &self.base, self.token.as_deref(), &devices, "load-gateway").await
     }
 
     /// The sum of every sample line of /metrics that starts with `prefix` (so

@@ -33,7 +33,7 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
     let (host, port) = caravan.mqtt.clone();
     let mut ids = traffic::device_ids("lat", args.devices);
     ids.push("probe".to_owned());
-    api.register(&ids).await?;
+    let login = api.register(&ids).await?.login;
     ids.pop();
     let total = (args.rate * args.seconds) as usize;
     let messages = traffic::fixes(&ids, total, 0, chrono::Utc::now());
@@ -44,8 +44,9 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
         messages,
         args.rate,
         args.connections,
+        login.clone(),
     ));
-    let mut probe = Publishers::connect(&host, port, "lat-probe", 1, 10).await?;
+    let mut probe = Publishers::connect(&host, port, "lat-probe", 1, 10, login).await?;
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut seq = 0u64;
@@ -97,8 +98,10 @@ pub async fn paced(
     messages: Vec<traffic::Message>,
     rate: u64,
     connections: usize,
+    login: Option<(String, String)>,
 ) -> anyhow::Result<()> {
-    let mut publishers = Publishers::connect(&host, port, "lat-load", connections, 200).await?;
+    let mut publishers =
+        Publishers::connect(&host, port, "lat-load", connections, 200, login).await?;
     let per_slice = (rate / 100).max(1) as usize;
     let mut slice = tokio::time::interval(Duration::from_millis(10));
     slice.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);

@@ -36,27 +36,10 @@ enum Command {
     Burst(memory::BurstArgs),
     /// Resident memory per tracked device.
     Memory(memory::MemoryArgs),
-    /// Run the embedded broker alone (the baseline of `throughput`).
-    #[command(hide = true)]
-    Broker {
-        #[arg(long)]
-        port: u16,
-    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Broker { port } = cli.command {
-        return match caravan::broker::start(([127, 0, 0, 1], port).into()) {
-            Ok(_) => loop {
-                std::thread::park();
-            },
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -70,7 +53,6 @@ fn main() -> ExitCode {
             Command::Latency(args) => latency::run(args).await,
             Command::Burst(args) => memory::burst(args).await,
             Command::Memory(args) => memory::run(args).await,
-            Command::Broker { .. } => Ok(()),
         }
     });
     match result {

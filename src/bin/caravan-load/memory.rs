@@ -42,13 +42,18 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-async fn start(devices: &[String], mqtt_url: Option<&str>) -> anyhow::Result<(Server, Api, f64)> {
+type Login = Option<(String, String)>;
+
+async fn start(
+    devices: &[String],
+    mqtt_url: Option<&str>,
+) -> anyhow::Result<(Server, Api, f64, Login)> {
     let caravan = server::start_caravan(mqtt_url)?;
     let api = Api::new(&caravan.api, caravan.token.clone());
     let began = Instant::now();
-    api.register(devices).await?;
+    let login = api.register(devices).await?.login;
     let seconds = began.elapsed().as_secs_f64();
-    Ok((caravan, api, seconds))
+    Ok((caravan, api, seconds, login))
 }
 
 /// A Mosquitto for Caravan to use instead of its embedded broker, when asked for, and its
@@ -64,7 +69,7 @@ fn broker(mosquitto: bool) -> anyhow::Result<(Option<server::Process>, Option<St
 pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
     let ids = traffic::device_ids("burst", args.devices);
     let (_mosquitto, url) = broker(args.mosquitto)?;
-    let (caravan, api, registering) = start(&ids, url.as_deref()).await?;
+    let (caravan, api, registering, login) = start(&ids, url.as_deref()).await?;
     let (rss_before, _) = caravan.process.memory_kib()?;
     let every_s = 1800 / args.fixes_per_backlog.max(1) as i64;
     let messages = traffic::backlogs(&ids, args.fixes_per_backlog, every_s, chrono::Utc::now());
@@ -75,7 +80,7 @@ pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
     let connections = args.connections;
     let publish =
         tokio::spawn(
-            async move { traffic::publish_all(&host, port, messages, connections, 100).await },
+            async move { traffic::publish_all(&host, port, messages, connections, 100, login).await },
         );
     let timeout = Duration::from_secs(args.timeout_s);
     let trace = traffic::watch(started, target, Duration::from_millis(100), timeout, || {
@@ -121,13 +126,13 @@ pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
     let (empty, _) = caravan.process.memory_kib()?;
     let ids = traffic::device_ids("mem", args.devices);
     let began = Instant::now();
-    api.register(&ids).await?;
+    let login = api.register(&ids).await?.login;
     let registering = began.elapsed().as_secs_f64();
     let (registered, _) = caravan.process.memory_kib()?;
     let messages = traffic::fixes(&ids, ids.len(), 0, chrono::Utc::now());
     let (host, port) = caravan.mqtt.clone();
     // Paced: at full speed the embedded broker drops what Caravan has not read yet.
-    crate::latency::paced(host, port, messages, args.rate, args.connections).await?;
+    crate::latency::paced(host, port, messages, args.rate, args.connections, login).await?;
     let target = ids.len() as u64;
     let trace = traffic::watch(
         Instant::now(),

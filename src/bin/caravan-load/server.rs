@@ -82,8 +82,12 @@ pub struct Server {
     pub token: Option<String>,
 }
 
-/// The `caravan` binary next to this one (both come from the same `cargo build`).
+/// The `caravan` binary next to this one (both come from the same `cargo build`), or the one
+/// `CARAVAN_LOAD_BIN` names (another build, to measure against in the same run).
 fn caravan_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CARAVAN_LOAD_BIN") {
+        return Ok(PathBuf::from(path));
+    }
     let me = std::env::current_exe()?;
     let path = me.with_file_name("caravan");
     if !path.is_file() {
@@ -204,23 +208,6 @@ pub fn start_mosquitto(max_inflight: u32) -> anyhow::Result<(Process, u16)> {
         child,
         _dir: Some(dir),
     };
-    wait_listening(port)?;
-    Ok((process, port))
-}
-
-/// The embedded broker (rumqttd with Caravan's configuration) alone, in a child process.
-///
-/// # Errors
-/// The child did not start listening within 5 s.
-pub fn start_embedded_broker() -> anyhow::Result<(Process, u16)> {
-    let port = free_port()?;
-    let child = Command::new(std::env::current_exe()?)
-        .args(["broker", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting the embedded broker alone")?;
-    let process = Process { child, _dir: None };
     wait_listening(port)?;
     Ok((process, port))
 }

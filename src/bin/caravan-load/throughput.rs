@@ -29,7 +29,7 @@ pub struct ThroughputArgs {
     /// Give up on a scenario after this many seconds.
     #[arg(long, default_value_t = 180)]
     pub timeout_s: u64,
-    /// Only these scenarios (embedded-only, caravan-embedded, mosquitto-only, caravan-mosquitto).
+    /// Only these scenarios (caravan-embedded, mosquitto-only, caravan-mosquitto).
     #[arg(long)]
     pub only: Vec<String>,
 }
@@ -63,10 +63,6 @@ fn cpu_seconds(pid: u32) -> f64 {
 pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut rows = Vec::new();
-    if wanted("embedded-only") {
-        let (broker, port) = server::start_embedded_broker()?;
-        rows.push(broker_only("embedded-only", &args, &broker, port).await?);
-    }
     if wanted("caravan-embedded") {
         let caravan = server::start_caravan(None)?;
         let port = caravan.mqtt.1;
@@ -98,7 +94,7 @@ async fn broker_only(
     let target = args.messages as u64;
     let counter = count.clone();
     let measure = || async { counter.load(Ordering::Relaxed) };
-    measure_run(name, args, broker, port, ids, target, measure).await
+    measure_run(name, args, broker, (port, None), ids, target, measure).await
 }
 
 async fn through_caravan(
@@ -109,9 +105,9 @@ async fn through_caravan(
     port: u16,
 ) -> anyhow::Result<Row> {
     let ids = traffic::device_ids("load", args.devices);
-    api.register(&ids).await?;
+    let login = api.register(&ids).await?.login;
     let target = args.messages as u64;
-    let row = measure_run(name, args, caravan, port, ids, target, || {
+    let row = measure_run(name, args, caravan, (port, login), ids, target, || {
         api.committed_fixes()
     })
     .await?;
@@ -126,7 +122,7 @@ async fn measure_run<F, Fut>(
     name: &'static str,
     args: &ThroughputArgs,
     process: &Process,
-    port: u16,
+    (port, login): (u16, Option<(String, String)>),
     ids: Vec<String>,
     target: u64,
     count: F,
@@ -140,7 +136,7 @@ where
     let started = Instant::now();
     let (connections, inflight) = (args.connections, args.inflight);
     let publish = tokio::spawn(async move {
-        traffic::publish_all("127.0.0.1", port, messages, connections, inflight).await
+        traffic::publish_all("127.0.0.1", port, messages, connections, inflight, login).await
     });
     let timeout = Duration::from_secs(args.timeout_s);
     let trace = traffic::watch(started, target, Duration::from_millis(50), timeout, count).await;

@@ -74,6 +74,7 @@ pub async fn publish_all(
     messages: Vec<Message>,
     connections: usize,
     inflight: u16,
+    login: Option<(String, String)>,
 ) -> anyhow::Result<()> {
     let mut lanes: Vec<Vec<Message>> = (0..connections).map(|_| Vec::new()).collect();
     for message in messages {
@@ -82,7 +83,7 @@ pub async fn publish_all(
     let mut tasks = Vec::new();
     for (k, lane) in lanes.into_iter().enumerate() {
         let prefix = format!("load-{}-{k}", std::process::id());
-        let mut publishers = Publishers::connect(host, port, &prefix, 1, inflight).await?;
+        let mut publishers = Publishers::connect(host, port, &prefix, 1, inflight, login.clone()).await?;
         tasks.push(tokio::spawn(async move {
             for (key, topic, payload) in lane {
                 publishers.publish(key, topic, payload).await?;

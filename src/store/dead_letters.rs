@@ -1,0 +1,165 @@
+//! The `rejects` table: refused messages kept as dead letters, bounded. A payload is cut to a
+//! prefix (its full length and SHA-256 noted), old letters expire, and the oldest go first
+//! beyond the total budget, so garbage from outside cannot fill the disk.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, Transaction};
+use sha2::{Digest, Sha256};
+
+use super::{DeadLetter, StoreError};
+use crate::telemetry::{DeviceId, RejectReason};
+
+/// How much of the dead letters is kept (from `[dead_letters]`).
+#[derive(Clone, Copy, Debug)]
+pub struct DeadLetterPolicy {
+    pub max_payload_bytes: usize,
+    pub retention: chrono::Duration,
+    pub max_total_bytes: u64,
+}
+
+impl Default for DeadLetterPolicy {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 4096,
+            retention: chrono::Duration::days(30),
+            max_total_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl DeadLetterPolicy {
+    /// The budget in rows: each row holds at most the payload prefix and about 512 bytes of
+    /// reason, detail, topic and index.
+    fn max_rows(&self) -> u64 {
+        (self.max_total_bytes / (self.max_payload_bytes as u64 + 512)).max(1)
+    }
+}
+
+/// What pruning and cutting did, for the counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    pub payloads_cut: usize,
+    pub expired: usize,
+    pub over_budget: usize,
+}
+
+/// Inserts a dead letter, its payload cut to the policy's prefix; true when it was cut.
+pub(super) fn insert(
+    tx: &Transaction<'_>,
+    d: &DeadLetter,
+    policy: &DeadLetterPolicy,
+) -> Result<bool, StoreError> {
+    let cut = d.payload.len() > policy.max_payload_bytes;
+    let (payload, detail) = if cut {
+        let digest = Sha256::digest(&d.payload);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let detail = format!(
+            "{} (payload cut to its first {} of {} bytes; SHA-256 of the whole: {hex})",
+            d.detail,
+            policy.max_payload_bytes,
+            d.payload.len()
+        );
+        (&d.payload[..policy.max_payload_bytes], detail)
+    } else {
+        (&d.payload[..], d.detail.clone())
+    };
+    tx.prepare_cached(
+        "INSERT INTO rejects (received_ms, reason, detail, topic, device_id, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        d.received_at.timestamp_millis(),
+        d.reason.as_str(),
+        detail,
+        // A topic is at most 64 KiB by MQTT; keep a readable prefix.
+        d.topic.chars().take(512).collect::<String>(),
+        d.device_id.as_ref().map(DeviceId::as_str),
+        payload,
+    ])?;
+    Ok(cut)
+}
+
+/// Deletes what expired or exceeds the budget, at most once a minute.
+pub(super) struct Pruner {
+    last: Option<Instant>,
+}
+
+impl Pruner {
+    pub fn new() -> Self {
+        Self { last: None }
+    }
+
+    pub fn prune_if_due(
+        &mut self,
+        conn: &Connection,
+        policy: &DeadLetterPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Trimmed, StoreError> {
+        if self.last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+            return Ok(Trimmed::default());
+        }
+        self.last = Some(Instant::now());
+        prune(conn, policy, now)
+    }
+}
+
+pub(super) fn prune(
+    conn: &Connection,
+    policy: &DeadLetterPolicy,
+    now: DateTime<Utc>,
+) -> Result<Trimmed, StoreError> {
+    let oldest_kept = (now - policy.retention).timestamp_millis();
+    let expired = conn.execute("DELETE FROM rejects WHERE received_ms < ?1", [oldest_kept])?;
+    let over_budget = conn.execute(
+        "DELETE FROM rejects WHERE id <= (SELECT id FROM rejects ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        [policy.max_rows() as i64],
+    )?;
+    Ok(Trimmed {
+        payloads_cut: 0,
+        expired,
+        over_budget,
+    })
+}
+
+/// The newest dead letters, optionally of one reason.
+pub(super) fn newest(
+    conn: &Connection,
+    reason: Option<RejectReason>,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT received_ms, reason, detail, topic, device_id, payload FROM rejects
+         WHERE (?1 IS NULL OR reason = ?1) ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![reason.map(RejectReason::as_str), limit as i64],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Vec<u8>>(5)?,
+            ))
+        },
+    )?;
+    let mut letters = Vec::new();
+    for row in rows {
+        let (ms, reason, detail, topic, device_id, payload) = row?;
+        let Some(reason) = RejectReason::parse(&reason) else {
+            continue;
+        };
+        letters.push(DeadLetter {
+            received_at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+            reason,
+            detail,
+            topic,
+            device_id: device_id.and_then(|d| DeviceId::parse(&d).ok()),
+            payload,
+        });
+    }
+    Ok(letters)
+}
