@@ -85,11 +85,12 @@ async fn customs_see_the_trucks_in_their_country_and_not_the_others() {
     let app = spawn_app().await;
     app.register("in-kg").await;
     app.register("in-kz").await;
-    let device = app.mqtt("obu").await;
-    device
+    app.mqtt("in-kg")
+        .await
         .publish_json(&topic("in-kg", "pos"), &fix(1, 1, 42.87, 74.59))
         .await; // Bishkek
-    device
+    app.mqtt("in-kz")
+        .await
         .publish_json(&topic("in-kz", "pos"), &fix(1, 1, 43.25654, 76.92848))
         .await; // Almaty
     eventually("both countries are known", || async {

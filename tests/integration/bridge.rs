@@ -1,5 +1,6 @@
 //! End to end with real device protocols: a tracker speaks Teltonika or JT/T 808 over TCP to
-//! the firmware bridge, the bridge publishes to Caravan's embedded broker, and the fixes are
+//! the firmware bridge, the bridge publishes to Caravan's embedded endpoint as its gateway
+//! account, and the fixes are
 //! visible through Caravan's API.
 
 use std::sync::Arc;
@@ -27,7 +28,12 @@ async fn start_bridge(app: &TestApp, data_dir: &std::path::Path) -> (Bridge, Can
     let registry =
         format!("[[devices]]\ndevice_id = \"{IMEI}\"\n[[devices]]\ndevice_id = \"{TERMINAL}\"\n");
     let any = "127.0.0.1:0".parse().unwrap();
-    let url = format!("mqtt://{}:{}", app.mqtt_host, app.mqtt_port);
+    // The bridge speaks for its trackers with its own gateway account.
+    let secret = app.gateway("firmware-bridge").await;
+    let url = format!(
+        "mqtt://firmware-bridge:{secret}@{}:{}",
+        app.mqtt_host, app.mqtt_port
+    );
     let settings = Settings {
         teltonika: Some(any),
         jt808: Some(any),
@@ -61,7 +67,7 @@ fn seconds_ago(seconds: i64) -> DateTime<Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teltonika_fix_sent_to_the_bridge_is_the_device_position_in_caravan() {
     let app = spawn_app().await;
-    app.register(IMEI).await;
+    app.register_via(IMEI, "firmware-bridge").await;
     let dir = tempfile::tempdir().unwrap();
     let (bridge, cancel) = start_bridge(&app, dir.path()).await;
 
@@ -159,7 +165,7 @@ fn located(t: DateTime<Utc>, lat: f64, lon: f64, speed_kmh: f64) -> Location {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jt808_backlog_sent_to_the_bridge_is_the_device_track_in_caravan() {
     let app = spawn_app().await;
-    app.register(TERMINAL).await;
+    app.register_via(TERMINAL, "firmware-bridge").await;
     let dir = tempfile::tempdir().unwrap();
     let (bridge, cancel) = start_bridge(&app, dir.path()).await;
     let mut terminal = TcpStream::connect(bridge.jt808.unwrap()).await.unwrap();

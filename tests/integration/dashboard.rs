@@ -62,16 +62,20 @@ async fn publish_other_vehicles(app: &TestApp) {
     register(app, "e2e-at-bcp", "kg-trans", "08KG512BB").await;
     register(app, "e2e-silent", "kz-cargo", "KZ777ABC02").await;
     register(app, "e2e-seal", "cn-xinjiang", "XINA12345").await;
-    let obu = app.mqtt("e2e-others").await;
     let at_post = json!([
         {"seq": 1, "t": minutes_ago(6), "lat": 39.6792, "lon": 73.8868, "speed_kmh": 0.0},
         {"seq": 2, "t": minutes_ago(4), "lat": 39.6793, "lon": 73.8869, "speed_kmh": 0.0},
         {"seq": 3, "t": minutes_ago(2), "lat": 39.6792, "lon": 73.8867, "speed_kmh": 0.0},
     ]);
-    obu.publish_json(&topic("e2e-at-bcp", "pos"), &at_post)
+    app.mqtt("e2e-at-bcp")
+        .await
+        .publish_json(&topic("e2e-at-bcp", "pos"), &at_post)
         .await;
-    obu.publish_json(&topic("e2e-silent", "pos"), &fix(1, 180, 43.90, 78.90))
+    app.mqtt("e2e-silent")
+        .await
+        .publish_json(&topic("e2e-silent", "pos"), &fix(1, 180, 43.90, 78.90))
         .await;
+    let obu = app.mqtt("e2e-seal").await;
     obu.publish_json(&topic("e2e-seal", "pos"), &fix(1, 5, 39.55, 75.40))
         .await;
     let cut = json!({"seq": 2, "t": minutes_ago(3), "seal_id": "CN-ES-004411", "event": "rope_cut", "battery_pct": 64});

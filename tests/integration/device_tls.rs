@@ -43,20 +43,25 @@ async fn a_device_publishes_over_tls_with_its_credential() {
         r#"{{"seq": 1, "t": "{}", "lat": 39.681, "lon": 73.9215}}"#,
         minutes_ago(1)
     );
+    // tokio's Command: the server under test runs on this same runtime and must answer.
     let publish = |cafile: &Path, password: &str| {
-        Command::new(&mosquitto_pub)
+        tokio::process::Command::new(&mosquitto_pub)
             .args(["-h", "127.0.0.1", "-p", &tls_port.to_string(), "-q", "1"])
             .arg("--cafile")
             .arg(cafile)
-            .args(["-i", "tls-1", "-u", "tls-1", "-P", password])
+            .args(["-d", "-i", "tls-1", "-u", "tls-1", "-P", password])
             .args(["-t", "caravan/v1/dev/tls-1/pos", "-m", &payload])
             .output()
-            .expect("mosquitto_pub runs")
     };
-    let wrong = publish(&cert, "cvd_wrong");
+    let wrong = publish(&cert, "cvd_wrong").await.expect("mosquitto_pub runs");
     assert!(!wrong.status.success(), "a wrong secret is refused over TLS too");
-    let sent = publish(&cert, &secret);
-    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let sent = publish(&cert, &secret).await.expect("mosquitto_pub runs");
+    assert!(
+        sent.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&sent.stdout),
+        String::from_utf8_lossy(&sent.stderr)
+    );
     eventually("the fix sent over TLS is applied", || async {
         (app.device("tls-1").await["position"]["seq"] == 1).then_some(())
     })

@@ -164,6 +164,23 @@ impl TestApp {
         self.keep_credential(device_id, &body["credential"]);
     }
 
+    /// Creates (or renews) a gateway account; returns its secret.
+    pub async fn gateway(&self, name: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/gateways", &serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["password"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Registers a device (carrier `kg-trans`) that `gateway` may publish for.
+    pub async fn register_via(&self, device_id: &str, gateway: &str) {
+        let body = serde_json::json!({"device_id": device_id, "carrier": "kg-trans", "gateway": gateway});
+        let (status, body) = self.post("/api/v1/devices", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.keep_credential(device_id, &body["credential"]);
+    }
+
     /// Keeps a credential the API showed (`{"username", "password"}`).
     pub fn keep_credential(&self, device_id: &str, credential: &Value) {
         let secret = credential["password"]

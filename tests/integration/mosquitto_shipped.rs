@@ -187,19 +187,18 @@ async fn with_the_shipped_mosquitto_no_device_can_pose_as_another_or_as_caravan(
         true,
     ));
     let (_client, mut eventloop) = rumqttc::AsyncClient::new(posing_as_b, 10);
-    let will_refused = tokio::time::timeout(Duration::from_secs(5), async {
+    // Connected or refused, it then vanishes without a DISCONNECT, as a dropped device does:
+    // the broker must not publish that will.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match eventloop.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => return false,
-                Err(_) => return true,
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) | Err(_) => return,
                 Ok(_) => {}
             }
         }
     })
-    .await
-    .unwrap_or(true);
+    .await;
     drop(eventloop);
-    assert!(will_refused, "a will on another device's topic is refused");
 
     // Caravan is still connected and B is still B: a later fix of B's arrives, nothing else.
     b.publish_json(&topic("dev-b", "pos"), &fix(4, 1, 42.88, 74.61)).await;
@@ -224,12 +223,13 @@ async fn with_the_shipped_mosquitto_no_device_can_pose_as_another_or_as_caravan(
     // The TLS listener, with a real client.
     if let Some(mosquitto_pub) = tool("mosquitto_pub") {
         let payload = fix(6, 1, 42.88, 74.63).to_string();
-        let sent = Command::new(mosquitto_pub)
+        let sent = tokio::process::Command::new(mosquitto_pub)
             .args(["-h", "127.0.0.1", "-p", &broker.tls.to_string(), "-q", "1"])
             .arg("--cafile")
             .arg(&broker.cert)
             .args(["-u", "dev-b", "-P", &b_secret, "-t", &topic("dev-b", "pos"), "-m", &payload])
             .output()
+            .await
             .expect("mosquitto_pub runs");
         assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
         eventually("the fix sent over Mosquitto's TLS listener arrives", || async {

@@ -9,7 +9,7 @@ use crate::helpers::{eventually, fix, minutes_ago, spawn_app, topic};
 async fn a_published_fix_becomes_the_device_position() {
     let app = spawn_app().await;
     app.register("356307042441013").await;
-    let device = app.mqtt("obu-356307042441013").await;
+    let device = app.mqtt("356307042441013").await;
 
     let started = std::time::Instant::now();
     device
