@@ -163,3 +163,65 @@ pub(super) fn newest(
     }
     Ok(letters)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{self, StoreReader, StoreWriter, Write};
+
+    fn letter(received_at: DateTime<Utc>, payload: Vec<u8>) -> Write {
+        Write::DeadLetter(DeadLetter {
+            received_at,
+            reason: RejectReason::Malformed,
+            detail: "not JSON".into(),
+            topic: "caravan/v1/dev/d1/pos".into(),
+            device_id: None,
+            payload,
+        })
+    }
+
+    #[test]
+    fn a_large_payload_is_kept_as_a_prefix_with_its_length_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, reader) = store::open(dir.path()).unwrap();
+        let committed = writer
+            .commit(&[letter(Utc::now(), vec![b'x'; 10_000])])
+            .unwrap();
+        assert_eq!(committed.trimmed.payloads_cut, 1);
+        let kept = reader.dead_letters(None, 10).unwrap();
+        assert_eq!(kept[0].payload.len(), 4096);
+        assert!(kept[0].detail.contains("4096 of 10000 bytes"), "{}", kept[0].detail);
+        let digest: String = Sha256::digest(vec![b'x'; 10_000])
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(kept[0].detail.contains(&digest));
+    }
+
+    #[test]
+    fn old_letters_expire_and_the_oldest_go_first_beyond_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, reader) = store::open(dir.path()).unwrap();
+        let now = Utc::now();
+        let mut writes = vec![letter(now - chrono::Duration::days(40), b"old".to_vec())];
+        for n in 0..30u8 {
+            writes.push(letter(now, vec![b'a' + n % 26]));
+        }
+        // The writer prunes with its (default) policy as it commits: the 40-day-old is gone.
+        let committed = writer.commit(&writes).unwrap();
+        assert_eq!(committed.trimmed.expired, 1);
+        // A budget of ten rows: (10 * (100 + 512)) bytes.
+        let policy = DeadLetterPolicy {
+            max_payload_bytes: 100,
+            retention: chrono::Duration::days(30),
+            max_total_bytes: 10 * 612,
+        };
+        let conn = Connection::open(dir.path().join("caravan.sqlite")).unwrap();
+        let trimmed = prune(&conn, &policy, now).unwrap();
+        assert_eq!(trimmed.expired, 0);
+        assert_eq!(trimmed.over_budget, 20);
+        let kept = reader.dead_letters(None, 100).unwrap();
+        assert_eq!(kept.len(), 10);
+        assert_eq!(kept[0].payload, vec![b'a' + 29 % 26], "the newest are kept");
+    }
+}

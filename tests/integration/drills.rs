@@ -171,7 +171,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("caravan starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
             if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{http}/healthz")).await {
                 if response.status().is_success() {
@@ -182,7 +182,7 @@ impl Server {
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("caravan did not become healthy within 20 s");
+        panic!("caravan did not become healthy within 90 s");
     }
 
     fn signal(&self, signal: &str) {
