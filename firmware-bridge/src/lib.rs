@@ -8,6 +8,7 @@
 //! to the broker at QoS 1 and drops entries once the broker has acknowledged them, so a
 //! broker outage never blocks or loses a device's data.
 
+pub mod broker;
 pub mod cursor;
 pub mod device;
 pub mod framing;
@@ -101,7 +102,12 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> Result<Bridge
         })?;
 
     let tracker = TaskTracker::new();
-    let (publisher, events) = publisher::Publisher::new(&settings.mqtt, reader, metrics.clone());
+    let (publisher, events) = publisher::Publisher::new(
+        &settings.mqtt,
+        reader,
+        settings.registry.clone(),
+        metrics.clone(),
+    );
     tracker.spawn(publisher.run(events, cancel.clone()));
     let ctx = Context {
         registry: settings.registry.clone(),
@@ -109,6 +115,7 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> Result<Bridge
         metrics: metrics.clone(),
         limits: settings.limits,
         slots: Arc::new(Semaphore::new(settings.limits.max_connections)),
+        lobby: server::lobby::Lobby::new(settings.limits.max_unidentified),
     };
     let local = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
     let bridge = Bridge {

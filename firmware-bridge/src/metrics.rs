@@ -31,6 +31,8 @@ pub struct Metrics {
     pub queue_full: AtomicU64,
     pub queue_corrupt_segments: AtomicU64,
     pub published: AtomicU64,
+    /// Queued messages not published because their device is no longer in the registry.
+    pub unregistered_dropped: AtomicU64,
     pub mqtt_connected: AtomicI64,
 }
 
@@ -134,6 +136,12 @@ impl Metrics {
             "counter",
             "Messages acknowledged by the broker.",
             single(self.published.load(Relaxed) as i64),
+        );
+        metric(
+            "bridge_unregistered_dropped_total",
+            "counter",
+            "Queued messages not published: their device left the registry.",
+            single(self.unregistered_dropped.load(Relaxed) as i64),
         );
         metric(
             "bridge_mqtt_connected",

@@ -58,7 +58,7 @@ pub(super) async fn session(conn: &mut Connection, ctx: &Context) -> Result<(), 
 async fn handle(
     m: &Message,
     t: &mut Terminal,
-    conn: &Connection,
+    conn: &mut Connection,
     ctx: &Context,
 ) -> Result<Option<Vec<u8>>, SessionEnd> {
     let h = &m.header;
@@ -90,6 +90,11 @@ async fn handle(
         }
         msg::AUTHENTICATE => match known.filter(|p| p.auth_code == auth_code(h, &m.body)) {
             Some(profile) => {
+                if let Err(end) = conn.identified() {
+                    let reply = general_response(h, t.next_serial(), Outcome::Failure);
+                    conn.send(&reply).await?;
+                    return Err(end);
+                }
                 tracing::debug!(device = %profile.device_id, "A JT/T 808 terminal authenticated.");
                 t.profile = Some(profile);
                 Ok(respond(t, Outcome::Success))

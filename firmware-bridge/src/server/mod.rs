@@ -1,6 +1,7 @@
 //! The TCP side: one listener per protocol, one task per device connection.
 
 mod jt808;
+pub mod lobby;
 mod teltonika;
 
 use std::net::SocketAddr;
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -48,7 +50,10 @@ pub struct Context {
     pub queue: QueueHandle,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// Places for identified connections (`max_connections`).
     pub slots: Arc<Semaphore>,
+    /// Places for connections not yet identified (`max_unidentified`).
+    pub lobby: Arc<lobby::Lobby>,
 }
 
 /// Accepts connections until `cancel`, each in its own task on `tracker`.
@@ -72,20 +77,18 @@ pub async fn listen(
                 }
             },
         };
-        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
-            ctx.metrics.connections_refused.fetch_add(1, Relaxed);
-            tracing::warn!(%peer, "Refused a connection: the connection cap is reached.");
-            continue;
-        };
+        let (ticket, _) = ctx.lobby.admit();
+        let evicted = ticket.evicted.clone();
         let _ = stream.set_nodelay(true);
         let (ctx, cancel) = (ctx.clone(), cancel.clone());
         tracker.spawn(async move {
             let metrics = ctx.metrics.clone();
             metrics.connections_total[protocol.index()].fetch_add(1, Relaxed);
             metrics.connections_open[protocol.index()].fetch_add(1, Relaxed);
-            let mut conn = Connection::new(stream, peer, protocol, &ctx);
+            let mut conn = Connection::new(stream, peer, protocol, &ctx, ticket);
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => Ok(()),
+                _ = evicted.cancelled() => Err(SessionEnd::Evicted),
                 outcome = async {
                     match protocol {
                         Protocol::Teltonika => teltonika::session(&mut conn, &ctx).await,
@@ -94,10 +97,12 @@ pub async fn listen(
                 } => outcome,
             };
             if let Err(end) = outcome {
+                if let Some(reason) = end.reason() {
+                    conn.reject(reason);
+                }
                 tracing::debug!(%peer, protocol = protocol.name(), %end, "Closed a device connection.");
             }
             metrics.connections_open[protocol.index()].fetch_sub(1, Relaxed);
-            drop(permit);
         });
     }
 }
@@ -107,6 +112,12 @@ pub async fn listen(
 pub enum SessionEnd {
     #[error("idle for longer than the timeout")]
     Idle,
+    #[error("a frame did not arrive whole within the frame timeout")]
+    FrameTimeout,
+    #[error("not identified within the identification timeout")]
+    NotIdentified,
+    #[error("evicted from the full pool of unidentified connections")]
+    Evicted,
     #[error("the device closed the connection")]
     Closed,
     #[error("invalid framing: {0}")]
@@ -117,7 +128,22 @@ pub enum SessionEnd {
     Io(#[from] std::io::Error),
 }
 
-/// A device connection with its receive buffer.
+impl SessionEnd {
+    /// The reject reason counted when a connection ends this way: the ends that say
+    /// something about a misbehaving peer (the others are counted where they happen, or
+    /// are ordinary).
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::FrameTimeout => Some("frame_timeout"),
+            Self::NotIdentified => Some("identify_timeout"),
+            Self::Evicted => Some("evicted_unidentified"),
+            _ => None,
+        }
+    }
+}
+
+/// A device connection with its receive buffer, and its place: in the lobby until it
+/// identifies itself, then in one of the `max_connections` slots.
 pub struct Connection {
     pub stream: TcpStream,
     pub peer: SocketAddr,
@@ -125,10 +151,23 @@ pub struct Connection {
     buf: Vec<u8>,
     limits: Limits,
     metrics: Arc<Metrics>,
+    slots: Arc<Semaphore>,
+    ticket: Option<lobby::Ticket>,
+    slot: Option<OwnedSemaphorePermit>,
+    /// Set while unidentified.
+    identify_by: Option<Instant>,
+    /// When the first byte of the frame being received arrived.
+    frame_started: Option<Instant>,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, protocol: Protocol, ctx: &Context) -> Self {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        protocol: Protocol,
+        ctx: &Context,
+        ticket: lobby::Ticket,
+    ) -> Self {
         Self {
             stream,
             peer,
@@ -136,7 +175,49 @@ impl Connection {
             buf: Vec::with_capacity(4096),
             limits: ctx.limits,
             metrics: ctx.metrics.clone(),
+            slots: ctx.slots.clone(),
+            ticket: Some(ticket),
+            slot: None,
+            identify_by: Some(Instant::now() + ctx.limits.identify_timeout),
+            frame_started: None,
         }
+    }
+
+    /// The device proved who it is: it leaves the lobby for one of the connection slots.
+    /// Idempotent.
+    ///
+    /// # Errors
+    /// [`SessionEnd::Refused`] when every slot is taken (counted as refused).
+    pub fn identified(&mut self) -> Result<(), SessionEnd> {
+        if self.slot.is_some() {
+            return Ok(());
+        }
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            self.metrics.connections_refused.fetch_add(1, Relaxed);
+            tracing::warn!(peer = %self.peer, "Refused a device: the connection cap is reached.");
+            return Err(SessionEnd::Refused("connection_cap"));
+        };
+        self.slot = Some(permit);
+        self.ticket = None;
+        self.identify_by = None;
+        Ok(())
+    }
+
+    /// The earliest of the idle, frame and identification deadlines, and the end it means.
+    fn deadline(&self) -> (Instant, SessionEnd) {
+        let mut deadline = (Instant::now() + self.limits.idle_timeout, SessionEnd::Idle);
+        if let Some(started) = self.frame_started {
+            let at = started + self.limits.frame_timeout;
+            if at < deadline.0 {
+                deadline = (at, SessionEnd::FrameTimeout);
+            }
+        }
+        if let Some(at) = self.identify_by {
+            if at < deadline.0 {
+                deadline = (at, SessionEnd::NotIdentified);
+            }
+        }
+        deadline
     }
 
     /// The next whole frame according to `framer`. Invalid bytes are skipped when
@@ -154,7 +235,10 @@ impl Connection {
                 Framing::Frame { len } => {
                     self.metrics.frames[self.protocol.index()].fetch_add(1, Relaxed);
                     let len = len.min(self.buf.len());
-                    return Ok(self.buf.drain(..len).collect());
+                    let frame = self.buf.drain(..len).collect();
+                    // Bytes already past this frame start the next one now.
+                    self.frame_started = (!self.buf.is_empty()).then(Instant::now);
+                    return Ok(frame);
                 }
                 Framing::Invalid { skip, reason } => {
                     self.metrics.reject(self.protocol, reason);
@@ -171,27 +255,33 @@ impl Connection {
                 Framing::Incomplete => {}
             }
             let mut chunk = [0u8; 4096];
-            let read =
-                tokio::time::timeout(self.limits.idle_timeout, self.stream.read(&mut chunk)).await;
+            // Skipped garbage does not restart the frame clock: a trickle of junk is as
+            // much a slow frame as a trickle of a real one.
+            let (deadline, end) = self.deadline();
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await;
             match read {
-                Err(_) => return Err(SessionEnd::Idle),
+                Err(_) => return Err(end),
                 Ok(Ok(0)) => return Err(SessionEnd::Closed),
-                Ok(Ok(n)) => self
-                    .buf
-                    .extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(Ok(n)) => {
+                    self.buf
+                        .extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    self.frame_started.get_or_insert_with(Instant::now);
+                }
                 Ok(Err(e)) => return Err(e.into()),
             }
         }
     }
 
-    /// Writes a reply, bounded by the idle timeout so a stalled device cannot hold a task.
+    /// Writes a reply, bounded like a frame so that a device that stops reading cannot
+    /// hold a task.
     ///
     /// # Errors
     /// [`SessionEnd`] on timeout or I/O error.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), SessionEnd> {
         use tokio::io::AsyncWriteExt;
-        match tokio::time::timeout(self.limits.idle_timeout, self.stream.write_all(bytes)).await {
-            Err(_) => Err(SessionEnd::Idle),
+        let bound = self.limits.frame_timeout.min(self.limits.idle_timeout);
+        match tokio::time::timeout(bound, self.stream.write_all(bytes)).await {
+            Err(_) => Err(SessionEnd::FrameTimeout),
             Ok(result) => Ok(result?),
         }
     }

@@ -28,6 +28,10 @@ pub(super) async fn session(conn: &mut Connection, ctx: &Context) -> Result<(), 
         conn.send(&[REFUSE]).await?;
         return Err(SessionEnd::Refused("unknown_device"));
     };
+    if let Err(end) = conn.identified() {
+        conn.send(&[REFUSE]).await?;
+        return Err(end);
+    }
     conn.send(&[ACCEPT]).await?;
     tracing::debug!(%device, peer = %conn.peer, "A Teltonika device connected.");
     loop {
