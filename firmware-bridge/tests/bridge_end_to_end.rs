@@ -4,38 +4,13 @@ mod common;
 
 use std::time::Duration;
 
+use common::devices::{assert_silent, jt808_exchange, read_exactly, teltonika_hello};
 use common::harness::{free_port, next_messages, settings, start_bridge, start_broker, subscribe};
 use common::{hex_fixture, json_fixture};
-use firmware_bridge::jt808::{self, msg};
+use firmware_bridge::jt808::msg;
 use firmware_bridge::server::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut buf))
-        .await
-        .expect("a reply in time")
-        .unwrap();
-    buf
-}
-
-/// Nothing arrives for a while: the device was not acknowledged.
-async fn assert_silent(stream: &mut TcpStream) {
-    let mut byte = [0u8; 1];
-    let read = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut byte)).await;
-    assert!(read.is_err(), "expected no reply, got {read:?}");
-}
-
-async fn teltonika_hello(addr: std::net::SocketAddr, imei: &str) -> (TcpStream, u8) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(&firmware_bridge::teltonika::avl::encode_imei(imei))
-        .await
-        .unwrap();
-    let answer = read_exactly(&mut stream, 1).await[0];
-    (stream, answer)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teltonika_device_is_acknowledged_and_its_records_published_exactly() {
@@ -92,27 +67,6 @@ async fn a_teltonika_device_is_acknowledged_and_its_records_published_exactly() 
     );
     cancel.cancel();
     bridge.stopped().await;
-}
-
-fn jt808_reply(bytes: &[u8]) -> jt808::Message {
-    jt808::frame::decode(bytes).unwrap()
-}
-
-async fn jt808_exchange(stream: &mut TcpStream, request: &[u8]) -> jt808::Message {
-    stream.write_all(request).await.unwrap();
-    let mut buf = Vec::new();
-    loop {
-        let mut chunk = [0u8; 256];
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "the bridge closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
-        if let firmware_bridge::framing::Framing::Frame { len } = jt808::frame::frame(&buf, 4096) {
-            return jt808_reply(&buf[..len]);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
