@@ -9,6 +9,7 @@
 //! broker outage never blocks or loses a device's data.
 
 pub mod broker;
+pub mod contract;
 pub mod cursor;
 pub mod device;
 pub mod framing;

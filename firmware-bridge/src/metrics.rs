@@ -24,6 +24,11 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     pub frames: [AtomicU64; 2],
     rejects: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Values dropped from a kept record: out of the contract's range, or a malformed
+    /// optional item.
+    dropped_fields: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Limits warnings about bad device input to one a minute.
+    pub bad_input_log: Throttle,
     /// Messages waiting in the disk queue (written, not yet acknowledged by the broker).
     pub queue_entries: AtomicI64,
     pub queue_bytes: AtomicU64,
@@ -48,6 +53,16 @@ impl Metrics {
             .get(&(protocol.name(), reason))
             .copied()
             .unwrap_or(0)
+    }
+
+    pub fn drop_field(&self, protocol: Protocol, field: &'static str) {
+        let mut dropped = self.dropped_fields.lock().unwrap_or_else(|p| p.into_inner());
+        *dropped.entry((protocol.name(), field)).or_default() += 1;
+    }
+
+    pub fn dropped_fields(&self, protocol: Protocol, field: &str) -> u64 {
+        let dropped = self.dropped_fields.lock().unwrap_or_else(|p| p.into_inner());
+        dropped.get(&(protocol.name(), field)).copied().unwrap_or(0)
     }
 
     pub fn render(&self) -> String {
@@ -106,6 +121,19 @@ impl Metrics {
             "counter",
             "Device input refused, by reason.",
             rejects,
+        );
+        let dropped: Vec<_> = {
+            let dropped = self.dropped_fields.lock().unwrap_or_else(|p| p.into_inner());
+            dropped
+                .iter()
+                .map(|((p, f), n)| (format!("{{protocol=\"{p}\",field=\"{f}\"}}"), *n as i64))
+                .collect()
+        };
+        metric(
+            "bridge_fields_dropped_total",
+            "counter",
+            "Values dropped from records that were kept, by field.",
+            dropped,
         );
         metric(
             "bridge_queue_entries",
@@ -208,5 +236,27 @@ pub async fn bind(addr: Option<SocketAddr>) -> std::io::Result<Option<TcpListene
     match addr {
         Some(addr) => Ok(Some(TcpListener::bind(addr).await?)),
         None => Ok(None),
+    }
+}
+
+/// Lets something happen at most once per `EVERY` (the first call always passes).
+#[derive(Debug, Default)]
+pub struct Throttle {
+    /// Milliseconds since `EPOCH` of the last pass, plus one (0: never).
+    last: AtomicU64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    pub fn allow(&self) -> bool {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let now = EPOCH.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1;
+        let last = self.last.load(Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= Self::EVERY.as_millis() as u64;
+        due && self
+            .last
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_ok()
     }
 }

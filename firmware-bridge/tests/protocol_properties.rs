@@ -161,6 +161,7 @@ fn location() -> impl Strategy<Value = Location> {
                 direction_deg,
                 time_gmt8,
                 extras,
+                truncated_extra: None,
             },
         )
 }

@@ -16,10 +16,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::contract;
+use crate::device::DeviceId;
 use crate::framing::Framing;
 use crate::metrics::Metrics;
 use crate::queue::QueueHandle;
 use crate::registry::Registry;
+use crate::report::Report;
 use crate::settings::Limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +287,28 @@ impl Connection {
             Err(_) => Err(SessionEnd::FrameTimeout),
             Ok(result) => Ok(result?),
         }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// `reports` checked against the wire contract's limits ([`crate::contract`]): what was
+    /// dropped or refused is counted, and logged at most once a minute.
+    pub fn within_contract(&self, device: &DeviceId, reports: Vec<Report>) -> Vec<Report> {
+        let (reports, findings) = contract::check(reports);
+        if !findings.is_empty() {
+            for field in &findings.dropped_fields {
+                self.metrics.drop_field(self.protocol, field);
+            }
+            for reason in &findings.refused {
+                self.metrics.reject(self.protocol, reason);
+            }
+            if self.metrics.bad_input_log.allow() {
+                tracing::warn!(%device, dropped = ?findings.dropped_fields, refused = ?findings.refused, "Dropped values outside the wire contract (logged at most once a minute).");
+            }
+        }
+        reports
     }
 
     pub fn reject(&self, reason: &'static str) {

@@ -46,7 +46,7 @@ pub(super) async fn session(conn: &mut Connection, ctx: &Context) -> Result<(), 
             }
         };
         let count = packet.records.len() as u32;
-        let reports = mapping::reports(&profile, &packet.records);
+        let reports = conn.within_contract(&device, mapping::reports(&profile, &packet.records));
         match ctx.queue.enqueue(&device, reports).await {
             Ok(()) => conn.send(&count.to_be_bytes()).await?,
             Err(QueueError::Full) => {
