@@ -135,6 +135,43 @@ async fn a_jt808_terminal_registers_authenticates_and_its_backlog_is_one_array()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_with_a_runaway_extra_item_and_impossible_values_is_kept_and_acknowledged() {
+    let port = free_port();
+    start_broker(port);
+    let mut rx = subscribe(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (bridge, cancel) = start_bridge(settings(port, dir.path())).await;
+    let mut t = TcpStream::connect(bridge.jt808.unwrap()).await.unwrap();
+    jt808_exchange(&mut t, &hex_fixture("jt808/register_2013.hex")).await;
+    jt808_exchange(&mut t, &hex_fixture("jt808/auth_2013.hex")).await;
+
+    let fixture = hex_fixture("jt808/location_out_of_contract_2013.hex");
+    let reply = jt808_exchange(&mut t, &fixture).await;
+    assert_eq!(
+        reply.body,
+        [0x00, 0x80, 0x02, 0x00, 0],
+        "success for serial 0x0080, not \"message error\""
+    );
+    let expected = json_fixture("jt808/location_out_of_contract_2013.expected.json");
+    assert_eq!(
+        serde_json::Value::Array(next_messages(&mut rx, 3).await),
+        expected
+    );
+    let dropped = |field| bridge.metrics.dropped_fields(Protocol::Jt808, field);
+    assert_eq!(
+        (dropped("extra_item"), dropped("speed_kmh"), dropped("alt_m")),
+        (1, 1, 1)
+    );
+    let scrape = http_get(bridge.metrics_addr.unwrap(), "/metrics").await;
+    assert!(
+        scrape.contains("bridge_fields_dropped_total{protocol=\"jt808\",field=\"extra_item\"} 1"),
+        "{scrape}"
+    );
+    cancel.cancel();
+    bridge.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_broker_down_records_are_queued_acknowledged_and_published_later() {
     let broker = free_port();
     start_broker(broker);
