@@ -57,7 +57,9 @@ pub enum BrokerConfigError {
     EmptyPassword,
     #[error("an MQTT password needs a username (--mqtt-username or user@ in the URL)")]
     PasswordWithoutUser,
-    #[error("the MQTT client id must be the username ({username:?}) when one is set, got {client_id:?}")]
+    #[error(
+        "the MQTT client id must be the username ({username:?}) when one is set, got {client_id:?}"
+    )]
     ClientIdNotUsername { client_id: String, username: String },
     #[error("mqtts:// needs --mqtt-cafile (a PEM file of the CA certificates to trust)")]
     TlsWithoutCa,
@@ -91,7 +93,9 @@ impl MqttSettings {
             host: parsed.host,
             port: parsed.port,
             client_id: client_id.to_owned(),
-            credentials: parsed.user.map(|u| (u, parsed.password.unwrap_or_default())),
+            credentials: parsed
+                .user
+                .map(|u| (u, parsed.password.unwrap_or_default())),
             tls: None,
         })
     }
@@ -358,6 +362,9 @@ mod tests {
     #[test]
     fn without_a_username_the_client_id_is_the_flag_or_the_default() {
         let s = MqttSettings::from_args(&args("mqtt://h")).unwrap();
-        assert_eq!((s.client_id.as_str(), s.credentials), (DEFAULT_CLIENT_ID, None));
+        assert_eq!(
+            (s.client_id.as_str(), s.credentials),
+            (DEFAULT_CLIENT_ID, None)
+        );
     }
 }

@@ -96,7 +96,9 @@ fn seal(mut e: SealEvent, findings: &mut Findings) -> Option<SealEvent> {
         return None;
     }
     // The event matters more than where it happened: keep it without the position.
-    if e.position.is_some_and(|(lat, lon)| !position_usable(lat, lon)) {
+    if e.position
+        .is_some_and(|(lat, lon)| !position_usable(lat, lon))
+    {
         e.position = None;
         findings.dropped_fields.push("position");
     }
@@ -117,8 +119,7 @@ fn status(mut s: Status, findings: &mut Findings) -> Option<Status> {
         findings.dropped_fields.push("battery_pct");
     }
     keep_in(&mut s.ext_power_v, EXT_POWER_V, "ext_power_v", findings);
-    if s
-        .gsm_rssi
+    if s.gsm_rssi
         .is_some_and(|r| !(GSM_RSSI.0..=GSM_RSSI.1).contains(&r))
     {
         s.gsm_rssi = None;
@@ -170,7 +171,10 @@ mod tests {
             ..fix()
         };
         assert_eq!(out, [Report::Fixes(vec![expected])]);
-        assert_eq!(findings.dropped_fields, ["speed_kmh", "alt_m", "hdop", "sats"]);
+        assert_eq!(
+            findings.dropped_fields,
+            ["speed_kmh", "alt_m", "hdop", "sats"]
+        );
     }
 
     #[test]

@@ -56,12 +56,18 @@ impl Metrics {
     }
 
     pub fn drop_field(&self, protocol: Protocol, field: &'static str) {
-        let mut dropped = self.dropped_fields.lock().unwrap_or_else(|p| p.into_inner());
+        let mut dropped = self
+            .dropped_fields
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         *dropped.entry((protocol.name(), field)).or_default() += 1;
     }
 
     pub fn dropped_fields(&self, protocol: Protocol, field: &str) -> u64 {
-        let dropped = self.dropped_fields.lock().unwrap_or_else(|p| p.into_inner());
+        let dropped = self
+            .dropped_fields
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         dropped.get(&(protocol.name(), field)).copied().unwrap_or(0)
     }
 
@@ -123,7 +129,10 @@ impl Metrics {
             rejects,
         );
         let dropped: Vec<_> = {
-            let dropped = self.dropped_fields.lock().unwrap_or_else(|p| p.into_inner());
+            let dropped = self
+                .dropped_fields
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             dropped
                 .iter()
                 .map(|((p, f), n)| (format!("{{protocol=\"{p}\",field=\"{f}\"}}"), *n as i64))
@@ -251,7 +260,11 @@ impl Throttle {
 
     pub fn allow(&self) -> bool {
         static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let now = EPOCH.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1;
+        let now = EPOCH
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64
+            + 1;
         let last = self.last.load(Relaxed);
         let due = last == 0 || now.saturating_sub(last) >= Self::EVERY.as_millis() as u64;
         due && self

@@ -159,7 +159,11 @@ async fn a_location_with_a_runaway_extra_item_and_impossible_values_is_kept_and_
     );
     let dropped = |field| bridge.metrics.dropped_fields(Protocol::Jt808, field);
     assert_eq!(
-        (dropped("extra_item"), dropped("speed_kmh"), dropped("alt_m")),
+        (
+            dropped("extra_item"),
+            dropped("speed_kmh"),
+            dropped("alt_m")
+        ),
         (1, 1, 1)
     );
     let scrape = http_get(bridge.metrics_addr.unwrap(), "/metrics").await;

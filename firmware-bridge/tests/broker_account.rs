@@ -93,7 +93,11 @@ async fn with_a_wrong_credential_nothing_is_published_and_the_records_stay_queue
     send_two_fixes(bridge.teltonika.unwrap()).await;
     assert_nothing_published(&mut rx, Duration::from_secs(1)).await;
     assert_eq!(bridge.metrics.mqtt_connected.load(Relaxed), 0);
-    assert_eq!(bridge.metrics.queue_entries.load(Relaxed), 4, "kept on disk");
+    assert_eq!(
+        bridge.metrics.queue_entries.load(Relaxed),
+        4,
+        "kept on disk"
+    );
     cancel.cancel();
     bridge.stopped().await;
 }
@@ -166,7 +170,10 @@ async fn the_bridge_publishes_only_for_devices_in_its_registry() {
     );
     let (bridge, cancel) = start_bridge(s).await;
     let (_, refused) = teltonika_hello(bridge.teltonika.unwrap(), "356307042441013").await;
-    assert_eq!(refused, 0x00, "no longer registered: refused at the handshake");
+    assert_eq!(
+        refused, 0x00,
+        "no longer registered: refused at the handshake"
+    );
 
     // An unregistered JT/T 808 terminal can neither register nor report.
     let mut stranger = tokio::net::TcpStream::connect(bridge.jt808.unwrap())

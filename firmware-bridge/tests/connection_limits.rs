@@ -24,7 +24,8 @@ async fn closed_at(stream: &mut TcpStream, within: Duration) -> Instant {
             }
         }
     });
-    read.await.expect("the bridge closed the connection in time")
+    read.await
+        .expect("the bridge closed the connection in time")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +40,8 @@ async fn a_frame_trickling_one_byte_a_second_is_closed_at_the_frame_deadline() {
         ..Limits::default()
     };
     let (bridge, cancel) = start_bridge(s).await;
-    let (mut device, accepted) = teltonika_hello(bridge.teltonika.unwrap(), "356307042441013").await;
+    let (mut device, accepted) =
+        teltonika_hello(bridge.teltonika.unwrap(), "356307042441013").await;
     assert_eq!(accepted, 0x01);
 
     // Each byte arrives well within the idle timeout; the frame never completes.
@@ -106,7 +108,9 @@ async fn a_terminal_that_chats_without_authenticating_is_closed_at_the_identify_
         }
     };
     let outcome = tokio::spawn(chat);
-    let err = outcome.await.expect_err("the exchange fails once the bridge closes");
+    let err = outcome
+        .await
+        .expect_err("the exchange fails once the bridge closes");
     assert!(err.is_panic());
     let held = started.elapsed();
     assert!(held < Duration::from_secs(5), "closed after {held:?}");
@@ -145,7 +149,10 @@ async fn a_thousand_anonymous_connections_do_not_keep_registered_trackers_out() 
     }
 
     let (mut device, accepted) = teltonika_hello(teltonika, "356307042441013").await;
-    assert_eq!(accepted, 0x01, "the registered Teltonika device is accepted");
+    assert_eq!(
+        accepted, 0x01,
+        "the registered Teltonika device is accepted"
+    );
     device
         .write_all(&hex_fixture("teltonika/codec8_irkeshtam_two_fixes.hex"))
         .await
@@ -170,7 +177,9 @@ async fn a_thousand_anonymous_connections_do_not_keep_registered_trackers_out() 
     let evicted = bridge
         .metrics
         .rejects(Protocol::Teltonika, "evicted_unidentified")
-        + bridge.metrics.rejects(Protocol::Jt808, "evicted_unidentified");
+        + bridge
+            .metrics
+            .rejects(Protocol::Jt808, "evicted_unidentified");
     assert!(evicted >= 1000 - 64, "evicted {evicted}");
     drop(flood);
     cancel.cancel();

@@ -5,11 +5,11 @@
 use chrono::NaiveDate;
 use firmware_bridge::device::DeviceId;
 use firmware_bridge::framing::Framing;
+use firmware_bridge::jt808::{self, Batch, Header, Location};
 use firmware_bridge::registry::{DeviceProfile, InputRule};
 use firmware_bridge::report::{Report, SealEventKind};
-use firmware_bridge::wire;
-use firmware_bridge::jt808::{self, Batch, Header, Location};
 use firmware_bridge::teltonika::{self, framing, AvlRecord, Codec, Gps, IoElement, IoValue};
+use firmware_bridge::wire;
 use proptest::prelude::*;
 
 const MAX_FRAME: usize = 4096;

@@ -105,16 +105,10 @@ mod tests {
     #[test]
     fn the_tamper_alarm_is_a_case_breach_on_its_rising_edge() {
         let mut watch = SealWatch::default();
-        assert_eq!(
-            watch.observe(&loc(1 << 17, 0)),
-            [SealEventKind::CaseBreach]
-        );
+        assert_eq!(watch.observe(&loc(1 << 17, 0)), [SealEventKind::CaseBreach]);
         assert!(watch.observe(&loc(1 << 17, 0)).is_empty());
         assert!(watch.observe(&loc(0, 0)).is_empty());
-        assert_eq!(
-            watch.observe(&loc(1 << 17, 0)),
-            [SealEventKind::CaseBreach]
-        );
+        assert_eq!(watch.observe(&loc(1 << 17, 0)), [SealEventKind::CaseBreach]);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 
 use super::{Connection, Context, SessionEnd};
 use crate::device::DeviceId;
+use crate::jt808::reports::location_reports;
 use crate::jt808::seal::SealWatch;
 use crate::jt808::session::{
     auth_code, general_response, register_response, Outcome, Registration,
 };
-use crate::jt808::reports::location_reports;
 use crate::jt808::{frame, msg, Message};
 use crate::queue::QueueError;
 use crate::registry::DeviceProfile;

@@ -52,4 +52,3 @@ pub async fn jt808_exchange(stream: &mut TcpStream, request: &[u8]) -> jt808::Me
         }
     }
 }
-
