@@ -1,4 +1,5 @@
-//! `firmware-bridge`: Teltonika and JT/T 808 trackers over TCP to Caravan wire contract v1.
+//! `firmware-bridge`: Teltonika and JT/T 808 trackers and JT701 e-locks over TCP to Caravan
+//! wire contract v1.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use firmware_bridge::registry::Registry;
 use firmware_bridge::settings::{BrokerArgs, Limits, MqttSettings, Settings};
 use tokio_util::sync::CancellationToken;
 
-/// Accepts Teltonika (Codec 8/8E) and JT/T 808 trackers over TCP and publishes what they
+/// Accepts Teltonika (Codec 8/8E) and JT/T 808 trackers and Jointech JT701 e-locks over TCP and publishes what they
 /// report to Caravan's MQTT topics.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -23,6 +24,9 @@ struct Cli {
     /// JT/T 808 listen address (port 0 picks a free port).
     #[arg(long)]
     jt808: Option<SocketAddr>,
+    /// Jointech JT701 e-lock listen address (port 0 picks a free port).
+    #[arg(long)]
+    jt701: Option<SocketAddr>,
     /// mqtt://[user[:password]@]host[:port], or mqtts://… for TLS (port 8883 by default).
     #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
     mqtt_url: String,
@@ -80,8 +84,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    if cli.teltonika.is_none() && cli.jt808.is_none() {
-        anyhow::bail!("nothing to listen on: give --teltonika and/or --jt808");
+    if cli.teltonika.is_none() && cli.jt808.is_none() && cli.jt701.is_none() {
+        anyhow::bail!("nothing to listen on: give --teltonika, --jt808 and/or --jt701");
     }
     let registry = Registry::load(&cli.registry)
         .with_context(|| format!("loading {}", cli.registry.display()))?;
@@ -89,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings {
         teltonika: cli.teltonika,
         jt808: cli.jt808,
+        jt701: cli.jt701,
         metrics: cli.metrics,
         mqtt: MqttSettings::from_args(&BrokerArgs {
             url: cli.mqtt_url,
@@ -118,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
     for (name, addr) in [
         ("teltonika", bridge.teltonika),
         ("jt808", bridge.jt808),
+        ("jt701", bridge.jt701),
         ("metrics", bridge.metrics_addr),
     ] {
         if let Some(addr) = addr {

@@ -18,11 +18,11 @@ use crate::server::Protocol;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pub connections_open: [AtomicI64; 2],
-    pub connections_total: [AtomicU64; 2],
+    pub connections_open: [AtomicI64; 3],
+    pub connections_total: [AtomicU64; 3],
     /// Connections closed at once because the connection cap was reached.
     pub connections_refused: AtomicU64,
-    pub frames: [AtomicU64; 2],
+    pub frames: [AtomicU64; 3],
     rejects: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Values dropped from a kept record: out of the contract's range, or a malformed
     /// optional item.
@@ -79,17 +79,14 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-        let per_protocol = |values: &[i64; 2]| {
+        let per_protocol = |values: &[i64; 3]| {
             Protocol::ALL
                 .iter()
                 .map(|p| (format!("{{protocol=\"{}\"}}", p.name()), values[p.index()]))
                 .collect::<Vec<_>>()
         };
-        let load = |a: &[AtomicU64; 2]| [a[0].load(Relaxed) as i64, a[1].load(Relaxed) as i64];
-        let open = [
-            self.connections_open[0].load(Relaxed),
-            self.connections_open[1].load(Relaxed),
-        ];
+        let load = |a: &[AtomicU64; 3]| a.each_ref().map(|v| v.load(Relaxed) as i64);
+        let open = self.connections_open.each_ref().map(|v| v.load(Relaxed));
         metric(
             "bridge_connections_open",
             "gauge",

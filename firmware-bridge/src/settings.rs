@@ -14,6 +14,8 @@ pub struct Settings {
     /// Teltonika listener; `None` disables the protocol. Port 0 picks a free port.
     pub teltonika: Option<SocketAddr>,
     pub jt808: Option<SocketAddr>,
+    /// Jointech JT701 e-locks.
+    pub jt701: Option<SocketAddr>,
     /// Prometheus text on `GET /metrics`; `None` serves nothing (metrics are still logged).
     pub metrics: Option<SocketAddr>,
     pub mqtt: MqttSettings,

@@ -1,5 +1,6 @@
 //! The TCP side: one listener per protocol, one task per device connection.
 
+mod jt701;
 mod jt808;
 pub mod lobby;
 mod teltonika;
@@ -29,15 +30,17 @@ use crate::settings::Limits;
 pub enum Protocol {
     Teltonika,
     Jt808,
+    Jt701,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 2] = [Protocol::Teltonika, Protocol::Jt808];
+    pub const ALL: [Protocol; 3] = [Protocol::Teltonika, Protocol::Jt808, Protocol::Jt701];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Teltonika => "teltonika",
             Self::Jt808 => "jt808",
+            Self::Jt701 => "jt701",
         }
     }
 
@@ -96,6 +99,7 @@ pub async fn listen(
                     match protocol {
                         Protocol::Teltonika => teltonika::session(&mut conn, &ctx).await,
                         Protocol::Jt808 => jt808::session(&mut conn, &ctx).await,
+                        Protocol::Jt701 => jt701::session(&mut conn, &ctx).await,
                     }
                 } => outcome,
             };

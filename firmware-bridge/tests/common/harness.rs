@@ -153,6 +153,7 @@ pub fn settings(mqtt_port: u16, data_dir: &Path) -> Settings {
     Settings {
         teltonika: Some(any),
         jt808: Some(any),
+        jt701: Some(any),
         metrics: Some(any),
         mqtt: MqttSettings::from_url(
             &format!("mqtt://127.0.0.1:{mqtt_port}"),
