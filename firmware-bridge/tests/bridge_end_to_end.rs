@@ -176,6 +176,44 @@ async fn a_location_with_a_runaway_extra_item_and_impossible_values_is_kept_and_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jt701_lock_is_acknowledged_after_queueing_and_an_unknown_lock_is_closed() {
+    let port = free_port();
+    start_broker(port);
+    let mut rx = subscribe(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (bridge, cancel) = start_bridge(settings(port, dir.path())).await;
+    let addr = bridge.jt701.unwrap();
+
+    let mut stranger = TcpStream::connect(addr).await.unwrap();
+    stranger
+        .write_all(&hex_fixture("jt701/v19_west.hex"))
+        .await
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let end = tokio::time::timeout(Duration::from_secs(5), stranger.read(&mut byte)).await;
+    assert!(
+        matches!(end, Ok(Ok(0)) | Ok(Err(_))),
+        "an unregistered lock is closed, not answered: {end:?}"
+    );
+    assert_eq!(bridge.metrics.rejects(Protocol::Jt701, "unknown_device"), 1);
+
+    let mut lock = TcpStream::connect(addr).await.unwrap();
+    lock.write_all(b"(7520150926,@JT)").await.unwrap();
+    lock.write_all(&hex_fixture("jt701/v16_locked_ack.hex"))
+        .await
+        .unwrap();
+    assert_eq!(read_exactly(&mut lock, 5).await, b"(P35)");
+    let expected = json_fixture("jt701/v16_locked_ack.expected.json");
+    assert_eq!(
+        serde_json::Value::Array(next_messages(&mut rx, 2).await),
+        expected
+    );
+    assert_eq!(bridge.metrics.rejects(Protocol::Jt701, "unsupported"), 1);
+    cancel.cancel();
+    bridge.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_broker_down_records_are_queued_acknowledged_and_published_later() {
     let broker = free_port();
     start_broker(broker);

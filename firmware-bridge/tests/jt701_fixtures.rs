@@ -70,7 +70,11 @@ fn traccars_jt701_frames_publish_their_exact_contract_messages() {
 fn every_fixture_reencodes_to_its_own_bytes() {
     for name in ["v16_locked_ack", "v19_west", "v17_charging", "v17_no_fix"] {
         let bytes = hex_fixture(&format!("jt701/{name}.hex"));
-        assert_eq!(jt701::encode(&jt701::decode(&bytes).unwrap()), bytes, "{name}");
+        assert_eq!(
+            jt701::encode(&jt701::decode(&bytes).unwrap()),
+            bytes,
+            "{name}"
+        );
     }
 }
 
@@ -130,7 +134,8 @@ fn unlocking_cutting_the_rope_opening_the_cover_and_relocking_are_seal_events() 
 #[test]
 fn the_short_tracker_form_and_bad_lengths_are_refused() {
     // Also from Traccar's test suite: a JT600 vehicle tracker (identifier 3110216001).
-    let short = hex::decode("24311021600111001B16021105591022329862114046227B0598095080012327951435161F");
+    let short =
+        hex::decode("24311021600111001B16021105591022329862114046227B0598095080012327951435161F");
     assert_eq!(jt701::decode(&short), Err(Jt701Error::ShortFormat));
     let mut bytes = hex_fixture("jt701/v16_locked_ack.hex");
     bytes[9] -= 1;
@@ -143,14 +148,15 @@ fn the_short_tracker_form_and_bad_lengths_are_refused() {
 
 #[test]
 fn a_text_message_is_framed_whole_and_garbage_skipped_to_the_next_message() {
-    let text = b"(7520150926,P45,131015,034647,22.552600,N,113.925515,E,A,0,0,1,0,0000000000,0,0,1)";
-    assert_eq!(
-        jt701::frame(text, 4096),
-        Framing::Frame { len: text.len() }
-    );
+    let text =
+        b"(7520150926,P45,131015,034647,22.552600,N,113.925515,E,A,0,0,1,0,0000000000,0,0,1)";
+    assert_eq!(jt701::frame(text, 4096), Framing::Frame { len: text.len() });
     assert_eq!(
         jt701::frame(b"xx$", 4096),
-        Framing::Invalid { skip: 2, reason: "garbage" }
+        Framing::Invalid {
+            skip: 2,
+            reason: "garbage"
+        }
     );
     assert_eq!(jt701::frame(b"(no end", 4096), Framing::Incomplete);
 }
@@ -173,9 +179,8 @@ fn record() -> impl Strategy<Value = jt701::Record> {
                 .unwrap()
         },
     );
-    let coordinate = |max_deg: u32| {
-        (0..=max_deg, 0u32..600_000).prop_map(|(d, m)| d * 1_000_000 + m)
-    };
+    let coordinate =
+        |max_deg: u32| (0..=max_deg, 0u32..600_000).prop_map(|(d, m)| d * 1_000_000 + m);
     (
         time,
         coordinate(99),

@@ -86,7 +86,11 @@ impl LockWatch {
 
 /// The reports of one JT701 message: its fixes as one message, then each record's seal
 /// events, then the battery of a single record (a message of several is a backlog).
-pub fn reports(profile: &DeviceProfile, report: &Jt701Report, watch: &mut LockWatch) -> Vec<Report> {
+pub fn reports(
+    profile: &DeviceProfile,
+    report: &Jt701Report,
+    watch: &mut LockWatch,
+) -> Vec<Report> {
     let mut out = Vec::new();
     let fixes: Vec<Fix> = report.records.iter().filter_map(fix).collect();
     if !fixes.is_empty() {
@@ -208,9 +212,6 @@ mod tests {
     fn an_unlock_alarm_while_unlocking_is_one_opened_event() {
         let mut watch = LockWatch::default();
         watch.observe(STATUS_LOCKED);
-        assert_eq!(
-            watch.observe(STATUS_UNLOCK_ALARM),
-            [SealEventKind::Opened]
-        );
+        assert_eq!(watch.observe(STATUS_UNLOCK_ALARM), [SealEventKind::Opened]);
     }
 }

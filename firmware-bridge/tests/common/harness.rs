@@ -24,6 +24,9 @@ pub const REGISTRY: &str = r#"
     [[devices]]
     device_id = "13912345678"
     seal_id = "KG-ES-000200"
+    [[devices]]
+    device_id = "7520150926"
+    seal_id = "LOCK-7520150926"
 "#;
 
 /// A port that was free a moment ago (rumqttd cannot bind port 0 and report it).
