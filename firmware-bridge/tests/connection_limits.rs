@@ -129,17 +129,18 @@ async fn a_thousand_anonymous_connections_do_not_keep_registered_trackers_out() 
     let mut rx = subscribe(port).await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(port, dir.path());
-    // Room for the two registered trackers only: the anonymous sockets must not take it.
+    // Room for the three registered devices only: the anonymous sockets must not take it.
     s.limits = Limits {
-        max_connections: 2,
+        max_connections: 3,
         ..Limits::default()
     };
     let (bridge, cancel) = start_bridge(s).await;
     let (teltonika, jt808) = (bridge.teltonika.unwrap(), bridge.jt808.unwrap());
+    let jt701 = bridge.jt701.unwrap();
 
     let mut flood = Vec::with_capacity(1000);
     for i in 0..1000 {
-        let addr = if i % 2 == 0 { teltonika } else { jt808 };
+        let addr = [teltonika, jt808, jt701][i % 3];
         let mut s = TcpStream::connect(addr).await.unwrap();
         // Half of them start a frame they never finish.
         if i % 4 < 2 {
@@ -170,17 +171,40 @@ async fn a_thousand_anonymous_connections_do_not_keep_registered_trackers_out() 
     assert_eq!(auth.body.last(), Some(&0), "authenticated");
     let loc = jt808_exchange(&mut t, &hex_fixture("jt808/location_2013.hex")).await;
     assert_eq!(loc.body.last(), Some(&0), "the fix is acknowledged");
-    let got = next_messages(&mut rx, 1).await;
+    let got = next_messages(&mut rx, 2).await;
     assert_eq!(got[0]["topic"], "caravan/v1/dev/13912345678/pos");
 
-    // The flood was held to the small pool: most of it was evicted, not served.
-    let evicted = bridge
-        .metrics
-        .rejects(Protocol::Teltonika, "evicted_unidentified")
-        + bridge
-            .metrics
-            .rejects(Protocol::Jt808, "evicted_unidentified");
-    assert!(evicted >= 1000 - 64, "evicted {evicted}");
+    let mut lock = TcpStream::connect(jt701).await.unwrap();
+    lock.write_all(&hex_fixture("jt701/v16_locked_ack.hex"))
+        .await
+        .unwrap();
+    assert_eq!(
+        read_exactly(&mut lock, 5).await,
+        b"(P35)",
+        "the lock is served"
+    );
+    let got = next_messages(&mut rx, 1).await;
+    assert_eq!(got[0]["topic"], "caravan/v1/dev/7520150926/pos");
+
+    // The flood was held to the small pool: all but 64 of it evicted, not served.
+    let evicted = || -> u64 {
+        Protocol::ALL
+            .iter()
+            .map(|p| bridge.metrics.rejects(*p, "evicted_unidentified"))
+            .sum()
+    };
+    let waited = Instant::now();
+    while evicted() < 1000 - 64 && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(evicted() >= 1000 - 64, "{}", bridge.metrics.render());
+    let open: i64 = Protocol::ALL
+        .iter()
+        .map(|p| {
+            bridge.metrics.connections_open[p.index()].load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    assert!(open <= 64 + 3, "{open} connections open");
     drop(flood);
     cancel.cancel();
     bridge.stopped().await;

@@ -257,13 +257,18 @@ impl Connection {
                         return Err(SessionEnd::Invalid(reason));
                     }
                     self.buf.drain(..skip);
+                    // Stray bytes after a frame (some terminals end one with CR LF) must not
+                    // leave the clock running through the quiet minutes before the next.
+                    // A trickle of junk meant to hold a place is bounded before identification
+                    // by the identify deadline; after it, only a registered device could.
+                    if self.buf.is_empty() {
+                        self.frame_started = None;
+                    }
                     continue;
                 }
                 Framing::Incomplete => {}
             }
             let mut chunk = [0u8; 4096];
-            // Skipped garbage does not restart the frame clock: a trickle of junk is as
-            // much a slow frame as a trickle of a real one.
             let (deadline, end) = self.deadline();
             let read = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await;
             match read {
