@@ -1,5 +1,5 @@
-//! `firmware-bridge`: accepts commodity trackers that speak their vendor's TCP protocol
-//! (Teltonika Codec 8/8E, JT/T 808) and republishes what they report as Caravan wire
+//! `firmware-bridge`: accepts commodity trackers and e-locks that speak their vendor's TCP
+//! protocol (Teltonika Codec 8/8E, JT/T 808, Jointech JT701) and republishes what they report as Caravan wire
 //! contract v1 over MQTT.
 //!
 //! Path of a record: a connection task frames and decodes the device's bytes into
@@ -8,9 +8,12 @@
 //! to the broker at QoS 1 and drops entries once the broker has acknowledged them, so a
 //! broker outage never blocks or loses a device's data.
 
+pub mod broker;
+pub mod contract;
 pub mod cursor;
 pub mod device;
 pub mod framing;
+pub mod jt701;
 pub mod jt808;
 pub mod metrics;
 pub mod publisher;
@@ -51,6 +54,7 @@ pub enum BridgeError {
 pub struct Bridge {
     pub teltonika: Option<SocketAddr>,
     pub jt808: Option<SocketAddr>,
+    pub jt701: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     tracker: TaskTracker,
@@ -89,6 +93,10 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> Result<Bridge
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
+    let jt701 = match settings.jt701 {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let metrics_listener = match settings.metrics {
         Some(addr) => Some(bind(addr).await?),
         None => None,
@@ -101,7 +109,12 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> Result<Bridge
         })?;
 
     let tracker = TaskTracker::new();
-    let (publisher, events) = publisher::Publisher::new(&settings.mqtt, reader, metrics.clone());
+    let (publisher, events) = publisher::Publisher::new(
+        &settings.mqtt,
+        reader,
+        settings.registry.clone(),
+        metrics.clone(),
+    );
     tracker.spawn(publisher.run(events, cancel.clone()));
     let ctx = Context {
         registry: settings.registry.clone(),
@@ -109,17 +122,23 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> Result<Bridge
         metrics: metrics.clone(),
         limits: settings.limits,
         slots: Arc::new(Semaphore::new(settings.limits.max_connections)),
+        lobby: server::lobby::Lobby::new(settings.limits.max_unidentified),
     };
     let local = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
     let bridge = Bridge {
         teltonika: local(&teltonika),
         jt808: local(&jt808),
+        jt701: local(&jt701),
         metrics_addr: local(&metrics_listener),
         metrics: metrics.clone(),
         tracker: tracker.clone(),
         writer,
     };
-    for (listener, protocol) in [(teltonika, Protocol::Teltonika), (jt808, Protocol::Jt808)] {
+    for (listener, protocol) in [
+        (teltonika, Protocol::Teltonika),
+        (jt808, Protocol::Jt808),
+        (jt701, Protocol::Jt701),
+    ] {
         if let Some(listener) = listener {
             tracker.spawn(server::listen(
                 listener,
@@ -149,6 +168,7 @@ async fn log_metrics(metrics: Arc<Metrics>, cancel: CancellationToken) {
         tracing::info!(
             teltonika_open = metrics.connections_open[Protocol::Teltonika.index()].load(Relaxed),
             jt808_open = metrics.connections_open[Protocol::Jt808.index()].load(Relaxed),
+            jt701_open = metrics.connections_open[Protocol::Jt701.index()].load(Relaxed),
             queue_entries = metrics.queue_entries.load(Relaxed),
             queue_bytes = metrics.queue_bytes.load(Relaxed),
             published = metrics.published.load(Relaxed),

@@ -18,12 +18,17 @@ use crate::server::Protocol;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pub connections_open: [AtomicI64; 2],
-    pub connections_total: [AtomicU64; 2],
+    pub connections_open: [AtomicI64; 3],
+    pub connections_total: [AtomicU64; 3],
     /// Connections closed at once because the connection cap was reached.
     pub connections_refused: AtomicU64,
-    pub frames: [AtomicU64; 2],
+    pub frames: [AtomicU64; 3],
     rejects: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Values dropped from a kept record: out of the contract's range, or a malformed
+    /// optional item.
+    dropped_fields: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Limits warnings about bad device input to one a minute.
+    pub bad_input_log: Throttle,
     /// Messages waiting in the disk queue (written, not yet acknowledged by the broker).
     pub queue_entries: AtomicI64,
     pub queue_bytes: AtomicU64,
@@ -31,6 +36,8 @@ pub struct Metrics {
     pub queue_full: AtomicU64,
     pub queue_corrupt_segments: AtomicU64,
     pub published: AtomicU64,
+    /// Queued messages not published because their device is no longer in the registry.
+    pub unregistered_dropped: AtomicU64,
     pub mqtt_connected: AtomicI64,
 }
 
@@ -48,6 +55,22 @@ impl Metrics {
             .unwrap_or(0)
     }
 
+    pub fn drop_field(&self, protocol: Protocol, field: &'static str) {
+        let mut dropped = self
+            .dropped_fields
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *dropped.entry((protocol.name(), field)).or_default() += 1;
+    }
+
+    pub fn dropped_fields(&self, protocol: Protocol, field: &str) -> u64 {
+        let dropped = self
+            .dropped_fields
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        dropped.get(&(protocol.name(), field)).copied().unwrap_or(0)
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, i64)>| {
@@ -56,17 +79,14 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-        let per_protocol = |values: &[i64; 2]| {
+        let per_protocol = |values: &[i64; 3]| {
             Protocol::ALL
                 .iter()
                 .map(|p| (format!("{{protocol=\"{}\"}}", p.name()), values[p.index()]))
                 .collect::<Vec<_>>()
         };
-        let load = |a: &[AtomicU64; 2]| [a[0].load(Relaxed) as i64, a[1].load(Relaxed) as i64];
-        let open = [
-            self.connections_open[0].load(Relaxed),
-            self.connections_open[1].load(Relaxed),
-        ];
+        let load = |a: &[AtomicU64; 3]| a.each_ref().map(|v| v.load(Relaxed) as i64);
+        let open = self.connections_open.each_ref().map(|v| v.load(Relaxed));
         metric(
             "bridge_connections_open",
             "gauge",
@@ -105,6 +125,22 @@ impl Metrics {
             "Device input refused, by reason.",
             rejects,
         );
+        let dropped: Vec<_> = {
+            let dropped = self
+                .dropped_fields
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            dropped
+                .iter()
+                .map(|((p, f), n)| (format!("{{protocol=\"{p}\",field=\"{f}\"}}"), *n as i64))
+                .collect()
+        };
+        metric(
+            "bridge_fields_dropped_total",
+            "counter",
+            "Values dropped from records that were kept, by field.",
+            dropped,
+        );
         metric(
             "bridge_queue_entries",
             "gauge",
@@ -134,6 +170,12 @@ impl Metrics {
             "counter",
             "Messages acknowledged by the broker.",
             single(self.published.load(Relaxed) as i64),
+        );
+        metric(
+            "bridge_unregistered_dropped_total",
+            "counter",
+            "Queued messages not published: their device left the registry.",
+            single(self.unregistered_dropped.load(Relaxed) as i64),
         );
         metric(
             "bridge_mqtt_connected",
@@ -200,5 +242,31 @@ pub async fn bind(addr: Option<SocketAddr>) -> std::io::Result<Option<TcpListene
     match addr {
         Some(addr) => Ok(Some(TcpListener::bind(addr).await?)),
         None => Ok(None),
+    }
+}
+
+/// Lets something happen at most once per `EVERY` (the first call always passes).
+#[derive(Debug, Default)]
+pub struct Throttle {
+    /// Milliseconds since `EPOCH` of the last pass, plus one (0: never).
+    last: AtomicU64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    pub fn allow(&self) -> bool {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let now = EPOCH
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64
+            + 1;
+        let last = self.last.load(Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= Self::EVERY.as_millis() as u64;
+        due && self
+            .last
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_ok()
     }
 }

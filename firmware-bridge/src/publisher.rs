@@ -12,12 +12,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::queue::{segment::Position, Item, QueueReader};
+use crate::registry::Registry;
 use crate::settings::MqttSettings;
+use crate::wire;
 
 /// Publishes in flight at once; also rumqttc's inflight window.
 const MAX_IN_FLIGHT: usize = 64;
@@ -28,11 +32,14 @@ struct InFlight {
     end: Position,
     acked: bool,
     is_message: bool,
+    /// False for a queued message withheld because its device left the registry.
+    sent: bool,
 }
 
 pub struct Publisher {
     client: AsyncClient,
     reader: QueueReader,
+    registry: Arc<Registry>,
     metrics: Arc<Metrics>,
     connected: bool,
     /// Read from the queue, in order; popped from the front once acknowledged.
@@ -48,6 +55,7 @@ impl Publisher {
     pub fn new(
         settings: &MqttSettings,
         reader: QueueReader,
+        registry: Arc<Registry>,
         metrics: Arc<Metrics>,
     ) -> (Self, EventLoop) {
         let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
@@ -58,10 +66,16 @@ impl Publisher {
         if let Some((user, password)) = &settings.credentials {
             options.set_credentials(user, password);
         }
+        if let Some(tls) = &settings.tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                tls.clone(),
+            )));
+        }
         let (client, events) = AsyncClient::new(options, MAX_IN_FLIGHT * 2);
         let publisher = Self {
             client,
             reader,
+            registry,
             metrics,
             connected: false,
             in_flight: VecDeque::new(),
@@ -141,6 +155,21 @@ impl Publisher {
                         end,
                         acked: false,
                         is_message: false,
+                        sent: false,
+                    });
+                    self.ack(index);
+                }
+                Item::Message(entry, end) if !self.registered(&entry.topic) => {
+                    // Queued before the registry changed (the device was removed, or the
+                    // queue came from another deployment): the bridge speaks only for the
+                    // devices it is configured for.
+                    tracing::warn!(topic = %entry.topic, "Dropped a queued message of a device not in the registry.");
+                    self.metrics.unregistered_dropped.fetch_add(1, Relaxed);
+                    self.in_flight.push_back(InFlight {
+                        end,
+                        acked: false,
+                        is_message: true,
+                        sent: false,
                     });
                     self.ack(index);
                 }
@@ -158,11 +187,16 @@ impl Publisher {
                         end,
                         acked: false,
                         is_message: true,
+                        sent: true,
                     });
                     self.unassigned.push_back(index);
                 }
             }
         }
+    }
+
+    fn registered(&self, topic: &str) -> bool {
+        wire::device_of_topic(topic).is_some_and(|d| self.registry.contains(d))
     }
 
     fn ack(&mut self, index: u64) {
@@ -178,7 +212,9 @@ impl Publisher {
             if let Some(done) = self.in_flight.pop_front() {
                 self.popped += 1;
                 if done.is_message {
-                    self.metrics.published.fetch_add(1, Relaxed);
+                    if done.sent {
+                        self.metrics.published.fetch_add(1, Relaxed);
+                    }
                     self.metrics.queue_entries.fetch_sub(1, Relaxed);
                 }
                 through = Some(done.end);

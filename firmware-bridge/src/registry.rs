@@ -107,6 +107,11 @@ impl Registry {
         Self::build(serde_json::from_str(text)?)
     }
 
+    /// Whether `device` (a device id as it appears in a topic) is registered.
+    pub fn contains(&self, device: &str) -> bool {
+        DeviceId::parse(device).is_ok_and(|id| self.devices.contains_key(&id))
+    }
+
     fn build(file: File) -> Result<Self, RegistryError> {
         for (name, model) in &file.models {
             if let Some(bad) = model.inputs.iter().find(|r| !(1..=4).contains(&r.din)) {

@@ -6,13 +6,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One position fix. Optional fields are the ones a protocol may not carry (Teltonika has
-/// no HDOP unless IO 182 is enabled; JT/T 808 has no HDOP at all).
+/// no HDOP unless IO 182 is enabled; JT/T 808 has no HDOP at all) or that were dropped as
+/// out of the contract's range ([`crate::contract`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fix {
     pub t: DateTime<Utc>,
     pub lat: f64,
     pub lon: f64,
-    pub speed_kmh: f64,
+    pub speed_kmh: Option<f64>,
     pub heading_deg: u16,
     pub hdop: Option<f64>,
     pub sats: Option<u8>,

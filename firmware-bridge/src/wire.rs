@@ -81,7 +81,8 @@ struct Pos {
     t: String,
     lat: f64,
     lon: f64,
-    speed_kmh: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speed_kmh: Option<f64>,
     heading_deg: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     hdop: Option<f64>,
@@ -172,7 +173,7 @@ mod tests {
             t: Utc.with_ymd_and_hms(2026, 11, 27, 8, 15, sec).unwrap(),
             lat: 39.681,
             lon: 73.9215,
-            speed_kmh: 54.2,
+            speed_kmh: Some(54.2),
             heading_deg: 112,
             hdop: Some(0.9),
             sats: Some(11),

@@ -4,38 +4,13 @@ mod common;
 
 use std::time::Duration;
 
+use common::devices::{assert_silent, jt808_exchange, read_exactly, teltonika_hello};
 use common::harness::{free_port, next_messages, settings, start_bridge, start_broker, subscribe};
 use common::{hex_fixture, json_fixture};
-use firmware_bridge::jt808::{self, msg};
+use firmware_bridge::jt808::msg;
 use firmware_bridge::server::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut buf))
-        .await
-        .expect("a reply in time")
-        .unwrap();
-    buf
-}
-
-/// Nothing arrives for a while: the device was not acknowledged.
-async fn assert_silent(stream: &mut TcpStream) {
-    let mut byte = [0u8; 1];
-    let read = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut byte)).await;
-    assert!(read.is_err(), "expected no reply, got {read:?}");
-}
-
-async fn teltonika_hello(addr: std::net::SocketAddr, imei: &str) -> (TcpStream, u8) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(&firmware_bridge::teltonika::avl::encode_imei(imei))
-        .await
-        .unwrap();
-    let answer = read_exactly(&mut stream, 1).await[0];
-    (stream, answer)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teltonika_device_is_acknowledged_and_its_records_published_exactly() {
@@ -92,27 +67,6 @@ async fn a_teltonika_device_is_acknowledged_and_its_records_published_exactly() 
     );
     cancel.cancel();
     bridge.stopped().await;
-}
-
-fn jt808_reply(bytes: &[u8]) -> jt808::Message {
-    jt808::frame::decode(bytes).unwrap()
-}
-
-async fn jt808_exchange(stream: &mut TcpStream, request: &[u8]) -> jt808::Message {
-    stream.write_all(request).await.unwrap();
-    let mut buf = Vec::new();
-    loop {
-        let mut chunk = [0u8; 256];
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "the bridge closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
-        if let firmware_bridge::framing::Framing::Frame { len } = jt808::frame::frame(&buf, 4096) {
-            return jt808_reply(&buf[..len]);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,6 +130,85 @@ async fn a_jt808_terminal_registers_authenticates_and_its_backlog_is_one_array()
     }
     backlog[1]["payload"]["seq"] = serde_json::json!(5);
     assert_eq!(serde_json::Value::Array(got[2..].to_vec()), backlog);
+    cancel.cancel();
+    bridge.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_with_a_runaway_extra_item_and_impossible_values_is_kept_and_acknowledged() {
+    let port = free_port();
+    start_broker(port);
+    let mut rx = subscribe(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (bridge, cancel) = start_bridge(settings(port, dir.path())).await;
+    let mut t = TcpStream::connect(bridge.jt808.unwrap()).await.unwrap();
+    jt808_exchange(&mut t, &hex_fixture("jt808/register_2013.hex")).await;
+    jt808_exchange(&mut t, &hex_fixture("jt808/auth_2013.hex")).await;
+
+    let fixture = hex_fixture("jt808/location_out_of_contract_2013.hex");
+    let reply = jt808_exchange(&mut t, &fixture).await;
+    assert_eq!(
+        reply.body,
+        [0x00, 0x80, 0x02, 0x00, 0],
+        "success for serial 0x0080, not \"message error\""
+    );
+    let expected = json_fixture("jt808/location_out_of_contract_2013.expected.json");
+    assert_eq!(
+        serde_json::Value::Array(next_messages(&mut rx, 3).await),
+        expected
+    );
+    let dropped = |field| bridge.metrics.dropped_fields(Protocol::Jt808, field);
+    assert_eq!(
+        (
+            dropped("extra_item"),
+            dropped("speed_kmh"),
+            dropped("alt_m")
+        ),
+        (1, 1, 1)
+    );
+    let scrape = http_get(bridge.metrics_addr.unwrap(), "/metrics").await;
+    assert!(
+        scrape.contains("bridge_fields_dropped_total{protocol=\"jt808\",field=\"extra_item\"} 1"),
+        "{scrape}"
+    );
+    cancel.cancel();
+    bridge.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jt701_lock_is_acknowledged_after_queueing_and_an_unknown_lock_is_closed() {
+    let port = free_port();
+    start_broker(port);
+    let mut rx = subscribe(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (bridge, cancel) = start_bridge(settings(port, dir.path())).await;
+    let addr = bridge.jt701.unwrap();
+
+    let mut stranger = TcpStream::connect(addr).await.unwrap();
+    stranger
+        .write_all(&hex_fixture("jt701/v19_west.hex"))
+        .await
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let end = tokio::time::timeout(Duration::from_secs(5), stranger.read(&mut byte)).await;
+    assert!(
+        matches!(end, Ok(Ok(0)) | Ok(Err(_))),
+        "an unregistered lock is closed, not answered: {end:?}"
+    );
+    assert_eq!(bridge.metrics.rejects(Protocol::Jt701, "unknown_device"), 1);
+
+    let mut lock = TcpStream::connect(addr).await.unwrap();
+    lock.write_all(b"(7520150926,@JT)").await.unwrap();
+    lock.write_all(&hex_fixture("jt701/v16_locked_ack.hex"))
+        .await
+        .unwrap();
+    assert_eq!(read_exactly(&mut lock, 5).await, b"(P35)");
+    let expected = json_fixture("jt701/v16_locked_ack.expected.json");
+    assert_eq!(
+        serde_json::Value::Array(next_messages(&mut rx, 2).await),
+        expected
+    );
+    assert_eq!(bridge.metrics.rejects(Protocol::Jt701, "unsupported"), 1);
     cancel.cancel();
     bridge.stopped().await;
 }

@@ -223,9 +223,26 @@ fn every_fixture_reencodes_to_its_own_bytes() {
         "location_2013",
         "batch_2013",
         "location_2019",
+        "location_out_of_contract_2013",
     ] {
         let bytes = hex_fixture(&format!("jt808/{name}.hex"));
         let m = jt808::frame::decode(&bytes).unwrap();
         assert_eq!(jt808::frame::encode(&m.header, &m.body), bytes, "{name}");
     }
+}
+
+#[test]
+fn a_tamper_alarm_with_impossible_values_and_a_runaway_item_keeps_its_fix() {
+    let m = jt808_message("jt808/location_out_of_contract_2013.hex");
+    let registry = Registry::from_toml(REGISTRY).unwrap();
+    let profile = registry
+        .get(&DeviceId::parse("13912345678").unwrap())
+        .unwrap();
+    let mut watch = SealWatch::default();
+    let got = jt808::reports::location_reports(&m, profile, &mut watch).unwrap();
+    assert_eq!(got.truncated_extras, [0x31]);
+    let (reports, findings) = firmware_bridge::contract::check(got.reports);
+    assert_eq!(findings.dropped_fields, ["speed_kmh", "alt_m"]);
+    let expected = json_fixture("jt808/location_out_of_contract_2013.expected.json");
+    assert_eq!(rendered("13912345678", &reports), expected);
 }

@@ -1,10 +1,15 @@
 //! Property tests of both protocols: arbitrary bytes never panic or stall the framers and
-//! decoders, and generated valid messages survive encoding, splitting and escaping.
+//! decoders, generated valid messages survive encoding, splitting and escaping, and
+//! whatever a device sends, what is published stays within the wire contract's limits.
 
 use chrono::NaiveDate;
+use firmware_bridge::device::DeviceId;
 use firmware_bridge::framing::Framing;
 use firmware_bridge::jt808::{self, Batch, Header, Location};
+use firmware_bridge::registry::{DeviceProfile, InputRule};
+use firmware_bridge::report::{Report, SealEventKind};
 use firmware_bridge::teltonika::{self, framing, AvlRecord, Codec, Gps, IoElement, IoValue};
+use firmware_bridge::wire;
 use proptest::prelude::*;
 
 const MAX_FRAME: usize = 4096;
@@ -161,6 +166,7 @@ fn location() -> impl Strategy<Value = Location> {
                 direction_deg,
                 time_gmt8,
                 extras,
+                truncated_extra: None,
             },
         )
 }
@@ -284,5 +290,89 @@ proptest! {
         for f in frames {
             prop_assert_eq!(Location::decode(&jt808::frame::decode(&f).unwrap().body).unwrap(), loc.clone());
         }
+    }
+}
+
+/// Whether a rendered message respects wire contract v1's limits (as Caravan checks them).
+fn within_contract(payload: &serde_json::Value) -> Result<(), String> {
+    let in_range = |key: &str, lo: f64, hi: f64| match payload.get(key) {
+        None => Ok(()),
+        Some(v) => match v.as_f64() {
+            Some(x) if (lo..=hi).contains(&x) => Ok(()),
+            _ => Err(format!("{key} = {v} outside {lo}..={hi}")),
+        },
+    };
+    let t = payload["t"].as_str().ok_or("no t")?;
+    chrono::DateTime::parse_from_rfc3339(t).map_err(|e| format!("t = {t}: {e}"))?;
+    in_range("lat", -90.0, 90.0)?;
+    in_range("lon", -180.0, 180.0)?;
+    in_range("speed_kmh", 0.0, 500.0)?;
+    in_range("heading_deg", 0.0, 360.0)?;
+    in_range("hdop", 0.0, 100.0)?;
+    in_range("sats", 0.0, 128.0)?;
+    in_range("alt_m", -500.0, 9000.0)?;
+    in_range("battery_pct", 0.0, 100.0)?;
+    in_range("ext_power_v", 0.0, 100.0)?;
+    in_range("gsm_rssi", -150.0, 0.0)
+}
+
+fn every_message_within_contract(reports: Vec<Report>) -> Result<(), TestCaseError> {
+    let device = DeviceId::parse("356307042441013").unwrap();
+    let (reports, _) = firmware_bridge::contract::check(reports);
+    for report in &reports {
+        let m = wire::render(&device, report, 1);
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        let items = match v {
+            serde_json::Value::Array(items) => items,
+            one => vec![one],
+        };
+        for item in items {
+            within_contract(&item).map_err(TestCaseError::fail)?;
+        }
+    }
+    Ok(())
+}
+
+fn profile() -> DeviceProfile {
+    DeviceProfile {
+        device_id: DeviceId::parse("356307042441013").unwrap(),
+        seal_id: "KG-ES-000123".into(),
+        inputs: vec![InputRule {
+            din: 2,
+            high: Some(SealEventKind::Closed),
+            low: Some(SealEventKind::Opened),
+        }],
+        auth_code: String::new(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn whatever_a_teltonika_device_sends_what_is_published_is_within_the_contract((_, records) in packet()) {
+        every_message_within_contract(teltonika::mapping::reports(&profile(), &records))?;
+    }
+
+    #[test]
+    fn whatever_a_jt808_terminal_sends_what_is_published_is_within_the_contract(
+        items in proptest::collection::vec(location(), 1..4), kind in 0u8..2, msg_id in prop_oneof![Just(0x0200u16), Just(0x0704u16)],
+    ) {
+        let body = if msg_id == 0x0200 { items[0].encode() } else { Batch { kind, items }.encode() };
+        let header = Header { msg_id, version: None, phone: "013912345678".into(), serial: 1, encryption: 0, subpackage: None };
+        let m = jt808::Message { header, body };
+        let mut watch = jt808::seal::SealWatch::default();
+        let reports = jt808::reports::location_reports(&m, &profile(), &mut watch).unwrap();
+        every_message_within_contract(reports.reports)?;
+    }
+
+    #[test]
+    fn arbitrary_bytes_after_a_basic_location_never_lose_it(loc in location(), tail in proptest::collection::vec(any::<u8>(), 0..40)) {
+        let basic = Location { extras: vec![], ..loc };
+        let mut body = basic.encode();
+        body.extend_from_slice(&tail);
+        let decoded = Location::decode(&body).unwrap();
+        prop_assert_eq!(decoded.fix(), basic.fix());
+        prop_assert_eq!((decoded.alarm, decoded.status), (basic.alarm, basic.status));
     }
 }

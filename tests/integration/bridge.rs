@@ -37,6 +37,7 @@ async fn start_bridge(app: &TestApp, data_dir: &std::path::Path) -> (Bridge, Can
     let settings = Settings {
         teltonika: Some(any),
         jt808: Some(any),
+        jt701: None,
         metrics: None,
         mqtt: MqttSettings::from_url(&url, "bridge-under-test").unwrap(),
         registry: Arc::new(Registry::from_toml(&registry).unwrap()),
@@ -159,6 +160,7 @@ fn located(t: DateTime<Utc>, lat: f64, lon: f64, speed_kmh: f64) -> Location {
         direction_deg: 90,
         time_gmt8: (t + chrono::Duration::hours(8)).naive_utc(),
         extras: Vec::new(),
+        truncated_extra: None,
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Location {
     pub time_gmt8: NaiveDateTime,
     /// Additional information items `(id, value)`, in wire order.
     pub extras: Vec<(u8, Vec<u8>)>,
+    /// The id of an additional item that claimed more bytes than the body had left. It and
+    /// anything after it are dropped: the 28-byte basic location before it is still good.
+    pub truncated_extra: Option<u8>,
 }
 
 /// A batch upload: `kind` 0 is a normal batch, 1 the backlog of a coverage gap.
@@ -43,7 +46,9 @@ pub struct Batch {
 
 impl Location {
     /// # Errors
-    /// [`Jt808Error`] when the body is short or its time is not a valid BCD date.
+    /// [`Jt808Error`] when the 28-byte basic location is short or its time is not a valid
+    /// BCD date. A malformed additional item only ends the list of items
+    /// ([`Location::truncated_extra`]).
     pub fn decode(body: &[u8]) -> Result<Self, Jt808Error> {
         let mut c = Cursor::new(body);
         let alarm = c.u32()?;
@@ -55,10 +60,16 @@ impl Location {
         let direction_deg = c.u16()?;
         let time_gmt8 = bcd_time(c.take(6)?)?;
         let mut extras = Vec::new();
+        let mut truncated_extra = None;
         while c.remaining() > 0 {
             let id = c.u8()?;
-            let len = c.u8()?;
-            extras.push((id, c.take(len.into())?.to_vec()));
+            match c.u8().and_then(|len| c.take(len.into())) {
+                Ok(value) => extras.push((id, value.to_vec())),
+                Err(_) => {
+                    truncated_extra = Some(id);
+                    break;
+                }
+            }
         }
         Ok(Self {
             alarm,
@@ -70,6 +81,7 @@ impl Location {
             direction_deg,
             time_gmt8,
             extras,
+            truncated_extra,
         })
     }
 
@@ -145,7 +157,7 @@ impl Location {
             t: self.time_utc(),
             lat,
             lon,
-            speed_kmh: f64::from(self.speed_dkmh) / 10.0,
+            speed_kmh: Some(f64::from(self.speed_dkmh) / 10.0),
             heading_deg: self.direction_deg % 360,
             hdop: None,
             sats: match self.extra(EXTRA_SATELLITES) {
@@ -197,4 +209,50 @@ fn bcd_time(bytes: &[u8]) -> Result<NaiveDateTime, Jt808Error> {
     NaiveDate::from_ymd_opt(2000 + yy as i32, mo, dd)
         .and_then(|d| d.and_hms_opt(hh, mi, ss))
         .ok_or(Jt808Error::BadTime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic() -> Vec<u8> {
+        let mut body = Vec::new();
+        for v in [0u32, STATUS_POSITIONED, 39_681_000, 73_921_500] {
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [2850u16, 542, 112] {
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        body.extend_from_slice(&[0x26, 0x11, 0x27, 0x16, 0x15, 0x30]);
+        body
+    }
+
+    #[test]
+    fn an_extra_item_longer_than_the_body_keeps_the_basic_location() {
+        let mut body = basic();
+        body.extend_from_slice(&[EXTRA_SIGNAL, 1, 22]);
+        body.extend_from_slice(&[EXTRA_SATELLITES, 0x78, 11]);
+        let loc = Location::decode(&body).unwrap();
+        assert_eq!(loc.truncated_extra, Some(EXTRA_SATELLITES));
+        assert_eq!(loc.extras, [(EXTRA_SIGNAL, vec![22])]);
+        let fix = loc.fix().unwrap();
+        assert_eq!((fix.lat, fix.lon, fix.sats), (39.681, 73.9215, None));
+    }
+
+    #[test]
+    fn an_extra_item_id_without_its_length_is_dropped_too() {
+        let mut body = basic();
+        body.push(EXTRA_SATELLITES);
+        let loc = Location::decode(&body).unwrap();
+        assert_eq!(loc.truncated_extra, Some(EXTRA_SATELLITES));
+    }
+
+    #[test]
+    fn a_short_basic_location_is_still_refused() {
+        let body = basic();
+        assert_eq!(
+            Location::decode(&body[..27]).unwrap_err(),
+            Jt808Error::Truncated
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod frame;
 pub mod location;
+pub mod reports;
 pub mod seal;
 pub mod session;
 

@@ -9,6 +9,7 @@
 //! | bit | meaning | seal event |
 //! |---|---|---|
 //! | alarm 31 | illegal door opening | `opened` |
+//! | alarm 17 | tamper (Traccar's `HuabaoProtocolDecoder` reads it as tampering) | `case_breach` |
 //! | alarm 7 | main power undervoltage | `low_battery` |
 //! | alarm 8 | main power off (cut) | `fault` |
 //! | alarm 4, 5, 6 | GNSS module fault, antenna disconnected, antenna short | `fault` |
@@ -18,8 +19,9 @@
 use super::location::Location;
 use crate::report::SealEventKind;
 
-const ALARM_MAP: [(u32, SealEventKind); 6] = [
+const ALARM_MAP: [(u32, SealEventKind); 7] = [
     (31, SealEventKind::Opened),
+    (17, SealEventKind::CaseBreach),
     (7, SealEventKind::LowBattery),
     (8, SealEventKind::Fault),
     (4, SealEventKind::Fault),
@@ -89,6 +91,7 @@ mod tests {
                 .and_hms_opt(16, 0, 0)
                 .unwrap(),
             extras: vec![],
+            truncated_extra: None,
         }
     }
 
@@ -97,6 +100,15 @@ mod tests {
         let mut watch = SealWatch::default();
         assert_eq!(watch.observe(&loc(1 << 31, 0)), [SealEventKind::Opened]);
         assert!(watch.observe(&loc(1 << 31, 0)).is_empty());
+    }
+
+    #[test]
+    fn the_tamper_alarm_is_a_case_breach_on_its_rising_edge() {
+        let mut watch = SealWatch::default();
+        assert_eq!(watch.observe(&loc(1 << 17, 0)), [SealEventKind::CaseBreach]);
+        assert!(watch.observe(&loc(1 << 17, 0)).is_empty());
+        assert!(watch.observe(&loc(0, 0)).is_empty());
+        assert_eq!(watch.observe(&loc(1 << 17, 0)), [SealEventKind::CaseBreach]);
     }
 
     #[test]

@@ -3,14 +3,14 @@
 
 use super::{Connection, Context, SessionEnd};
 use crate::device::DeviceId;
+use crate::jt808::reports::location_reports;
 use crate::jt808::seal::SealWatch;
 use crate::jt808::session::{
     auth_code, general_response, register_response, Outcome, Registration,
 };
-use crate::jt808::{frame, msg, Batch, Location, Message};
+use crate::jt808::{frame, msg, Message};
 use crate::queue::QueueError;
 use crate::registry::DeviceProfile;
-use crate::report::{Report, SealEvent, Status};
 
 /// Per-connection state: the authenticated terminal and its platform-side serial.
 struct Terminal {
@@ -58,7 +58,7 @@ pub(super) async fn session(conn: &mut Connection, ctx: &Context) -> Result<(), 
 async fn handle(
     m: &Message,
     t: &mut Terminal,
-    conn: &Connection,
+    conn: &mut Connection,
     ctx: &Context,
 ) -> Result<Option<Vec<u8>>, SessionEnd> {
     let h = &m.header;
@@ -90,6 +90,11 @@ async fn handle(
         }
         msg::AUTHENTICATE => match known.filter(|p| p.auth_code == auth_code(h, &m.body)) {
             Some(profile) => {
+                if let Err(end) = conn.identified() {
+                    let reply = general_response(h, t.next_serial(), Outcome::Failure);
+                    conn.send(&reply).await?;
+                    return Err(end);
+                }
                 tracing::debug!(device = %profile.device_id, "A JT/T 808 terminal authenticated.");
                 t.profile = Some(profile);
                 Ok(respond(t, Outcome::Success))
@@ -117,6 +122,13 @@ async fn handle(
                     return Ok(respond(t, Outcome::MessageError));
                 }
             };
+            for id in &reports.truncated_extras {
+                conn.metrics().drop_field(conn.protocol, "extra_item");
+                if conn.metrics().bad_input_log.allow() {
+                    tracing::warn!(device = %profile.device_id, item = %format!("{id:#04x}"), "Dropped an additional item longer than its message; kept the location (logged at most once a minute).");
+                }
+            }
+            let reports = conn.within_contract(&profile.device_id, reports.reports);
             match ctx.queue.enqueue(&profile.device_id, reports).await {
                 Ok(()) => Ok(respond(t, Outcome::Success)),
                 Err(QueueError::Full) => {
@@ -132,46 +144,4 @@ async fn handle(
         }
         _ => Ok(respond(t, Outcome::Unsupported)),
     }
-}
-
-/// A single report gives its fix, seal events and status; a batch gives one array of fixes
-/// (the backlog) and the seal events of each item, but no status (it would be stale).
-fn location_reports(
-    m: &Message,
-    profile: &DeviceProfile,
-    watch: &mut SealWatch,
-) -> Result<Vec<Report>, crate::jt808::Jt808Error> {
-    let (items, single) = if m.header.msg_id == msg::LOCATION {
-        (vec![Location::decode(&m.body)?], true)
-    } else {
-        (Batch::decode(&m.body)?.items, false)
-    };
-    let fixes: Vec<_> = items.iter().filter_map(Location::fix).collect();
-    let mut reports = Vec::new();
-    if !fixes.is_empty() {
-        reports.push(Report::Fixes(fixes));
-    }
-    for item in &items {
-        let position = item.fix().map(|f| (f.lat, f.lon));
-        for event in watch.observe(item) {
-            reports.push(Report::Seal(SealEvent {
-                t: item.time_utc(),
-                seal_id: profile.seal_id.clone(),
-                event,
-                battery_pct: None,
-                position,
-            }));
-        }
-        if single {
-            let status = Status {
-                t: item.time_utc(),
-                gsm_rssi: item.gsm_rssi(),
-                ..Status::default()
-            };
-            if !status.is_empty() {
-                reports.push(Report::Status(status));
-            }
-        }
-    }
-    Ok(reports)
 }

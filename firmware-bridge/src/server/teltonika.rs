@@ -28,6 +28,10 @@ pub(super) async fn session(conn: &mut Connection, ctx: &Context) -> Result<(), 
         conn.send(&[REFUSE]).await?;
         return Err(SessionEnd::Refused("unknown_device"));
     };
+    if let Err(end) = conn.identified() {
+        conn.send(&[REFUSE]).await?;
+        return Err(end);
+    }
     conn.send(&[ACCEPT]).await?;
     tracing::debug!(%device, peer = %conn.peer, "A Teltonika device connected.");
     loop {
@@ -42,7 +46,7 @@ pub(super) async fn session(conn: &mut Connection, ctx: &Context) -> Result<(), 
             }
         };
         let count = packet.records.len() as u32;
-        let reports = mapping::reports(&profile, &packet.records);
+        let reports = conn.within_contract(&device, mapping::reports(&profile, &packet.records));
         match ctx.queue.enqueue(&device, reports).await {
             Ok(()) => conn.send(&count.to_be_bytes()).await?,
             Err(QueueError::Full) => {

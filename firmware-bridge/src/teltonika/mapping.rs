@@ -59,7 +59,7 @@ fn fix(r: &AvlRecord, t: DateTime<Utc>) -> Option<Fix> {
         t,
         lat,
         lon,
-        speed_kmh: f64::from(r.gps.speed_kmh),
+        speed_kmh: Some(f64::from(r.gps.speed_kmh)),
         heading_deg: r.gps.angle_deg % 360,
         hdop: u64_io(r, IO_HDOP).map(|v| v as f64 / 10.0),
         sats: Some(r.gps.satellites),

@@ -1,8 +1,9 @@
 //! A real broker (rumqttd), a subscriber, and a bridge on free ports.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use firmware_bridge::queue::QueueLimits;
@@ -23,6 +24,9 @@ pub const REGISTRY: &str = r#"
     [[devices]]
     device_id = "13912345678"
     seal_id = "KG-ES-000200"
+    [[devices]]
+    device_id = "7520150926"
+    seal_id = "LOCK-7520150926"
 "#;
 
 /// A port that was free a moment ago (rumqttd cannot bind port 0 and report it).
@@ -36,6 +40,43 @@ pub fn free_port() -> u16 {
 
 /// Starts rumqttd on `port` in a thread of its own (its `start` blocks forever).
 pub fn start_broker(port: u16) {
+    run_broker(broker_config(port));
+}
+
+/// Who logged in to a broker started by [`start_broker_with_accounts`]: `(client id,
+/// username)` of every accepted login.
+pub type Logins = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A broker that accepts only these `(username, password)` accounts, each with the client
+/// id equal to its username (as Caravan's broker binds them).
+pub fn start_broker_with_accounts(port: u16, accounts: &[(&str, &str)]) -> Logins {
+    let accounts: HashMap<String, String> = accounts
+        .iter()
+        .map(|(u, p)| (u.to_string(), p.to_string()))
+        .collect();
+    let logins = Logins::default();
+    let mut config = broker_config(port);
+    let recorded = logins.clone();
+    if let Some(server) = config.v4.as_mut().and_then(|v4| v4.get_mut("1")) {
+        server.set_auth_handler(move |client_id: String, user: String, password: String| {
+            let ok = accounts.get(&user) == Some(&password) && client_id == user;
+            if ok {
+                recorded.lock().unwrap().push((client_id, user));
+            }
+            async move { ok }
+        });
+    }
+    run_broker(config);
+    logins
+}
+
+fn run_broker(config: rumqttd::Config) {
+    std::thread::spawn(move || {
+        let _ = rumqttd::Broker::new(config).start();
+    });
+}
+
+fn broker_config(port: u16) -> rumqttd::Config {
     let config = format!(
         r#"
         id = 0
@@ -55,15 +96,27 @@ pub fn start_broker(port: u16) {
         dynamic_filters = true
         "#
     );
-    let config: rumqttd::Config = toml::from_str(&config).unwrap();
-    std::thread::spawn(move || {
-        let _ = rumqttd::Broker::new(config).start();
-    });
+    toml::from_str(&config).unwrap()
 }
 
 /// Subscribes to every contract topic; returns `(topic, payload JSON)` as they arrive.
 pub async fn subscribe(port: u16) -> mpsc::UnboundedReceiver<(String, serde_json::Value)> {
-    let mut options = MqttOptions::new(format!("test-sub-{port}"), "127.0.0.1", port);
+    subscribe_as(port, None).await
+}
+
+/// As [`subscribe`], logging in with `(username, password)`; the client id is the username.
+pub async fn subscribe_as(
+    port: u16,
+    account: Option<(&str, &str)>,
+) -> mpsc::UnboundedReceiver<(String, serde_json::Value)> {
+    let client_id = match account {
+        Some((user, _)) => user.to_owned(),
+        None => format!("test-sub-{port}"),
+    };
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
+    if let Some((user, password)) = account {
+        options.set_credentials(user, password);
+    }
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut events) = AsyncClient::new(options, 10);
     client
@@ -103,6 +156,7 @@ pub fn settings(mqtt_port: u16, data_dir: &Path) -> Settings {
     Settings {
         teltonika: Some(any),
         jt808: Some(any),
+        jt701: Some(any),
         metrics: Some(any),
         mqtt: MqttSettings::from_url(
             &format!("mqtt://127.0.0.1:{mqtt_port}"),
@@ -142,4 +196,14 @@ pub async fn next_messages(
         }
     }
     out
+}
+
+/// Nothing arrives on `rx` for `quiet`.
+pub async fn assert_nothing_published(
+    rx: &mut mpsc::UnboundedReceiver<(String, serde_json::Value)>,
+    quiet: Duration,
+) {
+    if let Ok(Some(got)) = tokio::time::timeout(quiet, rx.recv()).await {
+        panic!("expected nothing published, got {got:?}");
+    }
 }

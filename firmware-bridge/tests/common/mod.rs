@@ -1,7 +1,9 @@
 //! Helpers shared by the integration test binaries.
 #![allow(dead_code)]
 
+pub mod devices;
 pub mod harness;
+pub mod tls_relay;
 
 use std::path::PathBuf;
 
