@@ -56,7 +56,6 @@ impl App {
             .with_context(|| {
                 format!("opening the store in {}", settings.store.data_dir.display())
             })?;
-        let (writer, bootstrap_token) = bootstrap(writer, &reader).await?;
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
         let snapshot_reader = reader.clone();
         let snapshot =
@@ -139,6 +138,9 @@ impl App {
             .await
             .with_context(|| format!("listening for HTTP on {}", settings.http.listen))?;
         let http = listener.local_addr()?;
+        // Only now that everything that can fail has started: a first start that fails (a
+        // port in use) must not make a token that nobody is shown.
+        let bootstrap_token = bootstrap(&settings.store.data_dir, reader.clone()).await?;
         let ctx = api::Context {
             reader,
             pipeline: inputs_tx,
@@ -194,18 +196,21 @@ impl App {
 
 /// Makes a coordinator token when the store has none, so a fresh install can be used at all.
 async fn bootstrap(
-    mut writer: store::SqliteWriter,
-    reader: &store::SqliteReader,
-) -> anyhow::Result<(store::SqliteWriter, Option<String>)> {
-    if !reader.tokens()?.is_empty() {
-        return Ok((writer, None));
-    }
-    let issued = tokens::issue("first coordinator", Role::Coordinator)?;
-    let writer =
-        tokio::task::spawn_blocking(move || writer.commit(&[issued.write]).map(|_| writer))
-            .await??;
-    Ok((writer, Some(issued.text)))
+    data_dir: &std::path::Path,
+    reader: Arc<dyn StoreReader>,
+) -> anyhow::Result<Option<String>> {
+    let data_dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        if !reader.tokens()?.is_empty() {
+            return Ok(None);
+        }
+        tokens::create_in(&data_dir, FIRST_TOKEN, Role::Coordinator).map(Some)
+    })
+    .await?
 }
+
+/// The name of the token made on the first start.
+pub const FIRST_TOKEN: &str = "first coordinator";
 
 async fn futures_join(tasks: Vec<JoinHandle<()>>) {
     for task in tasks {

@@ -74,6 +74,20 @@ struct Api {
 }
 
 impl Api {
+    /// What to tell the user when the server answers 401: no token sent, or one refused.
+    fn refused(&self) -> anyhow::Error {
+        match &self.token {
+            None => anyhow::anyhow!(
+                "the server at {} wants a token: pass --token or set CARAVAN_TOKEN (see caravan token create)",
+                self.base
+            ),
+            Some(_) => anyhow::anyhow!(
+                "the server at {} refused the token (unknown or revoked; check CARAVAN_TOKEN or --token, or make one with caravan token create)",
+                self.base
+            ),
+        }
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
         match &self.token {
@@ -103,7 +117,7 @@ async fn add(
             Ok(())
         }
         Ok(response) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
-            bail!("the server wants a token: pass --token or set CARAVAN_TOKEN (see caravan token create)")
+            Err(api.refused())
         }
         Ok(response) => {
             let status = response.status();
@@ -150,14 +164,15 @@ async fn list(api: &Api) -> anyhow::Result<()> {
         if let Some(after) = &after {
             path.push_str(&format!("&after={after}"));
         }
-        let page: serde_json::Value = api
+        let response = api
             .request(reqwest::Method::GET, &path)
             .send()
             .await
-            .with_context(|| format!("calling {}{path}; is Caravan running?", api.base))?
-            .error_for_status()?
-            .json()
-            .await?;
+            .with_context(|| format!("calling {}{path}; is Caravan running?", api.base))?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(api.refused());
+        }
+        let page: serde_json::Value = response.error_for_status()?.json().await?;
         for device in page["devices"].as_array().into_iter().flatten() {
             println!(
                 "{}\t{}\t{}",

@@ -94,7 +94,19 @@ pub fn run(command: MapsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A missing folder is one problem, said plainly, not one per file it should hold.
+fn require_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "there is no maps folder at {}: name the folder of map files (the repository's maps/), e.g. caravan maps check path/to/maps",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn check(dir: &Path) -> anyhow::Result<()> {
+    require_dir(dir)?;
     let problems = maps::check(dir);
     for problem in &problems {
         println!("{problem}");
@@ -117,6 +129,7 @@ fn check(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn import_route(file: &Path, corridor: &str, dir: &Path) -> anyhow::Result<()> {
+    require_dir(dir)?;
     let route = maps::import_route(file)?;
     let mut atlas = Atlas::load(dir)?;
     let Some(target) = atlas.corridors.iter_mut().find(|c| c.id == corridor) else {

@@ -7,6 +7,7 @@
 mod checkpoint;
 mod event_log;
 mod migrations;
+pub mod private;
 mod reports;
 #[cfg(test)]
 mod reports_tests;
