@@ -112,7 +112,7 @@ impl App {
             historian_stop.clone(),
         )?;
         let historian_driver = tokio::spawn(historian_driver);
-        let maps = settings.maps.clone();
+        let maps = settings.maps.resolved(&settings.store.data_dir);
         let config = settings.geofence.clone();
         let (atlas, index) =
             tokio::task::spawn_blocking(move || atlas::load(&maps, config)).await??;
@@ -122,7 +122,10 @@ impl App {
             tokio::task::spawn_blocking(move || transit_reader.transits(false, usize::MAX >> 1))
                 .await?
                 .context("reading the transits from the store")?;
-        let transits = TransitStep::new(atlas.clone(), stored, historian.clone())?;
+        let rules = crate::rules::Rules::load(&settings.rules, &settings.store.data_dir)?;
+        info!(transit = %rules.transit_from, risk = %rules.risk_from, "Rules loaded.");
+        let transit_rules = Arc::new(rules.transit.clone());
+        let transits = TransitStep::new(atlas.clone(), stored, historian.clone(), rules)?;
         let pipeline = Pipeline::new(
             snapshot,
             geo,
@@ -148,8 +151,9 @@ impl App {
             health,
             historian,
             live,
-            maps_dir: settings.maps.dir.clone(),
+            maps_dir: settings.maps.resolved(&settings.store.data_dir).dir,
             atlas: atlas.clone(),
+            transit_rules,
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 

@@ -21,6 +21,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub historian: HistorianSettings,
     pub maps: MapsSettings,
+    pub rules: crate::rules::RulesSettings,
     pub geofence: GeofenceConfig,
 }
 
@@ -31,10 +32,24 @@ pub struct MapsSettings {
     pub dir: Option<PathBuf>,
 }
 
+impl MapsSettings {
+    /// The configured directory; else the data directory's `maps/` when it exists; else
+    /// none (the built-in maps).
+    pub fn resolved(&self, data_dir: &Path) -> MapsSettings {
+        let in_data = data_dir.join("maps");
+        let dir = self
+            .dir
+            .clone()
+            .or_else(|| in_data.is_dir().then_some(in_data));
+        MapsSettings { dir }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
-    /// Loopback by default: until authentication exists the API must not face a network.
+    /// Loopback by default: the API speaks plain HTTP (tokens travel in it), so it faces a
+    /// network only behind a TLS proxy.
     pub listen: SocketAddr,
 }
 

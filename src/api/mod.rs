@@ -46,6 +46,8 @@ pub struct Context {
     pub maps_dir: Option<std::path::PathBuf>,
     /// The maps themselves, for the routes that describe places.
     pub atlas: Arc<crate::maps::Atlas>,
+    /// The transit rules in force (built in, or a tuned file), for ETAs.
+    pub transit_rules: Arc<crate::transit::rules::TransitRules>,
 }
 
 /// Request bodies above this are refused before they are read.

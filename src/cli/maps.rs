@@ -37,10 +37,12 @@ pub enum MapsCommand {
         #[arg(long, value_name = "DIR")]
         maps: Option<PathBuf>,
     },
-    /// Replace a corridor's geometry with the first LineString of a GeoJSON file, keeping
+    /// Replace a corridor's geometry with the first LineString of a GeoJSON file (or a GPX
+    /// track), keeping
     /// its properties; refused when the new route misses a checkpoint the corridor joins.
     ImportRoute {
-        /// A GeoJSON LineString, Feature or FeatureCollection (lon, lat order).
+        /// A GeoJSON LineString, Feature or FeatureCollection (lon, lat order), or a GPX
+        /// track (or route) from a survey.
         file: PathBuf,
         /// The id of the corridor to replace.
         #[arg(long)]

@@ -4,6 +4,7 @@ mod audit;
 mod device;
 mod logging;
 mod maps;
+mod rules;
 mod serve;
 mod simulate;
 mod token;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Check the map files and ask them about a point.
     #[command(subcommand)]
     Maps(maps::MapsCommand),
+    /// Check the transit and risk rules files.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// Make, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -97,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token::run(command, &settings),
         Command::Device(command) => device::run(command, &settings).await,
         Command::Maps(command) => maps::run(command),
+        Command::Rules(command) => rules::run(command, &settings),
         Command::Simulate(args) => simulate::run(args, &settings).await,
     }
 }

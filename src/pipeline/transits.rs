@@ -54,8 +54,9 @@ impl TransitStep {
         atlas: Arc<Atlas>,
         stored: Vec<Transit>,
         historian: Historian,
+        rules: crate::rules::Rules,
     ) -> Result<Self, RulesError> {
-        let mut book = TransitBook::new(atlas, TransitRules::embedded()?, RiskRules::embedded()?);
+        let mut book = TransitBook::new(atlas, rules.transit, rules.risk);
         book.restore(stored);
         Ok(Self { book, historian })
     }
