@@ -21,7 +21,7 @@ use crate::live;
 use crate::metrics::Metrics;
 use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow, TransitStep};
 use crate::settings::Settings;
-use crate::store::{self, StoreReader, StoreWriter};
+use crate::store::{self, StoreReader};
 use crate::tokens;
 
 /// How long shutdown may take before the remaining tasks are abandoned.

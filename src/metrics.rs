@@ -271,7 +271,11 @@ pub fn classic_text(openmetrics: &str) -> String {
             Some(prefix) => {
                 let rest = &line[prefix.len()..];
                 let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let suffix = if counters.contains(name) { "_total" } else { "" };
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
                 out.push_str(&format!("{prefix}{name}{suffix} {tail}"));
             }
             None => out.push_str(line),
@@ -290,9 +294,15 @@ mod tests {
         let metrics = Metrics::new();
         metrics.message(MessageKind::ALL[0]);
         let text = metrics.render();
-        assert!(text.contains("# TYPE caravan_messages_total counter\n"), "{text}");
+        assert!(
+            text.contains("# TYPE caravan_messages_total counter\n"),
+            "{text}"
+        );
         assert!(text.contains("# HELP caravan_messages_total "), "{text}");
-        assert!(text.contains("# TYPE caravan_pipeline_lag_seconds gauge\n"), "{text}");
+        assert!(
+            text.contains("# TYPE caravan_pipeline_lag_seconds gauge\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE caravan_historian_dropped_lines_total counter\n"));
         assert!(!text.contains("# EOF"), "{text}");
         assert!(!text.contains("milliseconds"), "{text}");
@@ -304,7 +314,10 @@ mod tests {
         let text = Metrics::new().render();
         for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             let name = line.split(' ').nth(2).unwrap_or_default();
-            assert!(text.contains(&format!("# HELP {name} ")), "{name} has no help");
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} has no help"
+            );
         }
     }
 }

@@ -150,8 +150,13 @@ mod tests {
     fn a_file_in_the_data_directory_replaces_the_built_in_one_and_the_other_stays() {
         let data = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(data.path().join("rules")).expect("mkdir");
-        let edited = transit_rules::EMBEDDED.replace("with_delay_kmh = 23.4", "with_delay_kmh = 30.0");
-        assert_ne!(edited, transit_rules::EMBEDDED, "the shipped file names with_delay_kmh");
+        let edited =
+            transit_rules::EMBEDDED.replace("with_delay_kmh = 23.4", "with_delay_kmh = 30.0");
+        assert_ne!(
+            edited,
+            transit_rules::EMBEDDED,
+            "the shipped file names with_delay_kmh"
+        );
         std::fs::write(data.path().join("rules").join(TRANSIT), edited).expect("write");
         let rules = Rules::load(&RulesSettings::default(), data.path()).expect("loads");
         assert_eq!(rules.transit.speed.with_delay_kmh, 30.0);

@@ -11,7 +11,6 @@ use std::pin::Pin;
 use serde_json::{Map, Value};
 use warp::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use warp::http::StatusCode;
-use warp::hyper::body::Body as _;
 use warp::Reply;
 
 use super::error;
@@ -37,8 +36,8 @@ impl Wish {
     pub fn read(accept: Option<&str>, query: &str) -> Self {
         let mut format = None;
         let mut rows = None;
-        for (key, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-            .unwrap_or_default()
+        for (key, value) in
+            serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
         {
             match key.as_str() {
                 "format" => format = Some(value),
@@ -130,7 +129,10 @@ fn attachment(text: String, content_type: &'static str, filename: &str) -> warp:
     response
 }
 
-async fn collect(mut body: warp::hyper::body::Body) -> Option<bytes::Bytes> {
+async fn collect<B>(mut body: B) -> Option<bytes::Bytes>
+where
+    B: warp::hyper::body::Body<Data = bytes::Bytes> + Unpin,
+{
     let mut out = Vec::new();
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         if let Ok(data) = frame.ok()?.into_data() {
@@ -297,7 +299,10 @@ pub fn to_gpx(value: &Value, name: &str) -> Result<String, String> {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <gpx version=\"1.1\" creator=\"Caravan\" xmlns=\"http://www.topografix.com/GPX/1/1\">\n",
     );
-    out.push_str(&format!("  <trk>\n    <name>{}</name>\n    <trkseg>\n", xml(title)));
+    out.push_str(&format!(
+        "  <trk>\n    <name>{}</name>\n    <trkseg>\n",
+        xml(title)
+    ));
     for feature in features {
         let Some([lon, lat]) = point(feature.get("geometry")) else {
             continue;

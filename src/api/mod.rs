@@ -103,16 +103,18 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(query)
         .and(api)
-        .then(|path: FullPath, headers: HeaderMap, query: String, reply| async move {
-            let mut response = warp::Reply::into_response(reply);
-            if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-                if let Ok(allow) = HeaderValue::from_str(&allow::methods(path.as_str())) {
-                    response.headers_mut().insert(ALLOW, allow);
+        .then(
+            |path: FullPath, headers: HeaderMap, query: String, reply| async move {
+                let mut response = warp::Reply::into_response(reply);
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    if let Ok(allow) = HeaderValue::from_str(&allow::methods(path.as_str())) {
+                        response.headers_mut().insert(ALLOW, allow);
+                    }
                 }
-            }
-            let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
-            export::convert(export::Wish::read(accept, &query), path.as_str(), response).await
-        })
+                let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+                export::convert(export::Wish::read(accept, &query), path.as_str(), response).await
+            },
+        )
 }
 
 /// A query string as `T`, with an error that names the offending parameter. The

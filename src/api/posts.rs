@@ -11,7 +11,7 @@ use super::{read, with, Context};
 use crate::auth::Principal;
 use crate::store::{StoreError, StoreReader};
 use crate::transit::eta::{eta_at_post, Eta};
-use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, Transit, TransitRules};
+use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, Transit};
 
 #[derive(Serialize)]
 struct Expected<'a> {

@@ -32,10 +32,7 @@ pub fn init(format: LogFormat) {
             ),
             None,
         ),
-        LogFormat::Json => (
-            None,
-            Some(fmt::layer().json().with_writer(std::io::stderr)),
-        ),
+        LogFormat::Json => (None, Some(fmt::layer().json().with_writer(std::io::stderr))),
     };
     tracing_subscriber::registry()
         .with(QuietDisconnects)
@@ -138,8 +135,8 @@ mod tests {
     #[test]
     fn the_json_format_writes_one_object_per_line() {
         let out = Captured::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(fmt::layer().json().with_writer(out.clone()));
+        let subscriber =
+            tracing_subscriber::registry().with(fmt::layer().json().with_writer(out.clone()));
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(device = "d-1", "A device is \"late\".");
         });

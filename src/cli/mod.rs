@@ -31,7 +31,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// How the log (on stderr) is written: text for people, json for a log collector.
-    #[arg(long, global = true, value_enum, env = "CARAVAN_LOG_FORMAT", default_value_t)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CARAVAN_LOG_FORMAT",
+        default_value_t
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -128,7 +134,8 @@ mod tests {
     #[test]
     fn a_cause_quoted_by_its_parent_is_said_once() {
         let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
-        let inner = anyhow::Error::new(io).context("cannot listen on 127.0.0.1:1883: Address already in use");
+        let inner = anyhow::Error::new(io)
+            .context("cannot listen on 127.0.0.1:1883: Address already in use");
         let error = inner.context("starting the broker");
         assert_eq!(
             super::describe(&error),

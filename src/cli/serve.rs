@@ -66,7 +66,9 @@ fn show_first_token(token: &str, data_dir: &Path) {
                 );
                 return;
             }
-            Err(error) => warn!(error = %error, path = %path.display(), "The first token could not be written to its file; it is printed instead."),
+            Err(error) => {
+                warn!(error = %error, path = %path.display(), "The first token could not be written to its file; it is printed instead.")
+            }
         }
     }
     println!("First start: a coordinator token was created. It is shown only now:");

@@ -21,7 +21,10 @@ pub enum Tell {
     /// The first failure of an outage.
     Began,
     /// The outage goes on: attempts so far and for how long.
-    Continues { attempts: u64, for_s: u64 },
+    Continues {
+        attempts: u64,
+        for_s: u64,
+    },
     Nothing,
 }
 

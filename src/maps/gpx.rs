@@ -37,7 +37,10 @@ fn points(text: &str, element: &str) -> Result<Vec<Vec<f64>>, String> {
         let end = rest.find('>').unwrap_or(rest.len());
         let tag = &rest[1..end];
         rest = &rest[end.min(rest.len())..];
-        let name = tag.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
         // A namespace prefix (`gpx:trkpt`) names the same element.
         let local = name.rsplit(':').next().unwrap_or(name);
         if local != element {
@@ -111,7 +114,10 @@ mod tests {
     #[test]
     fn route_points_serve_when_there_is_no_track() {
         let text = r#"<gpx><rte><rtept lat="1.5" lon="2.5"/><rtept lat="3" lon="4"/></rte></gpx>"#;
-        assert_eq!(positions(text).expect("route"), vec![vec![2.5, 1.5], vec![4.0, 3.0]]);
+        assert_eq!(
+            positions(text).expect("route"),
+            vec![vec![2.5, 1.5], vec![4.0, 3.0]]
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::store::{LoggedEvent, Write};
 use crate::telemetry::{DeviceId, Report};
 use crate::transit::rules::RulesError;
 use crate::transit::{
-    Action, ActionError, Actor, Declaration, FieldError, Record, RiskRules, Transit, TransitBook,
-    TransitChange, TransitId, TransitRules,
+    Action, ActionError, Actor, Declaration, FieldError, Record, Transit, TransitBook,
+    TransitChange, TransitId,
 };
 
 /// A request from the API, answered once its effects are committed.

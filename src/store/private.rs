@@ -81,7 +81,9 @@ mod tests {
     use super::*;
 
     fn mode(path: &Path) -> u32 {
-        fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
+        fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
     }
 
     #[test]

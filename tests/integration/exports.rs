@@ -31,7 +31,12 @@ async fn fetch(
     };
     let (content_type, disposition) = (header(CONTENT_TYPE), header(CONTENT_DISPOSITION));
     let status = response.status();
-    (status, content_type, disposition, response.text().await.expect("a body"))
+    (
+        status,
+        content_type,
+        disposition,
+        response.text().await.expect("a body"),
+    )
 }
 
 fn declaration() -> Value {
@@ -65,7 +70,10 @@ async fn every_list_exports_as_csv_by_accept_or_by_format() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].split(',').any(|c| c == "device_id"), "{csv}");
-    assert!(lines[1].starts_with("csv-1,") || lines[2].starts_with("csv-1,"), "{csv}");
+    assert!(
+        lines[1].starts_with("csv-1,") || lines[2].starts_with("csv-1,"),
+        "{csv}"
+    );
 
     let (status, declared) = app.post("/api/v1/transits", &declaration()).await;
     assert_eq!(status, StatusCode::CREATED, "{declared}");
@@ -76,13 +84,17 @@ async fn every_list_exports_as_csv_by_accept_or_by_format() {
     assert_eq!(csv.lines().count(), 2, "{csv}");
 
     // A transit holds several lists: the export asks which, then gives it.
-    let (status, _, _, body) = fetch(&app, &format!("/api/v1/transits/{id}?format=csv"), None).await;
+    let (status, _, _, body) =
+        fetch(&app, &format!("/api/v1/transits/{id}?format=csv"), None).await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE, "{body}");
     assert!(body.contains("rows="), "{body}");
     let path = format!("/api/v1/transits/{id}?format=csv&rows=goods");
     let (status, _, _, csv) = fetch(&app, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{csv}");
-    assert!(csv.contains("\"washing machines, \"\"front-loading\"\"\""), "{csv}");
+    assert!(
+        csv.contains("\"washing machines, \"\"front-loading\"\"\""),
+        "{csv}"
+    );
 
     for path in [
         "/api/v1/alerts?format=csv",
@@ -113,7 +125,10 @@ async fn an_export_is_no_way_around_scope_or_errors() {
     let kz = app.token_for("customs:KZ");
     let response = app
         .http
-        .get(format!("{}/api/v1/transits/{id}?format=csv&rows=goods", app.base))
+        .get(format!(
+            "{}/api/v1/transits/{id}?format=csv&rows=goods",
+            app.base
+        ))
         .bearer_auth(&kz)
         .send()
         .await
@@ -128,8 +143,7 @@ async fn an_export_is_no_way_around_scope_or_errors() {
         .expect("answers");
     let csv = response.text().await.expect("text");
     assert!(!csv.contains(id), "{csv}");
-    let (status, content_type, _, body) =
-        fetch(&app, "/api/v1/devices?format=xls", None).await;
+    let (status, content_type, _, body) = fetch(&app, "/api/v1/devices?format=xls", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(content_type.starts_with("application/json"));
     assert!(body.contains("format=xls"), "{body}");
@@ -159,12 +173,15 @@ async fn a_track_exports_as_gpx_and_as_geojson() {
     assert_eq!(disposition, "attachment; filename=\"track.gpx\"");
     assert!(gpx.contains("<name>gpx-1</name>"), "{gpx}");
     assert_eq!(gpx.matches("<trkpt ").count(), 3, "{gpx}");
-    let first = gpx.find("lat=\"39.73\" lon=\"73.25\"").expect("the first fix");
-    let last = gpx.find("lat=\"39.9\" lon=\"73.35\"").expect("the last fix");
+    let first = gpx
+        .find("lat=\"39.73\" lon=\"73.25\"")
+        .expect("the first fix");
+    let last = gpx
+        .find("lat=\"39.9\" lon=\"73.35\"")
+        .expect("the last fix");
     assert!(first < last, "in time order: {gpx}");
 
-    let (status, content_type, _, text) =
-        fetch(&app, path, Some("application/geo+json")).await;
+    let (status, content_type, _, text) = fetch(&app, path, Some("application/geo+json")).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(content_type, "application/geo+json");
     let geojson: Value = serde_json::from_str(&text).expect("GeoJSON");

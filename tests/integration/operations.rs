@@ -65,12 +65,18 @@ async fn metrics_pass_promtool_in_seconds_with_counters_and_the_right_content_ty
         .send()
         .await
         .expect("metrics answer");
-    let content_type = response.headers()[CONTENT_TYPE].to_str().unwrap_or("").to_owned();
+    let content_type = response.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap_or("")
+        .to_owned();
     let text = response.text().await.expect("text");
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     assert!(!text.contains("# EOF"), "{text}");
     assert!(!text.contains("millisecond"), "{text}");
-    assert!(text.contains("# TYPE caravan_messages_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE caravan_messages_total counter"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE caravan_historian_written_lines_total counter"));
     assert!(text.contains("caravan_pipeline_lag_seconds "), "{text}");
     let (ok, said) = run_promtool(&["check", "metrics"], &text);
@@ -83,7 +89,10 @@ async fn metrics_pass_promtool_in_seconds_with_counters_and_the_right_content_ty
         .send()
         .await
         .expect("metrics answer");
-    let content_type = response.headers()[CONTENT_TYPE].to_str().unwrap_or("").to_owned();
+    let content_type = response.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap_or("")
+        .to_owned();
     assert!(content_type.starts_with("application/openmetrics-text"));
     assert!(response.text().await.expect("text").ends_with("# EOF\n"));
 }
@@ -132,7 +141,10 @@ async fn a_401_names_the_bearer_scheme_and_a_405_lists_the_methods() {
         .await
         .expect("answers");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenge = response.headers().get(WWW_AUTHENTICATE).expect("a challenge");
+    let challenge = response
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .expect("a challenge");
     assert!(challenge.to_str().unwrap_or("").starts_with("Bearer"));
     let response = app
         .http
@@ -177,8 +189,11 @@ async fn the_data_directory_and_the_store_are_owner_only() {
 async fn a_broken_rules_file_in_the_data_directory_stops_the_start_naming_it() {
     let data = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(data.path().join("rules")).expect("mkdir");
-    std::fs::write(data.path().join("rules/risk.toml"), "[lanes]\nyellow_from = 9\nred_from = 1\n")
-        .expect("written");
+    std::fs::write(
+        data.path().join("rules/risk.toml"),
+        "[lanes]\nyellow_from = 9\nred_from = 1\n",
+    )
+    .expect("written");
     let mut settings = caravan::settings::Settings::default();
     settings.http.listen = "127.0.0.1:0".parse().expect("addr");
     settings.mqtt.listen = "127.0.0.1:0".parse().expect("addr");
@@ -193,14 +208,23 @@ async fn a_broken_rules_file_in_the_data_directory_stops_the_start_naming_it() {
 fn caravan() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_caravan"));
     command.env("RUST_LOG", "info,rumqttd=off");
-    command.env_remove("JOURNAL_STREAM").env_remove("INVOCATION_ID");
+    command
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("INVOCATION_ID");
     command
 }
 
 fn serve(data: &Path, http: &str) -> Command {
     let mut command = caravan();
     command
-        .args(["serve", "--http", http, "--mqtt-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--http",
+            http,
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -224,7 +248,7 @@ fn first_lines(child: &mut Child) -> Vec<String> {
     out
 }
 
-fn stop(mut child: Child) -> String {
+fn stop(child: Child) -> String {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -241,14 +265,21 @@ fn a_first_start_that_fails_keeps_the_first_token_for_the_next_start() {
     assert!(!failed.status.success());
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("listening for HTTP"), "{stderr}");
-    assert_eq!(stderr.matches("os error").count(), 1, "the cause once: {stderr}");
+    assert_eq!(
+        stderr.matches("os error").count(),
+        1,
+        "the cause once: {stderr}"
+    );
     drop(taken);
 
     let mut child = serve(data.path(), "127.0.0.1:0").spawn().expect("starts");
     let lines = first_lines(&mut child);
     let said = lines.join("\n");
     assert!(said.contains("First start"), "{said}");
-    assert!(lines.iter().any(|l| l.trim_start().starts_with("cvn_")), "{said}");
+    assert!(
+        lines.iter().any(|l| l.trim_start().starts_with("cvn_")),
+        "{said}"
+    );
     stop(child);
 }
 
@@ -264,7 +295,10 @@ fn under_systemd_the_first_token_goes_to_an_owner_only_file_and_logs_are_json() 
         .expect("starts");
     let lines = first_lines(&mut child);
     let said = lines.join("\n");
-    assert!(!said.contains("cvn_"), "the token is not in the journal: {said}");
+    assert!(
+        !said.contains("cvn_"),
+        "the token is not in the journal: {said}"
+    );
     let file = data.path().join("first-coordinator-token");
     assert!(said.contains(&file.display().to_string()), "{said}");
     let token = std::fs::read_to_string(&file).expect("the token file");
@@ -285,7 +319,10 @@ fn under_systemd_the_first_token_goes_to_an_owner_only_file_and_logs_are_json() 
         assert_eq!(String::from_utf8_lossy(&me.stdout), "200");
     }
     let stderr = stop(child);
-    assert!(!stderr.contains('\u{1b}'), "no colour codes in a file: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes in a file: {stderr}"
+    );
     let mut objects = 0;
     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
         let object: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
@@ -343,8 +380,11 @@ fn rules_check_accepts_the_shipped_files_and_names_the_problem_in_an_edited_one(
     let dir = tempfile::tempdir().expect("tempdir");
     let edited = dir.path().join("transit.toml");
     let shipped = std::fs::read_to_string(repo("rules/transit.toml")).expect("shipped");
-    std::fs::write(&edited, shipped.replace("with_delay_kmh = 23.4", "with_delay_kmh = -1"))
-        .expect("written");
+    std::fs::write(
+        &edited,
+        shipped.replace("with_delay_kmh = 23.4", "with_delay_kmh = -1"),
+    )
+    .expect("written");
     let output = caravan()
         .args(["rules", "check"])
         .arg(&edited)
@@ -352,7 +392,10 @@ fn rules_check_accepts_the_shipped_files_and_names_the_problem_in_an_edited_one(
         .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("transit.toml") && stderr.contains("positive"), "{stderr}");
+    assert!(
+        stderr.contains("transit.toml") && stderr.contains("positive"),
+        "{stderr}"
+    );
 
     let data = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(data.path().join("rules")).expect("mkdir");

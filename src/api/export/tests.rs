@@ -63,7 +63,9 @@ fn a_track_becomes_a_gpx_segment_of_its_fixes_in_order() {
     let first = gpx
         .find("<trkpt lat=\"42.8\" lon=\"74.5\"><time>2026-01-01T00:00:00Z</time>")
         .expect("first fix");
-    let second = gpx.find("<trkpt lat=\"42.9\" lon=\"74.6\">").expect("second fix");
+    let second = gpx
+        .find("<trkpt lat=\"42.9\" lon=\"74.6\">")
+        .expect("second fix");
     assert!(first < second);
     assert_eq!(gpx.matches("<trkpt").count(), 2);
     assert!(to_gpx(&json!({"devices": []}), "x").is_err());
