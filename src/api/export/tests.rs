@@ -30,7 +30,7 @@ fn text_that_a_spreadsheet_would_run_is_defused_but_numbers_are_not() {
     let body = json!([{"note": "=HYPERLINK(\"x\")", "lon": -5.5, "who": "@me"}]);
     let csv = to_csv(&body, None).expect("a list");
     assert!(csv.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{csv}");
-    assert!(csv.contains(",-5.5,"), "{csv}");
+    assert!(csv.contains("\r\n-5.5,"), "{csv}");
     assert!(csv.contains("'@me"), "{csv}");
 }
 
