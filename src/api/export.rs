@@ -189,6 +189,13 @@ pub fn to_csv(value: &Value, wanted: Option<&str>) -> Result<String, String> {
             }
         }
     }
+    // Identifiers first (`id`, then `device_id`, `transit_id`, ...): the column a reader
+    // looks for; the rest keep their order.
+    columns.sort_by_key(|c| match *c {
+        "id" => 0,
+        c if c.ends_with("_id") && !c.contains('.') => 1,
+        _ => 2,
+    });
     let mut out = String::new();
     let header: Vec<String> = columns.iter().map(|c| cell(c)).collect();
     out.push_str(&header.join(","));

@@ -40,8 +40,10 @@ fn historian_state(stats: &HistorianStats) -> String {
     }
 }
 
-/// GET /metrics: OpenMetrics to a scraper that asks for it (Prometheus does), the classic
-/// text format to everyone else; each with its own content type.
+/// GET /metrics
+///
+/// OpenMetrics to a scraper that asks for it (Prometheus does), the classic text format to
+/// everyone else; each with its own content type.
 pub async fn metrics(ctx: Context, accept: Option<String>) -> Result<impl Reply, Infallible> {
     ctx.metrics.observe_historian(&ctx.historian.stats());
     let openmetrics = accept.is_some_and(|a| a.contains("application/openmetrics-text"));

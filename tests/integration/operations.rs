@@ -123,7 +123,9 @@ async fn the_compose_prometheus_config_passes_and_the_health_dashboard_shows_rea
         {
             named += 1;
             assert!(
-                exposed.contains(&format!("\n{name} ")) || exposed.contains(&format!("\n{name}{{")),
+                exposed.contains(&format!("\n{name} "))
+                    || exposed.contains(&format!("\n{name}{{"))
+                    || exposed.contains(&format!("# TYPE {name} ")),
                 "the dashboard reads {name}, which /metrics does not have"
             );
         }

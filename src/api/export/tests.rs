@@ -22,6 +22,8 @@ fn a_list_becomes_one_row_per_item_with_nested_fields_as_dotted_columns() {
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines[0], "device_id,state.lat,state.status,plate");
     assert_eq!(lines[1], "d-1,42.5,moving,");
+    let ids = to_csv(&json!([{"name": "x", "transit_id": "t", "id": 7}]), None).expect("a list");
+    assert!(ids.starts_with("id,transit_id,name\r\n"), "{ids}");
     assert_eq!(lines[2], "d-2,,,\"01KG, \"\"B\"\"\"");
 }
 
