@@ -228,6 +228,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn maps_come_from_the_setting_else_the_data_directory_else_the_binary() {
+        let data = tempfile::tempdir().unwrap();
+        assert_eq!(MapsSettings::default().resolved(data.path()).dir, None);
+        std::fs::create_dir(data.path().join("maps")).unwrap();
+        let found = MapsSettings::default().resolved(data.path()).dir;
+        assert_eq!(found, Some(data.path().join("maps")));
+        let set = MapsSettings {
+            dir: Some("/etc/caravan/maps".into()),
+        };
+        assert_eq!(set.resolved(data.path()).dir, set.dir);
+    }
+
+    #[test]
     fn flags_override_environment_which_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

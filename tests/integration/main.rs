@@ -9,6 +9,7 @@ mod bridge;
 mod cli;
 mod dashboard;
 mod exports;
+mod first_hour;
 mod geofence;
 mod historian;
 mod ingest;
