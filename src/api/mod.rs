@@ -140,9 +140,11 @@ pub(crate) fn query<T: serde::de::DeserializeOwned + Send + 'static>(
 }
 
 /// Parameters that speak about the request itself, not the resource: a token for clients
-/// that cannot send headers, and the response format (`format=csv`, see `csv`).
+/// that cannot send headers, and the export wanted (`format=csv&rows=NAME`, see `export`).
 fn is_envelope_parameter(pair: &str) -> bool {
-    pair.starts_with("access_token=") || pair.starts_with("format=")
+    ["access_token=", "format=", "rows="]
+        .iter()
+        .any(|prefix| pair.starts_with(prefix))
 }
 
 /// The one pair whose removal lets the query parse: the value to name in the error (a

@@ -98,7 +98,7 @@ async fn every_list_exports_as_csv_by_accept_or_by_format() {
 
     for path in [
         "/api/v1/alerts?format=csv",
-        "/api/v1/stats/bcps/irkeshtam?format=csv",
+        "/api/v1/stats/bcps/irkeshtam?format=csv&rows=passages",
         "/api/v1/stats/sections?format=csv",
         "/api/v1/posts/irkeshtam-kg/expected-arrivals?format=csv",
     ] {
