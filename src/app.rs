@@ -21,7 +21,7 @@ use crate::live;
 use crate::metrics::Metrics;
 use crate::pipeline::{Committer, Geo, Outbox, Pipeline, SeqWindow, TransitStep};
 use crate::settings::Settings;
-use crate::store::{self, StoreReader, StoreWriter};
+use crate::store::{self, StoreReader};
 use crate::tokens;
 
 /// How long shutdown may take before the remaining tasks are abandoned.
@@ -71,7 +71,7 @@ impl App {
             .with_context(|| {
                 format!("opening the store in {}", settings.store.data_dir.display())
             })?;
-        let (mut writer, bootstrap_token) = bootstrap(writer, &reader).await?;
+        let mut writer = writer;
         writer.set_dead_letter_policy(settings.dead_letters.policy());
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
         let snapshot_reader = reader.clone();
@@ -149,7 +149,7 @@ impl App {
             historian_stop.clone(),
         )?;
         let historian_driver = tokio::spawn(historian_driver);
-        let maps = settings.maps.clone();
+        let maps = settings.maps.resolved(&settings.store.data_dir);
         let config = settings.geofence.clone();
         let (atlas, index) =
             tokio::task::spawn_blocking(move || atlas::load(&maps, config)).await??;
@@ -159,7 +159,10 @@ impl App {
             tokio::task::spawn_blocking(move || transit_reader.transits(false, usize::MAX >> 1))
                 .await?
                 .context("reading the transits from the store")?;
-        let transits = TransitStep::new(atlas.clone(), stored, historian.clone())?;
+        let rules = crate::rules::Rules::load(&settings.rules, &settings.store.data_dir)?;
+        info!(transit = %rules.transit_from, risk = %rules.risk_from, "Rules loaded.");
+        let transit_rules = Arc::new(rules.transit.clone());
+        let transits = TransitStep::new(atlas.clone(), stored, historian.clone(), rules)?;
         let pipeline = Pipeline::new(
             snapshot,
             geo,
@@ -189,6 +192,9 @@ impl App {
             .await
             .with_context(|| format!("listening for HTTP on {}", settings.http.listen))?;
         let http = listener.local_addr()?;
+        // Only now that everything that can fail has started: a first start that fails (a
+        // port in use) must not make a token that nobody is shown.
+        let bootstrap_token = bootstrap(&settings.store.data_dir, reader.clone()).await?;
         let ctx = api::Context {
             reader,
             pipeline: inputs_tx,
@@ -196,9 +202,10 @@ impl App {
             health,
             historian,
             live,
-            maps_dir: settings.maps.dir.clone(),
+            maps_dir: settings.maps.resolved(&settings.store.data_dir).dir,
             atlas: atlas.clone(),
             sessions: sessions.clone(),
+            transit_rules,
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
@@ -253,17 +260,17 @@ impl App {
 
 /// Makes a coordinator token when the store has none, so a fresh install can be used at all.
 async fn bootstrap(
-    mut writer: store::SqliteWriter,
-    reader: &store::SqliteReader,
-) -> anyhow::Result<(store::SqliteWriter, Option<String>)> {
-    if !reader.tokens()?.is_empty() {
-        return Ok((writer, None));
-    }
-    let issued = tokens::issue("first coordinator", Role::Coordinator)?;
-    let writer =
-        tokio::task::spawn_blocking(move || writer.commit(&[issued.write]).map(|_| writer))
-            .await??;
-    Ok((writer, Some(issued.text)))
+    data_dir: &std::path::Path,
+    reader: Arc<dyn StoreReader>,
+) -> anyhow::Result<Option<String>> {
+    let data_dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        if !reader.tokens()?.is_empty() {
+            return Ok(None);
+        }
+        tokens::create_in(&data_dir, FIRST_TOKEN, Role::Coordinator).map(Some)
+    })
+    .await?
 }
 
 /// Turns a stall into a metric and a log line that says what is stuck.
@@ -286,6 +293,8 @@ async fn watch_intake(health: Arc<Health>, metrics: Arc<Metrics>, cancel: Cancel
         }
     }
 }
+/// The name of the token made on the first start.
+pub const FIRST_TOKEN: &str = "first coordinator";
 
 async fn futures_join(tasks: Vec<JoinHandle<()>>) {
     for task in tasks {

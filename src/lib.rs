@@ -18,6 +18,7 @@ pub mod live;
 pub mod maps;
 pub mod metrics;
 pub mod pipeline;
+pub mod rules;
 pub mod settings;
 pub mod simulate;
 pub mod store;

@@ -2,6 +2,8 @@
 //!
 //! Counters are atomics shared by the parts that count; nothing on the hot path locks.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -48,7 +50,7 @@ pub struct Metrics {
     pub duplicates: Counter,
     queue_depth: Family<QueueLabel, Gauge>,
     /// Seconds from the edge to the pipeline for the last report handled.
-    pub pipeline_lag_ms: Gauge,
+    pub pipeline_lag_seconds: Gauge<f64, AtomicU64>,
     pub commit_seconds: Histogram,
     pub commit_failures: Counter,
     geofence_events: Family<KindLabel, Counter>,
@@ -60,16 +62,17 @@ pub struct Metrics {
     dead_letters_trimmed: Family<OutcomeLabel, Counter>,
 }
 
-/// The historian's own counters, copied in at scrape time.
+/// The historian's own figures, copied in at scrape time. Its running totals are counters
+/// (a scraper computes rates from them); the rest are levels.
 #[derive(Default)]
 struct HistorianGauges {
     up: Gauge,
     queued_lines: Gauge,
     spilled_bytes: Gauge,
     spilled_segments: Gauge,
-    dropped_lines: Gauge,
-    written_lines: Gauge,
-    lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    dropped_lines: Counter,
+    written_lines: Counter,
+    lag_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -85,7 +88,7 @@ impl Metrics {
         let rejects = Family::<ReasonLabel, Counter>::default();
         let duplicates = Counter::default();
         let queue_depth = Family::<QueueLabel, Gauge>::default();
-        let pipeline_lag_ms = Gauge::default();
+        let pipeline_lag_seconds = Gauge::<f64, AtomicU64>::default();
         let commit_seconds = Histogram::new(exponential_buckets(0.0002, 2.0, 16));
         let commit_failures = Counter::default();
         registry.register(
@@ -109,9 +112,9 @@ impl Metrics {
             queue_depth.clone(),
         );
         registry.register(
-            "pipeline_lag_milliseconds",
+            "pipeline_lag_seconds",
             "Time from receipt at the edge to the pipeline, for the last report",
-            pipeline_lag_ms.clone(),
+            pipeline_lag_seconds.clone(),
         );
         registry.register(
             "store_commit_seconds",
@@ -201,7 +204,7 @@ impl Metrics {
             rejects,
             duplicates,
             queue_depth,
-            pipeline_lag_ms,
+            pipeline_lag_seconds,
             commit_seconds,
             commit_failures,
             geofence_events,
@@ -275,8 +278,13 @@ impl Metrics {
         h.queued_lines.set(count(stats.queued_lines));
         h.spilled_bytes.set(count(stats.spilled_bytes));
         h.spilled_segments.set(count(stats.spilled_segments));
-        h.dropped_lines.set(count(stats.dropped_lines));
-        h.written_lines.set(count(stats.written_lines));
+        // The historian owns these totals; the counters only mirror them (they never go down).
+        h.dropped_lines
+            .inner()
+            .store(stats.dropped_lines, Ordering::Relaxed);
+        h.written_lines
+            .inner()
+            .store(stats.written_lines, Ordering::Relaxed);
         h.lag_seconds.set(stats.lag_seconds);
     }
 
@@ -286,10 +294,87 @@ impl Metrics {
             .inc();
     }
 
-    pub fn render(&self) -> String {
+    /// OpenMetrics text, for scrapers that ask for it.
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// The classic Prometheus text format (0.0.4), for every other client (`curl`, `promtool`).
+    pub fn render(&self) -> String {
+        classic_text(&self.render_openmetrics())
+    }
+}
+
+/// OpenMetrics names a counter family without its `_total` suffix, which the classic format
+/// reads as a family with no samples and a sample with no help; and it ends with `# EOF`,
+/// which the classic format does not have. Everything else is the same text.
+pub fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find(|prefix| line.starts_with(prefix));
+        match meta {
+            Some(prefix) => {
+                let rest = &line[prefix.len()..];
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{prefix}{name}{suffix} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_classic_text_names_counter_families_by_their_samples_and_has_no_eof() {
+        let metrics = Metrics::new();
+        metrics.message(MessageKind::ALL[0]);
+        let text = metrics.render();
+        assert!(
+            text.contains("# TYPE caravan_messages_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("# HELP caravan_messages_total "), "{text}");
+        assert!(
+            text.contains("# TYPE caravan_pipeline_lag_seconds gauge\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE caravan_historian_dropped_lines_total counter\n"));
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(!text.contains("milliseconds"), "{text}");
+        assert!(metrics.render_openmetrics().ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn every_family_has_help() {
+        let text = Metrics::new().render();
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split(' ').nth(2).unwrap_or_default();
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} has no help"
+            );
+        }
     }
 }

@@ -21,6 +21,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub historian: HistorianSettings,
     pub maps: MapsSettings,
+    pub rules: crate::rules::RulesSettings,
     pub geofence: GeofenceConfig,
     pub dead_letters: DeadLetterSettings,
 }
@@ -65,10 +66,24 @@ pub struct MapsSettings {
     pub dir: Option<PathBuf>,
 }
 
+impl MapsSettings {
+    /// The configured directory; else the data directory's `maps/` when it exists; else
+    /// none (the built-in maps).
+    pub fn resolved(&self, data_dir: &Path) -> MapsSettings {
+        let in_data = data_dir.join("maps");
+        let dir = self
+            .dir
+            .clone()
+            .or_else(|| in_data.is_dir().then_some(in_data));
+        MapsSettings { dir }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
-    /// Loopback by default: until authentication exists the API must not face a network.
+    /// Loopback by default: the API speaks plain HTTP (tokens travel in it), so it faces a
+    /// network only behind a TLS proxy.
     pub listen: SocketAddr,
 }
 
@@ -297,6 +312,19 @@ impl Settings {
 #[allow(clippy::result_large_err)] // figment's test jail returns its own large error type.
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_come_from_the_setting_else_the_data_directory_else_the_binary() {
+        let data = tempfile::tempdir().unwrap();
+        assert_eq!(MapsSettings::default().resolved(data.path()).dir, None);
+        std::fs::create_dir(data.path().join("maps")).unwrap();
+        let found = MapsSettings::default().resolved(data.path()).dir;
+        assert_eq!(found, Some(data.path().join("maps")));
+        let set = MapsSettings {
+            dir: Some("/etc/caravan/maps".into()),
+        };
+        assert_eq!(set.resolved(data.path()).dir, set.dir);
+    }
 
     #[test]
     fn flags_override_environment_which_overrides_the_file() {

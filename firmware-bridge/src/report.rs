@@ -20,7 +20,7 @@ pub struct Fix {
     pub alt_m: Option<f64>,
 }
 
-/// Seal events of wire contract v1 (DESIGN section 4), also used in the registry's input map.
+/// Seal events of wire contract v1 (docs/wire-protocol.md), also used in the registry's input map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SealEventKind {

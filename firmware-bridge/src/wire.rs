@@ -1,4 +1,4 @@
-//! Wire contract v1 (DESIGN section 4): topics and JSON payloads.
+//! Wire contract v1 (docs/wire-protocol.md): topics and JSON payloads.
 //!
 //! The bridge is a device as far as Caravan is concerned, so it publishes exactly what a
 //! native MQTT device would: one fix object (or an array of fixes for a backlog) on `pos`,

@@ -7,8 +7,8 @@ import * as turf from '@turf/turf';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const MAPS_DIR = path.resolve(here, '..');
-export const DATA_DIR = process.env.CARAVAN_SHARED_DATA
-  ?? path.resolve(here, '../../../shared/data');
+export const DATA_DIR = process.env.CARAVAN_MAPS_DATA
+  ?? path.resolve(here, '../data');
 
 export function readCsv(name) {
   const text = fs.readFileSync(path.join(DATA_DIR, name), 'utf8');

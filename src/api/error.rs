@@ -76,7 +76,15 @@ pub fn reply(status: StatusCode, code: &str, message: &str) -> warp::reply::Resp
     let body = Body {
         error: Inner { code, message },
     };
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: a 401 names the scheme the client should use.
+        response.headers_mut().insert(
+            warp::http::header::WWW_AUTHENTICATE,
+            warp::http::HeaderValue::from_static("Bearer realm=\"caravan\""),
+        );
+    }
+    response
 }
 
 /// Turns every rejection, ours or warp's, into the error shape.

@@ -1,11 +1,13 @@
 //! The HTTP API (warp): one file per resource, one error type, one recover.
 
 mod alerts;
+mod allow;
 mod auth;
 mod credentials;
 mod dead_letters;
 mod devices;
 mod error;
+mod export;
 mod maps;
 mod openapi;
 mod posts;
@@ -19,6 +21,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use warp::http::header::{HeaderValue, ACCEPT, ALLOW};
+use warp::http::{HeaderMap, StatusCode};
+use warp::path::FullPath;
 use warp::{Filter, Reply};
 
 pub use error::ApiError;
@@ -45,6 +50,8 @@ pub struct Context {
     pub atlas: Arc<crate::maps::Atlas>,
     /// The embedded MQTT endpoint's sessions, to disconnect a revoked device at once.
     pub sessions: Option<Arc<crate::endpoint::Sessions>>,
+    /// The transit rules in force (built in, or a tuned file), for ETAs.
+    pub transit_rules: Arc<crate::transit::rules::TransitRules>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -67,10 +74,11 @@ pub fn routes(
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with(ctx.clone()))
+        .and(warp::header::optional::<String>("accept"))
         .and_then(service::metrics)
         .map(Reply::into_response);
     // Each resource's routes are boxed: it keeps the filter types (and compile times) small.
-    healthz
+    let api = healthz
         .or(metrics)
         .unify()
         .or(openapi::routes())
@@ -97,7 +105,24 @@ pub fn routes(
         .unify()
         .or(crate::dashboard::routes())
         .unify()
-        .recover(error::handle_rejection)
+        .recover(error::handle_rejection);
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::path::full()
+        .and(warp::header::headers_cloned())
+        .and(query)
+        .and(api)
+        .then(
+            |path: FullPath, headers: HeaderMap, query: String, reply| async move {
+                let mut response = warp::Reply::into_response(reply);
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    if let Ok(allow) = HeaderValue::from_str(&allow::methods(path.as_str())) {
+                        response.headers_mut().insert(ALLOW, allow);
+                    }
+                }
+                let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+                export::convert(export::Wish::read(accept, &query), path.as_str(), response).await
+            },
+        )
 }
 
 /// A query string as `T`, with an error that names the offending parameter. The
@@ -110,11 +135,44 @@ pub(crate) fn query<T: serde::de::DeserializeOwned + Send + 'static>(
         .and_then(|raw: String| async move {
             let kept: Vec<&str> = raw
                 .split('&')
-                .filter(|pair| !pair.is_empty() && !pair.starts_with("access_token="))
+                .filter(|pair| !pair.is_empty() && !is_envelope_parameter(pair))
                 .collect();
-            serde_urlencoded::from_str::<T>(&kept.join("&"))
-                .map_err(|e| warp::reject::custom(ApiError::bad_request(format!("query: {e}"))))
+            serde_urlencoded::from_str::<T>(&kept.join("&")).map_err(|e| {
+                let message = match culprit::<T>(&kept) {
+                    Some(pair) => format!("query parameter {pair}: {e}"),
+                    None => format!("query: {e}"),
+                };
+                warp::reject::custom(ApiError::bad_request(message))
+            })
         })
+}
+
+/// Parameters that speak about the request itself, not the resource: a token for clients
+/// that cannot send headers, and the export wanted (`format=csv&rows=NAME`, see `export`).
+fn is_envelope_parameter(pair: &str) -> bool {
+    ["access_token=", "format=", "rows="]
+        .iter()
+        .any(|prefix| pair.starts_with(prefix))
+}
+
+/// The one pair whose removal lets the query parse: the value to name in the error (a
+/// deserializer's own message, such as chrono's "input contains invalid characters", does
+/// not say which parameter it was reading). Bounded: a query has few pairs.
+fn culprit<'a, T: serde::de::DeserializeOwned>(pairs: &[&'a str]) -> Option<&'a str> {
+    if pairs.len() > 32 {
+        return None;
+    }
+    (0..pairs.len()).find_map(|skip| {
+        let rest: Vec<&str> = pairs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, pair)| *pair)
+            .collect();
+        serde_urlencoded::from_str::<T>(&rest.join("&"))
+            .is_ok()
+            .then_some(pairs[skip])
+    })
 }
 
 /// Runs a blocking store read off the async threads.

@@ -4,7 +4,7 @@ use warp::filters::BoxedFilter;
 use warp::{Filter, Reply};
 
 /// The OpenAPI 3.1 document. The integration tests hold it to the router: the same routes.
-const DOCUMENT: &str = include_str!("openapi.json");
+pub(super) const DOCUMENT: &str = include_str!("openapi.json");
 
 /// GET /api/v1/openapi.json
 fn document() -> warp::reply::Response {

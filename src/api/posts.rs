@@ -11,7 +11,7 @@ use super::{read, with, Context};
 use crate::auth::Principal;
 use crate::store::{StoreError, StoreReader};
 use crate::transit::eta::{eta_at_post, Eta};
-use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, Transit, TransitRules};
+use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, Transit};
 
 #[derive(Serialize)]
 struct Expected<'a> {
@@ -78,7 +78,7 @@ pub async fn expected(
         .limit
         .unwrap_or(DEFAULT_EXPECTED)
         .clamp(1, MAX_EXPECTED);
-    let rules = TransitRules::shipped().map_err(super::ApiError::internal)?;
+    let rules = ctx.transit_rules.clone();
     let (post, viewer) = (post_id.clone(), who.clone());
     let transits = read(&ctx, move |r| visible_expected(r, &viewer, &post, limit)).await?;
     let now = now();
@@ -86,7 +86,7 @@ pub async fn expected(
         .iter()
         .filter(|t| may_see(&who, t))
         .filter_map(|t| {
-            let eta = eta_at_post(t, rules, &post_id, now)?;
+            let eta = eta_at_post(t, &rules, &post_id, now)?;
             let next = t.next_checkpoint()?;
             let ours = t
                 .itinerary

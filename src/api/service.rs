@@ -41,11 +41,22 @@ fn historian_state(stats: &HistorianStats) -> String {
 }
 
 /// GET /metrics
-pub async fn metrics(ctx: Context) -> Result<impl Reply, Infallible> {
+///
+/// OpenMetrics to a scraper that asks for it (Prometheus does), the classic text format to
+/// everyone else; each with its own content type.
+pub async fn metrics(ctx: Context, accept: Option<String>) -> Result<impl Reply, Infallible> {
     ctx.metrics.observe_historian(&ctx.historian.stats());
-    Ok(warp::reply::with_header(
-        ctx.metrics.render(),
-        "content-type",
-        "text/plain; version=0.0.4; charset=utf-8",
-    ))
+    let openmetrics = accept.is_some_and(|a| a.contains("application/openmetrics-text"));
+    let (body, content_type) = if openmetrics {
+        (
+            ctx.metrics.render_openmetrics(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (
+            ctx.metrics.render(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    Ok(warp::reply::with_header(body, "content-type", content_type))
 }

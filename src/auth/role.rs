@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::maps::CountryCode;
 
-/// What a principal is allowed to see and do (DESIGN section 7).
+/// What a principal is allowed to see and do (docs/domain.md, roles).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Regional coordinator: sees everything.

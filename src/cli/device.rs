@@ -144,6 +144,20 @@ struct Api {
 }
 
 impl Api {
+    /// What to tell the user when the server answers 401: no token sent, or one refused.
+    fn refused(&self) -> anyhow::Error {
+        match &self.token {
+            None => anyhow::anyhow!(
+                "the server at {} wants a token: pass --token or set CARAVAN_TOKEN (see caravan token create)",
+                self.base
+            ),
+            Some(_) => anyhow::anyhow!(
+                "the server at {} refused the token (unknown or revoked; check CARAVAN_TOKEN or --token, or make one with caravan token create)",
+                self.base
+            ),
+        }
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
         match &self.token {
@@ -169,7 +183,7 @@ impl Api {
             .with_context(|| format!("calling {}{path}; is Caravan running?", self.base))?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            bail!("the server refused the token: pass a valid one with --token or CARAVAN_TOKEN (see caravan token create)")
+            return Err(self.refused());
         }
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -213,7 +227,7 @@ async fn add(api: &Api, settings: &Settings, new: NewDevice) -> anyhow::Result<(
             Ok(())
         }
         Ok(response) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
-            bail!("the server refused the token: pass a valid one with --token or CARAVAN_TOKEN (see caravan token create)")
+            Err(api.refused())
         }
         Ok(response) => {
             let status = response.status();

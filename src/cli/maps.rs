@@ -37,10 +37,12 @@ pub enum MapsCommand {
         #[arg(long, value_name = "DIR")]
         maps: Option<PathBuf>,
     },
-    /// Replace a corridor's geometry with the first LineString of a GeoJSON file, keeping
+    /// Replace a corridor's geometry with the first LineString of a GeoJSON file (or a GPX
+    /// track), keeping
     /// its properties; refused when the new route misses a checkpoint the corridor joins.
     ImportRoute {
-        /// A GeoJSON LineString, Feature or FeatureCollection (lon, lat order).
+        /// A GeoJSON LineString, Feature or FeatureCollection (lon, lat order), or a GPX
+        /// track (or route) from a survey.
         file: PathBuf,
         /// The id of the corridor to replace.
         #[arg(long)]
@@ -94,7 +96,19 @@ pub fn run(command: MapsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A missing folder is one problem, said plainly, not one per file it should hold.
+fn require_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "there is no maps folder at {}: name the folder of map files (the repository's maps/), e.g. caravan maps check path/to/maps",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn check(dir: &Path) -> anyhow::Result<()> {
+    require_dir(dir)?;
     let problems = maps::check(dir);
     for problem in &problems {
         println!("{problem}");
@@ -117,6 +131,7 @@ fn check(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn import_route(file: &Path, corridor: &str, dir: &Path) -> anyhow::Result<()> {
+    require_dir(dir)?;
     let route = maps::import_route(file)?;
     let mut atlas = Atlas::load(dir)?;
     let Some(target) = atlas.corridors.iter_mut().find(|c| c.id == corridor) else {

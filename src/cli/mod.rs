@@ -2,7 +2,9 @@
 
 mod audit;
 mod device;
+mod logging;
 mod maps;
+mod rules;
 mod serve;
 mod simulate;
 mod token;
@@ -28,6 +30,15 @@ pub struct Cli {
     /// Where the store lives (default ./caravan-data).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// How the log (on stderr) is written: text for people, json for a log collector.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CARAVAN_LOG_FORMAT",
+        default_value_t
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,6 +53,9 @@ pub enum Command {
     /// Check the map files and ask them about a point.
     #[command(subcommand)]
     Maps(maps::MapsCommand),
+    /// Check the transit and risk rules files.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// Make, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -68,13 +82,10 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+pub use logging::LogFormat;
+
+pub fn init_logging(format: LogFormat) {
+    logging::init(format);
 }
 
 /// # Errors
@@ -96,6 +107,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token::run(command, &settings),
         Command::Device(command) => device::run(command, &settings).await,
         Command::Maps(command) => maps::run(command),
+        Command::Rules(command) => rules::run(command, &settings),
         Command::Simulate(args) => simulate::run(args, &settings).await,
+    }
+}
+
+/// An error and its causes on one line, each said once: a cause whose text its parent
+/// already quotes (`cannot listen on X: Address already in use`) is not repeated.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cause_quoted_by_its_parent_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let inner = anyhow::Error::new(io)
+            .context("cannot listen on 127.0.0.1:1883: Address already in use");
+        let error = inner.context("starting the broker");
+        assert_eq!(
+            super::describe(&error),
+            "starting the broker: cannot listen on 127.0.0.1:1883: Address already in use"
+        );
     }
 }

@@ -24,9 +24,7 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
     }
     println!("HTTP  http://{}", app.http);
     if let Some(token) = &app.bootstrap_token {
-        println!("First start: a coordinator token was created. It is shown only now:");
-        println!("    {token}");
-        println!("Make more with: caravan token create --role ROLE --name NAME");
+        show_first_token(token, &data_dir);
     }
     if app.http.ip().is_loopback() {
         println!("The API listens on loopback only; put a TLS proxy in front to serve a network.");
@@ -57,6 +55,37 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         anyhow::bail!("some parts did not stop within 5 s");
     }
     Ok(())
+}
+
+/// Where the first coordinator token goes when standard output is a journal.
+pub const FIRST_TOKEN_FILE: &str = "first-coordinator-token";
+
+/// Prints the first token, except under systemd (which sets `JOURNAL_STREAM` or
+/// `INVOCATION_ID`), where standard output is the journal, kept and readable by the `adm`
+/// group: there the token goes to an owner-only file in the data directory, and the log
+/// says where.
+fn show_first_token(token: &str, data_dir: &Path) {
+    let under_systemd = ["JOURNAL_STREAM", "INVOCATION_ID"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if under_systemd {
+        let path = data_dir.join(FIRST_TOKEN_FILE);
+        match crate::store::private::write(&path, &format!("{token}\n")) {
+            Ok(()) => {
+                println!(
+                    "First start: a coordinator token was written to {} (owner-only); read it, then delete the file.",
+                    path.display()
+                );
+                return;
+            }
+            Err(error) => {
+                warn!(error = %error, path = %path.display(), "The first token could not be written to its file; it is printed instead.")
+            }
+        }
+    }
+    println!("First start: a coordinator token was created. It is shown only now:");
+    println!("    {token}");
+    println!("Make more with: caravan token create --role ROLE --name NAME");
 }
 
 /// The name of the demo fleet's token in the store.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every threshold the engine applies. The defaults follow DESIGN section 5 and the
+/// Every threshold the engine applies. The defaults follow docs/domain.md (tracking semantics) and the
 /// accuracy of the shipped maps (Natural Earth borders are good to 1–3 km in the region).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

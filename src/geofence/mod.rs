@@ -10,7 +10,7 @@
 //! timer, and [`Engine::snapshot`] for the device view. Nothing here reads a clock or does
 //! I/O: device time comes with each report, and the caller passes `detected_at` and `now`.
 //!
-//! # Semantics (DESIGN section 5, in Tile38's words)
+//! # Semantics (docs/domain.md, in Tile38's words)
 //!
 //! - **Order.** A device's reports are evaluated in device-time order; a batch is sorted
 //!   first. A report older than the newest one already evaluated for the device is *late*:

@@ -6,6 +6,7 @@
 
 mod broker_url;
 mod dead_letter;
+mod outage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +122,7 @@ impl Ingest {
     ) {
         let mut pipeline = Some(pipeline);
         let mut paused_warning = None;
+        let mut outage = outage::Outage::default();
         loop {
             let event = tokio::select! {
                 () = cancel.cancelled(), if pipeline.is_some() => {
@@ -132,7 +134,13 @@ impl Ingest {
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    info!("Connected to the MQTT broker.");
+                    match outage.recovered(std::time::Instant::now()) {
+                        Some(down) => info!(
+                            down_s = down.as_secs(),
+                            "Connected to the MQTT broker again."
+                        ),
+                        None => info!("Connected to the MQTT broker."),
+                    }
                     self.health.set_broker_connected(true);
                     if let Err(e) = self.client.try_subscribe(Topic::FILTER, QoS::AtLeastOnce) {
                         warn!(error = %e, "Could not subscribe to device topics.");
@@ -148,7 +156,17 @@ impl Ingest {
                 Ok(_) => {}
                 Err(e) => {
                     self.health.set_broker_connected(false);
-                    warn!(error = %e, "The MQTT connection failed; reconnecting in 1 s.");
+                    match outage.failed(std::time::Instant::now()) {
+                        outage::Tell::Began => warn!(
+                            error = %e,
+                            "The MQTT connection failed; retrying every second (reminders once a minute)."
+                        ),
+                        outage::Tell::Continues { attempts, for_s } => warn!(
+                            error = %e, attempts, for_s,
+                            "The MQTT broker is still unreachable; retrying every second."
+                        ),
+                        outage::Tell::Nothing => {}
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                         () = drained.cancelled() => break,

@@ -8,30 +8,31 @@ use serde_json::Value;
 use super::error::{MapError, Origin};
 use super::wire;
 
-/// Reads the first LineString of a GeoJSON file: a bare geometry, a Feature, or a
-/// FeatureCollection. Positions are validated as in the maps (range, finiteness).
+/// Reads the first LineString of a GeoJSON file (a bare geometry, a Feature, or a
+/// FeatureCollection), or the track of a GPX file. Positions are validated as in the maps
+/// (range, finiteness).
 ///
 /// # Errors
 /// When the file cannot be read, is not JSON, holds no LineString, or the LineString is
-/// invalid; GPX is not read yet.
+/// invalid.
 pub fn import_route(path: &Path) -> Result<LineString<f64>, MapError> {
     let origin = Origin::file(&path.display().to_string());
     let fail = |message: &str| MapError::Import {
         origin: origin.clone(),
         message: message.to_owned(),
     };
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gpx"))
-    {
-        return Err(fail(
-            "GPX is not supported yet; convert the track to GeoJSON",
-        ));
-    }
     let text = std::fs::read_to_string(path).map_err(|source| MapError::Read {
         origin: origin.clone(),
         source,
     })?;
+    let is_gpx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gpx"))
+        || text.trim_start().starts_with('<');
+    if is_gpx {
+        let positions = super::gpx::positions(&text).map_err(|message| fail(&message))?;
+        return wire::line(&positions).map_err(|message| fail(&message));
+    }
     let json: Value = serde_json::from_str(&text).map_err(|source| MapError::Json {
         origin: origin.clone(),
         source,
@@ -76,6 +77,19 @@ mod tests {
         let route = import_route(&write(&dir, "route.geojson", text)).expect("a route");
         assert_eq!(route.0.len(), 3);
         assert_eq!((route.0[0].x, route.0[0].y), (73.25, 39.73));
+    }
+
+    #[test]
+    fn a_route_is_read_from_a_gpx_track() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = r#"<gpx version="1.1"><trk><trkseg>
+            <trkpt lat="39.73" lon="73.25"/><trkpt lat="40.3138" lon="73.44418"/>
+            </trkseg></trk></gpx>"#;
+        let route = import_route(&write(&dir, "survey.gpx", text)).expect("a route");
+        assert_eq!(route.0.len(), 2);
+        assert_eq!((route.0[1].x, route.0[1].y), (73.44418, 40.3138));
+        let one = r#"<gpx><trk><trkseg><trkpt lat="39.73" lon="73.25"/></trkseg></trk></gpx>"#;
+        assert!(import_route(&write(&dir, "short.gpx", one)).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod check;
 mod error;
+mod gpx;
 mod import;
 mod load;
 mod locate;

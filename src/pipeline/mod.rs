@@ -280,7 +280,11 @@ impl Pipeline {
             ack,
         } = delivery;
         let lag = Utc::now() - received_at;
-        self.metrics.pipeline_lag_ms.set(lag.num_milliseconds());
+        // Whole microseconds are exact in an f64; the gauge is in seconds, as Prometheus wants.
+        let lag_us = lag.num_microseconds().unwrap_or(i64::MAX);
+        self.metrics
+            .pipeline_lag_seconds
+            .set(lag_us as f64 / 1_000_000.0);
         let mut writes = Vec::new();
         let letter = |reject: Reject, raw: Option<String>, device_id: Option<DeviceId>| {
             Write::DeadLetter(DeadLetter {

@@ -16,8 +16,8 @@ use crate::store::{LoggedEvent, Write};
 use crate::telemetry::{DeviceId, Report};
 use crate::transit::rules::RulesError;
 use crate::transit::{
-    Action, ActionError, Actor, Declaration, FieldError, Record, RiskRules, Transit, TransitBook,
-    TransitChange, TransitId, TransitRules,
+    Action, ActionError, Actor, Declaration, FieldError, Record, Transit, TransitBook,
+    TransitChange, TransitId,
 };
 
 /// A request from the API, answered once its effects are committed.
@@ -54,8 +54,9 @@ impl TransitStep {
         atlas: Arc<Atlas>,
         stored: Vec<Transit>,
         historian: Historian,
+        rules: crate::rules::Rules,
     ) -> Result<Self, RulesError> {
-        let mut book = TransitBook::new(atlas, TransitRules::embedded()?, RiskRules::embedded()?);
+        let mut book = TransitBook::new(atlas, rules.transit, rules.risk);
         book.restore(stored);
         Ok(Self { book, historian })
     }

@@ -1,7 +1,7 @@
 //! What Caravan should raise for each truth record, and the check of the alerts it raised
 //! against the truth: matched, missed and unexpected.
 //!
-//! Each incident kind maps to the alert kinds the DESIGN's tracking semantics give it:
+//! Each incident kind maps to the alert kinds the tracking semantics (docs/domain.md) give it:
 //!
 //! | incident | alerts (EAEU code) |
 //! |---|---|

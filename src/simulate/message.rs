@@ -1,4 +1,4 @@
-//! What the simulated devices send, rendered in wire contract v1 (DESIGN section 4).
+//! What the simulated devices send, rendered in wire contract v1 (docs/wire-protocol.md).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -9,6 +9,7 @@ mod checkpoint;
 mod dead_letters;
 mod event_log;
 mod migrations;
+pub mod private;
 mod reports;
 #[cfg(test)]
 mod reports_tests;

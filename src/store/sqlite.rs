@@ -29,11 +29,13 @@ const FILE_NAME: &str = "caravan.sqlite";
 /// # Errors
 /// The directory cannot be created, the file cannot be opened, or a migration fails.
 pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-        path: data_dir.to_owned(),
-        source,
-    })?;
     let path = data_dir.join(FILE_NAME);
+    super::private::dir(data_dir)
+        .and_then(|()| super::private::file(&path))
+        .map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
     let mut conn = Connection::open(&path)?;
     // WAL lets readers run beside the writer; NORMAL sync is durable across a process crash
     // (the acknowledgement guarantee) and loses at most the last commits on power loss.

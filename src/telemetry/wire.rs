@@ -1,4 +1,4 @@
-//! Wire contract v1 payloads exactly as devices send them (DESIGN section 4).
+//! Wire contract v1 payloads exactly as devices send them (docs/wire-protocol.md).
 //!
 //! These borrow from the payload and carry raw, unchecked values; [`super::decode`] turns
 //! them into domain types. Unknown fields are ignored so vendors can add their own without a

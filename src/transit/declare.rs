@@ -96,7 +96,15 @@ pub fn declare(
     let mut errors = Vec::new();
     check_parties(&decl, &mut errors);
     let devices = check_devices(&decl.devices, known, &mut errors);
-    let seals = check_seals(&decl, &devices, now, &mut errors);
+    // A seal's device is checked against what the declaration lists, not against the
+    // devices that passed their own checks: a device refused there (not registered, already
+    // on a transit) has its own error, and the seal is not wrong to name it.
+    let listed: Vec<DeviceId> = decl
+        .devices
+        .iter()
+        .filter_map(|d| DeviceId::parse(d).ok())
+        .collect();
+    let seals = check_seals(&decl, &listed, now, &mut errors);
     check_goods(&decl.goods, &mut errors);
     if decl.deadline <= now {
         errors.push(FieldError::new("deadline", "the deadline is in the past"));

@@ -1,4 +1,4 @@
-//! Transits from declaration to destination: the customs domain (DESIGN sections 2 and 6).
+//! Transits from declaration to destination: the customs domain (docs/domain.md).
 //!
 //! Pure, like the geofence engine it builds on: no I/O and no clock reads; time comes in as
 //! arguments and device time comes with each event.

@@ -116,7 +116,7 @@ async fn a_bad_query_parameter_is_named_in_the_error() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("query:"),
+            .starts_with("query parameter limit=many:"),
         "{body}"
     );
     let (status, body) = app.get("/api/v1/devices?colour=red").await;

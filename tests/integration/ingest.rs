@@ -165,7 +165,7 @@ async fn metrics_expose_counts_queues_lag_and_commit_latency() {
         "caravan_rejects_total{reason=\"foreign_device\"}",
         "caravan_intake_stalled",
         "caravan_duplicates_total",
-        "caravan_pipeline_lag_milliseconds",
+        "caravan_pipeline_lag_seconds",
         "caravan_store_commit_seconds_count",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");

@@ -104,6 +104,20 @@ fn an_unregistered_device_and_an_unlisted_e_seal_are_refused() {
 }
 
 #[test]
+fn an_e_seal_listed_in_devices_is_not_blamed_for_that_devices_own_problem() {
+    // The e-seal is listed, but not registered yet: one error, on the device, not a second
+    // one telling the officer to list a device that is listed.
+    let mut decl = declaration();
+    decl.devices.push("seal-9".into());
+    decl.seals[0].device_id = Some("seal-9".into());
+    let nobody_but_truck = |d: &DeviceId| d.as_str() == "truck-1";
+    let errors = book()
+        .declare(decl, &officer("a"), at(0), &nobody_but_truck)
+        .expect_err("refused");
+    assert_eq!(fields(&errors), ["devices[1]"], "{errors:#?}");
+}
+
+#[test]
 fn a_transit_the_other_way_round_travels_the_corridor_reversed() {
     let mut decl = declaration();
     decl.departure_office = "osh".into();
