@@ -4,6 +4,7 @@ mod alerts;
 mod auth;
 mod devices;
 mod error;
+pub mod gzip;
 mod maps;
 mod openapi;
 mod posts;
