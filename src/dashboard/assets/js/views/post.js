@@ -29,8 +29,9 @@ export function mount(container, context) {
     post = own ?? visible.find((p) => p.id === ctx.args[0]) ?? visible.find((p) => p.id === 'irkeshtam-kg') ?? visible[0];
     if (!post) return board.replaceChildren(h('p', { class: 'empty' }, t('no_posts')));
     if (own) {
+      const bcp = post.bcpName !== post.name ? ` · ${t('bcp')} ${post.bcpName}` : '';
       picker.replaceChildren(h('p', { class: 'post-title' }, h('strong', {}, post.name),
-        ` · ${t('bcp')} ${post.bcpName} · ${label('country', post.country)}`));
+        `${bcp} · ${label('country', post.country)}`));
     }
     else picker.replaceChildren(postPicker(visible));
     load();
@@ -82,7 +83,10 @@ function sealsText(transit) {
 function openAlerts(item, transit) {
   const value = item.open_alerts ?? transit.open_alerts ?? (transit.alerts ?? []).filter((a) => a.state !== 'resolved');
   if (typeof value === 'number') return String(value);
-  return value.length ? value.map((a) => label('alert', a.kind)).join(', ') : '0';
+  // An alert another country's authority holds (not on this desk) says whose it is.
+  const desk = new Set(ctx.live.alerts.map((a) => a.id));
+  const text = (a) => (desk.has(a.id) || !a.jurisdiction ? label('alert', a.kind) : `${label('alert', a.kind)} (${label('country', a.jurisdiction)})`);
+  return value.length ? value.map(text).join(', ') : '0';
 }
 
 /** An earlier inspection, its time in the post's zone like the ETA beside it. */
