@@ -1,7 +1,10 @@
 // Map labels that never cover one another: each label, in order of importance, takes the
 // first free place beside its symbol (right, left, above, below) and is left out when none is
-// free. Pure geometry on screen boxes; map.js measures and applies.
+// free. `placeLabels` is pure geometry on screen boxes; `declutter` measures the map's labels
+// and applies its answer.
 
+/** Radius on screen of each kind of symbol, for placing labels around it. */
+const SYMBOL_R = { vehicle: 12, bcp: 6, office: 5 };
 /** Pixels between a symbol and its label. */
 const GAP = 3;
 
@@ -44,4 +47,51 @@ export function placeLabels(items, view) {
     }
   }
   return placed;
+}
+
+/** The label's size on screen, measured once (labels keep their size at any zoom). */
+function sizeOf(labelEl) {
+  if (!labelEl.dataset.w) {
+    const box = labelEl.getBBox();
+    Object.assign(labelEl.dataset, { bx: box.x, by: box.y, w: box.width, h: box.height });
+  }
+  const d = labelEl.dataset;
+  return { bx: Number(d.bx), by: Number(d.by), w: Number(d.w), h: Number(d.h) };
+}
+
+/**
+ * Shows each label of `svg` (groups marked data-label-rank, anchored at data-x, data-y and
+ * scaled by `u` map units per pixel) where it covers no other label or symbol.
+ */
+export function declutter(svg, v, u) {
+  const box = svg.getBoundingClientRect();
+  if (!box.width) return;
+  // The viewBox is centred in the element ('meet'): screen = centre + (map − centre) / u.
+  const cx = v.x + v.w / 2; const cy = v.y + v.h / 2;
+  const groups = [...svg.querySelectorAll('[data-label-rank]')];
+  const items = [];
+  const labels = [];
+  for (const g of groups) {
+    const labelEl = g.querySelector('.map-label');
+    if (!labelEl) continue;
+    labelEl.classList.remove('label-hidden');
+    const size = sizeOf(labelEl);
+    const kind = g.classList.contains('vehicle') ? 'vehicle' : (g.classList.contains('bcp-place') ? 'bcp' : 'office');
+    items.push({
+      x: box.width / 2 + (Number(g.dataset.x) - cx) / u,
+      y: box.height / 2 + (Number(g.dataset.y) - cy) / u,
+      r: g.dataset.country ? 0 : SYMBOL_R[kind],
+      w: size.w, h: size.h, rank: Number(g.dataset.labelRank), centred: Boolean(g.dataset.country),
+    });
+    labels.push({ labelEl, size, item: items[items.length - 1] });
+  }
+  const placed = placeLabels(items, { w: box.width, h: box.height });
+  labels.forEach(({ labelEl, size, item }, i) => {
+    const at = placed[i];
+    if (!at) {
+      labelEl.classList.add('label-hidden');
+      return;
+    }
+    labelEl.setAttribute('transform', `translate(${(at.x - item.x - size.bx).toFixed(1)},${(at.y - item.y - size.by).toFixed(1)})`);
+  });
 }

@@ -5,7 +5,7 @@ import * as api from '/assets/js/api.js';
 import { t, label } from '/assets/js/i18n.js';
 import { h, s, badge, ago } from '/assets/js/format.js';
 import { loadMaps, regionBounds, homeBounds, projection, drawBaseMap, drawPlaces, posts, KM_PER_UNIT } from '/assets/js/geo.js';
-import { placeLabels } from '/assets/js/labels.js';
+import { declutter } from '/assets/js/labels.js';
 import { renderVehicle } from '/assets/js/views/detail.js';
 
 const STATUS_ORDER = ['alert', 'silent', 'at_bcp', 'stopped', 'moving'];
@@ -13,8 +13,6 @@ const MIN_ZOOM_W = 40;
 /** The width of the view (map units, about 1.1 km each) the map zooms to on a selected truck. */
 const FOCUS_W = 360;
 const EXPECTED_REFRESH_MS = 30000;
-/** Radius on screen of each kind of symbol, for placing labels around it. */
-const SYMBOL_R = { vehicle: 12, bcp: 6, office: 5 };
 /** Kept across visits to the view: where the user was looking and what was selected. */
 const state = { view: null, selected: null, role: null };
 let ctx = null;
@@ -148,53 +146,8 @@ function applyView() {
   for (const el of dom.svg.querySelectorAll('[data-x]')) {
     el.setAttribute('transform', `translate(${el.dataset.x},${el.dataset.y}) scale(${u})`);
   }
-  declutter(u);
+  declutter(dom.svg, state.view, u);
   drawScale(u);
-}
-
-/** The label's size on screen, measured once (labels keep their size at any zoom). */
-function sizeOf(labelEl) {
-  if (!labelEl.dataset.w) {
-    const box = labelEl.getBBox();
-    Object.assign(labelEl.dataset, { bx: box.x, by: box.y, w: box.width, h: box.height });
-  }
-  const d = labelEl.dataset;
-  return { bx: Number(d.bx), by: Number(d.by), w: Number(d.w), h: Number(d.h) };
-}
-
-/** Shows each label where it covers no other label or symbol, most important first. */
-function declutter(u) {
-  const box = dom.svg.getBoundingClientRect();
-  if (!box.width) return;
-  const v = state.view;
-  // The viewBox is centred in the element ('meet'): screen = centre + (map − centre) / u.
-  const cx = v.x + v.w / 2; const cy = v.y + v.h / 2;
-  const groups = [...dom.svg.querySelectorAll('[data-label-rank]')];
-  const items = [];
-  const labels = [];
-  for (const g of groups) {
-    const labelEl = g.querySelector('.map-label');
-    if (!labelEl) continue;
-    labelEl.classList.remove('label-hidden');
-    const size = sizeOf(labelEl);
-    const kind = g.classList.contains('vehicle') ? 'vehicle' : (g.classList.contains('bcp-place') ? 'bcp' : 'office');
-    items.push({
-      x: box.width / 2 + (Number(g.dataset.x) - cx) / u,
-      y: box.height / 2 + (Number(g.dataset.y) - cy) / u,
-      r: g.dataset.country ? 0 : SYMBOL_R[kind],
-      w: size.w, h: size.h, rank: Number(g.dataset.labelRank), centred: Boolean(g.dataset.country),
-    });
-    labels.push({ labelEl, size, item: items[items.length - 1] });
-  }
-  const placed = placeLabels(items, { w: box.width, h: box.height });
-  labels.forEach(({ labelEl, size, item }, i) => {
-    const at = placed[i];
-    if (!at) {
-      labelEl.classList.add('label-hidden');
-      return;
-    }
-    labelEl.setAttribute('transform', `translate(${(at.x - item.x - size.bx).toFixed(1)},${(at.y - item.y - size.by).toFixed(1)})`);
-  });
 }
 
 /** A scale bar of a round length, about 80–200 px long. */
