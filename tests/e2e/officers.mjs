@@ -126,8 +126,29 @@ async function coordinatorWorksTheAlert(context) {
   const shown = await resolved.textContent();
   check(shown.includes(`Resolved · ${outcome}`) && shown.includes(env.CARAVAN_NOTES), `the transit shows the alert as ${shown}`);
   await shoot(page, 'officers-04-transit-after-resolution');
+  await deadlineFitsInRussian(page);
   await page.close();
   console.log(`RESOLVED ${env.CARAVAN_ALERT}`);
+}
+
+/** The transits table in Russian shows its last column, the deadline, in full. */
+async function deadlineFitsInRussian(page) {
+  await page.selectOption('#lang', 'ru');
+  await page.locator('main .view h1', { hasText: 'Транзиты' }).waitFor({ timeout: STEP_MS });
+  const row = page.locator('main table tbody tr', { hasText: env.CARAVAN_PLATE });
+  await row.waitFor({ timeout: STEP_MS });
+  const wrap = await page.locator('main .table-wrap').boundingBox();
+  const deadline = await row.locator('td').last().boundingBox();
+  check(deadline.x + deadline.width <= wrap.x + wrap.width + 1, 'the deadline column is cut off in Russian');
+  const text = (await row.locator('td').last().textContent()) || '';
+  check(/UTC|GMT/.test(text), `the deadline has no zone: ${text}`);
+  await shoot(page, 'officers-04b-transits-russian');
+  for (const [lang, title] of [['zh', '转关运输'], ['en', 'Transits']]) {
+    await page.selectOption('#lang', lang);
+    await page.locator('main .view h1', { hasText: title }).waitFor({ timeout: STEP_MS });
+    await row.waitFor({ timeout: STEP_MS });
+    if (lang === 'zh') await shoot(page, 'officers-04c-transits-chinese');
+  }
 }
 
 /** Severity and kind filters hide and show the card; the sort keeps it. */
@@ -204,6 +225,14 @@ async function postRecordsAnInspection(context) {
   await page.locator('.vehicles-box h2', { hasText: 'Trucks expected at Irkeshtam' }).waitFor({ timeout: STEP_MS });
   await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_DEVICE}"]`).waitFor({ timeout: STEP_MS });
   check((await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_LOCAL_DEVICE}"]`).count()) === 0, 'the post sees an unrelated truck on its map');
+  // The map opens on the post itself, not on the whole network.
+  const stage = await page.locator('.map-stage').boundingBox();
+  const bcp = await page.locator('#map [data-place="irkeshtam"] .bcp').boundingBox();
+  const off = [bcp.x + bcp.width / 2 - (stage.x + stage.width / 2), bcp.y + bcp.height / 2 - (stage.y + stage.height / 2)];
+  summary.post_offset_from_centre = off.map(Math.round);
+  check(Math.abs(off[0]) < 60 && Math.abs(off[1]) < 60, `the post's map is not centred on the post: ${off.map(Math.round)}`);
+  const scale = Number(await page.locator('#scale-bar').getAttribute('data-km'));
+  check(scale <= 100, `the post's map shows ${scale} km bars: too far out for a post`);
   await shoot(page, 'officers-07b-post-map');
   await page.close();
   console.log(`INSPECTED ${env.CARAVAN_TRANSIT}`);

@@ -63,7 +63,7 @@ export function posts(maps) {
     .map((f) => ({
       id: f.properties.id, bcp: f.properties.bcp_id, name: placeName(f.properties),
       bcpName: placeName({ id: f.properties.bcp_id, name: f.properties.bcp_name }),
-      country: f.properties.country, at: f.geometry?.coordinates,
+      country: f.properties.country,
     }));
 }
 
@@ -103,9 +103,11 @@ export function homeBounds(maps, role) {
   const [kind, a, b] = String(role ?? '').split(':');
   if (kind === 'post') {
     const post = maps.bcps.features.find((f) => f.properties.kind === 'bcp_post'
-      && f.properties.bcp_id === a && f.properties.country === b && f.geometry?.type === 'Point');
-    if (post) {
-      const [lon, lat] = post.geometry.coordinates;
+      && f.properties.bcp_id === a && f.properties.country === b);
+    // A post is drawn as its control zone: frame the zone's centre.
+    const zone = post && boundsOf(post.geometry);
+    if (zone) {
+      const [lon, lat] = [(zone[0] + zone[2]) / 2, (zone[1] + zone[3]) / 2];
       return [lon - 2.2, lat - 1.3, lon + 2.2, lat + 1.3];
     }
   }
