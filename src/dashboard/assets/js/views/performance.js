@@ -36,10 +36,18 @@ function picker() {
     h('option', { value: 'custom' }, t('period_custom')));
   preset.value = period.days ? String(period.days) : 'custom';
   const today = day(Date.now());
-  const from = h('input', { type: 'date', name: 'from', value: period.from || day(Date.now() - 30 * DAY_MS), max: today });
+  const from = h('input', { type: 'date', name: 'from', value: period.from, max: today });
   const to = h('input', { type: 'date', name: 'to', value: period.to || today, max: today });
   const custom = () => preset.value === 'custom';
-  const sync = () => { from.disabled = !custom(); to.disabled = !custom(); };
+  // The dates show the preset's days, and become editable for a period of one's own.
+  const sync = () => {
+    from.disabled = !custom();
+    to.disabled = !custom();
+    if (!custom()) {
+      from.value = day(Date.now() - Number(preset.value) * DAY_MS);
+      to.value = today;
+    }
+  };
   sync();
   preset.addEventListener('change', sync);
   const message = h('span', { class: 'error-text', role: 'alert' });
