@@ -280,4 +280,5 @@ export default {
   hs_chapter_30: 'pharmaceutical products',
   hs_chapter_71: 'precious metals and stones',
   hs_chapter_93: 'arms and ammunition',
+  transit_alerts: 'Alerts',
 };

@@ -294,4 +294,5 @@ export default {
   hs_chapter_30: 'фармацевтическая продукция',
   hs_chapter_71: 'драгоценные металлы и камни',
   hs_chapter_93: 'оружие и боеприпасы',
+  transit_alerts: 'Тревоги',
 };

@@ -278,4 +278,5 @@ export default {
   hs_chapter_30: '药品',
   hs_chapter_71: '贵金属和宝石',
   hs_chapter_93: '武器和弹药',
+  transit_alerts: '告警',
 };

@@ -26,7 +26,7 @@ function candidates({ x, y, r, w, h, centred }) {
 
 /**
  * Places `items` ({x, y, r, w, h, rank, centred}: anchor and symbol radius in screen pixels,
- * label size, lower rank placed first) inside `view` ({w, h}). Answers, in the order given,
+ * label size, lower rank placed first) wholly inside `view` ({w, h}). Answers, in the order given,
  * the box each label takes, or null for a label left out. Symbols are obstacles for every
  * label but their own.
  */
@@ -39,7 +39,8 @@ export function placeLabels(items, view) {
     const item = items[i];
     const inside = item.x >= 0 && item.y >= 0 && item.x <= view.w && item.y <= view.h;
     if (!inside) continue;
-    const box = candidates(item).find((c) => !taken.some((t) => overlaps(c, t))
+    const within = (c) => c.x >= 0 && c.y >= 0 && c.x + c.w <= view.w && c.y + c.h <= view.h;
+    const box = candidates(item).find((c) => within(c) && !taken.some((t) => overlaps(c, t))
       && !symbols.some((sym, j) => sym && j !== i && overlaps(c, sym)));
     if (box) {
       taken.push(box);

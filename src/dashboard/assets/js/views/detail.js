@@ -108,7 +108,7 @@ export function renderTransit(el, transit) {
       i === leg + 1 ? h('span', { class: 'visually-hidden' }, ` (${t('next_checkpoint')})`) : null)))
       : h('p', { class: 'empty' }, '—')),
     section(t('seals'), listOrEmpty(transit.seals, (seal) => [seal.id, ' · ', badge('seal_condition', seal.state), ' · ', seal.applied_at_place ? nameOfId(seal.applied_at_place) : ''])),
-    section(t('view_alerts'), listOrEmpty(transit.alerts, (a) => [badge('severity', a.severity), ' ', label('alert', a.kind), ' · ', label('alert_state', a.state),
+    section(t('transit_alerts'), listOrEmpty(transit.alerts, (a) => [badge('severity', a.severity), ' ', label('alert', a.kind), ' · ', label('alert_state', a.state),
       a.outcome ? ` · ${label('outcome', a.outcome)}` : null,
       a.jurisdiction ? ` · ${label('country', a.jurisdiction)}` : null, ' · ', dateTime(a.occurred_at),
       resolutionNote(a) ? h('div', { class: 'muted' }, resolutionNote(a)) : null])),
