@@ -67,7 +67,10 @@ async fn layer(
     };
     let mut response = warp::reply::Response::new(body.into());
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/geo+json"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
     headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
     if gzipped {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

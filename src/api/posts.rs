@@ -9,8 +9,8 @@ use super::auth::principal;
 use super::transits::{may_see, now};
 use super::{read, with, Context};
 use crate::auth::Principal;
-use crate::telemetry::DeviceId;
 use crate::store::{StoreError, StoreReader};
+use crate::telemetry::DeviceId;
 use crate::transit::eta::{eta_at_post, Eta};
 use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, Transit, TransitRules};
 
@@ -112,15 +112,11 @@ pub async fn expected(
                 carrier: &t.carrier,
                 vehicle_plate: &t.vehicle_plate,
                 devices: &t.devices,
-                last_fix: t
-                    .motion
-                    .point
-                    .zip(t.motion.last_t)
-                    .map(|(p, at)| LastFix {
-                        t: at,
-                        lat: p.lat,
-                        lon: p.lon,
-                    }),
+                last_fix: t.motion.point.zip(t.motion.last_t).map(|(p, at)| LastFix {
+                    t: at,
+                    lat: p.lat,
+                    lon: p.lon,
+                }),
                 status: t.status(),
                 eta,
                 risk: &t.risk,

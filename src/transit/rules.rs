@@ -157,7 +157,13 @@ mod tests {
         let country = CountryCode::parse(country).expect("code");
         let zone = rules.zone(post_id, country);
         let instant = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
-        f64::from(instant.with_timezone(&zone).offset().fix().local_minus_utc()) / 3600.0
+        f64::from(
+            instant
+                .with_timezone(&zone)
+                .offset()
+                .fix()
+                .local_minus_utc(),
+        ) / 3600.0
     }
 
     #[test]

@@ -464,7 +464,11 @@ async fn a_slow_post_gets_the_scripts_and_map_layers_gzipped_when_its_browser_ac
     // The countries layer was 794 KB on the wire (12 s at 512 kbit/s); gzipped it is about
     // 250 KB, under a third.
     let ((_, countries), plain) = both_encodings(&app, "/api/v1/maps/countries").await;
-    assert!(countries.len() * 3 < plain.len(), "{} bytes", countries.len());
+    assert!(
+        countries.len() * 3 < plain.len(),
+        "{} bytes",
+        countries.len()
+    );
     // A browser that refuses gzip gets the plain body.
     let refused = reqwest::Client::builder()
         .no_gzip()
