@@ -281,4 +281,5 @@ export default {
   hs_chapter_71: 'precious metals and stones',
   hs_chapter_93: 'arms and ammunition',
   transit_alerts: 'Alerts',
+  track_elsewhere: 'This truck is in another country: its track and events are with that country’s authority.',
 };

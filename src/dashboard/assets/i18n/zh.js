@@ -279,4 +279,5 @@ export default {
   hs_chapter_71: '贵金属和宝石',
   hs_chapter_93: '武器和弹药',
   transit_alerts: '告警',
+  track_elsewhere: '该车辆在另一国家境内：其轨迹和事件由该国主管机关掌握。',
 };

@@ -15,7 +15,7 @@ function section(title, ...content) {
   return h('div', {}, h('h3', {}, title), ...content);
 }
 
-export function renderVehicle(el, device, { live, postIds, onTrack, onClose }) {
+export function renderVehicle(el, device, { live, postIds, onTrack, onClose, elsewhere = false }) {
   const status = live.status(device, postIds);
   const p = device.position;
   const geo = device.geo;
@@ -44,6 +44,13 @@ export function renderVehicle(el, device, { live, postIds, onTrack, onClose }) {
     trackNote,
     section(t('transit'), transitBox),
     section(t('events'), eventsBox));
+  if (elsewhere) {
+    // A post sees an expected truck still abroad through its transit only.
+    trackNote.textContent = t('track_elsewhere');
+    eventsBox.replaceChildren();
+    loadTransitOf(transitBox, device);
+    return;
+  }
   api.get(`/api/v1/devices/${encodeURIComponent(device.device_id)}/track`).then((track) => {
     trackNote.textContent = t('track_fixes', { count: track?.properties?.fixes ?? 0 });
     onTrack(track);

@@ -344,6 +344,7 @@ function select(deviceId, fromUser) {
   renderVehicle(dom.detail, device, {
     live: ctx.live,
     postIds: dom.postIds,
+    elsewhere: !ctx.live.devices.has(deviceId),
     onTrack: drawTrack,
     onClose: () => {
       state.selected = null;
