@@ -234,6 +234,10 @@ async function postRecordsAnInspection(context) {
   const scale = Number(await page.locator('#scale-bar').getAttribute('data-km'));
   check(scale <= 100, `the post's map shows ${scale} km bars: too far out for a post`);
   await shoot(page, 'officers-07b-post-map');
+  await page.locator(`#vehicle-list button[data-device-id="${env.CARAVAN_DEVICE}"]`).click();
+  await page.locator('#detail', { hasText: 'in another country' }).waitFor({ timeout: STEP_MS });
+  await page.locator('#detail', { hasText: env.CARAVAN_REFERENCE }).waitFor({ timeout: STEP_MS });
+  await shoot(page, 'officers-07c-post-map-truck-abroad');
   await page.close();
   console.log(`INSPECTED ${env.CARAVAN_TRANSIT}`);
 }
