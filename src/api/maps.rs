@@ -1,10 +1,16 @@
 //! The maps the engine uses, as GeoJSON, so clients draw exactly what is checked against.
 
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 use warp::filters::BoxedFilter;
+use warp::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use warp::http::HeaderValue;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth::principal;
 use super::error::ApiError;
+use super::gzip;
 use super::{with, Context};
 use crate::auth::Principal;
 use crate::maps::{self, CountryCode};
@@ -20,25 +26,67 @@ const LAYERS: [(&str, &str); 5] = [
 ];
 
 /// GET /api/v1/maps/{layer}
-async fn layer(name: String, _who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
-    let Some((_, file)) = LAYERS.iter().find(|(layer, _)| *layer == name) else {
+///
+/// gzipped when the client accepts it: the built-in layers are compressed once and kept, a
+/// layer from a maps folder on each request (it may have been edited).
+async fn layer(
+    name: String,
+    accept_encoding: Option<String>,
+    _who: Principal,
+    ctx: Context,
+) -> Result<warp::reply::Response, Rejection> {
+    let Some(index) = LAYERS.iter().position(|(layer, _)| *layer == name) else {
         let names: Vec<_> = LAYERS.iter().map(|(layer, _)| *layer).collect();
         let message = format!("no map layer {name:?}; the layers are {}", names.join(", "));
         return Err(ApiError::not_found(message).into());
     };
-    let text = match &ctx.maps_dir {
-        Some(dir) => tokio::fs::read_to_string(dir.join(file))
-            .await
-            .map_err(ApiError::internal)?,
-        None => maps::embedded_text(file)
-            .ok_or_else(|| ApiError::internal(format!("{file} is not built in")))?
-            .to_owned(),
+    let file = LAYERS[index].1;
+    let wants_gzip = gzip::accepted(accept_encoding.as_deref());
+    let (body, gzipped) = match &ctx.maps_dir {
+        Some(dir) => {
+            let text = tokio::fs::read(dir.join(file))
+                .await
+                .map_err(ApiError::internal)?;
+            if wants_gzip && text.len() >= gzip::MIN_SIZE {
+                let packed = tokio::task::spawn_blocking(move || gzip::compress(&text))
+                    .await
+                    .map_err(ApiError::internal)?;
+                (Bytes::from(packed), true)
+            } else {
+                (Bytes::from(text), false)
+            }
+        }
+        None => {
+            let text = maps::embedded_text(file)
+                .ok_or_else(|| ApiError::internal(format!("{file} is not built in")))?;
+            match wants_gzip.then(|| embedded_gzipped(index, text)).flatten() {
+                Some(packed) => (packed, true),
+                None => (Bytes::from_static(text.as_bytes()), false),
+            }
+        }
     };
-    Ok(warp::reply::with_header(
-        text,
-        "content-type",
-        "application/geo+json",
-    ))
+    let mut response = warp::reply::Response::new(body.into());
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    if gzipped {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(response)
+}
+
+/// The built-in layer at `index` of [`LAYERS`] gzipped, compressed on first use and kept.
+fn embedded_gzipped(index: usize, text: &'static str) -> Option<Bytes> {
+    static GZIPPED: OnceLock<Vec<OnceLock<Option<Bytes>>>> = OnceLock::new();
+    let all = GZIPPED.get_or_init(|| LAYERS.iter().map(|_| OnceLock::new()).collect());
+    all.get(index)?
+        .get_or_init(|| {
+            (text.len() >= gzip::MIN_SIZE).then(|| Bytes::from(gzip::compress(text.as_bytes())))
+        })
+        .clone()
 }
 
 #[derive(Serialize)]
@@ -78,6 +126,7 @@ async fn posts(_who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
 pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let layer = warp::path!("api" / "v1" / "maps" / String)
         .and(warp::get())
+        .and(warp::header::optional::<String>(ACCEPT_ENCODING.as_str()))
         .and(principal(ctx.clone()))
         .and(with(ctx.clone()))
         .and_then(layer)

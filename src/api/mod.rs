@@ -8,6 +8,7 @@ mod dead_letters;
 mod devices;
 mod error;
 mod export;
+pub mod gzip;
 mod maps;
 mod openapi;
 mod posts;

@@ -10,6 +10,7 @@ use super::transits::{may_see, now};
 use super::{read, with, Context};
 use crate::auth::Principal;
 use crate::store::{StoreError, StoreReader};
+use crate::telemetry::DeviceId;
 use crate::transit::eta::{eta_at_post, Eta};
 use crate::transit::{Alert, Inspection, RiskAssessment, Seal, Status, Transit};
 
@@ -19,12 +20,25 @@ struct Expected<'a> {
     reference: &'a str,
     carrier: &'a str,
     vehicle_plate: &'a str,
+    /// The transit's devices and its latest fix, so the post's map can show the trucks it
+    /// expects even while they are still in another country.
+    devices: &'a [DeviceId],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_fix: Option<LastFix>,
     status: Status,
     eta: Eta,
     risk: &'a RiskAssessment,
     seals: Vec<&'a Seal>,
     open_alerts: Vec<&'a Alert>,
     inspections: Vec<&'a Inspection>,
+}
+
+/// Where and when the transit's truck was last seen on its route.
+#[derive(Serialize)]
+struct LastFix {
+    t: chrono::DateTime<chrono::Utc>,
+    lat: f64,
+    lon: f64,
 }
 
 #[derive(Serialize)]
@@ -97,6 +111,12 @@ pub async fn expected(
                 reference: &t.reference,
                 carrier: &t.carrier,
                 vehicle_plate: &t.vehicle_plate,
+                devices: &t.devices,
+                last_fix: t.motion.point.zip(t.motion.last_t).map(|(p, at)| LastFix {
+                    t: at,
+                    lat: p.lat,
+                    lon: p.lon,
+                }),
                 status: t.status(),
                 eta,
                 risk: &t.risk,

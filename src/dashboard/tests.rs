@@ -15,7 +15,7 @@ fn header<'a>(response: &'a Response<Bytes>, name: &str) -> &'a str {
 }
 
 fn served(path: &str, if_none_match: Option<&str>) -> Response<Bytes> {
-    serve(path, if_none_match).unwrap_or_else(|| panic!("{path} is not served"))
+    serve(path, if_none_match, false).unwrap_or_else(|| panic!("{path} is not served"))
 }
 
 #[test]
@@ -59,7 +59,10 @@ fn a_current_copy_is_revalidated_with_304_and_no_body() {
 #[test]
 fn paths_outside_the_table_are_not_served() {
     for path in ["nope.js", "../Cargo.toml", "", "js/", "maps/countries"] {
-        assert!(serve(path, None).is_none(), "{path} should not be served");
+        assert!(
+            serve(path, None, true).is_none(),
+            "{path} should not be served"
+        );
     }
 }
 
@@ -112,9 +115,26 @@ fn every_language_file_has_every_english_key() {
         "found only {} English keys",
         english.len()
     );
-    let russian = keys("i18n/ru.js");
-    let missing: Vec<_> = english.difference(&russian).collect();
-    assert!(missing.is_empty(), "ru.js lacks {missing:?}");
+    for language in ["i18n/ru.js", "i18n/zh.js"] {
+        let other = keys(language);
+        let missing: Vec<_> = english.difference(&other).collect();
+        assert!(missing.is_empty(), "{language} lacks {missing:?}");
+    }
+}
+
+#[test]
+fn a_large_asset_goes_gzipped_with_its_own_tag_and_a_small_one_as_it_is() {
+    let plain = served("maps/countries.geojson", None);
+    let packed = serve("maps/countries.geojson", None, true).expect("served");
+    assert_eq!(header(&packed, "content-encoding"), "gzip");
+    assert_eq!(header(&packed, "vary"), "accept-encoding");
+    assert!(packed.body().len() * 3 < plain.body().len());
+    let tag = header(&packed, "etag").to_owned();
+    assert_ne!(tag, header(&plain, "etag"), "each encoding has its own tag");
+    let again = serve("maps/countries.geojson", Some(&tag), true).expect("served");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let icon = serve("favicon.svg", None, true).expect("served");
+    assert!(icon.headers().get("content-encoding").is_none());
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub struct Eta {
     pub at: DateTime<Utc>,
     /// The same instant in the post's local time.
     pub local: DateTime<FixedOffset>,
+    /// The post's IANA time zone (`Asia/Irkutsk`), for clients that show other times there.
+    pub time_zone: String,
     pub remaining_m: f64,
     pub speed_kmh: f64,
     pub speed_source: SpeedSource,
@@ -63,10 +65,12 @@ pub fn eta_at_post(
     if transit.stage == Stage::AtBcp && k == transit.leg + 1 {
         at = now.max(at);
     }
+    let zone = rules.zone(post_id, post.country);
     Some(Eta {
         post_id: post_id.to_owned(),
         at,
-        local: at.with_timezone(&rules.offset(post.country)),
+        local: at.with_timezone(&zone).fixed_offset(),
+        time_zone: zone.name().to_owned(),
         remaining_m,
         speed_kmh,
         speed_source,

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, FixedOffset, Offset, Utc};
+use chrono::Duration;
+use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::maps::CountryCode;
@@ -17,8 +18,17 @@ pub struct TransitRules {
     pub speed: SpeedRules,
     pub dwell: DwellRules,
     pub alerts: AlertRules,
-    /// Minutes east of UTC, per country.
-    pub utc_offset_min: BTreeMap<String, i32>,
+    pub time_zone: TimeZoneRules,
+}
+
+/// The IANA time zone of each post: its own when listed, otherwise its country's.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeZoneRules {
+    #[serde(default)]
+    pub country: BTreeMap<String, String>,
+    #[serde(default)]
+    pub post: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -67,6 +77,12 @@ impl TransitRules {
         if dwells.clone().any(|h| !h.is_finite() || *h < 0.0) {
             return Err(RulesError::Invalid("dwell times must be 0 or more".into()));
         }
+        let zones = rules.time_zone.country.iter().chain(&rules.time_zone.post);
+        if let Some((key, zone)) = zones.into_iter().find(|(_, z)| z.parse::<Tz>().is_err()) {
+            return Err(RulesError::Invalid(format!(
+                "time zone {zone:?} of {key} is not in the IANA time zone database"
+            )));
+        }
         Ok(rules)
     }
 
@@ -110,12 +126,15 @@ impl TransitRules {
         Duration::seconds((metres / 1000.0 / kmh * 3600.0) as i64)
     }
 
-    /// The local time of a country, or UTC when the rules do not know it.
-    pub fn offset(&self, country: CountryCode) -> FixedOffset {
-        let minutes = self.utc_offset_min.get(country.as_str()).copied();
-        minutes
-            .and_then(|m| FixedOffset::east_opt(m * 60))
-            .unwrap_or(Utc.fix())
+    /// The time zone of a post: its own, else its country's, else UTC.
+    pub fn zone(&self, post_id: &str, country: CountryCode) -> Tz {
+        let zones = &self.time_zone;
+        zones
+            .post
+            .get(post_id)
+            .or_else(|| zones.country.get(country.as_str()))
+            .and_then(|name| name.parse().ok())
+            .unwrap_or(Tz::UTC)
     }
 }
 
@@ -132,13 +151,46 @@ mod tests {
         assert_eq!(rules.dwell("khorgos"), Duration::seconds(185_040));
     }
 
+    /// The offset east of UTC, in hours, of `post_id` in December 2026.
+    fn hours_east(rules: &TransitRules, post_id: &str, country: &str) -> f64 {
+        use chrono::{Offset, TimeZone};
+        let country = CountryCode::parse(country).expect("code");
+        let zone = rules.zone(post_id, country);
+        let instant = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        f64::from(
+            instant
+                .with_timezone(&zone)
+                .offset()
+                .fix()
+                .local_minus_utc(),
+        ) / 3600.0
+    }
+
     #[test]
-    fn a_post_in_kyrgyzstan_keeps_bishkek_time() {
+    fn each_post_keeps_the_clock_of_its_own_zone() {
         let rules = TransitRules::embedded().expect("shipped rules");
-        let kg = CountryCode::parse("KG").expect("code");
-        assert_eq!(rules.offset(kg).local_minus_utc(), 6 * 3600);
-        let unknown = CountryCode::parse("ZZ").expect("code");
-        assert_eq!(rules.offset(unknown).local_minus_utc(), 0);
+        assert_eq!(hours_east(&rules, "irkeshtam-kg", "KG"), 6.0);
+        assert_eq!(hours_east(&rules, "irkeshtam-cn", "CN"), 8.0);
+        assert_eq!(hours_east(&rules, "khorgos-kz", "KZ"), 5.0);
+        assert_eq!(hours_east(&rules, "kyakhta-ru", "RU"), 8.0);
+        assert_eq!(hours_east(&rules, "naushki-ru", "RU"), 8.0);
+        assert_eq!(hours_east(&rules, "tashanta-ru", "RU"), 7.0);
+        assert_eq!(hours_east(&rules, "tashanta-mn", "MN"), 7.0);
+        assert_eq!(hours_east(&rules, "takeshiken-mn", "MN"), 7.0);
+        assert_eq!(hours_east(&rules, "ulastai-mn", "MN"), 7.0);
+        assert_eq!(hours_east(&rules, "erenhot-mn", "MN"), 8.0);
+        assert_eq!(hours_east(&rules, "termez-af", "AF"), 4.5);
+        assert_eq!(hours_east(&rules, "nowhere-zz", "ZZ"), 0.0);
+    }
+
+    #[test]
+    fn a_rules_file_with_an_unknown_time_zone_is_refused() {
+        let text = EMBEDDED.replace("\"Asia/Bishkek\"", "\"Asia/Frunze-Old\"");
+        let refused = TransitRules::parse(&text);
+        assert!(
+            matches!(&refused, Err(RulesError::Invalid(m)) if m.contains("Asia/Frunze-Old")),
+            "{refused:?}"
+        );
     }
 
     #[test]

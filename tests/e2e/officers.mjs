@@ -8,7 +8,7 @@
 //   2. the post on the transit's route records an inspection: the current seal removed and
 //      a new one applied;
 //   3. a post of another country finds the transit nowhere: board, transits, alerts, map
-//      (where a vehicle in its own country shows that the vehicles did load).
+//      (which shows only the trucks a post expects: none, not even the one in its country).
 //
 // Environment: CARAVAN_URL, CARAVAN_TOKEN (coordinator), CARAVAN_POST_TOKEN,
 // CARAVAN_FOREIGN_TOKEN, CARAVAN_TRANSIT (its id), CARAVAN_REFERENCE, CARAVAN_PLATE,
@@ -34,7 +34,7 @@ const base = env.CARAVAN_URL.replace(/\/$/, '');
 const shots = env.SCREENSHOT_DIR;
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const STEP_MS = 15000;
-const SCRIPT_MS = 60000;
+const SCRIPT_MS = 120000;
 
 function required(name) {
   const value = process.env[name];
@@ -89,16 +89,25 @@ async function coordinatorWorksTheAlert(context) {
   await open(page, 'alerts');
   const card = page.locator(`li.alert-card[data-alert-id="${env.CARAVAN_ALERT}"]`);
   await card.waitFor({ timeout: STEP_MS });
-  const head = card.locator('.alert-head');
+  const head = card.locator('.alert-line');
   check((await head.textContent()).includes('Seal breach'), 'the alert is not shown as a seal breach');
   await head.getByText('Open', { exact: true }).waitFor({ timeout: STEP_MS });
   check((await card.textContent()).includes(env.CARAVAN_TRANSIT), 'the alert does not name its transit');
+  const height = (await card.boundingBox()).height;
+  summary.alert_card_px = Math.round(height);
+  check(height <= 80, `an alert card is ${Math.round(height)} px tall`);
   await shoot(page, 'officers-01-alert-desk-open');
+  await filtersNarrowTheDesk(page, card);
 
   await card.getByRole('button', { name: 'Acknowledge', exact: true }).click();
   await head.getByText('Acknowledged', { exact: true }).waitFor({ timeout: STEP_MS });
   check((await card.getByRole('button', { name: 'Acknowledge', exact: true }).count()) === 0, 'an acknowledged alert still offers Acknowledge');
   check(!(await card.locator('.error-text').textContent()), `acknowledging failed: ${await card.locator('.error-text').textContent()}`);
+  await card.locator('summary').click();
+  check((await card.getByLabel('Outcome').inputValue()) === '', 'an outcome is chosen before the officer chose one');
+  await card.getByRole('button', { name: 'Resolve', exact: true }).click();
+  await page.waitForTimeout(500);
+  check((await card.count()) === 1, 'the alert was resolved without an outcome');
   await card.getByLabel('Outcome').selectOption(env.CARAVAN_OUTCOME);
   await card.getByLabel('Notes').fill(env.CARAVAN_NOTES);
   await shoot(page, 'officers-02-alert-acknowledged');
@@ -117,8 +126,60 @@ async function coordinatorWorksTheAlert(context) {
   const shown = await resolved.textContent();
   check(shown.includes(`Resolved · ${outcome}`) && shown.includes(env.CARAVAN_NOTES), `the transit shows the alert as ${shown}`);
   await shoot(page, 'officers-04-transit-after-resolution');
+  await deadlineFitsInRussian(page);
   await page.close();
   console.log(`RESOLVED ${env.CARAVAN_ALERT}`);
+}
+
+/** The transits table in Russian shows its last column, the deadline, in full. */
+async function deadlineFitsInRussian(page) {
+  await page.selectOption('#lang', 'ru');
+  await page.locator('main .view h1', { hasText: 'Транзиты' }).waitFor({ timeout: STEP_MS });
+  const row = page.locator('main table tbody tr', { hasText: env.CARAVAN_PLATE });
+  await row.waitFor({ timeout: STEP_MS });
+  const wrap = await page.locator('main .table-wrap').boundingBox();
+  const deadline = await row.locator('td').last().boundingBox();
+  check(deadline.x + deadline.width <= wrap.x + wrap.width + 1, 'the deadline column is cut off in Russian');
+  const text = (await row.locator('td').last().textContent()) || '';
+  check(/UTC|GMT/.test(text), `the deadline has no zone: ${text}`);
+  await shoot(page, 'officers-04b-transits-russian');
+  for (const [lang, title] of [['zh', '转关运输'], ['en', 'Transits']]) {
+    await page.selectOption('#lang', lang);
+    await page.locator('main .view h1', { hasText: title }).waitFor({ timeout: STEP_MS });
+    await row.waitFor({ timeout: STEP_MS });
+    if (lang === 'zh') await shoot(page, 'officers-04c-transits-chinese');
+  }
+}
+
+/** Severity and kind filters hide and show the card; the sort keeps it. */
+async function filtersNarrowTheDesk(page, card) {
+  const filters = page.locator('form.alert-filters');
+  await filters.locator('select[name="severity"]').selectOption('info');
+  await page.locator('main .empty', { hasText: 'No open alert matches these filters.' }).waitFor({ timeout: STEP_MS });
+  check((await card.count()) === 0, 'the severity filter left a critical alert shown');
+  await filters.locator('select[name="severity"]').selectOption('critical');
+  await card.waitFor({ timeout: STEP_MS });
+  const kinds = await filters.locator('select[name="kind"] option').allTextContents();
+  check(kinds.includes('Seal breach'), `the kind filter offers ${kinds.join(', ')}`);
+  await filters.locator('select[name="kind"]').selectOption('seal_breach');
+  await filters.locator('select[name="country"]').selectOption('CN');
+  await filters.locator('select[name="sort"]').selectOption('newest');
+  await card.waitFor({ timeout: STEP_MS });
+  await shoot(page, 'officers-01b-alert-desk-filtered');
+  for (const name of ['severity', 'kind', 'country']) await filters.locator(`select[name="${name}"]`).selectOption('');
+  await filters.locator('select[name="sort"]').selectOption('severity');
+}
+
+/** The board and the alert desk of the post in Russian and Chinese, then back to English. */
+async function postInOtherLanguages(page) {
+  for (const [lang, title] of [['ru', 'Пограничный пост'], ['zh', '边境口岸']]) {
+    await page.selectOption('#lang', lang);
+    await page.locator('main .view h1', { hasText: title }).waitFor({ timeout: STEP_MS });
+    await page.locator('main table tbody tr', { hasText: env.CARAVAN_PLATE }).waitFor({ timeout: STEP_MS });
+    await shoot(page, `officers-05-post-board-${lang}`);
+  }
+  await page.selectOption('#lang', 'en');
+  await page.locator('main .view h1', { hasText: 'Border post' }).waitFor({ timeout: STEP_MS });
 }
 
 async function postRecordsAnInspection(context) {
@@ -128,7 +189,17 @@ async function postRecordsAnInspection(context) {
   await row.waitFor({ timeout: STEP_MS });
   check((await row.textContent()).includes(env.CARAVAN_REFERENCE), 'the arrival does not show its declaration');
   check((await row.textContent()).includes(env.CARAVAN_SEAL), 'the arrival does not show its seal');
+  const who = (await page.locator('#who').textContent()) || '';
+  check(who.includes('Border post Irkeshtam') && !who.includes('irkeshtam'), `the post is named ${who}`);
+  const title = (await page.locator('.post-title').textContent()) || '';
+  check(title.includes('Irkeshtam') && !/[()]/.test(title), `the board's header reads ${title}`);
+  check((await row.getByRole('button', { name: 'Confirm arrival' }).count()) === 1, 'the board does not offer Confirm arrival');
+  check((await row.getByRole('button', { name: 'Confirm exit' }).count()) === 0, 'the board offers Confirm exit before arrival');
+  const eta = (await row.locator('td').first().textContent()) || '';
+  summary.eta_cell = eta;
+  check(eta.includes('GMT+6') && eta.includes('Asia/Bishkek'), `the ETA is not in the post's zone: ${eta}`);
   await shoot(page, 'officers-05-post-board');
+  await postInOtherLanguages(page);
 
   await row.getByRole('button', { name: 'Record inspection' }).click();
   const form = page.locator('main section.panel form');
@@ -144,11 +215,29 @@ async function postRecordsAnInspection(context) {
   const inspected = page.locator('main table tbody tr', { hasText: env.CARAVAN_NEW_SEAL });
   await inspected.waitFor({ timeout: STEP_MS });
   const text = await inspected.textContent();
-  const cell = (await inspected.locator('td').nth(6).textContent()).trim();
+  const cell = (await inspected.locator('td').nth(7).textContent()).trim();
   const result = await english(page, `inspection_result_${env.CARAVAN_RESULT}`);
-  check(cell.startsWith(`irkeshtam-kg ${result} `) && cell.endsWith(' UTC+06:00'), `the board lists the inspection as ${cell}`);
+  check(cell.startsWith(`Irkeshtam: ${result}, `) && cell.endsWith('GMT+6'), `the board lists the inspection as ${cell}`);
   check(!text.includes(env.CARAVAN_SEAL), `the removed seal is still shown: ${text}`);
   await shoot(page, 'officers-07-inspection-recorded');
+
+  await page.locator('#nav a[data-view="map"]').click();
+  await page.locator('.vehicles-box h2', { hasText: 'Trucks expected at Irkeshtam' }).waitFor({ timeout: STEP_MS });
+  await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_DEVICE}"]`).waitFor({ timeout: STEP_MS });
+  check((await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_LOCAL_DEVICE}"]`).count()) === 0, 'the post sees an unrelated truck on its map');
+  // The map opens on the post itself, not on the whole network.
+  const stage = await page.locator('.map-stage').boundingBox();
+  const bcp = await page.locator('#map [data-place="irkeshtam"] .bcp').boundingBox();
+  const off = [bcp.x + bcp.width / 2 - (stage.x + stage.width / 2), bcp.y + bcp.height / 2 - (stage.y + stage.height / 2)];
+  summary.post_offset_from_centre = off.map(Math.round);
+  check(Math.abs(off[0]) < 60 && Math.abs(off[1]) < 60, `the post's map is not centred on the post: ${off.map(Math.round)}`);
+  const scale = Number(await page.locator('#scale-bar').getAttribute('data-km'));
+  check(scale <= 100, `the post's map shows ${scale} km bars: too far out for a post`);
+  await shoot(page, 'officers-07b-post-map');
+  await page.locator(`#vehicle-list button[data-device-id="${env.CARAVAN_DEVICE}"]`).click();
+  await page.locator('#detail', { hasText: 'in another country' }).waitFor({ timeout: STEP_MS });
+  await page.locator('#detail', { hasText: env.CARAVAN_REFERENCE }).waitFor({ timeout: STEP_MS });
+  await shoot(page, 'officers-07c-post-map-truck-abroad');
   await page.close();
   console.log(`INSPECTED ${env.CARAVAN_TRANSIT}`);
 }
@@ -162,7 +251,7 @@ async function foreignPostSeesNothing(context) {
     check(!found.length, `a post of another country sees ${found.join(', ')} on ${where}`);
   };
   await page.locator('main .view h1', { hasText: 'Border post' }).waitFor({ timeout: STEP_MS });
-  await page.locator('main', { hasText: 'Nur Zholy (Khorgos)' }).waitFor({ timeout: STEP_MS });
+  await page.locator('main .post-title', { hasText: 'Nur Zholy' }).waitFor({ timeout: STEP_MS });
   await page.locator('main .empty', { hasText: 'No transits are expected at this post.' }).waitFor({ timeout: STEP_MS });
   await absent('its board');
   await shoot(page, 'officers-08-foreign-post-board');
@@ -177,8 +266,10 @@ async function foreignPostSeesNothing(context) {
   await open(page, 'alerts');
   await absent('the alert desk');
   await page.locator('#nav a[data-view="map"]').click();
-  await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_LOCAL_DEVICE}"]`).waitFor({ timeout: STEP_MS });
-  check((await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_DEVICE}"]`).count()) === 0, 'a post of another country sees the vehicle on the map');
+  await page.locator('#vehicle-list .empty', { hasText: 'No trucks are expected at this post.' }).waitFor({ timeout: STEP_MS });
+  for (const device of [env.CARAVAN_DEVICE, env.CARAVAN_LOCAL_DEVICE]) {
+    check((await page.locator(`#map g.vehicle[data-device-id="${device}"]`).count()) === 0, `a post of another country sees ${device} on the map`);
+  }
   await shoot(page, 'officers-10-foreign-map');
   await page.close();
   console.log('HIDDEN');

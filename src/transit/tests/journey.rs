@@ -148,6 +148,7 @@ fn the_eta_at_the_kyrgyz_post_uses_the_recent_speed_and_local_time() {
     let hours = (eta.at - now).num_seconds() as f64 / 3600.0;
     assert!((0.9..1.1).contains(&hours), "{hours} h to go");
     assert_eq!(eta.local.offset().local_minus_utc(), 6 * 3600);
+    assert_eq!(eta.time_zone, "Asia/Bishkek");
     assert!(eta.expected_clearance > eta.at);
     assert!(eta_at_post(&t, &rules, "khorgos-kz", now).is_none());
 }

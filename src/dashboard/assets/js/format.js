@@ -48,13 +48,26 @@ export function badge(kind, code, extraClass = '') {
   return h('span', { class: cls.trim() }, h('span', { class: 'glyph', 'aria-hidden': 'true' }, glyph), label(kind, code));
 }
 
-export function dateTime(iso) {
+/** Day, month and 24-hour time, with the name of the zone they are in (GMT+6). */
+function stamp(date, timeZone) {
+  const options = {
+    day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+    timeZoneName: 'short',
+  };
+  try {
+    return new Intl.DateTimeFormat(language(), { ...options, timeZone }).format(date);
+  } catch {
+    // A zone this browser does not know: UTC, which the label then says.
+    return new Intl.DateTimeFormat(language(), { ...options, timeZone: 'UTC' }).format(date);
+  }
+}
+
+/** A time in the browser's zone (or `timeZone`, an IANA name), always labelled with it. */
+export function dateTime(iso, timeZone) {
   if (!iso) return '—';
-  const date = new Date(iso);
+  const date = iso instanceof Date ? iso : new Date(iso);
   if (Number.isNaN(date.getTime())) return String(iso);
-  return new Intl.DateTimeFormat(language(), {
-    day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit',
-  }).format(date);
+  return stamp(date, timeZone);
 }
 
 export function ago(iso, now = Date.now()) {
@@ -82,41 +95,16 @@ export function number(value, digits = 0) {
   return new Intl.NumberFormat(language(), { maximumFractionDigits: digits }).format(Number(value));
 }
 
-/** UTC offsets of the countries' border posts, used only when the API gives no local time. */
-const POST_OFFSETS = {
-  KG: 360, KZ: 300, CN: 480, TJ: 300, UZ: 300, MN: 480, RU: 420, PK: 300, AF: 270, TM: 300,
-  IR: 210, IN: 330, AZ: 240,
-};
-
-function offsetLabel(minutes) {
-  const sign = minutes < 0 ? '−' : '+';
-  const abs = Math.abs(minutes);
-  return `UTC${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-}
-
 /**
- * A time shown in a post's own zone: `iso` (or `zoneOf`, another time at the same post) is
- * read for its offset when it carries one (`2026-11-27T14:15:00+06:00`), otherwise the
- * country's usual offset is used and marked.
+ * A time at a post, in the post's IANA zone (`Asia/Irkutsk`) as the server gives it with each
+ * ETA; without a zone, UTC, marked as such so nobody reads it as local time.
  */
-export function postLocalTime(iso, country, zoneOf) {
+export function postLocalTime(iso, timeZone) {
   if (!iso) return { text: '—', zone: '' };
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return { text: String(iso), zone: '' };
-  const zoned = zoneOf ?? iso;
-  const match = /([+-])(\d\d):?(\d\d)$/.exec(zoned);
-  let offset;
-  let estimated = false;
-  if (match) offset = (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3]));
-  else if (/Z$/.test(zoned) && POST_OFFSETS[country] !== undefined) {
-    offset = POST_OFFSETS[country];
-    estimated = true;
-  } else offset = 0;
-  const shifted = new Date(date.getTime() + offset * 60000);
-  const text = new Intl.DateTimeFormat(language(), {
-    timeZone: 'UTC', day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit',
-  }).format(shifted);
-  return { text, zone: offsetLabel(offset), estimated };
+  const zone = timeZone || 'UTC';
+  return { text: dateTime(date, zone), zone, estimated: !timeZone };
 }
 
 /** A box saying that the server does not offer a feature yet. */

@@ -4,6 +4,7 @@
 import * as api from '/assets/js/api.js';
 import { s } from '/assets/js/format.js';
 import { label } from '/assets/js/i18n.js';
+import { placeName, recordedName, rememberPlaces } from '/assets/js/places.js';
 
 const LAYERS = ['countries', 'bcps', 'corridors', 'offices', 'coverage-gaps'];
 /** Map units per degree of latitude. */
@@ -11,12 +12,35 @@ const SCALE = 100;
 /** Vertices closer than this (map units) to the previous one are dropped when drawing. */
 const SIMPLIFY = 1.2;
 
-let loading = null;
+/** Kilometres per degree of latitude (mean Earth radius 6,371 km). */
+export const KM_PER_DEGREE = 111.195;
+/** Kilometres per map unit. */
+export const KM_PER_UNIT = KM_PER_DEGREE / SCALE;
 
-/** The map layers, from the API when it serves them, otherwise from the dashboard's own copy. */
-export function loadMaps() {
-  loading ??= Promise.all(LAYERS.map(loadLayer)).then((layers) =>
-    Object.fromEntries(LAYERS.map((name, i) => [name, layers[i]])));
+let loading = null;
+/** How many layers have arrived, for the progress shown while the map loads. */
+const progress = { done: 0, total: LAYERS.length, listeners: new Set() };
+
+/**
+ * The map layers, from the API when it serves them, otherwise from the dashboard's own copy.
+ * `onProgress(done, total)` hears of each layer as it arrives (and at once of those already in).
+ */
+export function loadMaps(onProgress) {
+  if (onProgress) {
+    progress.listeners.add(onProgress);
+    onProgress(progress.done, progress.total);
+  }
+  loading ??= Promise.all(LAYERS.map((name) => loadLayer(name).then((layer) => {
+    progress.done += 1;
+    for (const listener of progress.listeners) listener(progress.done, progress.total);
+    return layer;
+  }))).then((layers) => {
+    const maps = Object.fromEntries(LAYERS.map((name, i) => [name, layers[i]]));
+    rememberPlaces(maps);
+    return maps;
+  });
+  const forget = () => { if (onProgress) progress.listeners.delete(onProgress); };
+  loading.then(forget, forget);
   return loading;
 }
 
@@ -36,7 +60,11 @@ async function loadLayer(name) {
 export function posts(maps) {
   return maps.bcps.features
     .filter((f) => f.properties.kind === 'bcp_post')
-    .map((f) => ({ id: f.properties.id, bcp: f.properties.bcp_id, name: f.properties.name, country: f.properties.country }));
+    .map((f) => ({
+      id: f.properties.id, bcp: f.properties.bcp_id, name: placeName(f.properties),
+      bcpName: placeName({ id: f.properties.bcp_id, name: f.properties.bcp_name }),
+      country: f.properties.country,
+    }));
 }
 
 function extend(box, [lon, lat]) {
@@ -57,6 +85,39 @@ export function regionBounds(maps) {
   }
   if (!Number.isFinite(box[0])) return [60, 30, 115, 53];
   return [box[0] - 2, box[1] - 1.5, box[2] + 2, box[3] + 1.5];
+}
+
+/** The bounding box of a geometry, in degrees, or null. */
+export function boundsOf(geometry) {
+  const box = [Infinity, Infinity, -Infinity, -Infinity];
+  eachCoordinate(geometry, (c) => extend(box, c));
+  return Number.isFinite(box[0]) ? box : null;
+}
+
+/**
+ * The part of the region a principal works in, in degrees: a country's customs see their
+ * country, a post the country around it (its own side and the approaches), everyone else
+ * the whole network.
+ */
+export function homeBounds(maps, role) {
+  const [kind, a, b] = String(role ?? '').split(':');
+  if (kind === 'post') {
+    const post = maps.bcps.features.find((f) => f.properties.kind === 'bcp_post'
+      && f.properties.bcp_id === a && f.properties.country === b);
+    // A post is drawn as its control zone: frame the zone's centre.
+    const zone = post && boundsOf(post.geometry);
+    if (zone) {
+      const [lon, lat] = [(zone[0] + zone[2]) / 2, (zone[1] + zone[3]) / 2];
+      return [lon - 2.2, lat - 1.3, lon + 2.2, lat + 1.3];
+    }
+  }
+  if (kind === 'customs' || kind === 'post') {
+    const country = kind === 'customs' ? a : b;
+    const feature = maps.countries.features.find((f) => f.properties.id === country);
+    const box = feature && boundsOf(feature.geometry);
+    if (box) return [box[0] - 0.4, box[1] - 0.3, box[2] + 0.4, box[3] + 0.3];
+  }
+  return regionBounds(maps);
 }
 
 export function projection(bounds) {
@@ -126,8 +187,8 @@ export function drawBaseMap(maps, proj, bounds) {
     const at = labelPoint(f.geometry, bounds);
     if (at) {
       const [x, y] = proj.project(at);
-      countryLabels.append(s('g', { class: 'anchored', 'data-x': x, 'data-y': y },
-        s('text', { class: 'country-label', 'text-anchor': 'middle' }, label('country', f.properties.id))));
+      countryLabels.append(s('g', { class: 'anchored', 'data-x': x, 'data-y': y, 'data-label-rank': 4, 'data-country': f.properties.id },
+        s('text', { class: 'country-label map-label', 'text-anchor': 'middle', 'data-fixed': 'true' }, label('country', f.properties.id))));
     }
   }
   const gaps = s('g', { class: 'gaps' });
@@ -144,26 +205,26 @@ export function drawBaseMap(maps, proj, bounds) {
   return { base, countryLabels };
 }
 
-/** Offices and BCPs as symbols that keep their size on screen (anchored at data-x, data-y). */
+/** Offices and BCPs as symbols that keep their size on screen (anchored at data-x, data-y),
+ * each with a label that the map places beside it where it does not cover another. */
 export function drawPlaces(maps, proj) {
   const places = s('g', { class: 'places' });
   for (const f of maps.offices.features) {
     const centre = centreOf(f.geometry);
     if (!centre) continue;
     const [x, y] = proj.project(centre);
-    places.append(s('g', { class: 'anchored place office-place', 'data-x': x, 'data-y': y },
+    places.append(s('g', { class: 'anchored place office-place', 'data-x': x, 'data-y': y, 'data-label-rank': 3, 'data-place': f.properties.id },
       s('rect', { class: 'office', x: -4, y: -4, width: 8, height: 8 }),
-      s('text', { class: 'place-label', x: 7, y: 4 }, f.properties.name),
-      s('title', {}, `${label('place', 'office')}: ${f.properties.name}`)));
+      s('text', { class: 'place-label map-label', x: 7, y: 4 }, placeName(f.properties)),
+      s('title', {}, `${label('place', 'office')}: ${recordedName(f.properties)}`)));
   }
   for (const f of maps.bcps.features) {
     if (f.properties.kind !== 'bcp' || f.geometry?.type !== 'Point') continue;
     const [x, y] = proj.project(f.geometry.coordinates);
-    const short = String(f.properties.name).split(/[/(]/)[0].trim();
-    places.append(s('g', { class: 'anchored place bcp-place', 'data-x': x, 'data-y': y },
+    places.append(s('g', { class: 'anchored place bcp-place', 'data-x': x, 'data-y': y, 'data-label-rank': 2, 'data-place': f.properties.id },
       s('path', { class: 'bcp', d: 'M0,-6L6,0L0,6L-6,0Z' }),
-      s('text', { class: 'place-label', x: 8, y: 4 }, short),
-      s('title', {}, `${label('place', 'bcp')}: ${f.properties.name}`)));
+      s('text', { class: 'place-label map-label', x: 8, y: 4 }, placeName(f.properties)),
+      s('title', {}, `${label('place', 'bcp')}: ${recordedName(f.properties)}`)));
   }
   return places;
 }

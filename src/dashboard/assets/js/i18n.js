@@ -4,7 +4,7 @@
 
 import en from '/assets/i18n/en.js';
 
-export const LANGUAGES = { en: 'English', ru: 'Русский' };
+export const LANGUAGES = { en: 'English', ru: 'Русский', zh: '中文（简体）' };
 const LANG_KEY = 'caravan.lang';
 
 let current = 'en';

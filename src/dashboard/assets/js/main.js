@@ -4,6 +4,8 @@ import * as api from '/assets/js/api.js';
 import { t, label, setLanguage, preferredLanguage, onLanguageChange, translate } from '/assets/js/i18n.js';
 import { h } from '/assets/js/format.js';
 import { Live } from '/assets/js/live.js';
+import { loadMaps } from '/assets/js/geo.js';
+import { nameOfId } from '/assets/js/places.js';
 import * as mapView from '/assets/js/views/map.js';
 import * as transitsView from '/assets/js/views/transits.js';
 import * as alertsView from '/assets/js/views/alerts.js';
@@ -81,7 +83,7 @@ function showWho() {
 export function roleText(role) {
   const [kind, a, b] = String(role || '').split(':');
   if (kind === 'customs') return t('role_customs', { country: label('country', a) });
-  if (kind === 'post') return t('role_post', { post: a, country: label('country', b) });
+  if (kind === 'post') return t('role_post', { post: nameOfId(a), country: label('country', b) });
   if (kind === 'carrier') return t('role_carrier', { carrier: a });
   return label('role', kind);
 }
@@ -113,6 +115,8 @@ function startSession() {
     }
   });
   session.live.start();
+  // The post's name (not its id) once the maps are in.
+  loadMaps().then(showWho, () => {});
   if (!session.signInAvailable) notice(t('sign_in_not_available'));
   route();
 }

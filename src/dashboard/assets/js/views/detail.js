@@ -4,6 +4,8 @@
 import * as api from '/assets/js/api.js';
 import { t, label } from '/assets/js/i18n.js';
 import { h, badge, dateTime, ago, number, duration, unavailable, errorBox } from '/assets/js/format.js';
+import { placeName, nameOfId } from '/assets/js/places.js';
+import { riskReason } from '/assets/js/reasons.js';
 
 function row(term, ...value) {
   return [h('dt', {}, term), h('dd', {}, ...value)];
@@ -13,7 +15,7 @@ function section(title, ...content) {
   return h('div', {}, h('h3', {}, title), ...content);
 }
 
-export function renderVehicle(el, device, { live, postIds, onTrack, onClose }) {
+export function renderVehicle(el, device, { live, postIds, onTrack, onClose, elsewhere = false }) {
   const status = live.status(device, postIds);
   const p = device.position;
   const geo = device.geo;
@@ -24,21 +26,31 @@ export function renderVehicle(el, device, { live, postIds, onTrack, onClose }) {
   el.replaceChildren(
     h('div', { class: 'detail-head' },
       h('h2', { tabindex: -1 }, device.plate || device.device_id, ' ', badge('vehicle', status)),
-      h('button', { type: 'button', class: 'secondary', onclick: onClose }, t('close'))),
+      h('button', { type: 'button', class: 'secondary', onclick: onClose }, t('back_to_list'))),
     h('dl', {},
       row(t('device'), device.device_id),
       row(t('carrier'), device.carrier ?? '—'),
-      row(t('last_seen'), dateTime(device.last_seen_at), ' (', ago(device.last_seen_at), ')'),
+      // The device's own time of its latest fix (what the list and the status go by), and
+      // when the server last received anything from it: a backlog arrives late.
+      row(t('last_fix'), p?.t ? [dateTime(p.t), ' (', ago(p.t), ')'] : t('no_position')),
+      row(t('last_received'), dateTime(device.last_seen_at), ' (', ago(device.last_seen_at), ')'),
       row(t('speed'), p?.speed_kmh !== undefined ? t('kmh', { v: number(p.speed_kmh) }) : '—'),
       row(t('position'), p ? `${number(p.lat, 4)}, ${number(p.lon, 4)}` : t('no_position')),
       row(t('country'), geo?.country ? label('country', geo.country) : '—'),
       row(t('corridor'), corridor ? `${corridor.id} · ${t('km', { v: number((corridor.chainage_m ?? 0) / 1000) })} · ${t('off_route', { v: number(corridor.distance_m ?? 0) })}` : '—'),
-      row(t('zones'), geo?.zones?.length ? geo.zones.join(', ') : '—'),
+      row(t('zones'), geo?.zones?.length ? geo.zones.map(nameOfId).join(', ') : '—'),
       row(t('battery'), device.battery_pct ? `${number(device.battery_pct.value)} %` : '—'),
       row(t('seal'), device.seal ? [device.seal.seal_id, ' · ', badge('seal', device.seal.event), ' · ', dateTime(device.seal.t)] : '—')),
     trackNote,
     section(t('transit'), transitBox),
     section(t('events'), eventsBox));
+  if (elsewhere) {
+    // A post sees an expected truck still abroad through its transit only.
+    trackNote.textContent = t('track_elsewhere');
+    eventsBox.replaceChildren();
+    loadTransitOf(transitBox, device);
+    return;
+  }
   api.get(`/api/v1/devices/${encodeURIComponent(device.device_id)}/track`).then((track) => {
     trackNote.textContent = t('track_fixes', { count: track?.properties?.fixes ?? 0 });
     onTrack(track);
@@ -91,7 +103,7 @@ export function renderTransit(el, transit) {
       row(t('reference'), transit.reference ?? transit.id),
       row(t('status'), badge('transit', status)),
       row(t('lane'), lane ? badge('lane', lane) : '—',
-        ...(transit.risk?.reasons ?? []).map((r) => h('div', { class: 'muted' }, `${r.reason} (+${r.points})`))),
+        ...(transit.risk?.reasons ?? []).map((r) => h('div', { class: 'muted' }, `${riskReason(r.reason)} (+${r.points})`))),
       row(t('carrier'), transit.carrier ?? '—'),
       row(t('plates'), [transit.vehicle_plate, ...(transit.trailer_plates ?? [])].filter(Boolean).join(', ') || '—'),
       row(t('driver'), transit.driver?.name ?? '—'),
@@ -99,20 +111,21 @@ export function renderTransit(el, transit) {
     section(t('itinerary'), checkpoints.length
       ? h('ol', { class: 'itinerary' }, checkpoints.map((c, i) => h('li', {
         class: i <= leg && status !== 'declared' ? 'done' : (i === leg + 1 ? 'next' : ''),
-      }, c.name ?? c.id, ' ', h('span', { class: 'muted' }, `${label('checkpoint', c.kind)} · ${t('km', { v: number((c.chainage_m ?? 0) / 1000) })}`),
+      }, placeName({ id: c.id, name: c.name ?? c.id }), ' ', h('span', { class: 'muted' }, `${label('checkpoint', c.kind)} · ${t('km', { v: number((c.chainage_m ?? 0) / 1000) })}`),
       i === leg + 1 ? h('span', { class: 'visually-hidden' }, ` (${t('next_checkpoint')})`) : null)))
       : h('p', { class: 'empty' }, '—')),
-    section(t('seals'), listOrEmpty(transit.seals, (seal) => [seal.id, ' · ', badge('seal_condition', seal.state), ' · ', seal.applied_at_place ?? ''])),
-    section(t('view_alerts'), listOrEmpty(transit.alerts, (a) => [badge('severity', a.severity), ' ', label('alert', a.kind), ' · ', label('alert_state', a.state),
-      a.outcome ? ` · ${label('outcome', a.outcome)}` : null, ' · ', dateTime(a.occurred_at),
+    section(t('seals'), listOrEmpty(transit.seals, (seal) => [seal.id, ' · ', badge('seal_condition', seal.state), ' · ', seal.applied_at_place ? nameOfId(seal.applied_at_place) : ''])),
+    section(t('transit_alerts'), listOrEmpty(transit.alerts, (a) => [badge('severity', a.severity), ' ', label('alert', a.kind), ' · ', label('alert_state', a.state),
+      a.outcome ? ` · ${label('outcome', a.outcome)}` : null,
+      a.jurisdiction ? ` · ${label('country', a.jurisdiction)}` : null, ' · ', dateTime(a.occurred_at),
       resolutionNote(a) ? h('div', { class: 'muted' }, resolutionNote(a)) : null])),
     section(t('inspections'), listOrEmpty(transit.inspections, (i) => [
-      dateTime(i.at), ' · ', i.place, ' · ', label('inspection_result', i.result),
+      dateTime(i.at), ' · ', nameOfId(i.place), ' · ', label('inspection_result', i.result),
       i.seals_removed?.length ? ` · ${t('seals_removed')}: ${i.seals_removed.join(', ')}` : '',
       i.seals_applied?.length ? ` · ${t('seals_applied')}: ${i.seals_applied.map((x) => x.id ?? x).join(', ')}` : '',
       i.notes ? h('div', { class: 'muted' }, i.notes) : null])),
     transit.passages?.length
-      ? section(t('bcp_times'), listOrEmpty(transit.passages, (p) => [p.bcp_id, ' · ', p.left_at ? duration((Date.parse(p.left_at) - Date.parse(p.entered_at)) / 1000) : t('at_bcp_now')]))
+      ? section(t('bcp_times'), listOrEmpty(transit.passages, (p) => [nameOfId(p.bcp_id), ' · ', p.left_at ? duration((Date.parse(p.left_at) - Date.parse(p.entered_at)) / 1000) : t('at_bcp_now')]))
       : '');
 }
 

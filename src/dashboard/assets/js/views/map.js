@@ -1,41 +1,84 @@
-// Map: live vehicles on Caravan's own base map; a vehicle opens its detail beside the map.
+// Map: live vehicles on Caravan's own base map, framed on the signed-in principal's part of
+// the region; a vehicle opens its detail beside the map and the map moves to it.
 
+import * as api from '/assets/js/api.js';
 import { t, label } from '/assets/js/i18n.js';
 import { h, s, badge, ago } from '/assets/js/format.js';
-import { loadMaps, regionBounds, projection, drawBaseMap, drawPlaces, posts } from '/assets/js/geo.js';
+import { loadMaps, regionBounds, homeBounds, projection, drawBaseMap, drawPlaces, posts, KM_PER_UNIT } from '/assets/js/geo.js';
+import { declutter } from '/assets/js/labels.js';
 import { renderVehicle } from '/assets/js/views/detail.js';
 
 const STATUS_ORDER = ['alert', 'silent', 'at_bcp', 'stopped', 'moving'];
-const MIN_ZOOM_W = 80;
+const MIN_ZOOM_W = 40;
+/** The width of the view (map units, about 1.1 km each) the map zooms to on a selected truck. */
+const FOCUS_W = 360;
+const EXPECTED_REFRESH_MS = 30000;
 /** Kept across visits to the view: where the user was looking and what was selected. */
-const state = { view: null, selected: null };
+const state = { view: null, selected: null, role: null };
 let ctx = null;
 let dom = null;
 let cleanup = [];
 
 export function mount(container, context) {
   ctx = context;
+  const role = context.session.me?.role ?? '';
+  if (state.role !== role) Object.assign(state, { view: null, selected: null, role });
   state.selected = context.params.get('device') ?? state.selected;
-  const stage = h('div', { class: 'map-stage' }, h('p', { class: 'muted' }, t('loading')));
+  const bar = h('progress', { max: 5, value: 0 });
+  const barText = h('span', {}, t('map_loading', { done: 0, total: 5 }));
+  const stage = h('div', { class: 'map-stage' },
+    h('div', { class: 'map-progress', role: 'status' }, barText, bar));
   const list = h('ul', { class: 'vehicle-list', id: 'vehicle-list' });
   const count = h('span', { class: 'muted' });
+  const heading = h('h2', {}, t('vehicles'), ' ', count);
+  const listBox = h('section', { class: 'vehicles-box' }, heading, list);
   const detail = h('section', { class: 'detail', id: 'detail', 'aria-live': 'polite', hidden: true });
-  const side = h('aside', { class: 'side', 'aria-label': t('map_side_label') },
-    h('section', {}, h('h2', {}, t('vehicles'), ' ', count), list),
-    detail);
+  const side = h('aside', { class: 'side', 'aria-label': t('map_side_label') }, listBox, detail);
   container.append(h('div', { class: 'map-view' }, h('h1', { class: 'visually-hidden' }, t('view_map')), stage, side));
-  dom = { stage, list, count, detail, markers: new Map() };
+  dom = { stage, list, listBox, count, heading, detail, markers: new Map(), expected: null };
   const live = context.live;
   const onDevices = () => renderVehicles();
   live.addEventListener('devices', onDevices);
   live.addEventListener('alerts', onDevices);
   cleanup.push(() => live.removeEventListener('devices', onDevices), () => live.removeEventListener('alerts', onDevices));
-  loadMaps().then((maps) => {
+  const onProgress = (done, total) => {
+    bar.max = total;
+    bar.value = done;
+    barText.textContent = t('map_loading', { done, total });
+  };
+  loadMaps(onProgress).then((maps) => {
     if (!dom) return;
     drawMap(maps);
+    watchExpected(maps);
     renderVehicles();
     if (state.selected) select(state.selected, false);
   }).catch((error) => stage.replaceChildren(h('p', { class: 'error-text', role: 'alert' }, t('error_generic', { message: error.message }))));
+}
+
+/**
+ * A post sees on its map the trucks it expects (those of the transits whose next stop is its
+ * BCP), not every device its country may see.
+ */
+function watchExpected(maps) {
+  const [kind, bcp, country] = String(state.role).split(':');
+  if (kind !== 'post') return;
+  const post = posts(maps).find((p) => p.bcp === bcp && p.country === country);
+  if (!post) return;
+  dom.expected = [];
+  dom.expectedAt = post;
+  const load = async () => {
+    try {
+      const data = await api.get(`/api/v1/posts/${encodeURIComponent(post.id)}/expected-arrivals?limit=200`);
+      if (!dom) return;
+      dom.expected = api.listOf(data, 'expected');
+      renderVehicles();
+    } catch {
+      // The list keeps what it had; the next refresh tries again.
+    }
+  };
+  load();
+  const timer = setInterval(load, EXPECTED_REFRESH_MS);
+  cleanup.push(() => clearInterval(timer));
 }
 
 export function unmount() {
@@ -44,12 +87,19 @@ export function unmount() {
   dom = null;
 }
 
+/** The view (map units) that shows `box` (degrees). */
+function viewOf(box, proj) {
+  const [x0, y0] = proj.project([box[0], box[3]]);
+  const [x1, y1] = proj.project([box[2], box[1]]);
+  return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+}
+
 function drawMap(maps) {
   const bounds = regionBounds(maps);
   const proj = projection(bounds);
   dom.proj = proj;
   dom.postIds = new Set(posts(maps).map((p) => p.id));
-  const full = { x: 0, y: 0, w: proj.width, h: proj.height };
+  const full = viewOf(homeBounds(maps, state.role), proj);
   state.view ??= { ...full };
   const { base, countryLabels } = drawBaseMap(maps, proj, bounds);
   dom.track = s('g', { class: 'track-layer' });
@@ -71,7 +121,10 @@ function drawMap(maps) {
   const legend = h('div', { class: 'legend' },
     h('ul', { 'aria-label': t('legend') }, STATUS_ORDER.map((st) => h('li', {}, badge('vehicle', st)))),
     h('p', { id: 'map-keys', class: 'visually-hidden' }, t('map_keys')));
-  dom.stage.replaceChildren(svg, controls, legend);
+  dom.scaleBar = h('span', { class: 'scale-bar-line' });
+  dom.scaleText = h('span', { class: 'scale-bar-text' });
+  const scale = h('div', { class: 'scale-bar', id: 'scale-bar', 'aria-hidden': 'true' }, dom.scaleText, dom.scaleBar);
+  dom.stage.replaceChildren(svg, controls, legend, scale);
   attachPanZoom(svg, full);
   const onResize = () => applyView();
   window.addEventListener('resize', onResize);
@@ -93,7 +146,18 @@ function applyView() {
   for (const el of dom.svg.querySelectorAll('[data-x]')) {
     el.setAttribute('transform', `translate(${el.dataset.x},${el.dataset.y}) scale(${u})`);
   }
-  dom.svg.classList.toggle('zoomed', u < 2.2);
+  declutter(dom.svg, state.view, u);
+  drawScale(u);
+}
+
+/** A scale bar of a round length, about 80–200 px long. */
+function drawScale(u) {
+  const kmPerPx = u * KM_PER_UNIT;
+  const steps = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000];
+  const km = steps.find((k) => k / kmPerPx >= 80) ?? steps[steps.length - 1];
+  dom.scaleBar.style.width = `${Math.round(km / kmPerPx)}px`;
+  dom.scaleText.textContent = t('scale_km', { km });
+  dom.stage.querySelector('.scale-bar').dataset.km = String(km);
 }
 
 function setView(view) {
@@ -166,10 +230,37 @@ function plate(device) {
   return device.plate || device.device_id;
 }
 
+/**
+ * The devices this map shows: a post's expected trucks, or all that the principal may see.
+ * A truck still in another country is not among the devices a post may list; its transit's
+ * latest fix stands in for it.
+ */
+function shown(devices) {
+  if (!dom.expected) return devices;
+  const byId = new Map(devices.map((d) => [d.device_id, d]));
+  const out = new Map();
+  for (const row of dom.expected) {
+    for (const id of row.devices ?? []) {
+      const fix = row.last_fix;
+      const d = byId.get(id) ?? (fix ? {
+        device_id: id, plate: row.vehicle_plate, carrier: row.carrier, last_seen_at: fix.t,
+        position: { lat: fix.lat, lon: fix.lon, t: fix.t },
+      } : null);
+      if (d) out.set(id, d);
+    }
+  }
+  return [...out.values()];
+}
+
+function deviceById(id) {
+  return ctx.live.devices.get(id) ?? dom.shown?.find((d) => d.device_id === id);
+}
+
 function renderVehicles() {
   if (!dom?.vehicles) return;
   const live = ctx.live;
-  const devices = [...live.devices.values()];
+  const devices = shown([...live.devices.values()]);
+  dom.shown = devices;
   const rows = devices.map((d) => ({ d, status: live.status(d, dom.postIds) }))
     .sort((a, b) => STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status) || plate(a.d).localeCompare(plate(b.d)));
   const seen = new Set();
@@ -187,14 +278,18 @@ function renderVehicles() {
       });
       dom.vehicles.append(marker);
     }
-    marker.setAttribute('class', `anchored vehicle ${status}${state.selected === d.device_id ? ' selected' : ''}`);
+    const selected = state.selected === d.device_id;
+    marker.setAttribute('class', `anchored vehicle ${status}${selected ? ' selected' : ''}`);
     marker.dataset.x = x.toFixed(1);
     marker.dataset.y = y.toFixed(1);
     marker.dataset.status = status;
+    // The selected truck's label first, then alerts, then the rest; places after them.
+    marker.dataset.labelRank = selected ? 0 : (status === 'alert' ? 0.5 : 1);
     marker.setAttribute('aria-label', name);
     marker.replaceChildren(s('circle', { class: 'halo', r: 14, fill: 'none' }), markerShape(status, d.position.heading_deg),
-      s('text', { class: 'vehicle-label', x: 13, y: -2 }, plate(d)),
-      s('text', { class: 'vehicle-label status-word', x: 13, y: 12 }, label('vehicle', status)),
+      s('g', { class: 'vehicle-tag map-label' },
+        s('text', { class: 'vehicle-label', x: 0, y: 0 }, plate(d)),
+        s('text', { class: 'vehicle-label status-word', x: 0, y: 13 }, label('vehicle', status))),
       s('title', {}, name));
     dom.markers.set(d.device_id, marker);
   }
@@ -208,36 +303,57 @@ function renderVehicles() {
 function renderList(rows) {
   const focused = document.activeElement?.closest?.('#vehicle-list button')?.dataset.deviceId;
   dom.count.textContent = `(${rows.length})`;
+  if (dom.expectedAt) dom.heading.firstChild.textContent = t('vehicles_expected_at', { post: dom.expectedAt.name });
   if (!rows.length) {
-    dom.list.replaceChildren(h('li', { class: 'empty' }, t('no_vehicles')));
+    dom.list.replaceChildren(h('li', { class: 'empty' }, dom.expected ? t('no_expected_vehicles') : t('no_vehicles')));
     return;
   }
   dom.list.replaceChildren(...rows.map(({ d, status }) => h('li', {},
     h('button', { type: 'button', 'data-device-id': d.device_id, 'aria-pressed': String(state.selected === d.device_id), onclick: () => select(d.device_id, true) },
       h('span', {}, h('strong', {}, plate(d)),
         h('span', { class: 'sub' }, [d.carrier, d.geo?.country ? label('country', d.geo.country) : null, d.position ? null : t('no_position')].filter(Boolean).join(' · '),
-          ' · ', ago(d.position?.t ?? d.last_seen_at))),
+          ' · ', lastFix(d))),
       badge('vehicle', status)))));
   if (focused) dom.list.querySelector(`button[data-device-id="${CSS.escape(focused)}"]`)?.focus();
+}
+
+/** When the device last sent a fix (device time), as the list and the detail both say it. */
+export function lastFix(device) {
+  return device.position?.t ? t('fix_ago', { ago: ago(device.position.t) }) : t('heard_ago', { ago: ago(device.last_seen_at) });
+}
+
+/** Moves the map to a truck, zooming in to about 400 km across unless already closer. */
+function focusOn(device) {
+  if (!device?.position || !dom.proj) return;
+  const [x, y] = dom.proj.project([device.position.lon, device.position.lat]);
+  const v = state.view;
+  const w = Math.min(v.w, FOCUS_W);
+  const hgt = v.h * (w / v.w);
+  setView({ x: x - w / 2, y: y - hgt / 2, w, h: hgt });
 }
 
 function select(deviceId, fromUser) {
   state.selected = deviceId;
   history.replaceState(null, '', `#/map?device=${encodeURIComponent(deviceId)}`);
   renderVehicles();
-  const device = ctx.live.devices.get(deviceId);
+  const device = deviceById(deviceId);
   if (!device) return;
   dom.detail.hidden = false;
+  dom.listBox.hidden = true;
+  focusOn(device);
   renderVehicle(dom.detail, device, {
     live: ctx.live,
     postIds: dom.postIds,
+    elsewhere: !ctx.live.devices.has(deviceId),
     onTrack: drawTrack,
     onClose: () => {
       state.selected = null;
       dom.detail.hidden = true;
+      dom.listBox.hidden = false;
       dom.track.replaceChildren();
       history.replaceState(null, '', '#/map');
       renderVehicles();
+      dom.list.querySelector(`button[data-device-id="${CSS.escape(deviceId)}"]`)?.focus();
     },
   });
   if (fromUser) dom.detail.querySelector('h2')?.focus();

@@ -5,12 +5,75 @@ import * as api from '/assets/js/api.js';
 import { t } from '/assets/js/i18n.js';
 import { h, s, duration, number, dateTime, unavailable, errorBox } from '/assets/js/format.js';
 import { loadMaps } from '/assets/js/geo.js';
+import { bcpShortName, placeName, nameOfId } from '/assets/js/places.js';
 
+const PRESETS = [7, 30, 90, 365];
+const DAY_MS = 86400000;
+/** Kept across visits: the period asked for (whole UTC days, `to` included). */
+const period = { days: 30, from: '', to: '' };
 let body = null;
+
+/** `YYYY-MM-DD` of a time, in UTC. */
+function day(ms) {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** The period as the API's `from` and `to` instants: from the start of the first UTC day to
+ * the end of the last. */
+function range() {
+  if (period.days) {
+    const to = Date.now();
+    return { from: new Date(to - period.days * DAY_MS).toISOString(), to: new Date(to).toISOString() };
+  }
+  const from = Date.parse(`${period.from}T00:00:00Z`);
+  const to = Date.parse(`${period.to}T00:00:00Z`) + DAY_MS;
+  return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+}
+
+function picker() {
+  const preset = h('select', { name: 'preset' },
+    PRESETS.map((d) => h('option', { value: String(d) }, t('last_days', { count: d }))),
+    h('option', { value: 'custom' }, t('period_custom')));
+  preset.value = period.days ? String(period.days) : 'custom';
+  const today = day(Date.now());
+  const from = h('input', { type: 'date', name: 'from', value: period.from, max: today });
+  const to = h('input', { type: 'date', name: 'to', value: period.to || today, max: today });
+  const custom = () => preset.value === 'custom';
+  // The dates show the preset's days, and become editable for a period of one's own.
+  const sync = () => {
+    from.disabled = !custom();
+    to.disabled = !custom();
+    if (!custom()) {
+      from.value = day(Date.now() - Number(preset.value) * DAY_MS);
+      to.value = today;
+    }
+  };
+  sync();
+  preset.addEventListener('change', sync);
+  const message = h('span', { class: 'error-text', role: 'alert' });
+  const form = h('form', { class: 'filters panel period-picker', 'aria-label': t('period') },
+    h('label', {}, t('period'), preset), h('label', {}, t('period_from'), from), h('label', {}, t('period_to'), to),
+    h('button', { type: 'submit' }, t('apply')), message);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    message.textContent = '';
+    if (custom()) {
+      if (!from.value || !to.value || from.value > to.value) {
+        message.textContent = t('period_invalid');
+        return;
+      }
+      Object.assign(period, { days: 0, from: from.value, to: to.value });
+    } else {
+      Object.assign(period, { days: Number(preset.value), from: '', to: '' });
+    }
+    load();
+  });
+  return form;
+}
 
 export function mount(container) {
   body = h('div', { class: 'perf' }, h('p', { class: 'muted' }, t('loading')));
-  container.append(h('div', { class: 'view' }, h('h1', {}, t('view_performance')), body));
+  container.append(h('div', { class: 'view' }, h('h1', {}, t('view_performance')), picker(), body));
   load();
 }
 
@@ -26,14 +89,16 @@ function stat(row, key) {
 async function bcpList() {
   const maps = await loadMaps();
   return maps.bcps.features.filter((f) => f.properties.kind === 'bcp')
-    .map((f) => ({ id: f.properties.id, name: String(f.properties.name).split(/[/(]/)[0].trim() }));
+    .map((f) => ({ id: f.properties.id, name: placeName({ id: f.properties.id, name: bcpShortName(f.properties.name) }) }));
 }
 
 async function load() {
   const target = body;
+  body.replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
     const bcps = await bcpList();
-    const results = await Promise.all(bcps.map((b) => api.get(`/api/v1/stats/bcps/${encodeURIComponent(b.id)}`)
+    const query = range();
+    const results = await Promise.all(bcps.map((b) => api.get(api.withQuery(`/api/v1/stats/bcps/${encodeURIComponent(b.id)}`, query))
       .then((data) => ({ b, data }), (error) => ({ b, error }))));
     if (target !== body) return;
     const failed = results.find((r) => r.error);
@@ -46,10 +111,10 @@ async function load() {
     for (const { data } of answered) {
       for (const run of [data.section_into, data.section_out_of]) if (run) sections.set(`${run.from}>${run.to}`, run);
     }
-    const period = answered[0]?.data;
+    const covered = answered[0]?.data;
     body.replaceChildren(
       h('section', { class: 'panel' }, h('h2', {}, t('bcp_times')),
-        period ? h('p', { class: 'muted' }, `${dateTime(period.from)} – ${dateTime(period.to)}`) : null,
+        covered ? h('p', { class: 'muted', id: 'period-shown' }, `${dateTime(covered.from)} – ${dateTime(covered.to)}`) : null,
         rows.length ? [legend(), chart(rows), table(rows), rows.filter((r) => r.series.length > 1).map(history)] : h('p', { class: 'empty' }, t('no_bcp_times'))),
       h('section', { class: 'panel' }, h('h2', {}, t('section_speeds')),
         sections.size ? sectionTable([...sections.values()]) : h('p', { class: 'empty' }, t('no_section_speeds'))));
@@ -150,7 +215,7 @@ function sectionTable(rows) {
   return h('table', {}, h('caption', { class: 'visually-hidden' }, t('section_speeds')),
     h('thead', {}, h('tr', {}, ['section', 'runs', 'speed_with_delay', 'speed_without_delay'].map((c) => h('th', { scope: 'col' }, t(c))))),
     h('tbody', {}, rows.map((r) => h('tr', {},
-      h('td', {}, `${r.from} → ${r.to}`), h('td', {}, number(r.runs)),
+      h('td', {}, `${nameOfId(r.from)} → ${nameOfId(r.to)}`), h('td', {}, number(r.runs)),
       h('td', {}, t('kmh', { v: number(r.speed_with_delay_kmh, 1) })),
       h('td', {}, t('kmh', { v: number(r.speed_without_delay_kmh, 1) }))))));
 }

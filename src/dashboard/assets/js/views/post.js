@@ -5,6 +5,7 @@ import * as api from '/assets/js/api.js';
 import { t, label } from '/assets/js/i18n.js';
 import { h, badge, postLocalTime, unavailable, errorBox } from '/assets/js/format.js';
 import { loadMaps, posts } from '/assets/js/geo.js';
+import { nameOfId } from '/assets/js/places.js';
 
 const RESULTS = ['cleared', 'discrepancy', 'detained'];
 const REFRESH_MS = 30000;
@@ -27,7 +28,11 @@ export function mount(container, context) {
     const visible = kind === 'customs' ? all.filter((p) => p.country === bcp) : all;
     post = own ?? visible.find((p) => p.id === ctx.args[0]) ?? visible.find((p) => p.id === 'irkeshtam-kg') ?? visible[0];
     if (!post) return board.replaceChildren(h('p', { class: 'empty' }, t('no_posts')));
-    if (own) picker.replaceChildren(h('p', {}, h('strong', {}, post.name), ` · ${label('country', post.country)}`));
+    if (own) {
+      const bcp = post.bcpName !== post.name ? ` · ${t('bcp')} ${post.bcpName}` : '';
+      picker.replaceChildren(h('p', { class: 'post-title' }, h('strong', {}, post.name),
+        `${bcp} · ${label('country', post.country)}`));
+    }
     else picker.replaceChildren(postPicker(visible));
     load();
     timer = setInterval(load, REFRESH_MS);
@@ -41,7 +46,7 @@ export function unmount() {
 
 function postPicker(visible) {
   const select = h('select', { id: 'post-select', onchange: () => { location.hash = `#/post/${encodeURIComponent(select.value)}`; } },
-    visible.map((p) => h('option', { value: p.id }, `${p.name} (${p.country})`)));
+    visible.map((p) => h('option', { value: p.id }, `${p.name} · ${label('country', p.country)}`)));
   select.value = post.id;
   return h('label', { for: 'post-select' }, t('post'), select);
 }
@@ -55,7 +60,7 @@ function arrivalsOf(data) {
 function etaOf(item) {
   const eta = item.eta ?? {};
   if (typeof eta === 'string') return { at: eta, local: item.eta_local };
-  return { at: eta.at ?? item.eta_at, local: eta.local ?? item.eta_local };
+  return { at: eta.at ?? item.eta_at, local: eta.local ?? item.eta_local, zone: eta.time_zone };
 }
 
 async function load() {
@@ -78,39 +83,51 @@ function sealsText(transit) {
 function openAlerts(item, transit) {
   const value = item.open_alerts ?? transit.open_alerts ?? (transit.alerts ?? []).filter((a) => a.state !== 'resolved');
   if (typeof value === 'number') return String(value);
-  return value.length ? value.map((a) => label('alert', a.kind)).join(', ') : '0';
+  // An alert another country's authority holds (not on this desk) says whose it is.
+  const desk = new Set(ctx.live.alerts.map((a) => a.id));
+  const text = (a) => (desk.has(a.id) || !a.jurisdiction ? label('alert', a.kind) : `${label('alert', a.kind)} (${label('country', a.jurisdiction)})`);
+  return value.length ? value.map(text).join(', ') : '0';
 }
 
 /** An earlier inspection, its time in the post's zone like the ETA beside it. */
 function inspectionText(inspection, eta) {
-  const at = postLocalTime(inspection.at, post.country, eta.local);
-  return `${inspection.place} ${label('inspection_result', inspection.result)} ${at.text} ${at.zone}`;
+  const at = postLocalTime(inspection.at, eta.zone);
+  return `${nameOfId(inspection.place)}: ${label('inspection_result', inspection.result)}, ${at.text}`;
+}
+
+/** Arrival is confirmed first; exit only once the transit is at the BCP. */
+function postActions(id, transit, status) {
+  const arrived = status === 'at_bcp';
+  return [
+    arrived
+      ? h('button', { type: 'button', onclick: () => act(id, 'exit') }, t('confirm_exit'))
+      : h('button', { type: 'button', onclick: () => act(id, 'arrive') }, t('confirm_arrival')),
+    h('button', { type: 'button', class: 'secondary', onclick: () => inspect(id, transit) }, t('record_inspection')),
+  ];
 }
 
 function render(rows) {
   if (!rows.length) return board.replaceChildren(h('p', { class: 'empty pad' }, t('no_arrivals')));
-  const columns = ['eta_local', 'plates', 'reference', 'lane', 'seals', 'open_alerts', 'inspections', 'actions'];
+  const columns = ['eta_local', 'plates', 'reference', 'status', 'lane', 'seals', 'open_alerts', 'inspections', 'actions'];
   board.replaceChildren(h('table', {},
     h('caption', { class: 'visually-hidden' }, t('expected_arrivals')),
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, t(c))))),
     h('tbody', {}, rows.map(({ item, transit }) => {
       const eta = etaOf(item);
-      const local = postLocalTime(eta.local ?? eta.at, post.country);
+      const local = postLocalTime(eta.at ?? eta.local, eta.zone);
       const lane = item.lane ?? transit.risk?.lane ?? transit.lane;
       const id = item.transit_id ?? transit.id;
       const done = (transit.inspections ?? item.inspections ?? []);
       return h('tr', {},
-        h('td', {}, h('strong', {}, local.text), ' ', h('span', { class: 'muted' }, local.zone, local.estimated ? ` ${t('estimated')}` : '')),
+        h('td', { class: 'nowrap' }, h('strong', {}, local.text), h('div', { class: 'muted' }, local.zone, local.estimated ? ` ${t('zone_unknown')}` : '')),
         h('td', {}, transit.vehicle_plate ?? '—'),
         h('td', {}, transit.reference ?? id),
+        h('td', {}, badge('transit', item.status ?? transit.status)),
         h('td', {}, lane ? badge('lane', lane) : '—'),
         h('td', {}, sealsText(transit)),
         h('td', {}, openAlerts(item, transit)),
         h('td', {}, done.length ? done.map((i) => inspectionText(i, eta)).join('; ') : t('none')),
-        h('td', {},
-          h('button', { type: 'button', onclick: () => act(id, 'arrive') }, t('confirm_arrival')),
-          h('button', { type: 'button', class: 'secondary', onclick: () => act(id, 'exit') }, t('confirm_exit')),
-          h('button', { type: 'button', class: 'secondary', onclick: () => inspect(id, transit) }, t('record_inspection'))));
+        h('td', {}, postActions(id, transit, item.status ?? transit.status)));
     }))));
 }
 

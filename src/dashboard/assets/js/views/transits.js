@@ -6,6 +6,7 @@ import { t, label } from '/assets/js/i18n.js';
 import { h, badge, dateTime, unavailable, errorBox } from '/assets/js/format.js';
 import { loadMaps } from '/assets/js/geo.js';
 import { renderTransit } from '/assets/js/views/detail.js';
+import { placeName } from '/assets/js/places.js';
 
 const STATUSES = ['declared', 'departed', 'in_transit', 'at_bcp', 'suspended', 'arrived', 'closed', 'cancelled'];
 const LANES = ['green', 'yellow', 'red'];
@@ -13,8 +14,10 @@ const LANES = ['green', 'yellow', 'red'];
 const filters = { status: '', country: '', lane: '', corridor: '', q: '', alert: false };
 let body = null;
 let detail = null;
+let live = null;
 
-export function mount(container) {
+export function mount(container, context) {
+  live = context?.live ?? null;
   body = h('div', { class: 'table-wrap' }, h('p', { class: 'muted' }, t('loading')));
   detail = h('section', { class: 'panel detail', hidden: true, 'aria-live': 'polite' });
   const form = h('form', { class: 'filters panel', role: 'search', onsubmit: (e) => { e.preventDefault(); read(form); load(); } },
@@ -29,7 +32,7 @@ export function mount(container) {
     h('div', { class: 'split' }, body, detail)));
   loadMaps().then((maps) => {
     fill(form.elements.country, maps.countries.features.map((f) => [f.properties.id, label('country', f.properties.id)]));
-    fill(form.elements.corridor, maps.corridors.features.map((f) => [f.properties.id, f.properties.name]));
+    fill(form.elements.corridor, maps.corridors.features.map((f) => [f.properties.id, placeName(f.properties)]));
   });
   load();
 }
@@ -57,6 +60,21 @@ function read(form) {
 function openAlerts(transit) {
   if (typeof transit.open_alerts === 'number') return transit.open_alerts;
   return (transit.alerts ?? []).filter((a) => a.state !== 'resolved').length;
+}
+
+/**
+ * The open alerts of a transit as the alert desk counts them: those on this principal's desk,
+ * and apart, those another country's authority holds (a transit crosses several).
+ */
+function openAlertsText(transit) {
+  const open = (transit.alerts ?? []).filter((a) => a.state !== 'resolved');
+  if (!open.length || !live?.alertsAvailable) return String(openAlerts(transit));
+  const desk = new Set(live.alerts.map((a) => a.id));
+  const mine = open.filter((a) => desk.has(a.id)).length;
+  const elsewhere = open.filter((a) => !desk.has(a.id));
+  if (!elsewhere.length) return String(mine);
+  const where = [...new Set(elsewhere.map((a) => a.jurisdiction).filter(Boolean))].map((c) => label('country', c)).join(', ');
+  return t('open_alerts_elsewhere', { count: mine, elsewhere: elsewhere.length, where: where || '—' });
 }
 
 /** The status users see: the stage, or suspended while a critical alert is unresolved. */
@@ -103,7 +121,8 @@ async function load() {
 function route(transit) {
   const cps = transit.itinerary?.checkpoints ?? [];
   if (!cps.length) return '—';
-  return `${cps[0].name ?? cps[0].id} → ${cps[cps.length - 1].name ?? cps[cps.length - 1].id}`;
+  const name = (c) => placeName({ id: c.id, name: c.name ?? c.id });
+  return `${name(cps[0])} → ${name(cps[cps.length - 1])}`;
 }
 
 function render(transits) {
@@ -115,7 +134,8 @@ function render(transits) {
     h('tbody', {}, transits.map((tr) => {
       const lane = tr.risk?.lane ?? tr.lane;
       const cps = tr.itinerary?.checkpoints ?? [];
-      const next = tr.next_checkpoint ?? cps[(tr.leg ?? 0) + 1]?.name;
+      const nextCp = cps[(tr.leg ?? 0) + 1];
+      const next = nextCp ? placeName({ id: nextCp.id, name: nextCp.name ?? nextCp.id }) : tr.next_checkpoint;
       return h('tr', {},
         h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: () => open(tr) }, tr.reference ?? tr.id)),
         h('td', {}, tr.vehicle_plate ?? '—'),
@@ -124,8 +144,8 @@ function render(transits) {
         h('td', {}, lane ? badge('lane', lane) : '—'),
         h('td', {}, route(tr)),
         h('td', {}, next ?? '—'),
-        h('td', {}, String(openAlerts(tr))),
-        h('td', {}, dateTime(tr.deadline)));
+        h('td', {}, openAlertsText(tr)),
+        h('td', { class: 'nowrap' }, dateTime(tr.deadline)));
     }))));
 }
 
