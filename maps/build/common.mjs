@@ -7,8 +7,8 @@ import * as turf from '@turf/turf';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const MAPS_DIR = path.resolve(here, '..');
-export const DATA_DIR = process.env.CARAVAN_SHARED_DATA
-  ?? path.resolve(here, '../../../shared/data');
+/** The reference tables, kept beside the build with their sources (data/README.md). */
+export const DATA_DIR = process.env.CARAVAN_MAPS_DATA ?? path.resolve(here, 'data');
 
 export function readCsv(name) {
   const text = fs.readFileSync(path.join(DATA_DIR, name), 'utf8');
@@ -37,6 +37,18 @@ export function readCrossings() {
       lon: hasPoint ? Number(row.lon) : null,
     };
   });
+}
+
+/** Published facility positions of BCPs; a row has a coordinate or a distance. */
+export function readFacilities() {
+  const num = (s) => (s === '' ? null : Number(s));
+  return readCsv('post-facilities.csv').map((row) => ({
+    ...row,
+    lat: num(row.lat),
+    lon: num(row.lon),
+    distance_km: num(row.distance_km),
+    precision_km: Number(row.precision_km),
+  }));
 }
 
 export function slug(name) {

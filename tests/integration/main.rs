@@ -13,6 +13,7 @@ mod historian;
 mod ingest;
 mod maps_cli;
 mod mosquitto;
+mod national_transits;
 mod openapi;
 mod restart;
 mod simulate;

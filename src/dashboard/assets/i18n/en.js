@@ -215,6 +215,7 @@ export default {
   event_border_crossed: 'Border crossed',
   event_crossing_outside_bcp: 'Crossing outside a BCP',
   event_route_deviation: 'Route deviation',
+  event_route_deviation_critical: 'Route deviation became critical',
   event_route_deviation_ended: 'Back on route',
   event_wrong_direction: 'Wrong direction',
   event_unauthorised_stop: 'Unauthorised stop',

@@ -229,6 +229,7 @@ export default {
   event_border_crossed: 'Пересечение границы',
   event_crossing_outside_bcp: 'Пересечение вне пункта пропуска',
   event_route_deviation: 'Отклонение от маршрута',
+  event_route_deviation_critical: 'Отклонение от маршрута стало критическим',
   event_route_deviation_ended: 'Возврат на маршрут',
   event_wrong_direction: 'Движение в обратном направлении',
   event_unauthorised_stop: 'Несанкционированная остановка',
