@@ -38,8 +38,10 @@ fn a_replayed_journey_lists_its_steps_in_device_time_with_both_clocks() {
 fn a_suspension_from_late_evidence_is_placed_before_the_steps_that_followed_it() {
     let mut trip = Trip::declared(declaration());
     let arrived = full_journey(&mut trip);
-    // The e-seal's buffered rope cut from the road arrives after the truck has arrived.
+    // The e-seal's buffered rope cut from the road arrives half an hour after the truck
+    // has arrived.
     let cut = 60.0;
+    trip.lag = Duration::minutes((arrived - cut) as i64 + 30);
     trip.seal("CN-S-0001", SealEventKind::RopeCut, cut, 30_000.0);
     let t = trip.transit();
     let statuses: Vec<_> = t.transitions.iter().map(|tr| (tr.to, tr.at)).collect();

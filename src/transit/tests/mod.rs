@@ -6,6 +6,7 @@ mod clocks;
 mod declare;
 mod escalation;
 mod journey;
+mod posts;
 mod props;
 
 use std::sync::{Arc, OnceLock};
