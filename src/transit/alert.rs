@@ -210,7 +210,10 @@ pub enum Raised {
     Repeated(String),
     /// Counted on the unresolved alert with the same key, whose severity the new evidence
     /// raised (it was `from`).
-    Escalated { id: String, from: Severity },
+    Escalated {
+        id: String,
+        from: Severity,
+    },
 }
 
 /// Raises `c` on `alerts` unless the same condition is already unresolved there.

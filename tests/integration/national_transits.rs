@@ -98,7 +98,10 @@ async fn an_inland_office_to_a_post_of_exit_departs_and_arrives_at_the_post() {
         &declaration("24KG0101-000901", "truck-exit", "osh", &[], "irkeshtam-kg"),
     )
     .await;
-    assert_eq!(t["id"], "KG-24KG0101-000901", "Kyrgyz customs issue it: {t}");
+    assert_eq!(
+        t["id"], "KG-24KG0101-000901",
+        "Kyrgyz customs issue it: {t}"
+    );
     let checkpoints: Vec<_> = t["itinerary"]["checkpoints"]
         .as_array()
         .expect("checkpoints")
@@ -122,7 +125,11 @@ async fn an_inland_office_to_a_post_of_exit_departs_and_arrives_at_the_post() {
     }
     let t = arrived(&app, "KG-24KG0101-000901").await;
     let steps = steps(&t);
-    assert_eq!(steps.first().map(|s| s.1.as_str()), Some("osh"), "{steps:?}");
+    assert_eq!(
+        steps.first().map(|s| s.1.as_str()),
+        Some("osh"),
+        "{steps:?}"
+    );
     assert_eq!(
         steps.last(),
         Some(&("arrived".to_owned(), "irkeshtam-kg".to_owned())),
@@ -145,7 +152,9 @@ async fn a_post_of_entry_to_an_inland_office_departs_at_the_post_and_arrives_inl
     let start = Utc::now() - Duration::hours(10);
     // From the Chinese side through Irkeshtam, to Osh.
     for fix in drive((3, 0.08), (0, 0.0), 4.0, start) {
-        device.publish_json(&topic("truck-entry", "pos"), &fix).await;
+        device
+            .publish_json(&topic("truck-entry", "pos"), &fix)
+            .await;
     }
     let t = arrived(&app, "KG-24KG0101-000902").await;
     let steps = steps(&t);
@@ -191,8 +200,7 @@ async fn offices_of_one_country_are_a_transit_and_a_place_to_itself_is_refused_w
     };
     let same = refused("osh", "osh").await;
     assert!(
-        same.to_string()
-            .contains("both departure and destination"),
+        same.to_string().contains("both departure and destination"),
         "{same}"
     );
     let bare = refused("osh", "irkeshtam").await;

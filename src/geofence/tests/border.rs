@@ -64,7 +64,12 @@ fn a_crossing_away_from_any_bcp_raises_a_critical_alarm() {
     assert_eq!(crossings[0].severity, Severity::Critical);
     // The line at 75°E is 0.01° into the 0.21° between the fixes at 600 s and 1200 s.
     let crossed = at(600) + chrono::Duration::milliseconds(600_000 / 21);
-    assert!((crossings[0].occurred_at - crossed).num_milliseconds().abs() < 100);
+    assert!(
+        (crossings[0].occurred_at - crossed)
+            .num_milliseconds()
+            .abs()
+            < 100
+    );
 }
 
 /// Where `e` says the device crossed, and when the crossing was confirmed.

@@ -60,7 +60,12 @@ fn a_route_deviation_that_grows_past_50_km_escalates_to_critical_as_its_own_even
     assert_eq!(record.occurred_at, beyond);
     assert_eq!(record.body["from"], "warning");
     assert_eq!(record.body["to"], "critical");
-    assert!(record.body["evidence"]["distance_m"].as_f64().unwrap_or(0.0) > 50_000.0);
+    assert!(
+        record.body["evidence"]["distance_m"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 50_000.0
+    );
     // A critical alert suspends the transit from the moment the evidence became critical.
     assert_eq!(t.status(), Status::Suspended);
     let suspended = t
