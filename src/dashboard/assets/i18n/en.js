@@ -118,6 +118,7 @@ export default {
   lane_red: 'Red',
   checkpoint_office: 'office',
   checkpoint_bcp: 'BCP',
+  checkpoint_post: 'post of entry or exit',
 
   severity_critical: 'Critical',
   severity_warning: 'Warning',

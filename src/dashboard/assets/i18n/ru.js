@@ -122,6 +122,7 @@ export default {
   lane_red: 'Красный',
   checkpoint_office: 'таможня',
   checkpoint_bcp: 'пункт пропуска',
+  checkpoint_post: 'пост въезда или выезда',
 
   severity_critical: 'Критическая',
   severity_warning: 'Предупреждение',
