@@ -28,16 +28,15 @@ use crate::telemetry::GeoPoint;
 /// segment is resolved to 6 m, finer than the border data.
 const BISECTIONS: u32 = 24;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct BorderState {
     /// Country (index) of the last settled fix, and its time.
     settled: Option<(u16, DateTime<Utc>)>,
     /// The last time the movement passed near a post zone, and that zone.
     touch: Option<(DateTime<Utc>, u32)>,
-    /// The previous fix: where it was, when, and in which country (unsettled).
-    last: Option<(Coord<f64>, DateTime<Utc>, Option<u16>)>,
     /// Where and when the movement first left the settled country since it settled there.
-    left: Option<(Coord<f64>, DateTime<Utc>)>,
+    /// Boxed: set only while a device is near a border, and every device carries the state.
+    left: Option<Box<(Coord<f64>, DateTime<Utc>)>>,
 }
 
 impl BorderState {
@@ -45,10 +44,15 @@ impl BorderState {
         self.touch = Some((t, post_zone));
     }
 
-    pub(crate) fn update(&mut self, index: &GeofenceIndex, cur: &Sample, out: &mut Vec<Found>) {
-        let here = cur.country.part.map(|p| index.countries.country_of(p));
-        self.note_departure(index, cur, here);
-        self.last = Some((cur.c, cur.t, here));
+    /// `prev` is the fix before `cur`, if it is still a trusted neighbour.
+    pub(crate) fn update(
+        &mut self,
+        index: &GeofenceIndex,
+        prev: Option<&Sample>,
+        cur: &Sample,
+        out: &mut Vec<Found>,
+    ) {
+        self.note_departure(index, prev, cur);
         let Some(part) = cur.country.part.filter(|_| cur.country.settled) else {
             return;
         };
@@ -65,7 +69,7 @@ impl BorderState {
                     out.push(Found::new(kind, cur.t, Some(cur.c)));
                 }
                 None => {
-                    let (c, t) = self.left.unwrap_or((cur.c, cur.t));
+                    let (c, t) = self.left.as_deref().copied().unwrap_or((cur.c, cur.t));
                     let kind = EventKind::CrossingOutsideBcp {
                         from: from_code,
                         to: to_code,
@@ -82,17 +86,18 @@ impl BorderState {
 
     /// Keeps the first place the movement left the settled country, between the previous
     /// fix (still inside it) and this one.
-    fn note_departure(&mut self, index: &GeofenceIndex, cur: &Sample, here: Option<u16>) {
-        let (Some((home, _)), None) = (self.settled, self.left) else {
+    fn note_departure(&mut self, index: &GeofenceIndex, prev: Option<&Sample>, cur: &Sample) {
+        let (Some((home, _)), None) = (self.settled, &self.left) else {
             return;
         };
-        if here == Some(home) {
+        let country = |s: &Sample| s.country.part.map(|p| index.countries.country_of(p));
+        if country(cur) == Some(home) {
             return;
         }
-        self.left = Some(match self.last {
-            Some((c, t, Some(was))) if was == home => line_crossing(index, home, (c, t), cur),
+        self.left = Some(Box::new(match prev {
+            Some(p) if country(p) == Some(home) => line_crossing(index, home, (p.c, p.t), cur),
             _ => (cur.c, cur.t),
-        });
+        }));
     }
 
     /// The post touched since the last settled fix, if it serves either country.
