@@ -106,6 +106,7 @@ fn fleet(engine: &Engine, atlas: &Atlas) -> Vec<Truck> {
                     corridor_id: corridor.id.clone(),
                     reversed: Some(false),
                 }],
+                critical_deviation_m: Some(50_000.0),
             };
             engine
                 .assign_route(&mut track, &route)

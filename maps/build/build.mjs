@@ -1,7 +1,7 @@
 // Rebuilds every maps/*.geojson file: `npm ci && npm run build` in maps/build.
 import fs from 'node:fs';
 import path from 'node:path';
-import { MAPS_DIR, readCities, readCrossings, writeCollection } from './common.mjs';
+import { MAPS_DIR, readCities, readCrossings, readFacilities, writeCollection } from './common.mjs';
 import { buildCountries } from './countries.mjs';
 import { buildCrossings, maxRadiusKm } from './crossings.mjs';
 import { borderChangesOutsideBcps, buildCorridors, buildGaps, buildOffices, resolver, roadCrossings } from './network.mjs';
@@ -24,7 +24,7 @@ const corridorsOf = (bcpId) => corridors
 
 const located = rows.filter((r) => r.lat !== null);
 const roadCrossingsOf = (row, sideA, sideB) => roadCrossings(corridors, row, sideA, sideB, maxRadiusKm(row.level));
-const { features: crossings, report } = buildCrossings(located, countryByCode, corridorsOf, roadCrossingsOf);
+const { features: crossings, report } = buildCrossings(located, countryByCode, corridorsOf, roadCrossingsOf, readFacilities());
 const gaps = buildGaps(network, corridors, resolve);
 
 writeCollection('countries.geojson', countries);
@@ -36,7 +36,8 @@ writeCollection('coverage-gaps.geojson', gaps);
 console.log('\nBCP zones (radius in km; * = grown past the base radius to reach both countries):');
 for (const r of report) {
   const radius = r.radiusKm === null ? 'none: the point is too far from the border line' : `${r.radiusKm}${r.grown ? ' *' : ''}`;
-  console.log(`  ${r.id.padEnd(14)} ${r.level.padEnd(7)} ${radius}`);
+  const reach = r.facilityKm > 0 ? `  (published facilities reach ${r.facilityKm.toFixed(1)} km)` : '';
+  console.log(`  ${r.id.padEnd(14)} ${r.level.padEnd(7)} ${radius}${reach}`);
 }
 console.log(`\nBCPs without coordinates (not mapped): ${rows.filter((r) => r.lat === null).map((r) => r.id).join(', ')}`);
 for (const g of gaps) console.log(`gap ${g.properties.id}: ${g.properties.length_km} km, timeout ${g.properties.signal_loss_timeout_s} s`);

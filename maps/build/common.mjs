@@ -39,6 +39,18 @@ export function readCrossings() {
   });
 }
 
+/** Published facility positions of BCPs; a row has a coordinate or a distance. */
+export function readFacilities() {
+  const num = (s) => (s === '' ? null : Number(s));
+  return readCsv('post-facilities.csv').map((row) => ({
+    ...row,
+    lat: num(row.lat),
+    lon: num(row.lon),
+    distance_km: num(row.distance_km),
+    precision_km: Number(row.precision_km),
+  }));
+}
+
 export function slug(name) {
   return name
     .replace(/\(.*?\)/g, '')

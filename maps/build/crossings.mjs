@@ -42,17 +42,37 @@ function side(disc, core) {
   return largestPart(intersect(disc, grown));
 }
 
-/** Grows the disc until both countries hold a fair share of it, then cuts it per side. */
-function postZones(row, sideA, sideB, roadCrossings) {
+/**
+ * How far from the BCP coordinate its published facilities reach: each facility's distance
+ * (measured from its coordinate, or as published) plus the precision of the figure.
+ */
+export function facilityReachKm(row, facilities) {
+  const center = [row.lon, row.lat];
+  const reach = facilities
+    .filter((f) => f.bcp_id === row.id)
+    .map((f) => (f.lat !== null
+      ? turf.distance(center, [f.lon, f.lat], { units: 'kilometers' })
+      : f.distance_km) + f.precision_km);
+  return Math.max(0, ...reach);
+}
+
+/**
+ * Grows the disc until both countries hold a fair share of it and it holds the published
+ * facilities of the crossing (beyond the usual ceiling if need be: a truck waiting at a
+ * published port or post is at the BCP), then cuts it per side.
+ */
+function postZones(row, sideA, sideB, roadCrossings, facilityKm) {
   const center = [row.lon, row.lat];
   const reach = Math.max(0, ...roadCrossings.map((p) => turf.distance(center, p, { units: 'kilometers' })));
   const base = RADIUS_KM[row.level];
   const minSide = MIN_SIDE_SHARE * Math.PI * (base * 1000) ** 2;
-  for (let r = base; r <= MAX_GROWTH * base; r += STEP_KM) {
+  const ceiling = Math.max(MAX_GROWTH * base, Math.ceil(facilityKm + 0.5));
+  for (let r = base; r <= ceiling; r += STEP_KM) {
     const disc = turf.circle(center, r, { steps: 64, units: 'kilometers' });
     const coreA = intersect(disc, sideA);
     const coreB = intersect(disc, sideB);
     if (area(coreA) < minSide || area(coreB) < minSide || r < reach + 0.5) continue;
+    if (r < facilityKm + 0.5) continue;
     return { radiusKm: r, a: side(disc, coreA), b: side(disc, coreB) };
   }
   return null;
@@ -67,7 +87,7 @@ const carec = (row) => (row.corridors === '-' ? null : row.corridors);
  * @param roadCrossingsOf function (row, sideA, sideB) -> points where the corridors joining
  *   the BCP cross the Natural Earth line near it; the zone grows to hold them
  */
-export function buildCrossings(rows, countries, corridorsOf, roadCrossingsOf) {
+export function buildCrossings(rows, countries, corridorsOf, roadCrossingsOf, facilities) {
   const features = [];
   const report = [];
   for (const row of rows) {
@@ -78,10 +98,11 @@ export function buildCrossings(rows, countries, corridorsOf, roadCrossingsOf) {
       if (!side) throw new Error(`${row.id}: ${code} is not within reach of the point`);
       return side;
     });
-    const zones = postZones(row, sides[0], sides[1], roadCrossingsOf(row, sides[0], sides[1]))
-      ?? postZones(row, sides[0], sides[1], []);
+    const facilityKm = facilityReachKm(row, facilities);
+    const zones = postZones(row, sides[0], sides[1], roadCrossingsOf(row, sides[0], sides[1]), facilityKm)
+      ?? postZones(row, sides[0], sides[1], [], facilityKm);
     if (!zones) {
-      report.push({ id: row.id, level: row.level, radiusKm: null, grown: false });
+      report.push({ id: row.id, level: row.level, radiusKm: null, grown: false, facilityKm });
       continue;
     }
     const { radiusKm, a, b } = zones;
@@ -111,7 +132,7 @@ export function buildCrossings(rows, countries, corridorsOf, roadCrossingsOf) {
         geometry: tidy(post),
       });
     }
-    report.push({ id: row.id, level: row.level, radiusKm, grown: radiusKm > RADIUS_KM[row.level] });
+    report.push({ id: row.id, level: row.level, radiusKm, grown: radiusKm > RADIUS_KM[row.level], facilityKm });
   }
   return { features, report };
 }

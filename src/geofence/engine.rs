@@ -202,7 +202,7 @@ impl Engine {
         if let Some(z) = scan.touched_post {
             track.border.touched(cur.t, z);
         }
-        track.border.update(&self.index, &cur, found);
+        track.border.update(&self.index, prev.as_ref(), &cur, found);
         self.corridor(track, &cur, found);
         let speed = fix
             .speed_kmh

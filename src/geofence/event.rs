@@ -94,14 +94,36 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bcp_id: Option<String>,
     },
-    /// The device settled in another country without passing near any BCP.
-    CrossingOutsideBcp { from: CountryCode, to: CountryCode },
+    /// The device settled in another country without passing near any BCP. The event's
+    /// time and point are those of the crossing: where the movement met the border line,
+    /// interpolated between the fixes either side of it. The fix that confirmed the device
+    /// inside the new country is kept apart.
+    CrossingOutsideBcp {
+        from: CountryCode,
+        to: CountryCode,
+        /// Device time of the first settled fix in the new country.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirmed_at: Option<DateTime<Utc>>,
+        /// Where that fix was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirmed_point: Option<GeoPoint>,
+    },
     /// Farther than the corridor width from the assigned route for long enough.
     RouteDeviation {
         route_id: String,
         corridor_id: String,
         distance_m: f64,
         width_m: f64,
+    },
+    /// An open deviation went farther from the route than the critical distance: the first
+    /// fix beyond it, so the alert escalates when the evidence grows.
+    RouteDeviationCritical {
+        route_id: String,
+        corridor_id: String,
+        distance_m: f64,
+        limit_m: f64,
+        /// When the deviation began.
+        since: DateTime<Utc>,
     },
     /// Back within the corridor after a deviation.
     RouteDeviationEnded {
@@ -166,6 +188,7 @@ impl EventKind {
             Self::BorderCrossed { .. } => "border_crossed",
             Self::CrossingOutsideBcp { .. } => "crossing_outside_bcp",
             Self::RouteDeviation { .. } => "route_deviation",
+            Self::RouteDeviationCritical { .. } => "route_deviation_critical",
             Self::RouteDeviationEnded { .. } => "route_deviation_ended",
             Self::WrongDirection { .. } => "wrong_direction",
             Self::UnauthorisedStop { .. } => "unauthorised_stop",
@@ -183,7 +206,9 @@ impl EventKind {
     /// the post turns a seal alarm into a record).
     pub fn severity(&self) -> Severity {
         match self {
-            Self::CrossingOutsideBcp { .. } => Severity::Critical,
+            Self::CrossingOutsideBcp { .. } | Self::RouteDeviationCritical { .. } => {
+                Severity::Critical
+            }
             Self::SealAlarm {
                 at_control_place, ..
             } => {

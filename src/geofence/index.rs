@@ -31,6 +31,11 @@ pub struct GeofenceIndex {
 pub struct Route {
     pub id: String,
     pub legs: Vec<RouteLeg>,
+    /// A deviation farther than this from the route is critical (the transit rules' EAEU
+    /// code 03 threshold). The engine reports the first fix beyond it on an open deviation
+    /// as its own event, so the alert escalates when the evidence does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_deviation_m: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +52,7 @@ pub struct RouteLeg {
 pub struct RoutePath {
     pub(crate) id: String,
     pub(crate) network: Network,
+    pub(crate) critical_deviation_m: Option<f64>,
 }
 
 impl RoutePath {
@@ -150,6 +156,7 @@ impl GeofenceIndex {
         Ok(Arc::new(RoutePath {
             id: route.id.clone(),
             network: Network::new(vec![points], corridors, self.linear),
+            critical_deviation_m: route.critical_deviation_m,
         }))
     }
 

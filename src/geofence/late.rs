@@ -138,8 +138,20 @@ fn excursion(
             found.push(Found::new(kind, cur.t, Some(cur.c)));
         }
         _ => {
-            let kind = EventKind::CrossingOutsideBcp { from, to: to_code };
-            found.push(Found::new(kind, cur.t, Some(cur.c)));
+            // Dated where the movement from the earlier neighbour met the border line.
+            let (c, t) = prev.map_or((cur.c, cur.t), |p| {
+                super::border::line_crossing(engine.index(), before, (p.c, p.t), cur)
+            });
+            let kind = EventKind::CrossingOutsideBcp {
+                from,
+                to: to_code,
+                confirmed_at: Some(cur.t),
+                confirmed_point: Some(crate::telemetry::GeoPoint {
+                    lat: cur.c.y,
+                    lon: cur.c.x,
+                }),
+            };
+            found.push(Found::new(kind, t, Some(c)));
         }
     }
 }

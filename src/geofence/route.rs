@@ -31,6 +31,8 @@ struct Deviation {
     fixes: u32,
     max_m: f64,
     open: bool,
+    /// Already reported beyond the route's critical distance.
+    critical: bool,
 }
 
 impl RouteState {
@@ -73,19 +75,40 @@ impl RouteState {
             fixes: 0,
             max_m: 0.0,
             open: false,
+            critical: false,
         });
         d.fixes += 1;
         d.max_m = d.max_m.max(p.distance_m);
         let long_enough = (cur.t - d.since).num_seconds() >= cfg.deviation_min_s;
+        let corridor_id = self.path.network.corridor_id(p.corridor).to_owned();
+        let beyond = self
+            .path
+            .critical_deviation_m
+            .filter(|limit| p.distance_m > *limit);
         if !d.open && d.fixes >= cfg.deviation_min_fixes.max(1) && long_enough {
             d.open = true;
+            // Opened already beyond the limit: the deviation event itself carries the
+            // distance that makes it critical.
+            d.critical = beyond.is_some();
             let kind = EventKind::RouteDeviation {
                 route_id: self.path.id().to_owned(),
-                corridor_id: self.path.network.corridor_id(p.corridor).to_owned(),
+                corridor_id,
                 distance_m: p.distance_m,
                 width_m,
             };
             out.push(Found::new(kind, d.since, Some(cur.c)));
+            return;
+        }
+        if let (true, false, Some(limit_m)) = (d.open, d.critical, beyond) {
+            d.critical = true;
+            let kind = EventKind::RouteDeviationCritical {
+                route_id: self.path.id().to_owned(),
+                corridor_id,
+                distance_m: p.distance_m,
+                limit_m,
+                since: d.since,
+            };
+            out.push(Found::new(kind, cur.t, Some(cur.c)));
         }
     }
 

@@ -39,6 +39,11 @@ impl Atlas {
         self.corridors.iter().find(|c| c.id == id)
     }
 
+    /// The BCP post with this id (e.g. `irkeshtam-kg`), with its BCP.
+    pub fn post(&self, id: &str) -> Option<(&Bcp, &Post)> {
+        self.posts().find(|(_, p)| p.id == id)
+    }
+
     /// Every post of every BCP, with the BCP it belongs to.
     pub fn posts(&self) -> impl Iterator<Item = (&Bcp, &Post)> {
         self.bcps

@@ -208,6 +208,12 @@ pub enum Raised {
     New(String),
     /// Counted on the unresolved alert with the same key.
     Repeated(String),
+    /// Counted on the unresolved alert with the same key, whose severity the new evidence
+    /// raised (it was `from`).
+    Escalated {
+        id: String,
+        from: Severity,
+    },
 }
 
 /// Raises `c` on `alerts` unless the same condition is already unresolved there.
@@ -222,8 +228,27 @@ pub fn raise(
         .find(|a| a.key == c.key && a.is_unresolved())
     {
         open.repeats += 1;
-        open.severity = open.severity.max(c.severity);
-        return Raised::Repeated(open.id.clone());
+        if c.severity <= open.severity {
+            return Raised::Repeated(open.id.clone());
+        }
+        // The facts grew past what the alert was graded for: the grade follows them, and
+        // the alert's own history says when and why.
+        let from = open.severity;
+        open.severity = c.severity;
+        open.history.push(AlertStep {
+            action: "escalated".into(),
+            by: Actor::system(),
+            at: c.occurred_at,
+            note: Some(format!(
+                "{} -> {}",
+                severity_str(from),
+                severity_str(c.severity)
+            )),
+        });
+        return Raised::Escalated {
+            id: open.id.clone(),
+            from,
+        };
     }
     let id = format!("{transit_id}.{}", alerts.len() + 1);
     alerts.push(Alert {
@@ -249,6 +274,14 @@ pub fn raise(
         history: Vec::new(),
     });
     Raised::New(id)
+}
+
+fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
 }
 
 /// Notes on the unresolved alert with `key` that its condition ended at `at`.

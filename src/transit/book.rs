@@ -76,7 +76,13 @@ impl TransitBook {
     /// Resumes from the store: every transit declared so far (closed ones count for the
     /// uniqueness of references and the carriers' history).
     pub fn restore(&mut self, transits: impl IntoIterator<Item = Transit>) {
-        for t in transits {
+        for mut t in transits {
+            // Routes declared before the critical deviation distance travelled with them.
+            if let Some(route) = t.itinerary.route.as_mut() {
+                route.critical_deviation_m = route
+                    .critical_deviation_m
+                    .or(Some(self.ctx.rules.alerts.deviation_critical_km * 1000.0));
+            }
             self.ids.insert(t.id.clone());
             let history = self.carriers.entry(t.carrier.clone()).or_default();
             for a in t
@@ -248,6 +254,7 @@ impl TransitBook {
         let cause = Cause {
             by: by.clone(),
             at: now,
+            recorded_at: now,
             late: false,
         };
         match action {

@@ -109,7 +109,7 @@ pub fn declare(
     if decl.deadline <= now {
         errors.push(FieldError::new("deadline", "the deadline is in the past"));
     }
-    let country = atlas.office(&decl.departure_office).map(|o| o.country);
+    let country = itinerary::place_country(atlas, &decl.departure_office);
     let id = country.map(|c| TransitId::new(c, &decl.reference));
     if let Some(id) = id.as_ref().filter(|id| known.transit_ids.contains(*id)) {
         let msg = format!("{id} is already declared: references are unique per country");

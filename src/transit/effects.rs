@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::alert::{self, AlertKind, Outcome, Raised};
+use super::alert::{self, Alert, AlertKind, Outcome, Raised};
 use super::lifecycle::Effect;
 use super::model::{Actor, Status, Transit, Transition};
 use super::record::{Fact, Recorder};
@@ -35,6 +35,7 @@ pub(super) fn settle(
                 };
                 let jurisdiction = country_at(t, c.occurred_at);
                 let id = t.id.to_string();
+                let evidence = c.detail.clone();
                 match alert::raise(&mut t.alerts, &id, c, jurisdiction) {
                     Raised::New(alert_id) => {
                         let alert = t.alerts.iter().find(|a| a.id == alert_id);
@@ -46,6 +47,17 @@ pub(super) fn settle(
                             fact,
                             serde_json::json!({ "alert_id": alert_id }),
                         );
+                    }
+                    Raised::Escalated { id: alert_id, from } => {
+                        let alert = t.alerts.iter().find(|a| a.id == alert_id);
+                        let body = serde_json::json!({
+                            "alert_id": alert_id,
+                            "from": from,
+                            "to": alert.map(|a| a.severity),
+                            "evidence": evidence,
+                            "alert": alert,
+                        });
+                        rec.push("alert_escalated", fact, body);
                     }
                 }
             }
@@ -158,26 +170,38 @@ pub(super) fn suspension(
         return;
     }
     let stage = Status::from(t.stage);
-    let (from, to, who) = if is {
-        (stage, Status::Suspended, Actor::system())
+    let suspending: Vec<&Alert> = t.alerts.iter().filter(|a| a.suspends()).collect();
+    // Suspended when the first open critical alert became critical, by the clock of its
+    // evidence (device time), not when the server got to it; resumed when the officer
+    // resolved the last one.
+    let became_critical = suspending.iter().map(|a| critical_since(a)).min();
+    let (from, to, who, when, late) = if is {
+        let late = suspending.iter().any(|a| a.late);
+        let when = became_critical.unwrap_or(at);
+        (stage, Status::Suspended, Actor::system(), when, late)
     } else {
-        (Status::Suspended, stage, by.clone())
+        (Status::Suspended, stage, by.clone(), at, false)
     };
-    let critical = t
-        .alerts
-        .iter()
-        .filter(|a| a.suspends())
-        .map(|a| a.id.clone())
-        .collect::<Vec<_>>();
+    let critical = suspending.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
     let tr = Transition {
         from,
         to,
-        at,
+        at: when,
+        recorded_at: Some(at),
         by: who,
         place: None,
-        late: false,
+        late,
         note: is.then(|| format!("critical alert(s) open: {}", critical.join(", "))),
     };
-    t.transitions.push(tr.clone());
+    t.record_transition(tr.clone());
     rec.push("status_changed", fact_of(&tr, None), &tr);
+}
+
+/// When an alert became critical: its last escalation, or when it occurred.
+fn critical_since(a: &Alert) -> DateTime<Utc> {
+    a.history
+        .iter()
+        .rev()
+        .find(|s| s.action == "escalated")
+        .map_or(a.occurred_at, |s| s.at)
 }

@@ -1,6 +1,11 @@
 //! The route of a transit, built from the atlas: its checkpoints (office of departure, the
 //! BCPs in order, office of destination), the legs between them with their country and time
 //! budget, the corridor legs the geofence engine follows, and one polyline with chainage.
+//!
+//! A transit may also be national: it may begin at the post of entry of a BCP (goods
+//! entering the country under transit to an inland office), end at the post of exit of a
+//! BCP (from an inland office out of the country), or run from one office to another in one
+//! country. The post is named by its id (`irkeshtam-kg`), which says whose side it is.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -18,6 +23,8 @@ use crate::maps::{Atlas, Corridor, CountryCode};
 pub enum CheckpointKind {
     Office,
     Bcp,
+    /// One post of a BCP where a national transit begins (entry) or ends (exit).
+    Post,
 }
 
 /// One side of a BCP, as the transit meets it.
@@ -39,6 +46,9 @@ pub struct Checkpoint {
     pub location: [f64; 2],
     /// Distance along the route from the office of departure.
     pub chainage_m: f64,
+    /// For a post of entry or exit: the BCP it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcp_id: Option<String>,
 }
 
 /// The part of the route between two consecutive checkpoints, in one country.
@@ -68,6 +78,14 @@ impl Itinerary {
             .iter()
             .enumerate()
             .find(|(_, c)| c.id == id)
+    }
+
+    /// Whether the transit begins or ends at a post of `bcp_id` (a national transit).
+    pub fn starts_or_ends_at(&self, bcp_id: &str) -> bool {
+        [self.checkpoints.first(), self.checkpoints.last()]
+            .into_iter()
+            .flatten()
+            .any(|c| c.bcp_id.as_deref() == Some(bcp_id))
     }
 
     /// The checkpoint index of the BCP owning `post_id`.
@@ -101,15 +119,19 @@ pub fn build(
     let mut errors = Vec::new();
     let mut checkpoints = Vec::new();
     let mut countries = Vec::new();
-    match atlas.office(req.departure) {
-        Some(o) => {
-            checkpoints.push(office_checkpoint(o));
-            countries.push(o.country);
+    if req.departure == req.destination {
+        let msg = format!(
+            "`{}` is both departure and destination: a transit runs from one place to another",
+            req.destination
+        );
+        errors.push(FieldError::new("destination_office", msg));
+    }
+    match place(atlas, req.departure) {
+        Ok((cp, country)) => {
+            checkpoints.push(cp);
+            countries.push(country);
         }
-        None => errors.push(FieldError::new(
-            "departure_office",
-            format!("no customs office `{}` in the maps", req.departure),
-        )),
+        Err(msg) => errors.push(FieldError::new("departure_office", msg)),
     }
     for (i, id) in req.bcps.iter().enumerate() {
         let field = format!("itinerary[{i}]");
@@ -141,28 +163,61 @@ pub fn build(
             posts,
             location: [bcp.location.x(), bcp.location.y()],
             chainage_m: 0.0,
+            bcp_id: None,
         });
     }
-    match atlas.office(req.destination) {
-        Some(o) => {
-            if let Some(&last) = countries.last().filter(|c| **c != o.country) {
+    match place(atlas, req.destination) {
+        Ok((cp, country)) => {
+            if let Some(&last) = countries.last().filter(|c| **c != country) {
                 let msg = format!(
-                    "the office is in {}, but the itinerary ends in {last}",
-                    o.country
+                    "`{}` is in {country}, but the itinerary ends in {last}",
+                    cp.id
                 );
                 errors.push(FieldError::new("destination_office", msg));
             }
-            checkpoints.push(office_checkpoint(o));
+            checkpoints.push(cp);
         }
-        None => errors.push(FieldError::new(
-            "destination_office",
-            format!("no customs office `{}` in the maps", req.destination),
-        )),
+        Err(msg) => errors.push(FieldError::new("destination_office", msg)),
     }
     if !errors.is_empty() {
         return Err(errors);
     }
     connect(atlas, rules, req.transit_id, checkpoints, &countries)
+}
+
+/// The country whose customs a transit starting at `id` (an office or a post) answers to.
+pub fn place_country(atlas: &Atlas, id: &str) -> Option<CountryCode> {
+    place(atlas, id).ok().map(|(_, c)| c)
+}
+
+/// An office, or the post of a BCP where a national transit begins or ends.
+fn place(atlas: &Atlas, id: &str) -> Result<(Checkpoint, CountryCode), String> {
+    if let Some(o) = atlas.office(id) {
+        return Ok((office_checkpoint(o), o.country));
+    }
+    if let Some((bcp, post)) = atlas.post(id) {
+        let cp = Checkpoint {
+            id: post.id.clone(),
+            kind: CheckpointKind::Post,
+            name: post.name.clone(),
+            posts: vec![PostRef {
+                id: post.id.clone(),
+                country: post.country,
+            }],
+            location: [bcp.location.x(), bcp.location.y()],
+            chainage_m: 0.0,
+            bcp_id: Some(bcp.id.clone()),
+        };
+        return Ok((cp, post.country));
+    }
+    if let Some(bcp) = atlas.bcp(id) {
+        let posts: Vec<&str> = bcp.posts.iter().map(|p| p.id.as_str()).collect();
+        return Err(format!(
+            "`{id}` is a BCP with a post on each side: name the post ({})",
+            posts.join(" or ")
+        ));
+    }
+    Err(format!("no customs office or BCP post `{id}` in the maps"))
 }
 
 fn office_checkpoint(o: &crate::maps::Office) -> Checkpoint {
@@ -174,6 +229,7 @@ fn office_checkpoint(o: &crate::maps::Office) -> Checkpoint {
         posts: Vec::new(),
         location: c,
         chainage_m: 0.0,
+        bcp_id: None,
     }
 }
 
@@ -198,7 +254,9 @@ fn connect(
     let mut errors = Vec::new();
     for k in 0..checkpoints.len().saturating_sub(1) {
         let (a, b) = (&checkpoints[k], &checkpoints[k + 1]);
-        let Some(pieces) = corridor_path(atlas, &a.id, &b.id) else {
+        // A post of entry or exit is reached along the corridors through its BCP.
+        let node = |c: &Checkpoint| c.bcp_id.clone().unwrap_or_else(|| c.id.clone());
+        let Some(pieces) = corridor_path(atlas, &node(a), &node(b)) else {
             let msg = format!("no corridor in the maps connects `{}` to `{}`", a.id, b.id);
             errors.push(FieldError::new("itinerary", msg));
             continue;
@@ -218,9 +276,10 @@ fn connect(
             }
         }
         let distance_m = RouteLine::new(leg_coords.clone()).length_m();
+        // A transit ending at a post of exit ends on arrival there: no dwell.
         let dwell = match b.kind {
             CheckpointKind::Bcp => rules.dwell(&b.id),
-            CheckpointKind::Office => chrono::Duration::zero(),
+            CheckpointKind::Office | CheckpointKind::Post => chrono::Duration::zero(),
         };
         let budget = TransitRules::drive(distance_m, rules.speed.with_delay_kmh) + dwell;
         legs.push(Leg {
@@ -243,6 +302,7 @@ fn connect(
         route: Some(Route {
             id: transit_id.to_owned(),
             legs: route_legs,
+            critical_deviation_m: Some(rules.alerts.deviation_critical_km * 1000.0),
         }),
         line: RouteLine::new(coords),
     })

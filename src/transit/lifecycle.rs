@@ -18,7 +18,10 @@ use super::performance::{BcpPassage, SectionRun};
 #[derive(Clone, Debug)]
 pub struct Cause {
     pub by: Actor,
+    /// When it happened: device time for device data, the action's time for an officer.
     pub at: DateTime<Utc>,
+    /// Server time when Caravan recorded it.
+    pub recorded_at: DateTime<Utc>,
     pub late: bool,
 }
 
@@ -88,13 +91,14 @@ fn move_to(t: &mut Transit, to: Stage, cause: &Cause, place: &str, note: Option<
         from: Status::from(t.stage),
         to: Status::from(to),
         at: cause.at,
+        recorded_at: Some(cause.recorded_at),
         by: cause.by.clone(),
         place: Some(place.to_owned()),
         late: cause.late,
         note,
     };
     t.stage = to;
-    t.transitions.push(transition.clone());
+    t.record_transition(transition.clone());
     Effect::Moved(transition)
 }
 
@@ -284,6 +288,10 @@ pub fn on_border(t: &mut Transit, bcp_id: Option<&str>, cause: &Cause) -> Vec<Ef
     }
     let expected = t.leg + 1;
     let Some(bcp_id) = bcp_id else { return out };
+    if t.itinerary.starts_or_ends_at(bcp_id) {
+        national_border(t, bcp_id, cause, &mut out);
+        return out;
+    }
     match t.itinerary.checkpoint(bcp_id) {
         Some((k, cp)) if k >= expected && cp.kind == CheckpointKind::Bcp => {
             if t.stage == Stage::AtBcp && k == expected {
@@ -305,6 +313,27 @@ pub fn on_border(t: &mut Transit, bcp_id: Option<&str>, cause: &Cause) -> Vec<Ef
         None => {}
     }
     out
+}
+
+/// A national transit crossing the border at the BCP of its post of entry or exit: entering
+/// through the post of entry is leaving the place of departure; leaving through the post of
+/// exit is reaching the destination, even when no fix fell inside the post's zone.
+fn national_border(t: &mut Transit, bcp_id: &str, cause: &Cause, out: &mut Vec<Effect>) {
+    let it = &t.itinerary;
+    let at_start = it
+        .checkpoints
+        .first()
+        .is_some_and(|c| c.bcp_id.as_deref() == Some(bcp_id));
+    let at_end = it.checkpoints.len() > 1
+        && it
+            .checkpoints
+            .last()
+            .is_some_and(|c| c.bcp_id.as_deref() == Some(bcp_id));
+    if at_start && matches!(t.stage, Stage::Declared | Stage::Departed) {
+        depart(t, cause, out);
+    } else if at_end && t.leg + 2 >= it.checkpoints.len() {
+        arrive_destination(t, cause, out);
+    }
 }
 
 /// Applies an officer's action.

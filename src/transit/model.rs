@@ -177,11 +177,20 @@ impl From<Stage> for Status {
 }
 
 /// One step of the lifecycle: who moved the transit, where, and when.
+///
+/// Two clocks, kept apart: `at` is when the step happened, in device time when device data
+/// drove it (the fix that entered the zone, the alert that suspended the transit) and the
+/// officer's action time otherwise; `recorded_at` is the server's clock when Caravan
+/// recorded it. The history is ordered by `at`, so a replay or a late upload lists the
+/// steps in the order they happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
     pub from: Status,
     pub to: Status,
     pub at: DateTime<Utc>,
+    /// Server time of recording (absent on steps recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
     pub by: Actor,
     /// The office, post or BCP where it happened, if at one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +237,13 @@ pub struct Transit {
 }
 
 impl Transit {
+    /// Adds a step to the history at its place in time (`at`): after every step at or
+    /// before it.
+    pub(crate) fn record_transition(&mut self, tr: Transition) {
+        let at = self.transitions.partition_point(|x| x.at <= tr.at);
+        self.transitions.insert(at, tr);
+    }
+
     /// The stage, or `suspended` while a critical alert is open on a transit still under way.
     pub fn status(&self) -> Status {
         if !self.stage.is_final() && self.alerts.iter().any(Alert::suspends) {

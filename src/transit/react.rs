@@ -14,6 +14,7 @@ pub fn react(t: &mut Transit, e: &GeofenceEvent, rules: &TransitRules) -> Vec<Ef
     let cause = Cause {
         by: Actor::system(),
         at: e.occurred_at,
+        recorded_at: e.detected_at,
         late: e.late,
     };
     let device = e.device_id.as_str();
@@ -36,7 +37,7 @@ pub fn react(t: &mut Transit, e: &GeofenceEvent, rules: &TransitRules) -> Vec<Ef
         EventKind::BorderCrossed { bcp_id, .. } => {
             lifecycle::on_border(t, bcp_id.as_deref(), &cause)
         }
-        EventKind::CrossingOutsideBcp { from, to } => alert(
+        EventKind::CrossingOutsideBcp { from, to, .. } => alert(
             e,
             AlertKind::CrossingOutsideBcp,
             format!("crossing_outside_bcp:{from}-{to}"),
@@ -49,6 +50,10 @@ pub fn react(t: &mut Transit, e: &GeofenceEvent, rules: &TransitRules) -> Vec<Ef
                 }
             }
             effects
+        }
+        // Same key as the deviation: the open alert is escalated, not doubled.
+        EventKind::RouteDeviationCritical { .. } => {
+            alert(e, AlertKind::RouteDeviation, "route_deviation".into())
         }
         EventKind::RouteDeviationEnded { .. } => ended("route_deviation".into()),
         EventKind::WrongDirection { .. } => {

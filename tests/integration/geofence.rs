@@ -210,10 +210,15 @@ async fn after_a_restart_a_truck_inside_a_post_zone_is_not_entered_again() {
         }
         inside.expect("the truck reaches the Chinese post")
     };
-    let entered_before = kinds(&events(&app, "waiting").await)
-        .iter()
-        .filter(|k| *k == "enter")
-        .count();
+    // Entries into the post zone the truck waits in (a neighbouring zone, such as the
+    // coverage gap beside the post, may still be confirmed by the next fix).
+    let entered = |events: Vec<Value>| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "enter" && e["body"]["zone_id"] == "irkeshtam-cn")
+            .count()
+    };
+    let entered_before = entered(events(&app, "waiting").await);
     let dir = app.data_dir.clone();
     let keep = app.shutdown().await;
 
@@ -227,10 +232,7 @@ async fn after_a_restart_a_truck_inside_a_post_zone_is_not_entered_again() {
         (app.device("waiting").await["position"]["seq"] == 10_000).then_some(())
     })
     .await;
-    let entered_after = kinds(&events(&app, "waiting").await)
-        .iter()
-        .filter(|k| *k == "enter")
-        .count();
+    let entered_after = entered(events(&app, "waiting").await);
     assert_eq!(
         entered_after, entered_before,
         "the restart forgot the truck was inside"

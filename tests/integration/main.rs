@@ -20,6 +20,7 @@ mod ingest;
 mod maps_cli;
 mod mosquitto;
 mod mosquitto_shipped;
+mod national_transits;
 mod openapi;
 mod operations;
 mod restart;

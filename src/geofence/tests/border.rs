@@ -1,3 +1,5 @@
+use chrono::{DateTime, Utc};
+
 use super::*;
 use crate::geofence::{DeviceTrack, Severity};
 
@@ -60,7 +62,62 @@ fn a_crossing_away_from_any_bcp_raises_a_critical_alarm() {
     assert_eq!(crossings.len(), 1, "{events:?}");
     assert_eq!(crossings[0].kind_str(), "crossing_outside_bcp");
     assert_eq!(crossings[0].severity, Severity::Critical);
-    assert_eq!(crossings[0].occurred_at, at(1200));
+    // The line at 75°E is 0.01° into the 0.21° between the fixes at 600 s and 1200 s.
+    let crossed = at(600) + chrono::Duration::milliseconds(600_000 / 21);
+    assert!(
+        (crossings[0].occurred_at - crossed)
+            .num_milliseconds()
+            .abs()
+            < 100
+    );
+}
+
+/// Where `e` says the device crossed, and when the crossing was confirmed.
+fn evidence(e: &GeofenceEvent) -> (f64, f64, Option<DateTime<Utc>>, Option<GeoPoint>) {
+    let point = e.point.expect("a crossing has a point");
+    let EventKind::CrossingOutsideBcp {
+        confirmed_at,
+        confirmed_point,
+        ..
+    } = &e.kind
+    else {
+        panic!("not an off-BCP crossing: {e:?}")
+    };
+    (point.lat, point.lon, *confirmed_at, *confirmed_point)
+}
+
+#[test]
+fn an_off_bcp_crossing_is_dated_and_placed_where_it_left_the_country_not_where_it_settled() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    // Settled in KG, then over the line at 75°E between 8220 s and 8280 s, back over it,
+    // over again, and only settled 3 km inside CN at 9660 s.
+    let reports = [
+        fix(7800, 41.0, 74.90, Some(50.0)),
+        fix(8100, 41.0, 74.985, Some(50.0)),
+        fix(8220, 41.0, 74.995, Some(20.0)),
+        fix(8280, 41.0, 75.005, Some(20.0)),
+        fix(8400, 41.01, 74.998, Some(20.0)),
+        fix(8700, 41.02, 75.01, Some(20.0)),
+        fix(9300, 41.03, 75.02, Some(20.0)),
+        fix(9660, 41.04, 75.05, Some(40.0)),
+    ];
+    let events = run(&engine, &mut track, &reports);
+    let crossings = crossing_events(&events);
+    assert_eq!(crossings.len(), 1, "{events:?}");
+    let e = crossings[0];
+    assert_eq!(e.kind_str(), "crossing_outside_bcp");
+    // Half-way between the fixes either side of the first crossing of the line.
+    assert!(
+        (e.occurred_at - at(8250)).num_seconds().abs() <= 1,
+        "dated {} instead of about 8250 s",
+        e.occurred_at
+    );
+    let (lat, lon, confirmed_at, confirmed_point) = evidence(e);
+    assert!((lon - 75.0).abs() < 1e-4, "placed at {lat}, {lon}");
+    assert!((lat - 41.0).abs() < 1e-4, "placed at {lat}, {lon}");
+    assert_eq!(confirmed_at, Some(at(9660)));
+    assert_eq!(confirmed_point.map(|p| p.lon), Some(75.05));
 }
 
 #[test]

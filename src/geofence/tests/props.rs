@@ -75,6 +75,7 @@ fn with_route(engine: &Engine) -> DeviceTrack {
     let mut track = DeviceTrack::new(device());
     let route = Route {
         id: "T".into(),
+        critical_deviation_m: None,
         legs: vec![RouteLeg {
             corridor_id: "c1".into(),
             reversed: None,

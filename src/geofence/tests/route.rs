@@ -12,6 +12,7 @@ fn assigned() -> (Engine, DeviceTrack) {
     let mut track = DeviceTrack::new(device());
     let route = Route {
         id: "T-1".into(),
+        critical_deviation_m: None,
         legs: vec![RouteLeg {
             corridor_id: "c1".into(),
             reversed: None,
@@ -150,6 +151,7 @@ fn driving_on_past_a_sharp_bend_raises_no_wrong_direction() {
     let mut track = DeviceTrack::new(device());
     let route = Route {
         id: "T-2".into(),
+        critical_deviation_m: None,
         legs: vec![RouteLeg {
             corridor_id: "bend".into(),
             reversed: Some(false),
@@ -200,6 +202,7 @@ fn a_route_naming_an_unknown_corridor_is_refused() {
     let mut track = DeviceTrack::new(device());
     let route = Route {
         id: "T-2".into(),
+        critical_deviation_m: None,
         legs: vec![RouteLeg {
             corridor_id: "nowhere".into(),
             reversed: None,
@@ -221,6 +224,7 @@ fn the_deviation_thresholds_come_from_the_config() {
     let mut track = DeviceTrack::new(device());
     let route = Route {
         id: "T-1".into(),
+        critical_deviation_m: None,
         legs: vec![RouteLeg {
             corridor_id: "c1".into(),
             reversed: None,

@@ -2,8 +2,11 @@
 //! crosses Irkeshtam and reaches Osh, driven through the real geofence engine.
 
 mod alerts;
+mod clocks;
 mod declare;
+mod escalation;
 mod journey;
+mod posts;
 mod props;
 
 use std::sync::{Arc, OnceLock};
@@ -99,6 +102,9 @@ pub(super) struct Trip {
     pub id: super::TransitId,
     pub seq: u64,
     pub changes: Vec<TransitChange>,
+    /// How long after device time the server receives and evaluates each report (a
+    /// buffered upload, or a replay).
+    pub lag: Duration,
 }
 
 impl Trip {
@@ -120,6 +126,7 @@ impl Trip {
             id: change.transit.id.clone(),
             seq: 0,
             changes: vec![change],
+            lag: Duration::zero(),
         }
     }
 
@@ -140,7 +147,8 @@ impl Trip {
         cp.chainage_m
     }
 
-    fn feed(&mut self, body: ReportBody, t: DateTime<Utc>) {
+    fn feed(&mut self, body: ReportBody, device_t: DateTime<Utc>) {
+        let t = device_t + self.lag;
         let report = Report {
             device_id: truck(),
             received_at: t,
@@ -153,8 +161,14 @@ impl Trip {
     }
 
     pub fn fix_at(&mut self, chainage_m: f64, minute: f64, speed_kmh: f64) {
+        self.fix_off(chainage_m, 0.0, minute, speed_kmh);
+    }
+
+    /// A fix `south_m` metres due south of the route point at `chainage_m`.
+    pub fn fix_off(&mut self, chainage_m: f64, south_m: f64, minute: f64, speed_kmh: f64) {
         let t = self.transit();
-        let c = t.itinerary.line.point_at(chainage_m);
+        let mut c = t.itinerary.line.point_at(chainage_m);
+        c.y -= south_m / 111_320.0;
         self.seq += 1;
         let when = at(0) + Duration::seconds((minute * 60.0) as i64);
         let fix = Fix {

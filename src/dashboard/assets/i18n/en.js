@@ -118,6 +118,7 @@ export default {
   lane_red: 'Red',
   checkpoint_office: 'office',
   checkpoint_bcp: 'BCP',
+  checkpoint_post: 'post of entry or exit',
 
   severity_critical: 'Critical',
   severity_warning: 'Warning',
@@ -215,6 +216,7 @@ export default {
   event_border_crossed: 'Border crossed',
   event_crossing_outside_bcp: 'Crossing outside a BCP',
   event_route_deviation: 'Route deviation',
+  event_route_deviation_critical: 'Route deviation became critical',
   event_route_deviation_ended: 'Back on route',
   event_wrong_direction: 'Wrong direction',
   event_unauthorised_stop: 'Unauthorised stop',

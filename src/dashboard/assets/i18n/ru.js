@@ -122,6 +122,7 @@ export default {
   lane_red: 'Красный',
   checkpoint_office: 'таможня',
   checkpoint_bcp: 'пункт пропуска',
+  checkpoint_post: 'пост въезда или выезда',
 
   severity_critical: 'Критическая',
   severity_warning: 'Предупреждение',
@@ -229,6 +230,7 @@ export default {
   event_border_crossed: 'Пересечение границы',
   event_crossing_outside_bcp: 'Пересечение вне пункта пропуска',
   event_route_deviation: 'Отклонение от маршрута',
+  event_route_deviation_critical: 'Отклонение от маршрута стало критическим',
   event_route_deviation_ended: 'Возврат на маршрут',
   event_wrong_direction: 'Движение в обратном направлении',
   event_unauthorised_stop: 'Несанкционированная остановка',

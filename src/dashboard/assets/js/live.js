@@ -11,13 +11,16 @@ const BREACH_EVENTS = new Set(['rope_cut', 'case_breach']);
 /** The server names each event by its kind; EventSource hears only the names listened to. */
 const STREAM_KINDS = [
   'position', 'resync', 'enter', 'exit', 'cross', 'border_crossed', 'crossing_outside_bcp',
-  'route_deviation', 'route_deviation_ended', 'wrong_direction', 'unauthorised_stop', 'stop_ended',
+  'route_deviation', 'route_deviation_critical', 'route_deviation_ended', 'wrong_direction', 'unauthorised_stop', 'stop_ended',
   'signal_lost', 'signal_restored', 'tracking_gap', 'gnss_anomaly', 'seal_alarm',
   'transit.declared', 'transit.status_changed', 'transit.alert_raised', 'transit.alert_updated',
+  'transit.alert_escalated',
   'transit.inspection_recorded', 'transit.bcp_passed', 'transit.section_completed',
   'transit.seal_opened_at_control',
 ];
-const ALERT_KINDS = new Set(['transit.alert_raised', 'transit.alert_updated', 'resync']);
+const ALERT_KINDS = new Set([
+  'transit.alert_raised', 'transit.alert_updated', 'transit.alert_escalated', 'resync',
+]);
 
 export class Live extends EventTarget {
   constructor() {
