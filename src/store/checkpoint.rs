@@ -13,7 +13,7 @@
 //! this thread's last pass are left to copy), and its next commit starts the log over.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -89,7 +89,14 @@ pub fn checkpoint(conn: &Connection, mode: &str) -> Option<i64> {
     match conn.query_row(&sql, [], |row| row.get::<_, i64>(1)) {
         Ok(frames) => Some(frames),
         Err(e) => {
-            warn!(error = %e, mode, "A checkpoint of the write-ahead log failed; it is retried.");
+            // Retried twice a second: while a disk is full, one line a minute is enough.
+            static LAST_WARNED: AtomicI64 = AtomicI64::new(i64::MIN);
+            let now = chrono::Utc::now().timestamp();
+            let last = LAST_WARNED.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= 60 {
+                LAST_WARNED.store(now, Ordering::Relaxed);
+                warn!(error = %e, mode, "A checkpoint of the write-ahead log failed; it is retried (this is said once a minute).");
+            }
             None
         }
     }
