@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::api;
 use crate::atlas;
 use crate::auth::Role;
+use crate::evidence;
 use crate::broker;
 use crate::health::Health;
 use crate::historian;
@@ -41,6 +42,8 @@ pub struct App {
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     historian: (CancellationToken, JoinHandle<()>),
+    /// Signs checkpoints; stopped after the committer, so the last one covers every commit.
+    evidence: (CancellationToken, JoinHandle<()>),
 }
 
 impl App {
@@ -58,6 +61,7 @@ impl App {
             })?;
         let (writer, bootstrap_token) = bootstrap(writer, &reader).await?;
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
+        let (key, evidence) = evidence::start(&settings, reader.clone())?;
         let snapshot_reader = reader.clone();
         let snapshot =
             tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH, 32))
@@ -148,6 +152,7 @@ impl App {
             live,
             maps_dir: settings.maps.dir.clone(),
             atlas: atlas.clone(),
+            instance_key: key,
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
@@ -160,6 +165,7 @@ impl App {
             cancel,
             tasks: vec![api, ingest, pipeline, committer],
             historian: (historian_stop, historian_driver),
+            evidence,
         })
     }
 
@@ -181,6 +187,8 @@ impl App {
         let (historian_stop, historian) = self.historian;
         let all = async move {
             futures_join(self.tasks).await;
+            self.evidence.0.cancel();
+            futures_join(vec![self.evidence.1]).await;
             historian_stop.cancel();
             futures_join(vec![historian]).await;
         };

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod dashboard;
+pub mod evidence;
 pub mod device;
 pub mod geofence;
 pub mod health;

@@ -22,6 +22,7 @@ pub struct Settings {
     pub historian: HistorianSettings,
     pub maps: MapsSettings,
     pub geofence: GeofenceConfig,
+    pub evidence: crate::evidence::writer::EvidenceSettings,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

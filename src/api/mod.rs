@@ -4,6 +4,7 @@ mod alerts;
 mod auth;
 mod devices;
 mod error;
+mod evidence;
 mod maps;
 mod openapi;
 mod posts;
@@ -41,6 +42,8 @@ pub struct Context {
     pub maps_dir: Option<std::path::PathBuf>,
     /// The maps themselves, for the routes that describe places.
     pub atlas: Arc<crate::maps::Atlas>,
+    /// Signs the evidence checkpoints; its public half is served.
+    pub instance_key: Arc<crate::evidence::InstanceKey>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -84,6 +87,8 @@ pub fn routes(
         .or(stats::routes(ctx.clone()))
         .unify()
         .or(stream::routes(ctx.clone()))
+        .unify()
+        .or(evidence::routes(ctx.clone()))
         .unify()
         .or(maps::routes(ctx))
         .unify()

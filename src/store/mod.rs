@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod event_log;
+mod evidence;
 mod migrations;
 mod reports;
 #[cfg(test)]
@@ -20,6 +21,7 @@ use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
 
 pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
+pub use evidence::{report_leaf, ChainHead, PositionsReport, ReportRow};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +166,29 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors.
     fn verify_event_log(&self) -> Result<ChainReport, StoreError>;
+    /// The heads of the event log and of the report batches: what a checkpoint signs.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn chain_head(&self) -> Result<ChainHead, StoreError>;
+    /// The stored hashes of event record `events` and report batch `batches` (0: genesis).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn hashes_at(
+        &self,
+        events: i64,
+        batches: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError>;
+    /// Checks every stored report against the batch it was committed in; `progress` hears
+    /// (batches, reports) as the walk goes.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn verify_positions(
+        &self,
+        progress: &mut dyn FnMut(i64, u64),
+    ) -> Result<PositionsReport, StoreError>;
     /// The live (not revoked) token with this hash, as a principal.
     ///
     /// # Errors

@@ -8,6 +8,7 @@ mod auth;
 mod bridge;
 mod cli;
 mod dashboard;
+mod evidence;
 mod geofence;
 mod historian;
 mod ingest;
