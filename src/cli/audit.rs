@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::Subcommand;
 
 use crate::evidence::audit::{audit, AuditReport, Trust};
+use crate::evidence::{bundle, checkpoint};
 use crate::evidence::key::{self, InstanceKey, KEY_FILE};
 use crate::settings::Settings;
 use crate::store;
@@ -27,11 +28,32 @@ pub enum AuditCommand {
     },
     /// Print the instance's public key and its fingerprint.
     Key,
+    /// Write one transit's evidence bundle: its records, positions and inclusion proofs up
+    /// to a checkpoint signed now (also appended to the checkpoint file).
+    Export {
+        #[arg(long, value_name = "ID")]
+        transit: String,
+        /// Where to write it (default: evidence-<ID>.json).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check a bundle offline with nothing but the file and the issuer's public key.
+    VerifyBundle {
+        file: PathBuf,
+        /// The issuer's public key, 64 hex digits (`caravan audit key` on the issuer).
+        #[arg(long, value_name = "PUBKEY")]
+        key: String,
+    },
 }
+
+/// Larger files are refused before they are read.
+const MAX_BUNDLE_BYTES: u64 = 1 << 30;
 
 pub fn run(command: AuditCommand, settings: &Settings) -> anyhow::Result<()> {
     match command {
         AuditCommand::Verify { key, checkpoints } => verify(settings, key, checkpoints),
+        AuditCommand::Export { transit, out } => export(settings, &transit, out),
+        AuditCommand::VerifyBundle { file, key } => verify_bundle(&file, &key),
         AuditCommand::Key => {
             let key = InstanceKey::load(&settings.store.data_dir.join(KEY_FILE))
                 .context("reading the instance key (it is made when `caravan serve` first starts)")?;
@@ -132,5 +154,54 @@ fn print(r: &AuditReport, trust: &Trust) {
     println!("Transits: {} rebuilt from the event log and compared.", r.transits);
     for problem in &r.transit_problems {
         eprintln!("BROKEN: {problem}");
+    }
+}
+
+fn export(settings: &Settings, transit: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = &settings.store.data_dir;
+    if !dir.join("caravan.sqlite").is_file() {
+        bail!("no Caravan store in {}", dir.display());
+    }
+    let key = InstanceKey::load(&dir.join(KEY_FILE))
+        .context("reading the instance key (it is made when `caravan serve` first starts)")?;
+    let (_, reader) = store::open(dir)?;
+    let Some(bundle) = bundle::export(&reader, &key, transit, chrono::Utc::now())? else {
+        bail!("no transit {transit} in the store");
+    };
+    let checkpoints = settings.evidence.checkpoint_dir(dir);
+    checkpoint::append(&checkpoints, &bundle.checkpoint)
+        .with_context(|| format!("appending the checkpoint to {}", checkpoints.display()))?;
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("evidence-{transit}.json")));
+    std::fs::write(&out, serde_json::to_vec_pretty(&bundle)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("Wrote {} to {}.", bundle::describe(&bundle), out.display());
+    Ok(())
+}
+
+fn verify_bundle(file: &std::path::Path, key: &str) -> anyhow::Result<()> {
+    let public = bundle::public_key(key).map_err(anyhow::Error::msg)?;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
+    if size > MAX_BUNDLE_BYTES {
+        bail!("{} is {size} bytes, more than a bundle may be", file.display());
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundle: bundle::Bundle = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not an evidence bundle: {e}", file.display()))?;
+    let verdict = bundle::verify(&bundle, &public);
+    for line in &verdict.proven {
+        println!("PROVEN: {line}");
+    }
+    for line in &verdict.not_proven {
+        println!("NOT PROVEN: {line}");
+    }
+    for line in &verdict.broken {
+        eprintln!("BROKEN: {line}");
+    }
+    if verdict.holds() {
+        Ok(())
+    } else {
+        bail!("the bundle does NOT verify: {} problems, listed above", verdict.broken.len())
     }
 }

@@ -115,6 +115,20 @@ fn checkpoints(
             }
         }
     }
+    // The roots cover every hash up to the heads; recomputing them is a walk of both chains,
+    // so it is done for the newest matching checkpoint only.
+    if let Some(c) = &report.newest_matching {
+        let (events_root, batches_root) = reader.chain_roots(&c.head)?;
+        if (events_root.as_str(), batches_root.as_str())
+            != (c.events_root.as_str(), c.batches_root.as_str())
+        {
+            report.checkpoint_problems.push(format!(
+                "the hashes up to the checkpoint of {} do not give its signed roots: a record before it was replaced",
+                c.at.to_rfc3339()
+            ));
+            report.newest_matching = None;
+        }
+    }
     Ok(())
 }
 

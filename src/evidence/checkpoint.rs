@@ -24,6 +24,10 @@ const MAX_LINE: usize = 4096;
 pub struct Checkpoint {
     #[serde(flatten)]
     pub head: ChainHead,
+    /// Merkle roots over every event hash and every batch hash up to the heads: what an
+    /// inclusion proof in a bundle leads to.
+    pub events_root: String,
+    pub batches_root: String,
     pub at: DateTime<Utc>,
     /// The signing key's fingerprint.
     pub key: String,
@@ -33,34 +37,37 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The exact bytes signed: a fixed text, so a verifier elsewhere can rebuild them.
-    pub fn message(head: &ChainHead, at: DateTime<Utc>) -> String {
+    pub fn message(&self) -> String {
+        let h = &self.head;
         format!(
-            "caravan-checkpoint-v1\nevents {} {}\nbatches {} {}\nat {}\n",
-            head.events,
-            head.events_head,
-            head.batches,
-            head.batches_head,
-            at.timestamp_millis()
+            "caravan-checkpoint-v1\nevents {} {} {}\nbatches {} {} {}\nat {}\n",
+            h.events,
+            h.events_head,
+            self.events_root,
+            h.batches,
+            h.batches_head,
+            self.batches_root,
+            self.at.timestamp_millis()
         )
     }
 
-    pub fn sign(key: &InstanceKey, head: ChainHead, at: DateTime<Utc>) -> Self {
-        let signature = key.sign(Self::message(&head, at).as_bytes());
-        Self {
+    /// Signs the heads and roots as of `at`.
+    pub fn sign(key: &InstanceKey, head: ChainHead, roots: (String, String), at: DateTime<Utc>) -> Self {
+        let mut c = Self {
             head,
+            events_root: roots.0,
+            batches_root: roots.1,
             at,
             key: key.fingerprint(),
-            signature,
-        }
+            signature: String::new(),
+        };
+        c.signature = key.sign(c.message().as_bytes());
+        c
     }
 
     /// True when the signature is `public`'s.
     pub fn is_signed_by(&self, public: &[u8; 32]) -> bool {
-        key::verify(
-            public,
-            Self::message(&self.head, self.at).as_bytes(),
-            &self.signature,
-        )
+        key::verify(public, self.message().as_bytes(), &self.signature)
     }
 }
 
@@ -148,7 +155,7 @@ mod tests {
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let checkpoints = dir.path().join("elsewhere");
         for n in 1..=3 {
-            append(&checkpoints, &Checkpoint::sign(&key, head(n), at)).unwrap();
+            append(&checkpoints, &Checkpoint::sign(&key, head(n), ("ee".repeat(32), "ff".repeat(32)), at)).unwrap();
         }
         let (read, bad) = read(&checkpoints).unwrap();
         assert!(bad.is_empty(), "{bad:?}");

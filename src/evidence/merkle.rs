@@ -50,6 +50,41 @@ fn unreachable_empty() -> Digest {
     [0; 32]
 }
 
+/// The same root as [`root`], built one leaf at a time in memory logarithmic in the number
+/// of leaves: the peaks of the perfect subtrees so far, largest first.
+#[derive(Clone, Debug, Default)]
+pub struct Frontier {
+    peaks: Vec<(u32, Digest)>,
+    leaves: u64,
+}
+
+impl Frontier {
+    pub fn push(&mut self, leaf: Digest) {
+        self.leaves += 1;
+        let mut carry = (0u32, leaf);
+        while let Some(&(height, left)) = self.peaks.last() {
+            if height != carry.0 {
+                break;
+            }
+            self.peaks.pop();
+            carry = (height + 1, node(&left, &carry.1));
+        }
+        self.peaks.push(carry);
+    }
+
+    pub fn leaves(&self) -> u64 {
+        self.leaves
+    }
+
+    pub fn root(&self) -> Digest {
+        let mut peaks = self.peaks.iter().rev();
+        match peaks.next() {
+            None => root(&[]),
+            Some(&(_, last)) => peaks.fold(last, |acc, (_, left)| node(left, &acc)),
+        }
+    }
+}
+
 /// One step of an inclusion proof: the sibling, and whether it sits on the left.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
@@ -161,6 +196,18 @@ mod tests {
         #[test]
         fn hex_parsing_never_panics(text in ".{0,80}") {
             let _ = from_hex(&text);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_frontier_has_the_same_root(n in 0usize..300) {
+            let leaves: Vec<Digest> = (0..n).map(|i| leaf(&i.to_le_bytes())).collect();
+            let mut f = Frontier::default();
+            for l in &leaves {
+                f.push(*l);
+            }
+            prop_assert_eq!(f.root(), root(&leaves));
         }
     }
 

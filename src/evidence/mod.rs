@@ -4,6 +4,7 @@
 //! is proven and what an operator keeps where.
 
 pub mod audit;
+pub mod bundle;
 pub mod checkpoint;
 pub mod key;
 pub mod merkle;

@@ -68,7 +68,8 @@ impl CheckpointWriter {
         if self.last.as_ref() == Some(&head) {
             return Ok(None);
         }
-        let c = Checkpoint::sign(&self.key, head.clone(), chrono::Utc::now());
+        let roots = self.reader.chain_roots(&head)?;
+        let c = Checkpoint::sign(&self.key, head.clone(), roots, chrono::Utc::now());
         checkpoint::append(&self.dir, &c)?;
         self.last = Some(head);
         Ok(Some(c))

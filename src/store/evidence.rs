@@ -116,6 +116,19 @@ fn batch_hash(b: &BatchRow<'_>) -> String {
     to_hex(&h.finalize())
 }
 
+/// The hash of an exported batch row, recomputed.
+pub fn exported_batch_hash(b: &super::evidence_export::RawBatch) -> String {
+    batch_hash(&BatchRow {
+        prev: &b.prev_hash,
+        batch: b.batch,
+        reports: b.reports,
+        root: &b.root,
+        events_id: b.events_id,
+        events_head: &b.events_head,
+        committed_ms: b.committed_ms,
+    })
+}
+
 /// Records a committed batch of report leaves; returns the batch's hash.
 pub fn bind(
     tx: &Transaction<'_>,

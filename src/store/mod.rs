@@ -7,6 +7,7 @@
 mod checkpoint;
 mod event_log;
 mod evidence;
+mod evidence_export;
 mod migrations;
 mod reports;
 #[cfg(test)]
@@ -21,7 +22,9 @@ use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
 
 pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
-pub use evidence::{report_leaf, ChainHead, PositionsReport, ReportRow};
+pub use event_log::record_hash;
+pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
+pub use evidence_export::{chain_leaf, ExportData, RawBatch, RawEvent, RawReport};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +192,23 @@ pub trait StoreReader: Send + Sync + 'static {
         &self,
         progress: &mut dyn FnMut(i64, u64),
     ) -> Result<PositionsReport, StoreError>;
+    /// The Merkle roots (hex) over the event hashes and the batch hashes up to `head`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn chain_roots(&self, head: &ChainHead) -> Result<(String, String), StoreError>;
+    /// What a transit's evidence bundle is cut from: its records up to `head`, and the
+    /// reports of `devices` between two device times (ms) committed up to `head`.
+    ///
+    /// # Errors
+    /// Database errors, or too many reports for one bundle.
+    fn export(
+        &self,
+        transit_id: &str,
+        devices: &[String],
+        window_ms: (i64, i64),
+        head: &ChainHead,
+    ) -> Result<ExportData, StoreError>;
     /// The live (not revoked) token with this hash, as a principal.
     ///
     /// # Errors

@@ -387,6 +387,22 @@ impl StoreReader for SqliteReader {
         self.with_conn(|conn| evidence::verify(conn, progress))
     }
 
+    fn chain_roots(&self, head: &ChainHead) -> Result<(String, String), StoreError> {
+        self.with_conn(|conn| super::evidence_export::chain_roots(conn, head))
+    }
+
+    fn export(
+        &self,
+        transit_id: &str,
+        devices: &[String],
+        window_ms: (i64, i64),
+        head: &ChainHead,
+    ) -> Result<super::ExportData, StoreError> {
+        self.with_conn(|conn| {
+            super::evidence_export::export(conn, transit_id, devices, window_ms, head)
+        })
+    }
+
     fn principal(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
         self.with_conn(|conn| {
             let row = conn

@@ -17,11 +17,15 @@ use crate::helpers::{eventually, spawn_app_in, topic};
 const DEVICE: &str = "truck-ev";
 const TRANSIT: &str = "CN-24CN0101-000888";
 const FIXES: u64 = 1_000;
+/// The last fixes, sent after the declaration one by one.
+const LIVE: u64 = 10;
 
 /// The untouched store: the data directory and, elsewhere, the checkpoint directory.
 struct Pristine {
     data: tempfile::TempDir,
     checkpoints: tempfile::TempDir,
+    /// The bundle a coordinator downloaded from the API while the transit was open.
+    downloaded: Vec<u8>,
 }
 
 fn pristine() -> &'static Pristine {
@@ -41,6 +45,11 @@ fn rfc3339(t: chrono::DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// A device time to the millisecond: the live fixes come within a second of the declaration.
+fn millis(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
 fn stored_reports(dir: &Path) -> i64 {
     let Ok(db) = Connection::open_with_flags(
         dir.join("caravan.sqlite"),
@@ -56,8 +65,8 @@ fn stored_reports(dir: &Path) -> i64 {
     .unwrap_or(0)
 }
 
-/// Kashgar, as drawn in maps/corridors.geojson.
-const KASHGAR: (f64, f64) = (75.98951, 39.47066);
+/// Half way from Kashgar to Irkeshtam on corridor c5 of the shipped maps (lon, lat).
+const ROAD: (f64, f64) = (74.9498, 39.5753);
 
 async fn record() -> Pristine {
     let data = tempfile::tempdir().expect("tempdir");
@@ -87,22 +96,33 @@ async fn record() -> Pristine {
     let (status, body) = app.post("/api/v1/transits", &declaration).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let device = app.mqtt(DEVICE).await;
-    // 1,000 fixes a minute apart around the office, uploaded as backlogs of 100.
+    // 1,000 fixes a minute apart on the road, from before the declaration, uploaded as
+    // backlogs of 100; then ten live ones and a seal cut, after it.
+    let now = Utc::now();
     let fixes: Vec<Value> = (1..=FIXES)
         .map(|seq| {
+            let t = if seq + LIVE > FIXES {
+                now - Duration::milliseconds(100 * (FIXES - seq) as i64)
+            } else {
+                start + Duration::minutes(seq as i64)
+            };
             let wobble = (seq % 10) as f64 * 0.0001;
-            json!({"seq": seq, "t": rfc3339(start + Duration::minutes(seq as i64)),
-                   "lat": KASHGAR.1 + wobble, "lon": KASHGAR.0 - wobble, "speed_kmh": 0.0})
+            json!({"seq": seq, "t": millis(t), "lat": ROAD.1 + wobble, "lon": ROAD.0 - wobble,
+                   "speed_kmh": 0.0})
         })
         .collect();
-    for chunk in fixes.chunks(100) {
+    let (backlog, live) = fixes.split_at((FIXES - LIVE) as usize);
+    for chunk in backlog.chunks(100) {
         device
             .publish_json(&topic(DEVICE, "pos"), &json!(chunk))
             .await;
     }
-    let cut = json!({"seq": FIXES + 1, "t": rfc3339(start + Duration::minutes(FIXES as i64 + 1)),
+    for fix in live {
+        device.publish_json(&topic(DEVICE, "pos"), fix).await;
+    }
+    let cut = json!({"seq": FIXES + 1, "t": millis(now + Duration::milliseconds(200)),
                      "seal_id": "CN-S-0888", "event": "rope_cut", "battery_pct": 70,
-                     "lat": KASHGAR.1, "lon": KASHGAR.0});
+                     "lat": ROAD.1, "lon": ROAD.0});
     device.publish_json(&topic(DEVICE, "seal"), &cut).await;
     eventually("the seal cut suspends the transit", || async {
         let (_, t) = app.get(&format!("/api/v1/transits/{TRANSIT}")).await;
@@ -117,10 +137,29 @@ async fn record() -> Pristine {
     let (status, key) = app.get("/api/v1/evidence/key").await;
     assert_eq!(status, StatusCode::OK, "{key}");
     assert_eq!(key["public_key"].as_str().map(str::len), Some(64), "{key}");
+    let response = app
+        .http
+        .get(format!("{}/api/v1/transits/{TRANSIT}/evidence", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let downloaded = response.bytes().await.expect("a bundle").to_vec();
+    // Customs of a country the transit does not touch learn nothing of it.
+    let kz = app.token_for("customs:KZ");
+    let (status, _) = app
+        .get_as(&kz, &format!("/api/v1/transits/{TRANSIT}/evidence"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let _ = app.shutdown().await;
     // Opening the store folds what the tail still held, so every report is in `reports`.
     drop(caravan::store::open(data.path()).expect("the store opens"));
-    Pristine { data, checkpoints }
+    Pristine {
+        data,
+        checkpoints,
+        downloaded,
+    }
 }
 
 /// A copy of the pristine store to edit: (keeps the copy alive, data dir, checkpoint dir).
@@ -377,4 +416,142 @@ fn a_deleted_and_an_added_position_are_named() {
     assert!(!ok, "{text}");
     assert!(text.contains("committed reports are no longer stored (deleted)"), "{text}");
     assert!(text.contains(&format!("device {DEVICE} seq 5000")), "{text}");
+}
+
+fn caravan(args: &[&str], data: &Path, checkpoints: &Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("CARAVAN__EVIDENCE__CHECKPOINT_DIR", checkpoints)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("caravan runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The instance's public key as `caravan audit key` prints it.
+fn public_key(data: &Path, checkpoints: &Path) -> String {
+    let (ok, text) = caravan(&["audit", "key"], data, checkpoints);
+    assert!(ok, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("ed25519 "))
+        .expect("a key line")
+        .trim()
+        .to_owned()
+}
+
+/// A bundle exported with the CLI: (keeps the copy alive, the file, the issuer's key).
+fn exported() -> (tempfile::TempDir, PathBuf, String) {
+    let (keep, data, checkpoints) = copy();
+    let file = keep.path().join("bundle.json");
+    let (ok, text) = caravan(
+        &["audit", "export", "--transit", TRANSIT, "--out", &file.to_string_lossy()],
+        &data,
+        &checkpoints,
+    );
+    assert!(ok, "{text}");
+    let key = public_key(&data, &checkpoints);
+    (keep, file, key)
+}
+
+fn verify_bundle(file: &Path, key: &str) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .args(["audit", "verify-bundle"])
+        .arg(file)
+        .args(["--key", key])
+        .output()
+        .expect("caravan runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn a_bundle_of_an_open_transit_verifies_up_to_its_checkpoint_and_matches_its_schema() {
+    let (_keep, file, key) = exported();
+    let (ok, text) = verify_bundle(&file, &key);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("event records of transit {TRANSIT}")), "{text}");
+    assert!(text.contains(&format!("{LIVE} of {LIVE} positions were committed")), "{text}");
+    assert!(text.contains("(status suspended, 1 alerts"), "{text}");
+    assert!(text.contains("NOT PROVEN: that the bundle holds every record"), "{text}");
+
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("the bundle")).expect("JSON");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/evidence-bundle.schema.json")).expect("schema"),
+    )
+    .expect("schema JSON");
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&bundle)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn a_bundle_downloaded_from_the_api_verifies_offline() {
+    let (keep, data, checkpoints) = copy();
+    let file = keep.path().join("downloaded.json");
+    std::fs::write(&file, &pristine().downloaded).expect("written");
+    let (ok, text) = verify_bundle(&file, &public_key(&data, &checkpoints));
+    assert!(ok, "{text}");
+    assert!(text.contains("the checkpoint is signed by Ed25519 key sha256:"), "{text}");
+}
+
+/// The bundle with the byte after the first `marker` following `section` replaced.
+fn with_one_byte_changed(file: &Path, section: &str, marker: &str) -> PathBuf {
+    let mut bytes = std::fs::read(file).expect("the bundle");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let from = text.find(section).expect("the section");
+    let at = from + text[from..].find(marker).expect("the marker") + marker.len();
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    let changed = file.with_extension("changed.json");
+    std::fs::write(&changed, bytes).expect("written");
+    changed
+}
+
+#[test]
+fn a_bundle_with_one_changed_byte_fails_and_names_what_broke() {
+    let (_keep, file, key) = exported();
+    let cases = [
+        // A position's latitude digit.
+        ("\"positions\"", "\"lat\": 39.5", "position of device truck-ev seq"),
+        // A digit in the text of the alert that was raised.
+        ("\"transit.alert_raised\"", "\"occurred_ms\": 1", "event record"),
+        // The number of records the checkpoint covers.
+        ("\"checkpoint\"", "\"events\": ", "is not signed by key"),
+    ];
+    for (section, marker, named) in cases {
+        let changed = with_one_byte_changed(&file, section, marker);
+        let (ok, text) = verify_bundle(&changed, &key);
+        assert!(!ok, "{section}: {text}");
+        assert!(text.contains("BROKEN: "), "{text}");
+        assert!(text.contains(named), "{section}: {text}");
+    }
+}
+
+#[test]
+fn a_bundle_checked_with_another_key_fails() {
+    let (keep, file, _key) = exported();
+    let other = caravan::evidence::InstanceKey::load_or_create(&keep.path().join("other"))
+        .expect("another key");
+    let (ok, text) = verify_bundle(&file, &other.public_hex());
+    assert!(!ok, "{text}");
+    assert!(text.contains("but the key given is"), "{text}");
+    assert!(text.contains("is not signed by key"), "{text}");
 }
