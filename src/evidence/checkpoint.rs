@@ -6,7 +6,7 @@
 //! recomputed after an edit has another hash at a checkpoint's count; and without the
 //! private key neither can be signed again.
 
-use std::io::{BufRead as _, Write as _};
+use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};

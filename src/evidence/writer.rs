@@ -101,6 +101,9 @@ impl CheckpointWriter {
     }
 }
 
+/// The checkpoint writer's stop token and task.
+pub type Running = (CancellationToken, JoinHandle<()>);
+
 /// Loads (or makes) the instance key and starts the checkpoint writer.
 ///
 /// # Errors
@@ -108,7 +111,7 @@ impl CheckpointWriter {
 pub fn start(
     settings: &crate::settings::Settings,
     reader: Arc<dyn StoreReader>,
-) -> Result<(Arc<InstanceKey>, (CancellationToken, JoinHandle<()>)), super::key::KeyError> {
+) -> Result<(Arc<InstanceKey>, Running), super::key::KeyError> {
     let key = Arc::new(InstanceKey::load_or_create(&settings.store.data_dir)?);
     let dir = settings.evidence.checkpoint_dir(&settings.store.data_dir);
     let stop = CancellationToken::new();

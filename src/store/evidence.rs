@@ -471,7 +471,7 @@ impl Walk {
         }
         committed.sort_unstable();
         let mut stored_reports = pending.remove(&batch).unwrap_or_default();
-        stored_reports.sort_by(|a, b| a.0.cmp(&b.0));
+        stored_reports.sort_by_key(|r| r.0);
         ok &= compare(batch, &committed, &stored_reports, report);
         self.expected_prev = stored;
         self.next = batch + 1;

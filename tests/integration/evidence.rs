@@ -498,7 +498,7 @@ fn a_bundle_of_an_open_transit_verifies_up_to_its_checkpoint_and_matches_its_sch
         .expect("a valid schema");
     let errors: Vec<String> = validator
         .iter_errors(&bundle)
-        .map(|e| format!("{} at {}", e, e.instance_path))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
