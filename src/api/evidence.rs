@@ -28,12 +28,11 @@ async fn transit_bundle(id: String, who: Principal, ctx: Context) -> Result<impl
     let reader = ctx.reader.clone();
     let key = ctx.instance_key.clone();
     let shown = id.clone();
-    let made = tokio::task::spawn_blocking(move || {
-        bundle::export(reader.as_ref(), &key, &id, now())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let made =
+        tokio::task::spawn_blocking(move || bundle::export(reader.as_ref(), &key, &id, now()))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
     let Some(b) = made else {
         return Err(ApiError::not_found(format!("no transit {shown}")).into());
     };

@@ -7,8 +7,8 @@ use anyhow::{bail, Context as _};
 use clap::Subcommand;
 
 use crate::evidence::audit::{audit, AuditReport, Trust};
-use crate::evidence::{bundle, checkpoint};
 use crate::evidence::key::{self, InstanceKey, KEY_FILE};
+use crate::evidence::{bundle, checkpoint};
 use crate::settings::Settings;
 use crate::store;
 
@@ -55,8 +55,9 @@ pub fn run(command: AuditCommand, settings: &Settings) -> anyhow::Result<()> {
         AuditCommand::Export { transit, out } => export(settings, &transit, out),
         AuditCommand::VerifyBundle { file, key } => verify_bundle(&file, &key),
         AuditCommand::Key => {
-            let key = InstanceKey::load(&settings.store.data_dir.join(KEY_FILE))
-                .context("reading the instance key (it is made when `caravan serve` first starts)")?;
+            let key = InstanceKey::load(&settings.store.data_dir.join(KEY_FILE)).context(
+                "reading the instance key (it is made when `caravan serve` first starts)",
+            )?;
             println!("ed25519 {}", key.public_hex());
             println!("fingerprint {}", key.fingerprint());
             Ok(())
@@ -98,7 +99,10 @@ fn verify(settings: &Settings, pinned: Option<String>, extra: Vec<PathBuf>) -> a
     if report.is_intact() {
         Ok(())
     } else {
-        bail!("the record is NOT intact: {} problems, listed above", count(&report))
+        bail!(
+            "the record is NOT intact: {} problems, listed above",
+            count(&report)
+        )
     }
 }
 
@@ -112,7 +116,10 @@ fn count(r: &AuditReport) -> usize {
 
 fn print(r: &AuditReport, trust: &Trust) {
     match &r.events_broken {
-        None => println!("The event log is intact: {} records, every link checks.", r.events),
+        None => println!(
+            "The event log is intact: {} records, every link checks.",
+            r.events
+        ),
         Some((id, why)) => eprintln!("BROKEN: the event log is broken at record {id}: {why}"),
     }
     let p = &r.positions;
@@ -121,9 +128,14 @@ fn print(r: &AuditReport, trust: &Trust) {
             "Reports: {} in {} batches; verified through batch {batch} (committed {}).",
             p.reports,
             p.batches,
-            chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default()
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
         ),
-        None => println!("Reports: {} in {} batches; none verified.", p.reports, p.batches),
+        None => println!(
+            "Reports: {} in {} batches; none verified.",
+            p.reports, p.batches
+        ),
     }
     if p.not_covered > 0 {
         println!("  {} reports were stored before reports were bound into the chain and are not covered.", p.not_covered);
@@ -151,7 +163,10 @@ fn print(r: &AuditReport, trust: &Trust) {
     for problem in &r.checkpoint_problems {
         eprintln!("BROKEN: {problem}");
     }
-    println!("Transits: {} rebuilt from the event log and compared.", r.transits);
+    println!(
+        "Transits: {} rebuilt from the event log and compared.",
+        r.transits
+    );
     for problem in &r.transit_problems {
         eprintln!("BROKEN: {problem}");
     }
@@ -184,7 +199,10 @@ fn verify_bundle(file: &std::path::Path, key: &str) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", file.display()))?
         .len();
     if size > MAX_BUNDLE_BYTES {
-        bail!("{} is {size} bytes, more than a bundle may be", file.display());
+        bail!(
+            "{} is {size} bytes, more than a bundle may be",
+            file.display()
+        );
     }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let bundle: bundle::Bundle = serde_json::from_slice(&bytes)
@@ -202,6 +220,9 @@ fn verify_bundle(file: &std::path::Path, key: &str) -> anyhow::Result<()> {
     if verdict.holds() {
         Ok(())
     } else {
-        bail!("the bundle does NOT verify: {} problems, listed above", verdict.broken.len())
+        bail!(
+            "the bundle does NOT verify: {} problems, listed above",
+            verdict.broken.len()
+        )
     }
 }

@@ -158,9 +158,7 @@ fn transits(reader: &dyn StoreReader, report: &mut AuditReport) -> Result<(), St
         }
         let rebuilt = rebuild::rebuild(&events);
         match rebuilt.get(t.id.as_str()) {
-            Some(r) => report
-                .transit_problems
-                .extend(rebuild::differences(r, t)),
+            Some(r) => report.transit_problems.extend(rebuild::differences(r, t)),
             None => report.transit_problems.push(format!(
                 "transit {}: in the table, but the log has no declaration of it",
                 t.id.as_str()

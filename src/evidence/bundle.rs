@@ -184,7 +184,8 @@ pub fn verify(bundle: &Bundle, public: &[u8; 32]) -> Verdict {
     let fingerprint = key::fingerprint(public);
     let c = &bundle.checkpoint;
     if bundle.format != FORMAT {
-        v.broken.push(format!("the format is {:?}, not {FORMAT}", bundle.format));
+        v.broken
+            .push(format!("the format is {:?}, not {FORMAT}", bundle.format));
     }
     if bundle.issuer.fingerprint != fingerprint || c.key != fingerprint {
         v.broken.push(format!(
@@ -204,7 +205,8 @@ pub fn verify(bundle: &Bundle, public: &[u8; 32]) -> Verdict {
         let r = &e.record;
         let mut fine = true;
         if r.transit_id.as_deref() != Some(bundle.transit_id.as_str()) {
-            v.broken.push(format!("event record {}: belongs to another transit", r.id));
+            v.broken
+                .push(format!("event record {}: belongs to another transit", r.id));
             fine = false;
         }
         if record_hash(r) != r.hash {
@@ -213,7 +215,9 @@ pub fn verify(bundle: &Bundle, public: &[u8; 32]) -> Verdict {
                 r.id, r.kind
             ));
             fine = false;
-        } else if r.id > c.head.events || !root_matches(chain_leaf(&r.hash), &e.proof, &c.events_root) {
+        } else if r.id > c.head.events
+            || !root_matches(chain_leaf(&r.hash), &e.proof, &c.events_root)
+        {
             v.broken.push(format!(
                 "event record {} ({}): not included in the checkpoint's event tree",
                 r.id, r.kind
@@ -236,9 +240,17 @@ pub fn verify(bundle: &Bundle, public: &[u8; 32]) -> Verdict {
             hash: b.hash.clone(),
         };
         if exported_batch_hash(&raw) != b.hash {
-            v.broken.push(format!("report batch {}: its content does not match its hash", b.batch));
-        } else if b.batch > c.head.batches || !root_matches(chain_leaf(&b.hash), &b.proof, &c.batches_root) {
-            v.broken.push(format!("report batch {}: not included in the checkpoint's batch tree", b.batch));
+            v.broken.push(format!(
+                "report batch {}: its content does not match its hash",
+                b.batch
+            ));
+        } else if b.batch > c.head.batches
+            || !root_matches(chain_leaf(&b.hash), &b.proof, &c.batches_root)
+        {
+            v.broken.push(format!(
+                "report batch {}: not included in the checkpoint's batch tree",
+                b.batch
+            ));
         } else {
             proven_batches.insert(b.batch);
         }
@@ -250,7 +262,9 @@ pub fn verify(bundle: &Bundle, public: &[u8; 32]) -> Verdict {
             "position of device {} seq {} at {}",
             r.device_id,
             r.seq.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-            DateTime::from_timestamp_millis(r.t_ms).map(|t| t.to_rfc3339()).unwrap_or_default()
+            DateTime::from_timestamp_millis(r.t_ms)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
         );
         let batch = bundle.batches.iter().find(|b| b.batch == r.batch);
         match batch {
@@ -258,10 +272,15 @@ pub fn verify(bundle: &Bundle, public: &[u8; 32]) -> Verdict {
                 if root_matches(leaf_of(r), &p.proof, &b.root) {
                     proven_positions += 1;
                 } else {
-                    v.broken.push(format!("{name}: not what was committed in batch {} (changed)", r.batch));
+                    v.broken.push(format!(
+                        "{name}: not what was committed in batch {} (changed)",
+                        r.batch
+                    ));
                 }
             }
-            _ => v.broken.push(format!("{name}: its batch {} is not proven", r.batch)),
+            _ => v
+                .broken
+                .push(format!("{name}: its batch {} is not proven", r.batch)),
         }
     }
     transit_view(bundle, &mut v);
@@ -285,7 +304,9 @@ pub fn verify(bundle: &Bundle, public: &[u8; 32]) -> Verdict {
         proven_batches.len(),
         c.head.batches
     ));
-    v.proven.push(format!("the checkpoint is signed by Ed25519 key {fingerprint}"));
+    v.proven.push(format!(
+        "the checkpoint is signed by Ed25519 key {fingerprint}"
+    ));
     v.not_proven.push("that the bundle holds every record of the transit: records left out cannot be seen from the bundle alone".into());
     v.not_proven.push("anything after the checkpoint, nor that the devices' reports were true (no device signatures)".into());
     v
@@ -296,7 +317,8 @@ fn transit_view(bundle: &Bundle, v: &mut Verdict) {
     let view: Transit = match serde_json::from_value(bundle.transit.clone()) {
         Ok(t) => t,
         Err(e) => {
-            v.broken.push(format!("the transit view does not read: {e}"));
+            v.broken
+                .push(format!("the transit view does not read: {e}"));
             return;
         }
     };
@@ -321,7 +343,9 @@ fn transit_view(bundle: &Bundle, v: &mut Verdict) {
         .collect();
     let rebuilt = rebuild::rebuild(&events);
     match rebuilt.get(&bundle.transit_id) {
-        None => v.broken.push("the bundle's events hold no declaration of the transit".into()),
+        None => v
+            .broken
+            .push("the bundle's events hold no declaration of the transit".into()),
         Some(r) => {
             let differences = rebuild::differences(r, &view);
             if differences.is_empty() {
@@ -334,7 +358,11 @@ fn transit_view(bundle: &Bundle, v: &mut Verdict) {
                     view.deadline.to_rfc3339()
                 ));
             }
-            v.broken.extend(differences.into_iter().map(|d| format!("transit view: {d}")));
+            v.broken.extend(
+                differences
+                    .into_iter()
+                    .map(|d| format!("transit view: {d}")),
+            );
         }
     }
 }
@@ -379,8 +407,15 @@ pub fn export(
     } else {
         transit.transitions.last().map_or(now, |t| t.at)
     };
-    let devices: Vec<String> = transit.devices.iter().map(|d| d.as_str().to_owned()).collect();
-    let window = (transit.declared_at.timestamp_millis(), until.timestamp_millis());
+    let devices: Vec<String> = transit
+        .devices
+        .iter()
+        .map(|d| d.as_str().to_owned())
+        .collect();
+    let window = (
+        transit.declared_at.timestamp_millis(),
+        until.timestamp_millis(),
+    );
     let data = reader.export(transit_id, &devices, window, &head)?;
     Ok(Some(assemble(&transit, data, checkpoint, key, now)))
 }

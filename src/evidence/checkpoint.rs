@@ -52,7 +52,12 @@ impl Checkpoint {
     }
 
     /// Signs the heads and roots as of `at`.
-    pub fn sign(key: &InstanceKey, head: ChainHead, roots: (String, String), at: DateTime<Utc>) -> Self {
+    pub fn sign(
+        key: &InstanceKey,
+        head: ChainHead,
+        roots: (String, String),
+        at: DateTime<Utc>,
+    ) -> Self {
         let mut c = Self {
             head,
             events_root: roots.0,
@@ -115,7 +120,10 @@ pub fn read(dir: &Path) -> std::io::Result<(Vec<Checkpoint>, Vec<String>)> {
         }
         n += 1;
         if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
-            bad.push(format!("{} line {n}: longer than {MAX_LINE} bytes", path.display()));
+            bad.push(format!(
+                "{} line {n}: longer than {MAX_LINE} bytes",
+                path.display()
+            ));
             // Skip the rest of the line.
             let mut rest = Vec::new();
             reader.read_until(b'\n', &mut rest)?;
@@ -155,7 +163,11 @@ mod tests {
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let checkpoints = dir.path().join("elsewhere");
         for n in 1..=3 {
-            append(&checkpoints, &Checkpoint::sign(&key, head(n), ("ee".repeat(32), "ff".repeat(32)), at)).unwrap();
+            append(
+                &checkpoints,
+                &Checkpoint::sign(&key, head(n), ("ee".repeat(32), "ff".repeat(32)), at),
+            )
+            .unwrap();
         }
         let (read, bad) = read(&checkpoints).unwrap();
         assert!(bad.is_empty(), "{bad:?}");

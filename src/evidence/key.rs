@@ -55,8 +55,8 @@ impl InstanceKey {
         let path = data_dir.join(KEY_FILE);
         if !path.exists() {
             std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-            let pkcs8 =
-                Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Random)?;
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .map_err(|_| KeyError::Random)?;
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
@@ -76,7 +76,10 @@ impl InstanceKey {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(path).map_err(io(path))?.permissions().mode();
+            let mode = std::fs::metadata(path)
+                .map_err(io(path))?
+                .permissions()
+                .mode();
             if mode & 0o077 != 0 {
                 return Err(KeyError::Exposed(path.to_owned(), mode & 0o777));
             }

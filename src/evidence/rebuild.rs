@@ -71,7 +71,9 @@ fn apply(t: &mut Transit, kind: &str, e: &StoredEvent) -> Result<(), String> {
         "status_changed" => {
             let tr: Transition = serde_json::from_value(body).map_err(|e| e.to_string())?;
             if tr.to != Status::Suspended {
-                if let Ok(stage) = serde_json::from_value(serde_json::to_value(tr.to).unwrap_or_default()) {
+                if let Ok(stage) =
+                    serde_json::from_value(serde_json::to_value(tr.to).unwrap_or_default())
+                {
                     t.stage = stage;
                 }
             }
@@ -79,6 +81,9 @@ fn apply(t: &mut Transit, kind: &str, e: &StoredEvent) -> Result<(), String> {
         }
         "alert_raised" | "alert_updated" => {
             let alert: Alert = serde_json::from_value(body).map_err(|e| e.to_string())?;
+            if kind == "alert_raised" {
+                seal_breached(t, &alert.key);
+            }
             match t.alerts.iter_mut().find(|a| a.id == alert.id) {
                 Some(a) => *a = alert,
                 None => t.alerts.push(alert),
@@ -86,12 +91,30 @@ fn apply(t: &mut Transit, kind: &str, e: &StoredEvent) -> Result<(), String> {
         }
         "alert_repeated" => {
             let id = alert_id()?;
-            let a = t.alerts.iter_mut().find(|a| a.id == id).ok_or("unknown alert")?;
+            let a = t
+                .alerts
+                .iter_mut()
+                .find(|a| a.id == id)
+                .ok_or("unknown alert")?;
             a.repeats += 1;
+            let key = a.key.clone();
+            seal_breached(t, &key);
+        }
+        "seal_opened_at_control" => {
+            let id = e
+                .body
+                .get("seal_id")
+                .and_then(|v| v.as_str())
+                .ok_or("no seal_id")?;
+            set_seal(t, id, SealCondition::OpenedAtControl);
         }
         "alert_condition_ended" => {
             let id = alert_id()?;
-            let a = t.alerts.iter_mut().find(|a| a.id == id).ok_or("unknown alert")?;
+            let a = t
+                .alerts
+                .iter_mut()
+                .find(|a| a.id == id)
+                .ok_or("unknown alert")?;
             a.condition_ended_at = Some(e.occurred_at);
         }
         "inspection_recorded" => {
@@ -115,10 +138,28 @@ fn apply(t: &mut Transit, kind: &str, e: &StoredEvent) -> Result<(), String> {
         "risk_assessed" => {
             t.risk = serde_json::from_value(body).map_err(|e| e.to_string())?;
         }
-        // Passages, sections and seal openings at control are not part of what is compared.
+        // Passages and sections are not part of what is compared.
         _ => {}
     }
     Ok(())
+}
+
+/// A seal-breach alert (key `seal_breach:{seal}`) marks its seal breached, as the rule that
+/// raised it did.
+fn seal_breached(t: &mut Transit, key: &str) {
+    if let Some(seal) = key.strip_prefix("seal_breach:") {
+        set_seal(t, seal, SealCondition::Breached);
+    }
+}
+
+fn set_seal(t: &mut Transit, id: &str, condition: SealCondition) {
+    if let Some(seal) = t
+        .seals
+        .iter_mut()
+        .find(|s| s.id == id && s.state != SealCondition::Removed)
+    {
+        seal.state = condition;
+    }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -169,16 +210,25 @@ pub fn differences(rebuilt: &Rebuilt, stored: &Transit) -> Vec<String> {
                 "alert {}: {} / {} in the table, {} / {} by the log",
                 a.id,
                 json(&a.state),
-                a.outcome.as_ref().map(json).unwrap_or_else(|| "no outcome".into()),
+                a.outcome
+                    .as_ref()
+                    .map(json)
+                    .unwrap_or_else(|| "no outcome".into()),
                 json(&b.state),
-                b.outcome.as_ref().map(json).unwrap_or_else(|| "no outcome".into()),
+                b.outcome
+                    .as_ref()
+                    .map(json)
+                    .unwrap_or_else(|| "no outcome".into()),
             )),
             Some(_) => {}
         }
     }
     for b in &r.alerts {
         if !stored.alerts.iter().any(|a| a.id == b.id) {
-            out.push(format!("alert {}: in the log, missing from the table", b.id));
+            out.push(format!(
+                "alert {}: in the log, missing from the table",
+                b.id
+            ));
         }
     }
     if json(&r.inspections) != json(&stored.inspections) {
@@ -189,7 +239,10 @@ pub fn differences(rebuilt: &Rebuilt, stored: &Transit) -> Vec<String> {
         ));
     }
     let seals = |t: &Transit| -> Vec<(String, String)> {
-        t.seals.iter().map(|s| (s.id.clone(), json(&s.state))).collect()
+        t.seals
+            .iter()
+            .map(|s| (s.id.clone(), json(&s.state)))
+            .collect()
     };
     if seals(r) != seals(stored) {
         out.push(format!(

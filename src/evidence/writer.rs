@@ -88,7 +88,11 @@ impl CheckpointWriter {
                 });
                 match self.write() {
                     Ok(Some(c)) if stopped => {
-                        info!(events = c.head.events, batches = c.head.batches, "Final evidence checkpoint written.");
+                        info!(
+                            events = c.head.events,
+                            batches = c.head.batches,
+                            "Final evidence checkpoint written."
+                        );
                     }
                     Ok(_) => {}
                     Err(error) => warn!(%error, "Writing an evidence checkpoint failed."),

@@ -350,12 +350,14 @@ pub fn verify(
         next: 1,
         broken: false,
     };
-    let mut folds = conn.prepare("SELECT last_row, last_batch FROM report_folds ORDER BY last_row")?;
+    let mut folds =
+        conn.prepare("SELECT last_row, last_batch FROM report_folds ORDER BY last_row")?;
     let folds: Vec<(i64, i64)> = folds
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut range =
-        conn.prepare(&format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id > ?1 AND id <= ?2"))?;
+    let mut range = conn.prepare(&format!(
+        "SELECT {REPORT_COLUMNS} FROM reports WHERE id > ?1 AND id <= ?2"
+    ))?;
     // What the tail and the redelivered copies hold belongs to any batch; both stay small.
     for table in ["reports_recent", "reports_redelivered"] {
         let mut stmt = conn.prepare(&format!("SELECT {REPORT_COLUMNS} FROM {table}"))?;
@@ -442,7 +444,9 @@ impl Walk {
             committed_ms,
         };
         if batch_hash(&row) != stored {
-            report.problem(format!("batch {batch}: its content does not match its hash (the batch was edited)"));
+            report.problem(format!(
+                "batch {batch}: its content does not match its hash (the batch was edited)"
+            ));
             ok = false;
         }
         let linked: Option<String> = if events_id == 0 {

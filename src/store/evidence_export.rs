@@ -22,8 +22,14 @@ pub fn chain_leaf(hash_hex: &str) -> Digest {
 pub fn chain_roots(conn: &Connection, head: &ChainHead) -> Result<(String, String), StoreError> {
     let mut roots = Vec::new();
     for (sql, upto) in [
-        ("SELECT hash FROM event_log WHERE id <= ?1 ORDER BY id", head.events),
-        ("SELECT hash FROM report_batches WHERE batch <= ?1 ORDER BY batch", head.batches),
+        (
+            "SELECT hash FROM event_log WHERE id <= ?1 ORDER BY id",
+            head.events,
+        ),
+        (
+            "SELECT hash FROM report_batches WHERE batch <= ?1 ORDER BY batch",
+            head.batches,
+        ),
     ] {
         let mut frontier = Frontier::default();
         let mut stmt = conn.prepare(sql)?;
@@ -193,7 +199,11 @@ pub fn export(
         }
     }
     for (sql, upto, into) in [
-        ("SELECT hash FROM event_log WHERE id <= ?1 ORDER BY id", head.events, &mut out.event_leaves),
+        (
+            "SELECT hash FROM event_log WHERE id <= ?1 ORDER BY id",
+            head.events,
+            &mut out.event_leaves,
+        ),
         (
             "SELECT hash FROM report_batches WHERE batch <= ?1 ORDER BY batch",
             head.batches,

@@ -21,8 +21,8 @@ use crate::auth::{Principal, Role, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
 
-pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use event_log::record_hash;
+pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
 pub use evidence_export::{chain_leaf, ExportData, RawBatch, RawEvent, RawReport};
 pub use sqlite::{open, SqliteReader, SqliteWriter};

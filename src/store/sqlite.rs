@@ -185,7 +185,13 @@ impl StoreWriter for SqliteWriter {
         } else {
             let now = chrono::Utc::now().timestamp_millis();
             let events = (events_id, chain.as_str());
-            Some(evidence::bind(&tx, &self.batches, &mut leaves, events, now)?)
+            Some(evidence::bind(
+                &tx,
+                &self.batches,
+                &mut leaves,
+                events,
+                now,
+            )?)
         };
         tx.commit()?;
         self.chain = chain;

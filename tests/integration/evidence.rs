@@ -98,6 +98,8 @@ async fn record() -> Pristine {
     let device = app.mqtt(DEVICE).await;
     // 1,000 fixes a minute apart on the road, from before the declaration, uploaded as
     // backlogs of 100; then ten live ones and a seal cut, after it.
+    // The live fixes fall in the last second; the declaration is older than that.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let now = Utc::now();
     let fixes: Vec<Value> = (1..=FIXES)
         .map(|seq| {
@@ -222,8 +224,15 @@ fn the_untouched_record_verifies_with_its_signed_checkpoint() {
     let (ok, text) = verify(&data, &checkpoints);
     assert!(ok, "{text}");
     assert!(text.contains("The event log is intact"), "{text}");
-    assert!(text.contains(&format!("Reports: {}", FIXES)), "{text}");
-    assert!(text.contains("the newest that matches, signed by sha256:"), "{text}");
+    // The fixes and the seal report.
+    assert!(
+        text.contains(&format!("Reports: {} in", FIXES + 1)),
+        "{text}"
+    );
+    assert!(
+        text.contains("the newest that matches, signed by sha256:"),
+        "{text}"
+    );
     assert!(text.contains("Transits: 1 rebuilt"), "{text}");
 }
 
@@ -250,7 +259,10 @@ fn one_deleted_middle_event_is_named() {
     drop(db);
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
-    assert!(text.contains(&format!("broken at record {}", id + 1)), "{text}");
+    assert!(
+        text.contains(&format!("broken at record {}", id + 1)),
+        "{text}"
+    );
 }
 
 #[test]
@@ -265,7 +277,10 @@ fn the_newest_events_deleted_are_found_by_the_checkpoint() {
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
     assert!(text.contains("the store was cut back"), "{text}");
-    assert!(text.contains(&format!("covers {newest} event records")), "{text}");
+    assert!(
+        text.contains(&format!("covers {newest} event records")),
+        "{text}"
+    );
 }
 
 /// The event log's hash, as docs/evidence.md describes it.
@@ -279,7 +294,17 @@ fn event_hash(prev: &str, row: &rusqlite::Row<'_>) -> String {
             other => panic!("unexpected {other:?}"),
         }
     };
-    let parts = [prev.to_owned(), text(1), text(2), text(3), text(4), text(5), text(6), text(7), text(8)];
+    let parts = [
+        prev.to_owned(),
+        text(1),
+        text(2),
+        text(3),
+        text(4),
+        text(5),
+        text(6),
+        text(7),
+        text(8),
+    ];
     for part in parts {
         h.update(part.as_bytes());
         h.update([0x1f]);
@@ -295,7 +320,9 @@ fn a_deleted_event_with_every_later_hash_recomputed_is_found_by_the_signature() 
     db.execute("DELETE FROM event_log WHERE id = ?1", [id])
         .expect("deleted");
     let mut prev: String = db
-        .query_row("SELECT hash FROM event_log WHERE id = ?1", [id - 1], |r| r.get(0))
+        .query_row("SELECT hash FROM event_log WHERE id = ?1", [id - 1], |r| {
+            r.get(0)
+        })
         .expect("the record before");
     // (id, prev_hash, hash) of every later record, chained anew over the gap.
     let mut rehashed: Vec<(i64, String, String)> = Vec::new();
@@ -362,12 +389,19 @@ fn the_transits_table_edited_is_named_field_by_field() {
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
     assert!(
-        text.contains(&format!("transit {TRANSIT}: status is arrived in the table, suspended by the log")),
+        text.contains(&format!(
+            "transit {TRANSIT}: status is arrived in the table, suspended by the log"
+        )),
         "{text}"
     );
-    assert!(text.contains(&format!("transit {TRANSIT}: deadline is 2030-01-01")), "{text}");
     assert!(
-        text.contains(&format!("alert {TRANSIT}.1: \"resolved\" / \"false_alarm\" in the table, \"open\"")),
+        text.contains(&format!("transit {TRANSIT}: deadline is 2030-01-01")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "alert {TRANSIT}.1: \"resolved\" / \"false_alarm\" in the table, \"open\""
+        )),
         "{text}"
     );
 }
@@ -414,8 +448,14 @@ fn a_deleted_and_an_added_position_are_named() {
     drop(db);
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
-    assert!(text.contains("committed reports are no longer stored (deleted)"), "{text}");
-    assert!(text.contains(&format!("device {DEVICE} seq 5000")), "{text}");
+    assert!(
+        text.contains("committed reports are no longer stored (deleted)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("device {DEVICE} seq 5000")),
+        "{text}"
+    );
 }
 
 fn caravan(args: &[&str], data: &Path, checkpoints: &Path) -> (bool, String) {
@@ -451,7 +491,14 @@ fn exported() -> (tempfile::TempDir, PathBuf, String) {
     let (keep, data, checkpoints) = copy();
     let file = keep.path().join("bundle.json");
     let (ok, text) = caravan(
-        &["audit", "export", "--transit", TRANSIT, "--out", &file.to_string_lossy()],
+        &[
+            "audit",
+            "export",
+            "--transit",
+            TRANSIT,
+            "--out",
+            &file.to_string_lossy(),
+        ],
         &data,
         &checkpoints,
     );
@@ -480,10 +527,26 @@ fn a_bundle_of_an_open_transit_verifies_up_to_its_checkpoint_and_matches_its_sch
     let (_keep, file, key) = exported();
     let (ok, text) = verify_bundle(&file, &key);
     assert!(ok, "{text}");
-    assert!(text.contains(&format!("event records of transit {TRANSIT}")), "{text}");
-    assert!(text.contains(&format!("{LIVE} of {LIVE} positions were committed")), "{text}");
-    assert!(text.contains("(status suspended, 1 alerts"), "{text}");
-    assert!(text.contains("NOT PROVEN: that the bundle holds every record"), "{text}");
+    assert!(
+        text.contains(&format!("event records of transit {TRANSIT}")),
+        "{text}"
+    );
+    // The live fixes and the seal report: those after the declaration.
+    let positions = LIVE + 1;
+    assert!(
+        text.contains(&format!(
+            "{positions} of {positions} positions were committed"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("the transit view (status suspended,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("NOT PROVEN: that the bundle holds every record"),
+        "{text}"
+    );
 
     let bundle: Value =
         serde_json::from_slice(&std::fs::read(&file).expect("the bundle")).expect("JSON");
@@ -510,7 +573,10 @@ fn a_bundle_downloaded_from_the_api_verifies_offline() {
     std::fs::write(&file, &pristine().downloaded).expect("written");
     let (ok, text) = verify_bundle(&file, &public_key(&data, &checkpoints));
     assert!(ok, "{text}");
-    assert!(text.contains("the checkpoint is signed by Ed25519 key sha256:"), "{text}");
+    assert!(
+        text.contains("the checkpoint is signed by Ed25519 key sha256:"),
+        "{text}"
+    );
 }
 
 /// The bundle with the byte after the first `marker` following `section` replaced.
@@ -530,9 +596,17 @@ fn a_bundle_with_one_changed_byte_fails_and_names_what_broke() {
     let (_keep, file, key) = exported();
     let cases = [
         // A position's latitude digit.
-        ("\"positions\"", "\"lat\": 39.5", "position of device truck-ev seq"),
+        (
+            "\"positions\"",
+            "\"lat\": 39.5",
+            "position of device truck-ev seq",
+        ),
         // A digit in the text of the alert that was raised.
-        ("\"transit.alert_raised\"", "\"occurred_ms\": 1", "event record"),
+        (
+            "\"transit.alert_raised\"",
+            "\"occurred_ms\": 1",
+            "event record",
+        ),
         // The number of records the checkpoint covers.
         ("\"checkpoint\"", "\"events\": ", "is not signed by key"),
     ];
