@@ -14,6 +14,7 @@ use crate::api;
 use crate::atlas;
 use crate::auth::Role;
 use crate::endpoint::{self, Endpoint, Sessions};
+use crate::evidence;
 use crate::health::Health;
 use crate::historian;
 use crate::ingest::{self, BrokerAddr};
@@ -45,6 +46,8 @@ pub struct App {
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     historian: (CancellationToken, JoinHandle<()>),
+    /// Signs checkpoints; stopped after the committer, so the last one covers every commit.
+    evidence: (CancellationToken, JoinHandle<()>),
     abandoned: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -74,6 +77,7 @@ impl App {
         let mut writer = writer;
         writer.set_dead_letter_policy(settings.dead_letters.policy());
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
+        let (key, evidence) = evidence::start(&settings, reader.clone())?;
         let snapshot_reader = reader.clone();
         let snapshot =
             tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH, 32))
@@ -206,6 +210,7 @@ impl App {
             atlas: atlas.clone(),
             sessions: sessions.clone(),
             transit_rules,
+            instance_key: key,
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
@@ -221,6 +226,7 @@ impl App {
             tasks: vec![api, intake, pipeline, committer, watchdog],
             historian: (historian_stop, historian_driver),
             abandoned,
+            evidence,
         })
     }
 
@@ -242,6 +248,8 @@ impl App {
         let (historian_stop, historian) = self.historian;
         let all = async move {
             futures_join(self.tasks).await;
+            self.evidence.0.cancel();
+            futures_join(vec![self.evidence.1]).await;
             historian_stop.cancel();
             futures_join(vec![historian]).await;
         };

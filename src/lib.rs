@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod cli;
 pub mod dashboard;
 pub mod device;
+pub mod evidence;
 pub mod geofence;
 pub mod health;
 pub mod historian;

@@ -57,6 +57,7 @@ impl Default for DeadLetterSettings {
             max_total_mib: 256,
         }
     }
+    pub evidence: crate::evidence::writer::EvidenceSettings,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ mod devices;
 mod error;
 mod export;
 pub mod gzip;
+mod evidence;
 mod maps;
 mod openapi;
 mod posts;
@@ -53,6 +54,8 @@ pub struct Context {
     pub sessions: Option<Arc<crate::endpoint::Sessions>>,
     /// The transit rules in force (built in, or a tuned file), for ETAs.
     pub transit_rules: Arc<crate::transit::rules::TransitRules>,
+    /// Signs the evidence checkpoints; its public half is served.
+    pub instance_key: Arc<crate::evidence::InstanceKey>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -101,6 +104,8 @@ pub fn routes(
         .or(stats::routes(ctx.clone()))
         .unify()
         .or(stream::routes(ctx.clone()))
+        .unify()
+        .or(evidence::routes(ctx.clone()))
         .unify()
         .or(maps::routes(ctx))
         .unify()

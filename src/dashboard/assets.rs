@@ -54,6 +54,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/views/map.js", JS),
     asset!("js/views/detail.js", JS),
     asset!("js/views/transits.js", JS),
+    asset!("js/views/evidence.js", JS),
     asset!("js/views/alerts.js", JS),
     asset!("js/views/post.js", JS),
     asset!("js/views/performance.js", JS),

@@ -86,6 +86,23 @@ fn hash(prev: &str, row: &Row<'_>) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// The hash of a record as exported, recomputed from its stored text and its previous hash.
+pub fn record_hash(e: &super::evidence_export::RawEvent) -> String {
+    hash(
+        &e.prev_hash,
+        &Row {
+            kind: &e.kind,
+            device_id: e.device_id.as_deref(),
+            transit_id: e.transit_id.as_deref(),
+            occurred_ms: e.occurred_ms,
+            detected_ms: e.detected_ms,
+            late: e.late,
+            actor: e.actor.as_deref(),
+            body: &e.body,
+        },
+    )
+}
+
 /// The newest hash, to continue the chain from.
 pub fn head(conn: &Connection) -> Result<String, StoreError> {
     let mut stmt = conn.prepare("SELECT hash FROM event_log ORDER BY id DESC LIMIT 1")?;

@@ -8,6 +8,8 @@ mod accounts;
 mod checkpoint;
 mod dead_letters;
 mod event_log;
+mod evidence;
+mod evidence_export;
 mod migrations;
 pub mod private;
 mod reports;
@@ -24,7 +26,10 @@ use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
 
 pub use dead_letters::{DeadLetterPolicy, Trimmed};
+pub use event_log::record_hash;
 pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
+pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
+pub use evidence_export::{chain_leaf, ExportData, RawBatch, RawEvent, RawReport};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +195,46 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors.
     fn verify_event_log(&self) -> Result<ChainReport, StoreError>;
+    /// The heads of the event log and of the report batches: what a checkpoint signs.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn chain_head(&self) -> Result<ChainHead, StoreError>;
+    /// The stored hashes of event record `events` and report batch `batches` (0: genesis).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn hashes_at(
+        &self,
+        events: i64,
+        batches: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError>;
+    /// Checks every stored report against the batch it was committed in; `progress` hears
+    /// (batches, reports) as the walk goes.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn verify_positions(
+        &self,
+        progress: &mut dyn FnMut(i64, u64),
+    ) -> Result<PositionsReport, StoreError>;
+    /// The Merkle roots (hex) over the event hashes and the batch hashes up to `head`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn chain_roots(&self, head: &ChainHead) -> Result<(String, String), StoreError>;
+    /// What a transit's evidence bundle is cut from: its records up to `head`, and the
+    /// reports of `devices` between two device times (ms) committed up to `head`.
+    ///
+    /// # Errors
+    /// Database errors, or too many reports for one bundle.
+    fn export(
+        &self,
+        transit_id: &str,
+        devices: &[String],
+        window_ms: (i64, i64),
+        head: &ChainHead,
+    ) -> Result<ExportData, StoreError>;
     /// The live (not revoked) token with this hash, as a principal.
     ///
     /// # Errors

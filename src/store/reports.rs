@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Transaction};
 
+use super::evidence::{report_leaf, ReportRow};
 use super::StoreError;
+use crate::evidence::merkle::Digest;
 use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
 
 /// Most reports the tail holds before it is folded.
@@ -27,14 +29,14 @@ const FOLD_EVERY: Duration = Duration::from_secs(1);
 /// (the insert runs once per report; its text need not be built each time).
 macro_rules! columns {
     () => {
-        "device_id, seq, kind, t_ms, received_ms, lat, lon, body"
+        "device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO reports_recent (",
     columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
 );
 const FOLD: &str = concat!(
     "INSERT OR IGNORE INTO reports (",
@@ -42,6 +44,18 @@ const FOLD: &str = concat!(
     ") SELECT ",
     columns!(),
     " FROM reports_recent ORDER BY device_id, t_ms, seq"
+);
+
+/// The tail's reports that the fold did not store because an identical report (same device,
+/// time, seq) from another batch already was.
+const REDELIVERED: &str = concat!(
+    "INSERT INTO reports_redelivered (",
+    columns!(),
+    ") SELECT ",
+    columns!(),
+    " FROM reports_recent r WHERE NOT EXISTS (SELECT 1 FROM reports p
+       WHERE p.device_id = r.device_id AND p.t_ms = r.t_ms AND p.seq IS r.seq
+         AND p.batch IS r.batch)"
 );
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -72,22 +86,38 @@ impl Tail {
         Ok(tail)
     }
 
-    /// Appends one report to the tail.
-    pub fn insert(&mut self, tx: &Transaction<'_>, report: &Report) -> Result<(), StoreError> {
+    /// Appends one report to the tail, in `batch`; returns its leaf.
+    pub fn insert(
+        &mut self,
+        tx: &Transaction<'_>,
+        report: &Report,
+        batch: i64,
+    ) -> Result<Digest, StoreError> {
         let point = report.point();
         let body = serde_json::to_string(&report.body)?;
+        let row = ReportRow {
+            device_id: report.device_id.as_str(),
+            seq: report.seq().map(|s| s as i64),
+            kind: report.kind().as_str(),
+            t_ms: millis(report.occurred_at()),
+            received_ms: millis(report.received_at),
+            lat: point.map(|p| p.lat),
+            lon: point.map(|p| p.lon),
+            body: &body,
+        };
         tx.prepare_cached(INSERT)?.execute(params![
-            report.device_id.as_str(),
-            report.seq().map(|s| s as i64),
-            report.kind().as_str(),
-            millis(report.occurred_at()),
-            millis(report.received_at),
-            point.map(|p| p.lat),
-            point.map(|p| p.lon),
-            body,
+            row.device_id,
+            row.seq,
+            row.kind,
+            row.t_ms,
+            row.received_ms,
+            row.lat,
+            row.lon,
+            row.body,
+            batch,
         ])?;
         self.rows += 1;
-        Ok(())
+        Ok(report_leaf(&row))
     }
 
     /// True when the tail should be folded now.
@@ -107,6 +137,18 @@ impl Tail {
         let tx = conn.transaction()?;
         let waiting: i64 = tx.query_row("SELECT count(*) FROM reports_recent", [], |r| r.get(0))?;
         let moved = tx.execute(FOLD, [])?;
+        if usize::try_from(waiting).unwrap_or(0) > moved {
+            // Redeliveries: kept beside the table so the batch each came in stays complete.
+            tx.execute(REDELIVERED, [])?;
+        }
+        if waiting > 0 {
+            tx.execute(
+                "INSERT OR REPLACE INTO report_folds (last_row, last_batch)
+                 SELECT (SELECT coalesce(max(id), 0) FROM reports), max(batch)
+                 FROM reports_recent WHERE batch IS NOT NULL HAVING count(*) > 0",
+                [],
+            )?;
+        }
         tx.execute("DELETE FROM reports_recent", [])?;
         tx.commit()?;
         self.rows = 0;

@@ -11,6 +11,7 @@ use super::accounts;
 use super::dead_letters::{self, DeadLetterPolicy};
 use super::checkpoint::{self, Checkpointer};
 use super::event_log::{self, ChainReport, EventQuery, StoredEvent};
+use super::evidence::{self, BatchChain, ChainHead, PositionsReport};
 use super::migrations::migrate;
 use super::reports::{self, Tail};
 use super::{
@@ -62,6 +63,7 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
         tx.commit()?;
     }
     let chain = event_log::head(&conn)?;
+    let batches = BatchChain::open(&conn)?;
     let tail = Tail::open(&mut conn)?;
     let checkpointer = Checkpointer::start(&path)?;
     let reader = SqliteReader {
@@ -71,6 +73,7 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
     let writer = SqliteWriter {
         conn,
         chain,
+        batches,
         rules,
         tail,
         dead_letters: DeadLetterPolicy::default(),
@@ -84,6 +87,8 @@ pub struct SqliteWriter {
     conn: Connection,
     /// Hash of the newest event-log row; advanced only when a commit succeeds.
     chain: String,
+    /// Where the next batch of reports joins the evidence; advanced only on a commit.
+    batches: BatchChain,
     /// What expected arrivals are ordered by (the ETA rules the API answers with).
     rules: TransitRules,
     /// Reports committed but not yet folded into the indexed table.
@@ -112,6 +117,7 @@ impl StoreWriter for SqliteWriter {
         let tx = self.conn.transaction()?;
         let mut committed = Committed::default();
         let mut chain = self.chain.clone();
+        let mut leaves = Vec::new();
         for write in writes {
             match write {
                 Write::Device(d) => {
@@ -127,7 +133,7 @@ impl StoreWriter for SqliteWriter {
                     ])?;
                 }
                 Write::Report(report) => {
-                    self.tail.insert(&tx, report)?;
+                    leaves.push(self.tail.insert(&tx, report, self.batches.next)?);
                     committed.reports += 1;
                 }
                 Write::DeviceState(id, state) => {
@@ -169,8 +175,31 @@ impl StoreWriter for SqliteWriter {
                 }
             }
         }
+        let events_id = committed
+            .event_ids
+            .last()
+            .copied()
+            .unwrap_or(self.batches.events_id);
+        let bound = if leaves.is_empty() {
+            None
+        } else {
+            let now = chrono::Utc::now().timestamp_millis();
+            let events = (events_id, chain.as_str());
+            Some(evidence::bind(
+                &tx,
+                &self.batches,
+                &mut leaves,
+                events,
+                now,
+            )?)
+        };
         tx.commit()?;
         self.chain = chain;
+        self.batches.events_id = events_id;
+        if let Some(hash) = bound {
+            self.batches.head = hash;
+            self.batches.next += 1;
+        }
         match self
             .pruner
             .prune_if_due(&self.conn, &self.dead_letters, Utc::now())
@@ -353,6 +382,41 @@ impl StoreReader for SqliteReader {
 
     fn verify_event_log(&self) -> Result<ChainReport, StoreError> {
         self.with_conn(event_log::verify_chain)
+    }
+
+    fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.with_conn(evidence::head)
+    }
+
+    fn hashes_at(
+        &self,
+        events: i64,
+        batches: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        self.with_conn(|conn| evidence::hashes_at(conn, events, batches))
+    }
+
+    fn verify_positions(
+        &self,
+        progress: &mut dyn FnMut(i64, u64),
+    ) -> Result<PositionsReport, StoreError> {
+        self.with_conn(|conn| evidence::verify(conn, progress))
+    }
+
+    fn chain_roots(&self, head: &ChainHead) -> Result<(String, String), StoreError> {
+        self.with_conn(|conn| super::evidence_export::chain_roots(conn, head))
+    }
+
+    fn export(
+        &self,
+        transit_id: &str,
+        devices: &[String],
+        window_ms: (i64, i64),
+        head: &ChainHead,
+    ) -> Result<super::ExportData, StoreError> {
+        self.with_conn(|conn| {
+            super::evidence_export::export(conn, transit_id, devices, window_ms, head)
+        })
     }
 
     fn principal(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {

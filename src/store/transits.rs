@@ -298,8 +298,13 @@ mod tests {
         let id = f.declare("24CN0101-000007", "truck-7", 0);
         let dir = f._dir.path().to_owned();
         let conn = Connection::open(dir.join("caravan.sqlite")).unwrap();
-        conn.execute_batch("DROP TABLE transit_expected; PRAGMA user_version = 4;")
-            .unwrap();
+        // Back to version 4: what later migrations added goes, so they run again.
+        conn.execute_batch(
+            "DROP TABLE transit_expected; DROP TABLE report_batches; DROP TABLE report_folds;
+             DROP TABLE reports_redelivered; ALTER TABLE reports DROP COLUMN batch;
+             ALTER TABLE reports_recent DROP COLUMN batch; PRAGMA user_version = 4;",
+        )
+        .unwrap();
         drop(conn);
         let (_, reader) = open(&dir).unwrap();
         let found = reader.transits_expected_at("torugart-kg", 0, 10).unwrap();

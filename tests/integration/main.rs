@@ -13,6 +13,7 @@ mod device_tls;
 mod device_trust;
 mod exports;
 mod first_hour;
+mod evidence;
 mod geofence;
 mod historian;
 mod intake;

@@ -19,6 +19,10 @@ export default {
   not_available_title: 'Not available yet',
   not_available_body: 'This Caravan server does not offer “{what}” yet. The view will work once the server is upgraded.',
   action_not_available: 'This action is not available on this server yet.',
+  evidence: 'Evidence',
+  evidence_download: 'Download the evidence bundle',
+  evidence_verifies: 'The record verifies against its signed checkpoint.',
+  evidence_broken: 'The record does NOT verify:',
 
   view_map: 'Map',
   view_transits: 'Transits',

@@ -18,6 +18,10 @@ export default {
   not_available_title: 'Пока недоступно',
   not_available_body: 'Этот сервер Caravan пока не поддерживает раздел «{what}». Он заработает после обновления сервера.',
   action_not_available: 'Это действие на данном сервере пока недоступно.',
+  evidence: 'Доказательства',
+  evidence_download: 'Скачать пакет доказательств',
+  evidence_verifies: 'Запись сходится с подписанной контрольной точкой.',
+  evidence_broken: 'Запись НЕ сходится:',
 
   view_map: 'Карта',
   view_transits: 'Транзиты',

@@ -7,6 +7,7 @@ import { h, badge, dateTime, unavailable, errorBox } from '/assets/js/format.js'
 import { loadMaps } from '/assets/js/geo.js';
 import { renderTransit } from '/assets/js/views/detail.js';
 import { placeName } from '/assets/js/places.js';
+import { evidenceSection } from '/assets/js/views/evidence.js';
 
 const STATUSES = ['declared', 'departed', 'in_transit', 'at_bcp', 'suspended', 'arrived', 'closed', 'cancelled'];
 const LANES = ['green', 'yellow', 'red'];
@@ -157,6 +158,7 @@ async function open(summary) {
     const box = h('div', {});
     detail.replaceChildren(h('h2', { tabindex: -1 }, transit.reference ?? transit.id), box);
     renderTransit(box, transit);
+    box.append(evidenceSection(transit.id));
     detail.querySelector('h2').focus();
   } catch (error) {
     detail.replaceChildren(errorBox(error));
