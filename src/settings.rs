@@ -24,6 +24,7 @@ pub struct Settings {
     pub rules: crate::rules::RulesSettings,
     pub geofence: GeofenceConfig,
     pub dead_letters: DeadLetterSettings,
+    pub evidence: crate::evidence::writer::EvidenceSettings,
 }
 
 /// How much of refused messages is kept: they come from outside, so the store must not grow
@@ -57,7 +58,6 @@ impl Default for DeadLetterSettings {
             max_total_mib: 256,
         }
     }
-    pub evidence: crate::evidence::writer::EvidenceSettings,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
