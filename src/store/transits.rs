@@ -300,7 +300,8 @@ mod tests {
         let conn = Connection::open(dir.join("caravan.sqlite")).unwrap();
         // Back to version 4: what later migrations added goes, so they run again.
         conn.execute_batch(
-            "DROP TABLE transit_expected; DROP TABLE report_batches; DROP TABLE report_folds;
+            "DROP TABLE transit_expected; DROP TABLE mqtt_accounts; DROP TABLE report_batches;
+             DROP TABLE report_folds;
              DROP TABLE reports_redelivered; ALTER TABLE reports DROP COLUMN batch;
              ALTER TABLE reports_recent DROP COLUMN batch; PRAGMA user_version = 4;",
         )
