@@ -19,7 +19,7 @@ use crate::historian;
 use crate::ingest::{self, BrokerAddr};
 use crate::live;
 use crate::metrics::Metrics;
-use crate::pipeline::{Committer, Geo, Pipeline, SeqWindow, TransitStep};
+use crate::pipeline::{Committer, Geo, Startup};
 use crate::settings::Settings;
 use crate::store::{self, StoreReader, StoreWriter};
 use crate::tokens;
@@ -58,11 +58,6 @@ impl App {
             })?;
         let (writer, bootstrap_token) = bootstrap(writer, &reader).await?;
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
-        let snapshot_reader = reader.clone();
-        let snapshot =
-            tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH, 32))
-                .await?
-                .context("reading the last state from the store")?;
 
         let (mqtt, embedded_broker) = match &settings.mqtt.url {
             Some(url) => (BrokerAddr::parse(url)?, false),
@@ -117,22 +112,17 @@ impl App {
         let config = settings.geofence.clone();
         let (atlas, index) =
             tokio::task::spawn_blocking(move || atlas::load(&maps, config)).await??;
-        let geo = Geo::new(index.clone(), &atlas);
-        let transit_reader = reader.clone();
-        let stored =
-            tokio::task::spawn_blocking(move || transit_reader.transits(false, usize::MAX >> 1))
-                .await?
-                .context("reading the transits from the store")?;
-        let transits = TransitStep::new(atlas.clone(), stored, historian.clone())?;
-        let pipeline = Pipeline::new(
-            snapshot,
-            geo,
-            transits,
-            units_tx,
-            metrics.clone(),
-            historian.clone(),
-        );
-        let pipeline = tokio::spawn(pipeline.run(inputs_rx, cancel.clone()));
+        // The pipeline restores its state after the API is up (src/pipeline/startup.rs).
+        let startup = Startup {
+            reader: reader.clone(),
+            atlas: atlas.clone(),
+            geo: Geo::new(index.clone(), &atlas),
+            historian: historian.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            committer: units_tx,
+        };
+        let pipeline = tokio::spawn(startup.run(inputs_rx, cancel.clone()));
         let ingest = tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained));
 
         let listener = tokio::net::TcpListener::bind(settings.http.listen)

@@ -8,6 +8,8 @@ use serde::Serialize;
 #[derive(Debug, Default)]
 pub struct Health {
     broker_connected: AtomicBool,
+    /// Set once the pipeline has rebuilt every device's tracking state.
+    tracking_ready: AtomicBool,
     store_error: Mutex<Option<String>>,
 }
 
@@ -18,11 +20,17 @@ pub struct HealthReport {
     pub store: String,
     /// `off`, `ok`, or `spilling: ...` while InfluxDB is unreachable.
     pub historian: String,
+    /// `restoring` until the pipeline has rebuilt every device's state, then `ok`.
+    pub tracking: &'static str,
 }
 
 impl Health {
     pub fn set_broker_connected(&self, connected: bool) {
         self.broker_connected.store(connected, Ordering::Relaxed);
+    }
+
+    pub fn set_tracking_ready(&self) {
+        self.tracking_ready.store(true, Ordering::Relaxed);
     }
 
     pub fn set_store(&self, result: Result<(), String>) {
@@ -43,6 +51,11 @@ impl Health {
             broker: if broker { "connected" } else { "disconnected" },
             store: store_error.map_or_else(|| "ok".to_owned(), |e| format!("failing: {e}")),
             historian: "off".to_owned(),
+            tracking: if self.tracking_ready.load(Ordering::Relaxed) {
+                "ok"
+            } else {
+                "restoring"
+            },
         }
     }
 }

@@ -33,7 +33,7 @@ pub struct Route {
     pub legs: Vec<RouteLeg>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RouteLeg {
     pub corridor_id: String,
     /// Travel against the corridor's drawing direction. `None` orients the leg so it
@@ -42,11 +42,12 @@ pub struct RouteLeg {
     pub reversed: Option<bool>,
 }
 
-/// A route resolved against the index: one polyline with chainage, shared by the devices of
-/// a transit.
+/// A route resolved against the index: one polyline with chainage. The polyline is shared
+/// by every transit on the same legs ([`RouteCache`](super::RouteCache)); only the id is the
+/// transit's own.
 pub struct RoutePath {
     pub(crate) id: String,
-    pub(crate) network: Network,
+    pub(crate) network: Arc<Network>,
 }
 
 impl RoutePath {
@@ -127,6 +128,15 @@ impl GeofenceIndex {
     /// [`GeofenceError::UnknownCorridor`] for a leg naming no corridor of the atlas, and
     /// [`GeofenceError::EmptyRoute`] for a route with no usable segment.
     pub fn build_route(&self, route: &Route) -> Result<Arc<RoutePath>, GeofenceError> {
+        Ok(Arc::new(RoutePath {
+            id: route.id.clone(),
+            network: Arc::new(self.route_network(route)?),
+        }))
+    }
+
+    /// The polyline of a route's legs, with its segment index: what routes on the same legs
+    /// can share.
+    pub(crate) fn route_network(&self, route: &Route) -> Result<Network, GeofenceError> {
         let mut legs = Vec::with_capacity(route.legs.len());
         for leg in &route.legs {
             let i = *self
@@ -147,10 +157,7 @@ impl GeofenceIndex {
                 )
             })
             .collect();
-        Ok(Arc::new(RoutePath {
-            id: route.id.clone(),
-            network: Network::new(vec![points], corridors, self.linear),
-        }))
+        Ok(Network::new(vec![points], corridors, self.linear))
     }
 
     /// Country, zones and nearest corridor of one point.

@@ -9,6 +9,7 @@
 mod committer;
 mod dedupe;
 mod geo;
+mod startup;
 mod track;
 mod transits;
 
@@ -26,6 +27,7 @@ use track::{log_reject, Sinks};
 pub use committer::{Committer, Unit};
 pub use dedupe::SeqWindow;
 pub use geo::Geo;
+pub use startup::Startup;
 pub use transits::{TransitCommand, TransitStep};
 
 use crate::device::{Device, DeviceState};
@@ -112,33 +114,25 @@ impl Pipeline {
     pub fn new(
         snapshot: Snapshot,
         geo: Geo,
+        mut transits: TransitStep,
+        committer: mpsc::Sender<Unit>,
+        metrics: Arc<Metrics>,
+        historian: Historian,
+    ) -> Self {
+        let never = CancellationToken::new();
+        let devices = restore(snapshot, &geo, &mut transits, &never).unwrap_or_default();
+        Self::resume(devices, geo, transits, committer, metrics, historian)
+    }
+
+    /// The pipeline over devices already restored.
+    fn resume(
+        devices: HashMap<DeviceId, Box<Tracked>>,
+        geo: Geo,
         transits: TransitStep,
         committer: mpsc::Sender<Unit>,
         metrics: Arc<Metrics>,
         historian: Historian,
     ) -> Self {
-        let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
-        let mut recent: HashMap<DeviceId, Vec<Report>> =
-            snapshot.recent_reports.into_iter().collect();
-        let devices = snapshot
-            .devices
-            .into_iter()
-            .map(|(device, state)| {
-                let id = device.device_id;
-                let mut window = SeqWindow::default();
-                for seq in seqs.remove(&id).unwrap_or_default() {
-                    window.insert(seq);
-                }
-                let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
-                transits.assign_route(geo.engine(), &mut track);
-                let tracked = Tracked {
-                    state: DeviceState { geo: None, ..state },
-                    seqs: window,
-                    geo: track,
-                };
-                (id, Box::new(tracked))
-            })
-            .collect();
         Self {
             devices,
             geo,
@@ -334,6 +328,13 @@ impl Pipeline {
             if let Some(event) = self.geo.engine().check_silence(&mut tracked.geo, now) {
                 self.metrics.geofence_event(event.kind_str());
                 writes.push(Write::Event(geo::logged(&event)));
+                // The state records the outstanding loss, in the same commit as its event.
+                tracked.state.signal_lost_since = tracked.geo.signal_lost_since();
+                let written = DeviceState {
+                    geo: Some(Box::new(self.geo.engine().snapshot(&tracked.geo))),
+                    ..tracked.state.clone()
+                };
+                writes.push(Write::DeviceState(event.device_id.clone(), Box::new(written)));
                 silent.push(event);
             }
         }
@@ -345,6 +346,45 @@ impl Pipeline {
         }
     }
 }
+
+/// Rebuilds every device's tracking state from the snapshot: its duplicate window, its
+/// geofence track (replaying its last reports, and resuming a signal loss it was left in) and
+/// its transit's route. `None` when `cancel` fired first.
+fn restore(
+    snapshot: Snapshot,
+    geo: &Geo,
+    transits: &mut TransitStep,
+    cancel: &CancellationToken,
+) -> Option<HashMap<DeviceId, Box<Tracked>>> {
+    let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
+    let mut recent: HashMap<DeviceId, Vec<Report>> = snapshot.recent_reports.into_iter().collect();
+    let mut devices = HashMap::with_capacity(snapshot.devices.len());
+    for (n, (device, state)) in snapshot.devices.into_iter().enumerate() {
+        if n % 1024 == 0 && cancel.is_cancelled() {
+            return None;
+        }
+        let id = device.device_id;
+        let mut window = SeqWindow::default();
+        for seq in seqs.remove(&id).unwrap_or_default() {
+            window.insert(seq);
+        }
+        let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
+        if let Some(since) = state.signal_lost_since {
+            track.resume_signal_lost(since);
+        }
+        transits.assign_route(geo.engine(), &mut track);
+        let tracked = Tracked {
+            state: DeviceState { geo: None, ..state },
+            seqs: window,
+            geo: track,
+        };
+        devices.insert(id, Box::new(tracked));
+    }
+    Some(devices)
+}
+
+#[cfg(test)]
+mod startup_tests;
 
 #[cfg(test)]
 mod tests {
