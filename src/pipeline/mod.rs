@@ -95,6 +95,9 @@ struct Tracked {
 
 /// How often every device is checked for signal loss.
 const SILENCE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+/// Devices whose signal loss is committed together: a few thousand writes, a commit of tens
+/// of milliseconds.
+const SILENCE_UNIT: usize = 1024;
 
 pub struct Pipeline {
     /// Boxed: a hash table keeps up to twice as many slots as entries, and a slot of a few
@@ -153,9 +156,13 @@ impl Pipeline {
             let input = tokio::select! {
                 input = inputs.recv() => input,
                 _ = silence.tick(), if !cancel.is_cancelled() => {
-                    let mut unit = self.check_silence(Utc::now());
-                    self.transits.tick(Utc::now(), &mut unit.writes);
-                    if !unit.writes.is_empty() && self.committer.send(unit).await.is_err() {
+                    let mut units = self.check_silence(Utc::now());
+                    let mut writes = Vec::new();
+                    self.transits.tick(Utc::now(), &mut writes);
+                    if !writes.is_empty() {
+                        units.push(Unit { writes, ack: None, reply: None });
+                    }
+                    if !self.commit_one_by_one(units, &cancel).await {
                         break;
                     }
                     continue;
@@ -320,8 +327,35 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Raises `signal_lost` for every device silent longer than its allowance.
-    fn check_silence(&mut self, now: DateTime<Utc>) -> Unit {
+    /// Hands the units over one at a time, each once the previous one is committed, so that
+    /// a check raising thousands of events neither holds the store in one long commit (reads
+    /// and reports wait on it) nor delays a stop: on cancellation the rest is left, and what
+    /// was not committed is raised again at the next start. False when the committer is gone.
+    async fn commit_one_by_one(&mut self, units: Vec<Unit>, cancel: &CancellationToken) -> bool {
+        for mut unit in units {
+            let (done, committed) = oneshot::channel();
+            let reply = unit.reply.take();
+            unit.reply = Some(Box::new(move || {
+                if let Some(reply) = reply {
+                    reply();
+                }
+                let _ = done.send(());
+            }));
+            if self.committer.send(unit).await.is_err() {
+                return false;
+            }
+            tokio::select! {
+                _ = committed => {}
+                () = cancel.cancelled() => return true,
+            }
+        }
+        true
+    }
+
+    /// Raises `signal_lost` for every device silent longer than its allowance, in units of
+    /// at most `SILENCE_UNIT` devices.
+    fn check_silence(&mut self, now: DateTime<Utc>) -> Vec<Unit> {
+        let mut units = Vec::new();
         let mut writes = Vec::new();
         let mut silent = Vec::new();
         for tracked in self.devices.values_mut() {
@@ -336,14 +370,26 @@ impl Pipeline {
                 };
                 writes.push(Write::DeviceState(event.device_id.clone(), Box::new(written)));
                 silent.push(event);
+                if silent.len() == SILENCE_UNIT {
+                    self.transits.after_reports(&[], &silent, now, &mut writes);
+                    silent.clear();
+                    units.push(Unit {
+                        writes: std::mem::take(&mut writes),
+                        ack: None,
+                        reply: None,
+                    });
+                }
             }
         }
         self.transits.after_reports(&[], &silent, now, &mut writes);
-        Unit {
-            writes,
-            ack: None,
-            reply: None,
+        if !writes.is_empty() {
+            units.push(Unit {
+                writes,
+                ack: None,
+                reply: None,
+            });
         }
+        units
     }
 }
 
