@@ -12,8 +12,8 @@ use super::event::{
 };
 use super::index::{GeofenceIndex, Route, RoutePath};
 use super::metric::haversine_m;
-use super::track::{DeviceTrack, Sample};
 use super::routes::RouteCache;
+use super::track::{DeviceTrack, Sample};
 use super::zones::ZoneSet;
 use super::{late, presence, signal, GeofenceError};
 use crate::telemetry::{Fix, GeoPoint, Report, ReportBody, SealEvent, Status};

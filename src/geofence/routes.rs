@@ -74,7 +74,8 @@ impl RouteCache {
         if self.shapes.len() < self.prune_at.max(PRUNE_FLOOR) {
             return;
         }
-        self.shapes.retain(|_, network| Arc::strong_count(network) > 1);
+        self.shapes
+            .retain(|_, network| Arc::strong_count(network) > 1);
         self.prune_at = self.shapes.len() * 2;
     }
 }
@@ -103,8 +104,12 @@ mod tests {
         let index = GeofenceIndex::new(&atlas);
         let corridor = atlas.corridors[0].id.as_str();
         let mut cache = RouteCache::default();
-        let a = cache.resolve(&index, &route("T-1", &[corridor])).expect("a");
-        let b = cache.resolve(&index, &route("T-2", &[corridor])).expect("b");
+        let a = cache
+            .resolve(&index, &route("T-1", &[corridor]))
+            .expect("a");
+        let b = cache
+            .resolve(&index, &route("T-2", &[corridor]))
+            .expect("b");
         assert_eq!(cache.built(), 1);
         assert!(Arc::ptr_eq(&a.network, &b.network));
         assert_eq!((a.id(), b.id()), ("T-1", "T-2"));

@@ -368,7 +368,10 @@ impl Pipeline {
                     geo: Some(Box::new(self.geo.engine().snapshot(&tracked.geo))),
                     ..tracked.state.clone()
                 };
-                writes.push(Write::DeviceState(event.device_id.clone(), Box::new(written)));
+                writes.push(Write::DeviceState(
+                    event.device_id.clone(),
+                    Box::new(written),
+                ));
                 silent.push(event);
                 if silent.len() == SILENCE_UNIT {
                     self.transits.after_reports(&[], &silent, now, &mut writes);

@@ -79,11 +79,9 @@ async fn signal_lost_count(app: &TestApp, device: &str) -> usize {
     let (_, body) = app
         .get(&format!("/api/v1/devices/{device}/events?limit=1000"))
         .await;
-    body["events"]
-        .as_array()
-        .map_or(0, |events| {
-            events.iter().filter(|e| e["kind"] == "signal_lost").count()
-        })
+    body["events"].as_array().map_or(0, |events| {
+        events.iter().filter(|e| e["kind"] == "signal_lost").count()
+    })
 }
 
 /// The silence check runs at every start. A loss raised before a restart stays raised, and a

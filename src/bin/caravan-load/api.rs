@@ -105,7 +105,9 @@ impl Api {
                     done??;
                 }
             }
-            let request = self.post("/api/v1/transits").json(&fleet.declaration(i, now));
+            let request = self
+                .post("/api/v1/transits")
+                .json(&fleet.declaration(i, now));
             calls.spawn(async move {
                 let response = request.send().await.context("declaring a transit")?;
                 let status = response.status();

@@ -82,7 +82,11 @@ impl TransitFleet {
         // A stride of 7.919 km over the trucks of one route spreads them along it.
         let start = (i / (2 * self.routes.len())) as f64 * 7_919.0;
         let along = (start + k as f64 * STEP_M) % length;
-        let chainage = if direction == 0 { along } else { length - along };
+        let chainage = if direction == 0 {
+            along
+        } else {
+            length - along
+        };
         let place = route.place(chainage);
         let heading = if direction == 0 {
             place.bearing

@@ -167,7 +167,11 @@ async fn through(
 }
 
 /// The embedded broker alone, with a counting subscriber, for the same messages.
-async fn broker_alone(fleet: &TransitFleet, args: &ScaleArgs, seq_base: u64) -> anyhow::Result<Flow> {
+async fn broker_alone(
+    fleet: &TransitFleet,
+    args: &ScaleArgs,
+    seq_base: u64,
+) -> anyhow::Result<Flow> {
     let (broker, port) = server::start_embedded_broker()?;
     let count = traffic::counting_subscriber("127.0.0.1", port).await?;
     let messages = fleet.fixes(args.messages, seq_base, chrono::Utc::now());
@@ -180,9 +184,13 @@ async fn broker_alone(fleet: &TransitFleet, args: &ScaleArgs, seq_base: u64) -> 
     });
     let counter = count.clone();
     let limit = Duration::from_secs(args.timeout_s);
-    let trace = traffic::watch(started, target, Duration::from_millis(50), limit, || async {
-        counter.load(std::sync::atomic::Ordering::Relaxed)
-    })
+    let trace = traffic::watch(
+        started,
+        target,
+        Duration::from_millis(50),
+        limit,
+        || async { counter.load(std::sync::atomic::Ordering::Relaxed) },
+    )
     .await;
     let cpu = cpu_seconds(broker.pid()) - cpu_before;
     if trace.reached {
@@ -195,6 +203,9 @@ async fn broker_alone(fleet: &TransitFleet, args: &ScaleArgs, seq_base: u64) -> 
         cpu_us_per_fix: cpu * 1e6 / target.max(1) as f64,
     })
 }
+
+/// One round: the empty start, the fleet's start, its throughput, the broker alone's.
+type Round = (Start, Start, Flow, Flow);
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -263,7 +274,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
             );
             rows.push((empty, start, flow, broker));
         }
-        let m = |f: &dyn Fn(&(Start, Start, Flow, Flow)) -> f64| median(rows.iter().map(f).collect());
+        let m = |f: &dyn Fn(&Round) -> f64| median(rows.iter().map(f).collect());
         println!(
             "| {n} | median | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {:.2} | | {:.0} | {:.0} | {:.0} % | {:.1} | {:.1} |",
             m(&|r| r.0.ready_s),

@@ -54,7 +54,12 @@ pub fn seed(dir: &Path, fleet: &TransitFleet, fixes: usize) -> anyhow::Result<()
             }));
             let declared_at = end - Duration::seconds(PERIOD_S * fixes as i64);
             let change = book
-                .declare(fleet.declaration(i, declared_at), &officer, declared_at, &|_| true)
+                .declare(
+                    fleet.declaration(i, declared_at),
+                    &officer,
+                    declared_at,
+                    &|_| true,
+                )
                 .map_err(|e| anyhow::anyhow!("declaration {i} refused: {e:?}"))?;
             writes.push(Write::Transit(change.transit));
             let mut state = DeviceState::default();

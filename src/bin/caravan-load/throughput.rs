@@ -127,7 +127,9 @@ async fn through_caravan(
     let committed = api.committed_fixes().await;
     let stored = stored_reports(&caravan.data_dir)?;
     if committed != stored {
-        anyhow::bail!("{name}: the metric says {committed} fixes were committed, the store holds {stored}");
+        anyhow::bail!(
+            "{name}: the metric says {committed} fixes were committed, the store holds {stored}"
+        );
     }
     eprintln!("{name}: {committed} committed, {stored} rows in the store");
     Ok(row)
