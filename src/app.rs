@@ -20,7 +20,7 @@ use crate::historian;
 use crate::ingest::{self, BrokerAddr};
 use crate::live;
 use crate::metrics::Metrics;
-use crate::pipeline::{Committer, Geo, Outbox, Pipeline, SeqWindow, TransitStep};
+use crate::pipeline::{Committer, Geo, Outbox, Startup};
 use crate::settings::Settings;
 use crate::store::{self, StoreReader};
 use crate::tokens;
@@ -78,11 +78,6 @@ impl App {
         writer.set_dead_letter_policy(settings.dead_letters.policy());
         let reader: Arc<dyn StoreReader> = Arc::new(reader);
         let (key, evidence) = evidence::start(&settings, reader.clone())?;
-        let snapshot_reader = reader.clone();
-        let snapshot =
-            tokio::task::spawn_blocking(move || snapshot_reader.snapshot(SeqWindow::WIDTH, 32))
-                .await?
-                .context("reading the last state from the store")?;
 
         // Bound before anything runs, so a busy port is an error at once; nothing is
         // accepted until the pipeline is ready to take what devices send.
@@ -157,25 +152,23 @@ impl App {
         let config = settings.geofence.clone();
         let (atlas, index) =
             tokio::task::spawn_blocking(move || atlas::load(&maps, config)).await??;
-        let geo = Geo::new(index.clone(), &atlas);
-        let transit_reader = reader.clone();
-        let stored =
-            tokio::task::spawn_blocking(move || transit_reader.transits(false, usize::MAX >> 1))
-                .await?
-                .context("reading the transits from the store")?;
         let rules = crate::rules::Rules::load(&settings.rules, &settings.store.data_dir)?;
         info!(transit = %rules.transit_from, risk = %rules.risk_from, "Rules loaded.");
         let transit_rules = Arc::new(rules.transit.clone());
-        let transits = TransitStep::new(atlas.clone(), stored, historian.clone(), rules)?;
-        let pipeline = Pipeline::new(
-            snapshot,
-            geo,
-            transits,
-            units_tx,
-            metrics.clone(),
-            historian.clone(),
-        );
-        let pipeline = tokio::spawn(pipeline.run(inputs_rx, cancel.clone()));
+        // The pipeline restores its state after the API is up (src/pipeline/startup.rs).
+        // Devices may connect meanwhile: what they send waits in the bounded queue, and
+        // nothing is acknowledged before it is committed.
+        let startup = Startup {
+            reader: reader.clone(),
+            atlas: atlas.clone(),
+            geo: Geo::new(index.clone(), &atlas),
+            historian: historian.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            committer: units_tx,
+            rules,
+        };
+        let pipeline = tokio::spawn(startup.run(inputs_rx, cancel.clone()));
         let intake = match (endpoint, ingest) {
             (Some(endpoint), _) => {
                 let links = endpoint::Links {

@@ -53,6 +53,10 @@ pub struct DeviceState {
     /// Country, zones and corridor position, from the geofence engine.
     #[serde(default)]
     pub geo: Option<Box<DeviceGeoState>>,
+    /// The last time the device was heard, while a `signal_lost` raised for the silence
+    /// after it is outstanding: kept with the state so that a restart does not raise it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_lost_since: Option<DateTime<Utc>>,
 }
 
 /// Replaces `slot` when `candidate` is at least as new: the newest device time wins.

@@ -9,6 +9,8 @@ use serde::Serialize;
 #[derive(Debug)]
 pub struct Health {
     broker_connected: AtomicBool,
+    /// Set once the pipeline has rebuilt every device's tracking state.
+    tracking_ready: AtomicBool,
     store_error: Mutex<Option<String>>,
     /// QoS 1 messages handed to the pipeline, and those of them committed (or refused and
     /// stored): the difference is what waits for its acknowledgement.
@@ -33,6 +35,8 @@ pub struct HealthReport {
     pub store: String,
     /// `off`, `ok`, or `spilling: ...` while InfluxDB is unreachable.
     pub historian: String,
+    /// `restoring` until the pipeline has rebuilt every device's state, then `ok`.
+    pub tracking: &'static str,
     /// `ok`, or `stalled: ...` while messages wait and nothing is committed.
     pub intake: String,
 }
@@ -48,6 +52,7 @@ impl Health {
     pub fn new(stall_after: Duration) -> Self {
         Self {
             broker_connected: AtomicBool::new(false),
+            tracking_ready: AtomicBool::new(false),
             store_error: Mutex::new(None),
             received: AtomicU64::new(0),
             settled: AtomicU64::new(0),
@@ -58,6 +63,10 @@ impl Health {
 
     pub fn set_broker_connected(&self, connected: bool) {
         self.broker_connected.store(connected, Ordering::Relaxed);
+    }
+
+    pub fn set_tracking_ready(&self) {
+        self.tracking_ready.store(true, Ordering::Relaxed);
     }
 
     pub fn set_store(&self, result: Result<(), String>) {
@@ -82,7 +91,9 @@ impl Health {
         let settled = self.settled.load(Ordering::Relaxed);
         let received = self.received.load(Ordering::Relaxed);
         let mut progress = self.progress.lock().ok()?;
-        if progress.0 != settled || received <= settled {
+        // While the pipeline restores its state, messages wait by design: that is progress.
+        let restoring = !self.tracking_ready.load(Ordering::Relaxed);
+        if restoring || progress.0 != settled || received <= settled {
             *progress = (settled, Instant::now());
             return None;
         }
@@ -115,6 +126,11 @@ impl Health {
                     )
                 },
             ),
+            tracking: if self.tracking_ready.load(Ordering::Relaxed) {
+                "ok"
+            } else {
+                "restoring"
+            },
         }
     }
 }
@@ -127,6 +143,7 @@ mod tests {
     fn waiting_messages_with_no_commit_for_the_allowance_is_a_stall() {
         let health = Health::new(Duration::from_millis(50));
         health.set_broker_connected(true);
+        health.set_tracking_ready();
         assert_eq!(health.stall(), None, "nothing waits");
         health.received();
         health.received();

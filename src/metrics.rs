@@ -48,6 +48,8 @@ pub struct Metrics {
     messages: Family<KindLabel, Counter>,
     rejects: Family<ReasonLabel, Counter>,
     pub duplicates: Counter,
+    /// Reports in committed transactions: what a benchmark may call stored.
+    pub committed_reports: Counter,
     queue_depth: Family<QueueLabel, Gauge>,
     /// Seconds from the edge to the pipeline for the last report handled.
     pub pipeline_lag_seconds: Gauge<f64, AtomicU64>,
@@ -87,6 +89,7 @@ impl Metrics {
         let messages = Family::<KindLabel, Counter>::default();
         let rejects = Family::<ReasonLabel, Counter>::default();
         let duplicates = Counter::default();
+        let committed_reports = Counter::default();
         let queue_depth = Family::<QueueLabel, Gauge>::default();
         let pipeline_lag_seconds = Gauge::<f64, AtomicU64>::default();
         let commit_seconds = Histogram::new(exponential_buckets(0.0002, 2.0, 16));
@@ -105,6 +108,11 @@ impl Metrics {
             "duplicates",
             "Reports dropped because their device and seq were already seen",
             duplicates.clone(),
+        );
+        registry.register(
+            "committed_reports",
+            "Reports the store has committed (counted after the commit, unlike messages)",
+            committed_reports.clone(),
         );
         registry.register(
             "queue_depth",
@@ -203,6 +211,7 @@ impl Metrics {
             messages,
             rejects,
             duplicates,
+            committed_reports,
             queue_depth,
             pipeline_lag_seconds,
             commit_seconds,

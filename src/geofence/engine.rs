@@ -12,6 +12,7 @@ use super::event::{
 };
 use super::index::{GeofenceIndex, Route, RoutePath};
 use super::metric::haversine_m;
+use super::routes::RouteCache;
 use super::track::{DeviceTrack, Sample};
 use super::zones::ZoneSet;
 use super::{late, presence, signal, GeofenceError};
@@ -69,6 +70,22 @@ impl Engine {
         route: &Route,
     ) -> Result<(), GeofenceError> {
         let path: Arc<RoutePath> = self.index.build_route(route)?;
+        track.assign_route(path);
+        Ok(())
+    }
+
+    /// As [`Engine::assign_route`], through `routes`, which builds the polyline of each
+    /// distinct list of legs once and shares it.
+    ///
+    /// # Errors
+    /// As [`GeofenceIndex::build_route`]; the track keeps its previous route then.
+    pub fn assign_shared_route(
+        &self,
+        routes: &mut RouteCache,
+        track: &mut DeviceTrack,
+        route: &Route,
+    ) -> Result<(), GeofenceError> {
+        let path: Arc<RoutePath> = routes.resolve(&self.index, route)?;
         track.assign_route(path);
         Ok(())
     }
@@ -150,7 +167,7 @@ impl Engine {
         let corridor = match &track.route {
             Some(r) => r
                 .last
-                .map(|p| (p, &r.path.network, Some(r.path.id().to_owned()))),
+                .map(|p| (p, &*r.path.network, Some(r.path.id().to_owned()))),
             None => track.corridor.map(|p| (p, &self.index.corridors, None)),
         };
         DeviceGeoState {

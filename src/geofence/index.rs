@@ -38,7 +38,7 @@ pub struct Route {
     pub critical_deviation_m: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RouteLeg {
     pub corridor_id: String,
     /// Travel against the corridor's drawing direction. `None` orients the leg so it
@@ -47,11 +47,12 @@ pub struct RouteLeg {
     pub reversed: Option<bool>,
 }
 
-/// A route resolved against the index: one polyline with chainage, shared by the devices of
-/// a transit.
+/// A route resolved against the index: one polyline with chainage. The polyline is shared
+/// by every transit on the same legs ([`RouteCache`](super::RouteCache)); only the id is the
+/// transit's own.
 pub struct RoutePath {
     pub(crate) id: String,
-    pub(crate) network: Network,
+    pub(crate) network: Arc<Network>,
     pub(crate) critical_deviation_m: Option<f64>,
 }
 
@@ -133,6 +134,16 @@ impl GeofenceIndex {
     /// [`GeofenceError::UnknownCorridor`] for a leg naming no corridor of the atlas, and
     /// [`GeofenceError::EmptyRoute`] for a route with no usable segment.
     pub fn build_route(&self, route: &Route) -> Result<Arc<RoutePath>, GeofenceError> {
+        Ok(Arc::new(RoutePath {
+            id: route.id.clone(),
+            network: Arc::new(self.route_network(route)?),
+            critical_deviation_m: route.critical_deviation_m,
+        }))
+    }
+
+    /// The polyline of a route's legs, with its segment index: what routes on the same legs
+    /// can share.
+    pub(crate) fn route_network(&self, route: &Route) -> Result<Network, GeofenceError> {
         let mut legs = Vec::with_capacity(route.legs.len());
         for leg in &route.legs {
             let i = *self
@@ -153,11 +164,7 @@ impl GeofenceIndex {
                 )
             })
             .collect();
-        Ok(Arc::new(RoutePath {
-            id: route.id.clone(),
-            network: Network::new(vec![points], corridors, self.linear),
-            critical_deviation_m: route.critical_deviation_m,
-        }))
+        Ok(Network::new(vec![points], corridors, self.linear))
     }
 
     /// Country, zones and nearest corridor of one point.

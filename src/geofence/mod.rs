@@ -49,6 +49,7 @@ mod late;
 mod metric;
 mod presence;
 mod route;
+mod routes;
 mod signal;
 mod stops;
 mod track;
@@ -63,6 +64,7 @@ pub use event::{
     AnomalyReason, CorridorPosition, DeviceGeoState, EventKind, GeofenceEvent, Severity, ZoneKind,
 };
 pub use index::{GeofenceIndex, Location, Route, RouteLeg, RoutePath};
+pub use routes::RouteCache;
 pub use track::DeviceTrack;
 
 /// Why the engine could not do what it was asked.

@@ -113,6 +113,16 @@ impl SignalState {
         Some(Found::new(kind, at, last_fix.map(|s| s.c)))
     }
 
+    /// The last time the device was heard, while a loss is outstanding.
+    pub(crate) fn lost_since(&self) -> Option<DateTime<Utc>> {
+        self.lost_since
+    }
+
+    /// Resumes a loss raised before a restart, so that it is not raised again.
+    pub(crate) fn resume_lost(&mut self, since: DateTime<Utc>) {
+        self.lost_since = Some(since);
+    }
+
     /// A message arrived: closes an outstanding loss.
     pub(crate) fn heard(&mut self, received_at: DateTime<Utc>) -> Option<Found> {
         let since = self.lost_since.take()?;

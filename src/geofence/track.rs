@@ -85,6 +85,20 @@ impl DeviceTrack {
         self.route.as_ref().map(|r| r.path.id())
     }
 
+    /// When the device was last heard, while a `signal_lost` for its silence is outstanding.
+    pub fn signal_lost_since(&self) -> Option<DateTime<Utc>> {
+        self.signal.lost_since()
+    }
+
+    /// Resumes a `signal_lost` raised before a restart: it is not raised again, and the next
+    /// message from the device restores the signal. Ignored when the device was heard after
+    /// `since` (the loss was closed then).
+    pub fn resume_signal_lost(&mut self, since: DateTime<Utc>) {
+        if self.last_received_at.is_none_or(|heard| heard <= since) {
+            self.signal.resume_lost(since);
+        }
+    }
+
     pub(crate) fn last(&self) -> Option<&Sample> {
         self.history.back()
     }

@@ -133,6 +133,9 @@ impl<W: StoreWriter> Committer<W> {
                         .observe(started.elapsed().as_secs_f64());
                     self.metrics.duplicates.inc_by(committed.duplicates as u64);
                     self.metrics.dead_letters_trimmed(&committed.trimmed);
+                    self.metrics
+                        .committed_reports
+                        .inc_by(committed.reports as u64);
                     self.health.set_store(Ok(()));
                     break committed.event_ids;
                 }

@@ -9,6 +9,7 @@
 mod committer;
 mod dedupe;
 mod geo;
+mod startup;
 mod track;
 mod transits;
 
@@ -26,6 +27,7 @@ use track::{log_reject, Sinks};
 pub use committer::{Committer, Unit};
 pub use dedupe::SeqWindow;
 pub use geo::Geo;
+pub use startup::Startup;
 pub use transits::{TransitCommand, TransitStep};
 
 use crate::device::{Device, DeviceState};
@@ -100,6 +102,9 @@ struct Tracked {
 
 /// How often every device is checked for signal loss.
 const SILENCE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+/// Devices whose signal loss is committed together: a few thousand writes, a commit of tens
+/// of milliseconds.
+const SILENCE_UNIT: usize = 1024;
 
 pub struct Pipeline {
     /// Boxed: a hash table keeps up to twice as many slots as entries, and a slot of a few
@@ -119,33 +124,25 @@ impl Pipeline {
     pub fn new(
         snapshot: Snapshot,
         geo: Geo,
+        mut transits: TransitStep,
+        committer: mpsc::Sender<Unit>,
+        metrics: Arc<Metrics>,
+        historian: Historian,
+    ) -> Self {
+        let never = CancellationToken::new();
+        let devices = restore(snapshot, &geo, &mut transits, &never).unwrap_or_default();
+        Self::resume(devices, geo, transits, committer, metrics, historian)
+    }
+
+    /// The pipeline over devices already restored.
+    fn resume(
+        devices: HashMap<DeviceId, Box<Tracked>>,
+        geo: Geo,
         transits: TransitStep,
         committer: mpsc::Sender<Unit>,
         metrics: Arc<Metrics>,
         historian: Historian,
     ) -> Self {
-        let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
-        let mut recent: HashMap<DeviceId, Vec<Report>> =
-            snapshot.recent_reports.into_iter().collect();
-        let devices = snapshot
-            .devices
-            .into_iter()
-            .map(|(device, state)| {
-                let id = device.device_id;
-                let mut window = SeqWindow::default();
-                for seq in seqs.remove(&id).unwrap_or_default() {
-                    window.insert(seq);
-                }
-                let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
-                transits.assign_route(geo.engine(), &mut track);
-                let tracked = Tracked {
-                    state: DeviceState { geo: None, ..state },
-                    seqs: window,
-                    geo: track,
-                };
-                (id, Box::new(tracked))
-            })
-            .collect();
         Self {
             devices,
             geo,
@@ -166,9 +163,13 @@ impl Pipeline {
             let input = tokio::select! {
                 input = inputs.recv() => input,
                 _ = silence.tick(), if !cancel.is_cancelled() => {
-                    let mut unit = self.check_silence(Utc::now());
-                    self.transits.tick(Utc::now(), &mut unit.writes);
-                    if !unit.writes.is_empty() && self.committer.send(unit).await.is_err() {
+                    let mut units = self.check_silence(Utc::now());
+                    let mut writes = Vec::new();
+                    self.transits.tick(Utc::now(), &mut writes);
+                    if !writes.is_empty() {
+                        units.push(Unit { writes, ack: None, reply: None });
+                    }
+                    if !self.commit_one_by_one(units, &cancel).await {
                         break;
                     }
                     continue;
@@ -345,25 +346,113 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Raises `signal_lost` for every device silent longer than its allowance.
-    fn check_silence(&mut self, now: DateTime<Utc>) -> Unit {
+    /// Hands the units over one at a time, each once the previous one is committed, so that
+    /// a check raising thousands of events neither holds the store in one long commit (reads
+    /// and reports wait on it) nor delays a stop: on cancellation the rest is left, and what
+    /// was not committed is raised again at the next start. False when the committer is gone.
+    async fn commit_one_by_one(&mut self, units: Vec<Unit>, cancel: &CancellationToken) -> bool {
+        for mut unit in units {
+            let (done, committed) = oneshot::channel();
+            let reply = unit.reply.take();
+            unit.reply = Some(Box::new(move || {
+                if let Some(reply) = reply {
+                    reply();
+                }
+                let _ = done.send(());
+            }));
+            if self.committer.send(unit).await.is_err() {
+                return false;
+            }
+            tokio::select! {
+                _ = committed => {}
+                () = cancel.cancelled() => return true,
+            }
+        }
+        true
+    }
+
+    /// Raises `signal_lost` for every device silent longer than its allowance, in units of
+    /// at most `SILENCE_UNIT` devices.
+    fn check_silence(&mut self, now: DateTime<Utc>) -> Vec<Unit> {
+        let mut units = Vec::new();
         let mut writes = Vec::new();
         let mut silent = Vec::new();
         for tracked in self.devices.values_mut() {
             if let Some(event) = self.geo.engine().check_silence(&mut tracked.geo, now) {
                 self.metrics.geofence_event(event.kind_str());
                 writes.push(Write::Event(geo::logged(&event)));
+                // The state records the outstanding loss, in the same commit as its event.
+                tracked.state.signal_lost_since = tracked.geo.signal_lost_since();
+                let written = DeviceState {
+                    geo: Some(Box::new(self.geo.engine().snapshot(&tracked.geo))),
+                    ..tracked.state.clone()
+                };
+                writes.push(Write::DeviceState(
+                    event.device_id.clone(),
+                    Box::new(written),
+                ));
                 silent.push(event);
+                if silent.len() == SILENCE_UNIT {
+                    self.transits.after_reports(&[], &silent, now, &mut writes);
+                    silent.clear();
+                    units.push(Unit {
+                        writes: std::mem::take(&mut writes),
+                        ack: None,
+                        reply: None,
+                    });
+                }
             }
         }
         self.transits.after_reports(&[], &silent, now, &mut writes);
-        Unit {
-            writes,
-            ack: None,
-            reply: None,
+        if !writes.is_empty() {
+            units.push(Unit {
+                writes,
+                ack: None,
+                reply: None,
+            });
         }
+        units
     }
 }
+
+/// Rebuilds every device's tracking state from the snapshot: its duplicate window, its
+/// geofence track (replaying its last reports, and resuming a signal loss it was left in) and
+/// its transit's route. `None` when `cancel` fired first.
+fn restore(
+    snapshot: Snapshot,
+    geo: &Geo,
+    transits: &mut TransitStep,
+    cancel: &CancellationToken,
+) -> Option<HashMap<DeviceId, Box<Tracked>>> {
+    let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
+    let mut recent: HashMap<DeviceId, Vec<Report>> = snapshot.recent_reports.into_iter().collect();
+    let mut devices = HashMap::with_capacity(snapshot.devices.len());
+    for (n, (device, state)) in snapshot.devices.into_iter().enumerate() {
+        if n % 1024 == 0 && cancel.is_cancelled() {
+            return None;
+        }
+        let id = device.device_id;
+        let mut window = SeqWindow::default();
+        for seq in seqs.remove(&id).unwrap_or_default() {
+            window.insert(seq);
+        }
+        let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
+        if let Some(since) = state.signal_lost_since {
+            track.resume_signal_lost(since);
+        }
+        transits.assign_route(geo.engine(), &mut track);
+        let tracked = Tracked {
+            state: DeviceState { geo: None, ..state },
+            seqs: window,
+            geo: track,
+        };
+        devices.insert(id, Box::new(tracked));
+    }
+    Some(devices)
+}
+
+#[cfg(test)]
+mod startup_tests;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use crate::geofence::{DeviceTrack, Engine, GeofenceEvent};
+use crate::geofence::{DeviceTrack, Engine, GeofenceEvent, RouteCache};
 use crate::historian::{AlertRecord, Historian};
 use crate::maps::Atlas;
 use crate::store::{LoggedEvent, Write};
@@ -38,6 +38,8 @@ pub enum TransitCommand {
 /// The pipeline's transits.
 pub struct TransitStep {
     book: TransitBook,
+    /// Route polylines, one per distinct itinerary, shared by the devices that follow it.
+    routes: RouteCache,
     /// Raised alerts are copied to the historian.
     historian: Historian,
 }
@@ -58,21 +60,30 @@ impl TransitStep {
     ) -> Result<Self, RulesError> {
         let mut book = TransitBook::new(atlas, rules.transit, rules.risk);
         book.restore(stored);
-        Ok(Self { book, historian })
+        Ok(Self {
+            book,
+            routes: RouteCache::default(),
+            historian,
+        })
     }
 
     /// Gives a device's track the approved route of its open transit, or none.
-    pub fn assign_route(&self, engine: &Engine, track: &mut DeviceTrack) {
+    pub fn assign_route(&mut self, engine: &Engine, track: &mut DeviceTrack) {
         match self.book.route_of(track.device_id()) {
             Some(route) => {
                 if track.route_id() != Some(route.id.as_str()) {
-                    if let Err(error) = engine.assign_route(track, route) {
+                    if let Err(error) = engine.assign_shared_route(&mut self.routes, track, route) {
                         warn!(%error, device_id = %track.device_id(), "A transit's route did not resolve.");
                     }
                 }
             }
             None => track.clear_route(),
         }
+    }
+
+    /// Route polylines built so far (one per distinct itinerary while they are held).
+    pub fn routes_built(&self) -> u64 {
+        self.routes.built()
     }
 
     /// Feeds the reports and the events they caused to the transits.

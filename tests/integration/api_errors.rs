@@ -99,11 +99,16 @@ async fn an_oversize_body_is_refused_before_it_is_read() {
 #[tokio::test]
 async fn healthz_reports_the_broker_link_and_the_store() {
     let app = spawn_app().await;
-    let (status, body) = app.get("/healthz").await;
-    assert_eq!(status, StatusCode::OK);
+    // The tracking state is restored after the API is up: `restoring` for a moment.
+    let body = crate::helpers::eventually("the tracking state is restored", || async {
+        let (status, body) = app.get("/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        (body["tracking"] == "ok").then_some(body)
+    })
+    .await;
     assert_eq!(
         body,
-        json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off"})
+        json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off", "tracking": "ok"})
     );
 }
 

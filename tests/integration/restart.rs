@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{eventually, fix, minutes_ago, spawn_app, spawn_app_in, topic};
+use crate::helpers::{eventually, fix, minutes_ago, spawn_app, spawn_app_in, topic, TestApp};
 
 #[tokio::test]
 async fn a_restart_shows_the_same_state_and_track() {
@@ -66,4 +66,111 @@ async fn a_message_redelivered_after_a_restart_is_still_a_duplicate() {
         json!([73.0, 39.0])
     );
     drop(keep);
+}
+
+/// A one-second allowance for a device without a reporting period of its own. (The test's
+/// points are outside the coverage-gap zones, whose allowance is longer.)
+fn quick_silence(settings: &mut caravan::settings::Settings) {
+    settings.geofence.reporting_period_s = 1;
+    settings.geofence.silence_periods = 1;
+}
+
+async fn signal_lost_count(app: &TestApp, device: &str) -> usize {
+    let (_, body) = app
+        .get(&format!("/api/v1/devices/{device}/events?limit=1000"))
+        .await;
+    body["events"].as_array().map_or(0, |events| {
+        events.iter().filter(|e| e["kind"] == "signal_lost").count()
+    })
+}
+
+/// The silence check runs at every start. A loss raised before a restart stays raised, and a
+/// device heard since its loss is not lost again, so a restart raises nothing new for either.
+#[tokio::test]
+async fn a_restart_raises_no_second_signal_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = spawn_app_in(dir.path(), quick_silence).await;
+    for id in ["silent-1", "heard-1", "late-1"] {
+        app.register(id).await;
+    }
+    let silent = app.mqtt("silent-1").await;
+    silent
+        .publish_json(&topic("silent-1", "pos"), &fix(1, 60, 39.50, 73.50))
+        .await;
+    let heard = app.mqtt("heard-1").await;
+    heard
+        .publish_json(&topic("heard-1", "pos"), &fix(1, 50, 39.60, 73.60))
+        .await;
+    eventually("both fixes are committed", || async {
+        let a = app.device("silent-1").await["position"]["seq"] == 1;
+        let b = app.device("heard-1").await["position"]["seq"] == 1;
+        (a && b).then_some(())
+    })
+    .await;
+    app.shutdown().await;
+    // Whole seconds of silence, past the one-second allowance.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    // Both are silent past their allowance: the first check of this start raises both.
+    let app = spawn_app_in(dir.path(), quick_silence).await;
+    eventually("both losses are raised", || async {
+        let a = signal_lost_count(&app, "silent-1").await == 1;
+        let b = signal_lost_count(&app, "heard-1").await == 1;
+        (a && b).then_some(())
+    })
+    .await;
+    // `heard-1` reports again, every ten minutes of device time: its period is now ten
+    // minutes, and its signal is restored.
+    let heard = app.mqtt("heard-1").await;
+    for (seq, ago) in [(2, 40), (3, 30), (4, 20), (5, 10)] {
+        let payload = fix(seq, ago, 39.60 + seq as f64 / 1000.0, 73.60);
+        heard.publish_json(&topic("heard-1", "pos"), &payload).await;
+    }
+    // `late-1` is heard once, after this start's check: the next start's check raises its
+    // loss, which shows that check has run.
+    let late = app.mqtt("late-1").await;
+    late.publish_json(&topic("late-1", "pos"), &fix(1, 5, 39.55, 73.55))
+        .await;
+    eventually("the reports are committed", || async {
+        let (_, body) = app.get("/api/v1/devices/heard-1/events?limit=1000").await;
+        let restored = body["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "signal_restored"));
+        let late = app.device("late-1").await["position"]["seq"] == 1;
+        (restored && late).then_some(())
+    })
+    .await;
+    // Whole seconds of silence, past the one-second allowance.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    app.shutdown().await;
+
+    let app = spawn_app_in(dir.path(), quick_silence).await;
+    eventually("this start's check has run", || async {
+        (signal_lost_count(&app, "late-1").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        signal_lost_count(&app, "silent-1").await,
+        1,
+        "still silent: its loss stands, and is not raised again"
+    );
+    assert_eq!(
+        signal_lost_count(&app, "heard-1").await,
+        1,
+        "heard within its allowance: not lost again"
+    );
+    // The loss that stands is closed by the next message, as before the restart.
+    let silent = app.mqtt("silent-1").await;
+    silent
+        .publish_json(&topic("silent-1", "pos"), &fix(2, 1, 39.51, 73.50))
+        .await;
+    eventually("the signal of the silent device is restored", || async {
+        let (_, body) = app.get("/api/v1/devices/silent-1/events?limit=1000").await;
+        body["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "signal_restored"))
+            .then_some(())
+    })
+    .await;
+    app.shutdown().await;
 }

@@ -6,8 +6,11 @@
 //! should never do. It runs `caravan serve` from the same build directory.
 
 mod api;
+mod fleet;
 mod latency;
 mod memory;
+mod scale;
+mod seed;
 mod server;
 mod throughput;
 mod traffic;
@@ -36,6 +39,9 @@ enum Command {
     Burst(memory::BurstArgs),
     /// Resident memory per tracked device.
     Memory(memory::MemoryArgs),
+    /// Fleets of trucks on transits: start-up, memory, stop, and throughput, each beside
+    /// its baseline.
+    Scale(scale::ScaleArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
             Command::Latency(args) => latency::run(args).await,
             Command::Burst(args) => memory::burst(args).await,
             Command::Memory(args) => memory::run(args).await,
+            Command::Scale(args) => scale::run(args).await,
         }
     });
     match result {

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -44,6 +44,26 @@ impl Process {
         self.child.id()
     }
 
+    /// Sends SIGTERM and waits up to `limit` for the process to exit: how long it took, or
+    /// `None` when it had not exited by then (it is killed when dropped).
+    ///
+    /// # Errors
+    /// `kill` could not be run.
+    pub fn terminate(&mut self, limit: Duration) -> anyhow::Result<Option<Duration>> {
+        let started = std::time::Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .context("running kill")?;
+        while started.elapsed() < limit {
+            if self.child.try_wait()?.is_some() {
+                return Ok(Some(started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(None)
+    }
+
     /// `VmRSS` and `VmHWM` (peak) of the process, in KiB.
     pub fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
         memory_kib(self.pid())
@@ -77,6 +97,7 @@ pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
 /// A running Caravan: where it listens and the token its first start printed.
 pub struct Server {
     pub process: Process,
+    pub data_dir: PathBuf,
     pub api: String,
     pub mqtt: (String, u16),
     pub token: Option<String>,
@@ -105,11 +126,35 @@ fn caravan_binary() -> anyhow::Result<PathBuf> {
 /// # Errors
 /// The binary is missing or the server did not print its addresses within 30 s.
 pub fn start_caravan(mqtt_url: Option<&str>) -> anyhow::Result<Server> {
-    let dir = TempDir::new("caravan")?;
+    start_caravan_in(None, mqtt_url)
+}
+
+/// A new temporary directory for a store.
+///
+/// # Errors
+/// It cannot be created.
+pub fn temp_dir(what: &str) -> anyhow::Result<TempDir> {
+    TempDir::new(what)
+}
+
+/// As [`start_caravan`], on the store in `data_dir` when given (left in place afterwards).
+///
+/// # Errors
+/// As [`start_caravan`].
+pub fn start_caravan_in(data_dir: Option<&Path>, mqtt_url: Option<&str>) -> anyhow::Result<Server> {
+    let dir = match data_dir {
+        Some(_) => None,
+        None => Some(TempDir::new("caravan")?),
+    };
+    let data_dir = match (data_dir, &dir) {
+        (Some(path), _) => path.to_owned(),
+        (None, Some(dir)) => dir.path().to_owned(),
+        (None, None) => bail!("no data directory"),
+    };
     let mut command = Command::new(caravan_binary()?);
     command
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(&data_dir)
         .args(["serve", "--http", "127.0.0.1:0"])
         .env(
             "RUST_LOG",
@@ -125,10 +170,7 @@ pub fn start_caravan(mqtt_url: Option<&str>) -> anyhow::Result<Server> {
     let mut child = command.spawn().context("starting caravan serve")?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
-    let process = Process {
-        child,
-        _dir: Some(dir),
-    };
+    let process = Process { child, _dir: dir };
     let (mut api, mut mqtt) = (None, None);
     let mut next_line = || -> anyhow::Result<String> {
         match lines.next() {
@@ -169,6 +211,7 @@ pub fn start_caravan(mqtt_url: Option<&str>) -> anyhow::Result<Server> {
     let mqtt = mqtt.context("no MQTT line")?;
     Ok(Server {
         process,
+        data_dir,
         api,
         mqtt,
         token,

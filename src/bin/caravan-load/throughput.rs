@@ -1,10 +1,14 @@
 //! Sustained fixes per second from publish to committed state, through the embedded broker
-//! and through Mosquitto, each beside the same broker with a plain counting subscriber.
+//! and through Mosquitto, each beside the same broker with a plain counting subscriber. The
+//! devices are a fleet on transits ([`TransitFleet`]); Caravan's count is that of committed
+//! reports, checked against the rows in its store at the end.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::api::Api;
+use crate::api::{stored_reports, Api};
+use crate::fleet::TransitFleet;
 use crate::server::{self, Process};
 use crate::traffic::{self, Trace};
 
@@ -44,7 +48,7 @@ struct Row {
 }
 
 /// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-fn cpu_seconds(pid: u32) -> f64 {
+pub fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -62,22 +66,20 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let fleet = Arc::new(TransitFleet::new("load", args.devices)?);
     let mut rows = Vec::new();
     if wanted("caravan-embedded") {
         let caravan = server::start_caravan(None)?;
-        let port = caravan.mqtt.1;
-        let api = Api::new(&caravan.api, caravan.token.clone());
-        rows.push(through_caravan("caravan-embedded", &args, &caravan.process, &api, port).await?);
+        rows.push(through_caravan("caravan-embedded", &args, &fleet, &caravan).await?);
     }
     if wanted("mosquitto-only") {
         let (mosquitto, port) = server::start_mosquitto(args.mosquitto_inflight)?;
-        rows.push(broker_only("mosquitto-only", &args, &mosquitto, port).await?);
+        rows.push(broker_only("mosquitto-only", &args, &fleet, &mosquitto, port).await?);
     }
     if wanted("caravan-mosquitto") {
         let (_mosquitto, port) = server::start_mosquitto(args.mosquitto_inflight)?;
         let caravan = server::start_caravan(Some(&format!("mqtt://127.0.0.1:{port}")))?;
-        let api = Api::new(&caravan.api, caravan.token.clone());
-        rows.push(through_caravan("caravan-mosquitto", &args, &caravan.process, &api, port).await?);
+        rows.push(through_caravan("caravan-mosquitto", &args, &fleet, &caravan).await?);
     }
     report(&args, &rows);
     Ok(())
@@ -86,28 +88,31 @@ pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
 async fn broker_only(
     name: &'static str,
     args: &ThroughputArgs,
+    fleet: &TransitFleet,
     broker: &Process,
     port: u16,
 ) -> anyhow::Result<Row> {
     let count = traffic::counting_subscriber("127.0.0.1", port).await?;
-    let ids = traffic::device_ids("load", args.devices);
     let target = args.messages as u64;
     let counter = count.clone();
     let measure = || async { counter.load(Ordering::Relaxed) };
-    measure_run(name, args, broker, (port, None), ids, target, measure).await
+    measure_run(name, args, fleet, broker, (port, None), target, measure).await
 }
 
+/// The fleet registered and on transits, its fixes through Caravan; the committed count
+/// (counted after each commit) is checked against the rows in the store at the end.
 async fn through_caravan(
     name: &'static str,
     args: &ThroughputArgs,
-    caravan: &Process,
-    api: &Api,
-    port: u16,
+    fleet: &Arc<TransitFleet>,
+    caravan: &server::Server,
 ) -> anyhow::Result<Row> {
-    let ids = traffic::device_ids("load", args.devices);
-    let login = api.register(&ids).await?.login;
+    let api = Api::new(&caravan.api, caravan.token.clone());
+    let login = api.register(&fleet.ids).await?.login;
+    api.declare(fleet).await?;
     let target = args.messages as u64;
-    let row = measure_run(name, args, caravan, (port, login), ids, target, || {
+    let port = caravan.mqtt.1;
+    let row = measure_run(name, args, fleet, &caravan.process, (port, login), target, || {
         api.committed_fixes()
     })
     .await?;
@@ -115,15 +120,23 @@ async fn through_caravan(
     if rejects > 0.0 {
         eprintln!("{name}: {rejects} messages were refused");
     }
+    let committed = api.committed_fixes().await;
+    let stored = stored_reports(&caravan.data_dir)?;
+    if committed != stored {
+        anyhow::bail!(
+            "{name}: the metric says {committed} fixes were committed, the store holds {stored}"
+        );
+    }
+    eprintln!("{name}: {committed} committed, {stored} rows in the store");
     Ok(row)
 }
 
 async fn measure_run<F, Fut>(
     name: &'static str,
     args: &ThroughputArgs,
+    fleet: &TransitFleet,
     process: &Process,
     (port, login): (u16, Option<(String, String)>),
-    ids: Vec<String>,
     target: u64,
     count: F,
 ) -> anyhow::Result<Row>
@@ -131,7 +144,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = u64>,
 {
-    let messages = traffic::fixes(&ids, args.messages, 0, chrono::Utc::now());
+    let messages = fleet.fixes(args.messages, 0, chrono::Utc::now());
     let cpu_before = cpu_seconds(process.pid());
     let started = Instant::now();
     let (connections, inflight) = (args.connections, args.inflight);
@@ -185,7 +198,6 @@ fn report(args: &ThroughputArgs, rows: &[Row]) {
             .map(|r| r.trace.while_progressing())
     };
     for (caravan, broker) in [
-        ("caravan-embedded", "embedded-only"),
         ("caravan-mosquitto", "mosquitto-only"),
     ] {
         if let (Some(c), Some(b)) = (rate(caravan), rate(broker)) {
