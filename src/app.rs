@@ -148,6 +148,8 @@ impl App {
             live,
             maps_dir: settings.maps.dir.clone(),
             atlas: atlas.clone(),
+            index: index.clone(),
+            streams: Arc::new(api::Streams::default()),
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 

@@ -7,6 +7,7 @@ mod error;
 mod maps;
 mod openapi;
 mod posts;
+mod scope;
 mod service;
 mod stats;
 mod stream;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use warp::{Filter, Reply};
 
 pub use error::ApiError;
+pub use stream::Streams;
 
 use crate::health::Health;
 use crate::historian::Historian;
@@ -41,6 +43,10 @@ pub struct Context {
     pub maps_dir: Option<std::path::PathBuf>,
     /// The maps themselves, for the routes that describe places.
     pub atlas: Arc<crate::maps::Atlas>,
+    /// The maps' index, to place a fix or an event in a country for the jurisdiction rules.
+    pub index: Arc<crate::geofence::GeofenceIndex>,
+    /// Open streams per token and the tickets that open them.
+    pub streams: Arc<stream::Streams>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -92,19 +98,15 @@ pub fn routes(
         .recover(error::handle_rejection)
 }
 
-/// A query string as `T`, with an error that names the offending parameter. The
-/// `access_token` parameter (for clients that cannot send headers) is not part of any query.
+/// A query string as `T`, with an error that names the offending parameter. (Tokens never
+/// travel in a URL: an `access_token` parameter is an unknown parameter like any other.)
 pub(crate) fn query<T: serde::de::DeserializeOwned + Send + 'static>(
 ) -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
     warp::query::raw()
         .or(warp::any().map(String::new))
         .unify()
         .and_then(|raw: String| async move {
-            let kept: Vec<&str> = raw
-                .split('&')
-                .filter(|pair| !pair.is_empty() && !pair.starts_with("access_token="))
-                .collect();
-            serde_urlencoded::from_str::<T>(&kept.join("&"))
+            serde_urlencoded::from_str::<T>(&raw)
                 .map_err(|e| warp::reject::custom(ApiError::bad_request(format!("query: {e}"))))
         })
 }

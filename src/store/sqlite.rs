@@ -1,7 +1,7 @@
 //! The embedded SQLite store: WAL mode, one writer connection, a small pool of readers.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -61,7 +61,8 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
     let checkpointer = Checkpointer::start(&path)?;
     let reader = SqliteReader {
         path,
-        idle: Mutex::new(Vec::new()),
+        pool: Mutex::new(Pool::default()),
+        returned: Condvar::new(),
     };
     let writer = SqliteWriter {
         conn,
@@ -187,32 +188,75 @@ impl StoreWriter for SqliteWriter {
     }
 }
 
-/// Read connections, opened on demand and kept for reuse.
+/// The most read connections open at once. Each holds its own page cache, so an unbounded
+/// pool grew with every burst of concurrent requests (hundreds of idle connections after a
+/// burst of streams) and never shrank; readers past this wait for a connection.
+pub const MAX_READERS: usize = 16;
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+/// Read connections, opened on demand and kept for reuse, at most [`MAX_READERS`].
 pub struct SqliteReader {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    pool: Mutex<Pool>,
+    returned: Condvar,
 }
 
 impl SqliteReader {
+    /// An idle connection, or the right to open one; waits while all are in use.
+    fn checkout(&self) -> Result<Option<Connection>, StoreError> {
+        let mut pool = self.pool.lock().map_err(|_| StoreError::Closed)?;
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(Some(conn));
+            }
+            if pool.open < MAX_READERS {
+                pool.open += 1;
+                return Ok(None);
+            }
+            pool = self.returned.wait(pool).map_err(|_| StoreError::Closed)?;
+        }
+    }
+
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match pooled {
+        let conn = match self.checkout()? {
             Some(conn) => conn,
-            None => {
-                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let conn = Connection::open_with_flags(&self.path, flags)?;
-                conn.busy_timeout(std::time::Duration::from_secs(5))?;
-                conn
-            }
+            None => match self.open_reader() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    if let Ok(mut pool) = self.pool.lock() {
+                        pool.open -= 1;
+                    }
+                    self.returned.notify_one();
+                    return Err(e);
+                }
+            },
         };
         let result = f(&conn);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.idle.push(conn);
         }
+        self.returned.notify_one();
         result
+    }
+
+    /// Read connections open now (idle or in use).
+    pub fn open_connections(&self) -> usize {
+        self.pool.lock().map(|p| p.open).unwrap_or(0)
     }
 }
 
