@@ -67,7 +67,13 @@ async fn list(who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
 struct NewToken {
     name: String,
     role: String,
+    /// Seconds until the token stops working; without it, it lasts until revoked.
+    #[serde(default)]
+    expires_in_s: Option<i64>,
 }
+
+/// The longest a token may be issued for when it expires at all: a year.
+const MAX_EXPIRY_S: i64 = 366 * 24 * 3600;
 
 async fn store(ctx: &Context, writes: Vec<Write>) -> Result<(), Rejection> {
     let (reply, committed) = oneshot::channel();
@@ -107,14 +113,24 @@ async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Rep
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad_request("name: 1-100 characters").into());
     }
-    let issued = tokens::issue(name, role.clone()).map_err(ApiError::internal)?;
+    let expires_at = match body.expires_in_s {
+        None => None,
+        Some(s) if (60..=MAX_EXPIRY_S).contains(&s) => Some(Utc::now() + chrono::Duration::seconds(s)),
+        Some(_) => {
+            let message = format!("expires_in_s: 60 to {MAX_EXPIRY_S} seconds");
+            return Err(ApiError::bad_request(message).into());
+        }
+    };
+    let issued = tokens::issue_until(name, role.clone(), expires_at).map_err(ApiError::internal)?;
     let logged = action(
         &who,
         "token_created",
         serde_json::json!({ "name": name, "role": role }),
     );
     store(&ctx, vec![issued.write, logged]).await?;
-    let body = serde_json::json!({ "token": issued.text, "name": name, "role": role });
+    let body = serde_json::json!({
+        "token": issued.text, "name": name, "role": role, "expires_at": expires_at,
+    });
     Ok(warp::reply::with_status(
         warp::reply::json(&body),
         StatusCode::CREATED,

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_transit_expected.sql"),
     include_str!("migrations/0006_reports_one_index.sql"),
     include_str!("migrations/0007_tail_without_foreign_key.sql"),
+    include_str!("migrations/0010_token_expiry.sql"),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -150,14 +150,15 @@ impl StoreWriter for SqliteWriter {
                     .push(event_log::append(&tx, e, &mut chain)?),
                 Write::Token(t) => {
                     tx.prepare_cached(
-                        "INSERT INTO access_tokens (name, role, hash, created_at)
-                         VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO access_tokens (name, role, hash, created_at, expires_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?
                     .execute(params![
                         t.name,
                         t.role.to_string(),
                         t.hash,
-                        t.created_at.to_rfc3339()
+                        t.created_at.to_rfc3339(),
+                        t.expires_at.map(|at| at.timestamp_millis()),
                     ])?;
                 }
                 Write::Transit(t) => super::transits::upsert(&tx, t, &self.rules)?,
@@ -394,9 +395,10 @@ impl StoreReader for SqliteReader {
             let row = conn
                 .prepare_cached(
                     "SELECT id, name, role FROM access_tokens
-                     WHERE hash = ?1 AND revoked_at IS NULL",
+                     WHERE hash = ?1 AND revoked_at IS NULL
+                       AND (expires_ms IS NULL OR expires_ms > ?2)",
                 )?
-                .query_row([token_hash], |r| {
+                .query_row(params![token_hash, Utc::now().timestamp_millis()], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -421,19 +423,23 @@ impl StoreReader for SqliteReader {
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, name, role, created_at, revoked_at FROM access_tokens ORDER BY id",
+                "SELECT id, name, role, created_at, revoked_at, expires_ms
+                 FROM access_tokens ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    (
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ),
                     r.get::<_, String>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })?;
             rows.map(|row| {
-                let (id, name, role, created, revoked) = row?;
+                let ((id, name, role), created, revoked, expires) = row?;
                 let time = |t: &str| {
                     t.parse::<DateTime<Utc>>()
                         .map_err(|e| corrupt(format!("token {id}: {e}")))
@@ -446,6 +452,7 @@ impl StoreReader for SqliteReader {
                         .map_err(|e: InvalidRole| corrupt(e.to_string()))?,
                     created_at: time(&created)?,
                     revoked_at: revoked.as_deref().map(time).transpose()?,
+                    expires_at: expires.and_then(DateTime::<Utc>::from_timestamp_millis),
                 })
             })
             .collect()

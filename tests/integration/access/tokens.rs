@@ -96,3 +96,27 @@ async fn a_token_holds_a_bounded_number_of_streams_and_gets_them_back_when_clien
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test]
+async fn an_expired_token_no_longer_authenticates() {
+    use caravan::store::StoreWriter;
+    let app = spawn_app().await;
+    let role: caravan::auth::Role = "customs:KG".parse().unwrap();
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    let expired = caravan::tokens::issue_until("old shift", role.clone(), Some(past)).unwrap();
+    let current = caravan::tokens::issue_until("this shift", role, Some(future)).unwrap();
+    let (mut writer, _) = caravan::store::open(&app.data_dir).unwrap();
+    writer.commit(&[expired.write, current.write]).unwrap();
+    let (status, _) = app.get_as(&expired.text, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, me) = app.get_as(&current.text, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let body = json!({"name": "temp", "role": "customs:KG", "expires_in_s": 3600});
+    let (status, issued) = app.post("/api/v1/tokens", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert!(issued["expires_at"].is_string(), "{issued}");
+    let body = json!({"name": "temp", "role": "customs:KG", "expires_in_s": 5});
+    let (status, _) = app.post("/api/v1/tokens", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
