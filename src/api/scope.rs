@@ -1,6 +1,8 @@
 //! The store reads and map look-ups that the jurisdiction rules of `crate::auth` need: the
 //! transits that carried a device, and the country of a point.
 
+use std::collections::HashMap;
+
 use warp::Rejection;
 
 use crate::auth::{device_sight, DeviceSight, EventFacts, Principal, Role};
@@ -124,6 +126,13 @@ pub async fn visible_devices(
     let ctx2 = ctx.clone();
     read(ctx, move |r| {
         let transits = r.transits(false, usize::MAX >> 1)?;
+        let mut carried: HashMap<&DeviceId, Vec<&Transit>> = HashMap::new();
+        for t in &transits {
+            let seals = t.seals.iter().filter_map(|s| s.device_id.as_ref());
+            for id in t.devices.iter().chain(seals) {
+                carried.entry(id).or_default().push(t);
+            }
+        }
         let mut shown = Vec::new();
         let mut cursor = after;
         loop {
@@ -131,7 +140,8 @@ pub async fn visible_devices(
             let full = page.len() == limit;
             cursor = page.last().map(|(d, _)| d.device_id.clone());
             for (device, state) in page {
-                let sight = device_sight(&viewer, &device, &transits);
+                let mine = carried.get(&device.device_id).into_iter().flatten();
+                let sight = device_sight(&viewer, &device, mine.copied());
                 if sight.device_visible(now_in(&ctx2, &state)) {
                     let state = redacted(&ctx2, &sight, state);
                     shown.push((device, state));

@@ -31,7 +31,7 @@ use super::auth::principal;
 use super::error::ApiError;
 use super::scope::{self as jurisdiction, event_country};
 use super::{read, with, Context};
-use crate::auth::{may_see_event, token, DeviceSight, EventFacts, Principal, Role};
+use crate::auth::{carries, may_see_event, token, DeviceSight, EventFacts, Principal, Role};
 use crate::device::DeviceState;
 use crate::live::Live;
 use crate::store::{EventQuery, LoggedEvent, StoredEvent};
@@ -258,16 +258,19 @@ impl Scope {
         if self.who.role == Role::Coordinator {
             return true;
         }
-        if matches!(
-            event.kind.as_str(),
-            "transit.declared" | "transit.status_changed"
-        ) {
-            self.devices.clear();
-        }
         let transit = match &event.transit_id {
             Some(id) => self.transit(id, ctx).await,
             None => None,
         };
+        // A declaration or a close changes which stretch of its devices' history is seen.
+        if matches!(
+            event.kind.as_str(),
+            "transit.declared" | "transit.status_changed"
+        ) {
+            if let Some(t) = &transit {
+                self.devices.retain(|id, _| !carries(t, id));
+            }
+        }
         let sight = match (&event.transit_id, &event.device_id) {
             (None, Some(id)) => self.sight(id, ctx).await,
             _ => None,

@@ -69,10 +69,13 @@ pub fn transit_for(
     let mut shown = t.clone();
     shown.alerts.retain(|a| may_see_alert(who, t, a));
     shown.inspections.retain(|i| may_see_inspection(who, t, i));
-    if let Some(p) = shown.motion.point {
-        if !may_see_place(who, country_of(p.lat, p.lon)) {
-            shown.motion.point = None;
-        }
+    let abroad = shown
+        .motion
+        .point
+        .as_ref()
+        .is_some_and(|p| !may_see_place(who, country_of(p.lat, p.lon)));
+    if abroad {
+        shown.motion.point = None;
     }
     shown
 }
@@ -233,9 +236,9 @@ pub fn may_see_event(
         return true;
     }
     if event.of_transit {
-        let Some(t) = transit.filter(|t| may_see_transit(who, t)) else {
+        if !transit.is_some_and(|t| may_see_transit(who, t)) {
             return false;
-        };
+        }
         return match event.kind {
             "transit.alert_raised" | "transit.alert_updated" | "transit.inspection_recorded" => {
                 let to: Vec<CountryCode> = event

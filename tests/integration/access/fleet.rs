@@ -18,6 +18,10 @@ pub const KASHGAR: (f64, f64) = (39.47, 75.99);
 pub const TASHKENT: (f64, f64) = (41.30, 69.24);
 pub const SAMARKAND: (f64, f64) = (39.65, 66.96);
 pub const DUSHANBE: (f64, f64) = (38.56, 68.77);
+/// Away from any office or post, for seal breaches that are not openings at a control place.
+const KG_ROADSIDE: (f64, f64) = (42.80, 75.00);
+const CN_ROADSIDE: (f64, f64) = (39.60, 75.60);
+const OSH_ROADSIDE: (f64, f64) = (40.45, 73.00);
 
 /// (device, carrier)
 pub const DEVICES: [(&str, &str); 7] = [
@@ -118,18 +122,15 @@ pub fn times(n: usize, step_ms: i64) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
-pub struct Fleet {
-    pub units: Vec<Unit>,
-}
-
 async fn expect(app: &TestApp, path: &str, body: &Value, status: StatusCode) -> Value {
     let (got, answer) = app.post(path, body).await;
     assert_eq!(got, status, "POST {path}: {answer}");
     answer
 }
 
-/// Builds the fleet on `app` as a coordinator; returns once every fix is stored.
-pub async fn build(app: &TestApp) -> Fleet {
+/// Builds the fleet on `app` as a coordinator; returns once every fix is stored, with the
+/// devices' connections (kept open for the test's duration).
+pub async fn build(app: &TestApp) -> Vec<Unit> {
     let mut units = Vec::new();
     for (id, carrier) in DEVICES {
         let body = json!({"device_id": id, "carrier": carrier});
@@ -153,6 +154,7 @@ pub async fn build(app: &TestApp) -> Fleet {
     units[5].fix(earlier(1), BISHKEK).await;
     units[6].fix(earlier(0), DUSHANBE).await;
     units[6].fix(earlier(1), DUSHANBE).await;
+    wait_for_fixes(app, &units).await;
 
     let deadline = Utc::now() + chrono::Duration::days(3);
     let transits: [(&str, &str, &str, (&str, &[&str], &str)); 5] = [
@@ -171,16 +173,16 @@ pub async fn build(app: &TestApp) -> Fleet {
     // During the transits.
     let t = times(4, 100);
     units[0].fix(t[0], BISHKEK).await;
-    units[0].seal_cut(t[1], BISHKEK, "S-ACC-T1").await;
+    units[0].seal_cut(t[1], KG_ROADSIDE, "S-ACC-T1").await;
     units[0].fix(t[2], ALMATY).await;
     units[0].fix(t[3], ALMATY).await;
     units[1].fix(t[0], KASHGAR).await;
-    units[1].seal_cut(t[1], KASHGAR, "S-ACC-T2").await;
+    units[1].seal_cut(t[1], CN_ROADSIDE, "S-ACC-T2").await;
     units[1].fix(t[2], OSH).await;
     units[1].fix(t[3], OSH).await;
     units[2].fix(t[0], KASHGAR).await;
     units[2].fix(t[1], OSH).await;
-    units[2].seal_cut(t[2], OSH, "S-ACC-T3").await;
+    units[2].seal_cut(t[2], OSH_ROADSIDE, "S-ACC-T3").await;
     units[3].fix(t[0], SAMARKAND).await;
     units[3].fix(t[1], SAMARKAND).await;
     units[4].fix(t[0], ALMATY).await;
@@ -210,7 +212,7 @@ pub async fn build(app: &TestApp) -> Fleet {
         .post_as(&kg, &format!("/api/v1/alerts/{breach}/actions"), &escalate)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    Fleet { units }
+    units
 }
 
 pub async fn transit(app: &TestApp, id: &str) -> Value {

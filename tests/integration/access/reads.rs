@@ -110,7 +110,8 @@ pub async fn alerts(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
 
 pub async fn devices(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
     let (_, list) = app.get_as(&c.token, "/api/v1/devices?limit=1000").await;
-    let visible = |d: &Value| rule::device(&c.who, d, &truth.transits, truth.now_in(d));
+    let who = c.who.clone();
+    let visible = |d: &Value| rule::device(&who, d, &truth.transits, truth.now_in(d));
     let expected: BTreeSet<String> = truth
         .devices
         .iter()

@@ -89,6 +89,7 @@ pub async fn matrix(app: &TestApp, truth: &Truth, problems: &mut Vec<String>) {
     let mut all = Sse::open(app, &coordinator, Some(0)).await.expect("a stream");
     let logged: Vec<Value> = all
         .drain(Duration::from_millis(1500))
+        .await
         .into_iter()
         .filter(|(_, id, _)| id.is_some())
         .map(|(_, _, data)| data)
