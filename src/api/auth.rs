@@ -24,9 +24,7 @@ pub fn principal(ctx: Context) -> BoxedFilter<(Principal,)> {
 }
 
 fn bearer(header: Option<&str>) -> Option<String> {
-    header?
-        .strip_prefix("Bearer ")
-        .map(|t| t.trim().to_owned())
+    header?.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
 }
 
 pub(super) async fn authenticate(
@@ -115,7 +113,9 @@ async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Rep
     }
     let expires_at = match body.expires_in_s {
         None => None,
-        Some(s) if (60..=MAX_EXPIRY_S).contains(&s) => Some(Utc::now() + chrono::Duration::seconds(s)),
+        Some(s) if (60..=MAX_EXPIRY_S).contains(&s) => {
+            Some(Utc::now() + chrono::Duration::seconds(s))
+        }
         Some(_) => {
             let message = format!("expires_in_s: 60 to {MAX_EXPIRY_S} seconds");
             return Err(ApiError::bad_request(message).into());

@@ -11,9 +11,9 @@ use super::auth::principal;
 use super::{with, MAX_BODY};
 
 use super::error::ApiError;
-use super::{read, Context};
 use super::scope::{self as jurisdiction, country_at};
-use crate::auth::{may_register_device, may_see_event, DeviceSight, Principal};
+use super::{read, Context};
+use crate::auth::{may_register_device, may_see_event, may_see_transit, DeviceSight, Principal};
 use crate::device::{Device, DeviceState, Reading, SealState};
 use crate::geofence::DeviceGeoState;
 use crate::pipeline::{Input, RegisterError};
@@ -273,7 +273,8 @@ pub async fn events(
                 None => None,
             };
             let facts = jurisdiction::facts(&reader_ctx, &event);
-            if may_see_event(&viewer, &facts, transit.as_ref(), Some(&sight)) {
+            let transit_visible = transit.as_ref().map(|t| may_see_transit(&viewer, t));
+            if may_see_event(&viewer, &facts, transit_visible, Some(&sight)) {
                 shown.push(event);
             }
         }

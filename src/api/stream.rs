@@ -31,15 +31,18 @@ use super::auth::principal;
 use super::error::ApiError;
 use super::scope::{self as jurisdiction, event_country};
 use super::{read, with, Context};
-use crate::auth::{carries, may_see_event, token, DeviceSight, EventFacts, Principal, Role};
+use crate::auth::{
+    may_see_event, may_see_transit, token, DeviceSight, EventFacts, Principal, Role,
+};
 use crate::device::DeviceState;
 use crate::live::Live;
 use crate::store::{EventQuery, LoggedEvent, StoredEvent};
 use crate::telemetry::DeviceId;
 use crate::transit::Transit;
 
-/// Events replayed per store read while catching up.
-const REPLAY_PAGE: usize = 500;
+/// Events replayed per store read while catching up. A connection whose client does not
+/// read holds one page, so it is small.
+const REPLAY_PAGE: usize = 50;
 /// The most events one replay reads; a client further behind is told to resynchronise.
 pub const MAX_REPLAY: usize = 5_000;
 /// Streams one token may hold open at once.
@@ -101,7 +104,11 @@ impl Streams {
         self.open.lock().map(|o| o.values().sum()).unwrap_or(0)
     }
 
-    fn issue(&self, who: Principal, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), ApiError> {
+    fn issue(
+        &self,
+        who: Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
         let text = token::generate().map_err(ApiError::internal)?;
         let ticket = format!("cvt_{}", text.trim_start_matches("cvn_"));
         let expires = now + Duration::seconds(TICKET_TTL_S);
@@ -189,12 +196,20 @@ async fn stream(
     Ok(warp::sse::reply(keep_alive.stream(events)))
 }
 
+/// What one connection remembers of a transit: whether it sees it, and its devices. (Not
+/// the transit itself: a transit with its route is tens of kilobytes, and thousands of
+/// connections each holding every transit they met was most of the memory streams took.)
+struct Seen {
+    visible: bool,
+    devices: Vec<DeviceId>,
+}
+
 /// What one connection may see: transits and device sights are looked up once and
 /// remembered (a declaration or a status change forgets the device sights it may change).
 struct Scope {
     who: Principal,
     devices: HashMap<DeviceId, Option<DeviceSight>>,
-    transits: HashMap<String, Option<Transit>>,
+    transits: HashMap<String, Option<Seen>>,
 }
 
 impl Scope {
@@ -228,19 +243,37 @@ impl Scope {
         self.devices.get(id).cloned().flatten()
     }
 
-    async fn transit(&mut self, id: &str, ctx: &Context) -> Option<Transit> {
+    async fn transit(&mut self, id: &str, ctx: &Context) -> Option<&Seen> {
         self.forget_if_full();
         if !self.transits.contains_key(id) {
-            let lookup = id.to_owned();
-            let found = read(ctx, move |r| r.transit(&lookup)).await.ok().flatten();
+            let (lookup, who) = (id.to_owned(), self.who.clone());
+            let found = read(ctx, move |r| {
+                Ok(r.transit(&lookup)?.map(|t: Transit| Seen {
+                    visible: may_see_transit(&who, &t),
+                    devices: t
+                        .devices
+                        .iter()
+                        .chain(t.seals.iter().filter_map(|s| s.device_id.as_ref()))
+                        .cloned()
+                        .collect(),
+                }))
+            })
+            .await
+            .ok()
+            .flatten();
             self.transits.insert(id.to_owned(), found);
         }
-        self.transits.get(id).cloned().flatten()
+        self.transits.get(id).and_then(Option::as_ref)
     }
 
     /// Whether a device's position is shown: the device is visible and the fix lies in the
     /// stretch of its history the principal sees.
-    async fn position_visible(&mut self, id: &DeviceId, state: &DeviceState, ctx: &Context) -> bool {
+    async fn position_visible(
+        &mut self,
+        id: &DeviceId,
+        state: &DeviceState,
+        ctx: &Context,
+    ) -> bool {
         if self.who.role == Role::Coordinator {
             return true;
         }
@@ -258,18 +291,19 @@ impl Scope {
         if self.who.role == Role::Coordinator {
             return true;
         }
-        let transit = match &event.transit_id {
-            Some(id) => self.transit(id, ctx).await,
-            None => None,
+        let (transit_visible, carried) = match &event.transit_id {
+            Some(id) => match self.transit(id, ctx).await {
+                Some(seen) => (Some(seen.visible), seen.devices.clone()),
+                None => (None, Vec::new()),
+            },
+            None => (None, Vec::new()),
         };
         // A declaration or a close changes which stretch of its devices' history is seen.
         if matches!(
             event.kind.as_str(),
             "transit.declared" | "transit.status_changed"
         ) {
-            if let Some(t) = &transit {
-                self.devices.retain(|id, _| !carries(t, id));
-            }
+            self.devices.retain(|id, _| !carried.contains(id));
         }
         let sight = match (&event.transit_id, &event.device_id) {
             (None, Some(id)) => self.sight(id, ctx).await,
@@ -282,7 +316,7 @@ impl Scope {
             country: event_country(ctx, &event.body),
             body: &event.body,
         };
-        may_see_event(&self.who, &facts, transit.as_ref(), sight.as_ref())
+        may_see_event(&self.who, &facts, transit_visible, sight.as_ref())
     }
 }
 

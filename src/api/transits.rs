@@ -9,9 +9,11 @@ use warp::{Filter, Rejection, Reply};
 
 use super::auth::principal;
 use super::error::{self, ApiError};
-use super::{read, with, Context, MAX_BODY};
 use super::scope::country_at;
-use crate::auth::{may_act, may_declare, may_see_transit, transit_for, DeclarationScope, Principal};
+use super::{read, with, Context, MAX_BODY};
+use crate::auth::{
+    may_act, may_declare, may_see_transit, transit_for, DeclarationScope, Principal,
+};
 use crate::maps::CountryCode;
 use crate::pipeline::{Input, TransitCommand};
 use crate::telemetry::DeviceId;

@@ -61,7 +61,9 @@ pub fn may_declare(who: &Principal, scope: &DeclarationScope<'_>) -> Result<(), 
         Role::Carrier(id) if id == scope.carrier => {}
         Role::Carrier(_) => return Err("a carrier declares only its own transits".into()),
         Role::Post { .. } => {
-            return Err("customs, coordinators, and carriers for themselves declare transits".into())
+            return Err(
+                "customs, coordinators, and carriers for themselves declare transits".into(),
+            )
         }
     }
     // The refusal does not name the owner.
@@ -150,7 +152,8 @@ pub fn may_act(who: &Principal, t: &Transit, action: &Action) -> Result<(), Stri
         Action::Lifecycle(
             OfficerAction::ConfirmArrival { place } | OfficerAction::ConfirmExit { place },
         ) if at_place(place) => Ok(()),
-        Action::Inspect(_) | Action::Lifecycle(OfficerAction::ConfirmArrival { .. })
+        Action::Inspect(_)
+        | Action::Lifecycle(OfficerAction::ConfirmArrival { .. })
         | Action::Lifecycle(OfficerAction::ConfirmExit { .. }) => Err(if posted {
             "a border post confirms arrivals and exits and inspects only at its own post".into()
         } else {

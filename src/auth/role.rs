@@ -159,7 +159,12 @@ mod tests {
     #[test]
     fn roles_are_checked_against_the_maps() {
         let atlas = Atlas::embedded().unwrap();
-        for ok in ["coordinator", "customs:KG", "post:irkeshtam:KG", "post:khorgos:CN"] {
+        for ok in [
+            "coordinator",
+            "customs:KG",
+            "post:irkeshtam:KG",
+            "post:khorgos:CN",
+        ] {
             let role: Role = ok.parse().unwrap();
             assert_eq!(role.check(&atlas), Ok(()), "{ok}");
         }
@@ -167,11 +172,17 @@ mod tests {
         let post_id = refused("post:irkeshtam-kg:KG");
         assert!(post_id.contains("post:irkeshtam:KG"), "{post_id}");
         let nowhere = refused("post:nowhere:KG");
-        assert!(nowhere.contains("irkeshtam") && nowhere.contains("khorgos"), "{nowhere}");
+        assert!(
+            nowhere.contains("irkeshtam") && nowhere.contains("khorgos"),
+            "{nowhere}"
+        );
         let wrong_side = refused("post:irkeshtam:KZ");
         assert!(wrong_side.contains("post:irkeshtam:CN"), "{wrong_side}");
         let country = refused("customs:XX");
-        assert!(country.contains("KG") && country.contains("KZ"), "{country}");
+        assert!(
+            country.contains("KG") && country.contains("KZ"),
+            "{country}"
+        );
     }
 
     #[test]

@@ -89,7 +89,10 @@ fn a_device_track_shows_customs_only_their_territory() {
     let t = bishkek_almaty();
     let kg = device_sight(&who("customs:KG"), &device(), [&t]);
     let during = t.declared_at + Duration::hours(1);
-    assert!(kg.device_visible(Some(cc("KZ"))), "its transit's device, abroad");
+    assert!(
+        kg.device_visible(Some(cc("KZ"))),
+        "its transit's device, abroad"
+    );
     assert!(kg.shows(during, Some(cc("KG"))));
     assert!(!kg.shows(during, Some(cc("KZ"))));
     assert!(kg.shows(during - Duration::days(30), Some(cc("KG"))));

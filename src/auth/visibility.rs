@@ -224,19 +224,20 @@ pub struct EventFacts<'a> {
     pub body: &'a serde_json::Value,
 }
 
-/// A transit's event follows its transit, and an alert's or inspection's event the alert or
+/// A transit's event follows its transit (`transit_visible`: what [`may_see_transit`] says
+/// of it, `None` when it is not found), and an alert's or inspection's event the alert or
 /// inspection as the event recorded it; a device's event follows the device's sight.
 pub fn may_see_event(
     who: &Principal,
     event: &EventFacts<'_>,
-    transit: Option<&Transit>,
+    transit_visible: Option<bool>,
     device: Option<&DeviceSight>,
 ) -> bool {
     if who.role == Role::Coordinator {
         return true;
     }
     if event.of_transit {
-        if !transit.is_some_and(|t| may_see_transit(who, t)) {
+        if transit_visible != Some(true) {
             return false;
         }
         return match event.kind {

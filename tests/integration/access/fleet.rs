@@ -57,6 +57,9 @@ pub const ROLES: [&str; 19] = [
     "carrier:other",
 ];
 
+/// Office of departure, BCPs, office of destination.
+pub type Route<'a> = (&'a str, &'a [&'a str], &'a str);
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -65,7 +68,7 @@ pub fn declaration(
     reference: &str,
     carrier: &str,
     device: &str,
-    route: (&str, &[&str], &str),
+    route: Route<'_>,
     deadline: DateTime<Utc>,
 ) -> Value {
     let (from, bcps, to) = route;
@@ -101,7 +104,8 @@ impl Unit {
 
     pub async fn fix(&mut self, at: DateTime<Utc>, (lat, lon): (f64, f64)) {
         self.seq += 1;
-        let body = json!({"seq": self.seq, "t": rfc3339(at), "lat": lat, "lon": lon, "speed_kmh": 40.0});
+        let body =
+            json!({"seq": self.seq, "t": rfc3339(at), "lat": lat, "lon": lon, "speed_kmh": 40.0});
         self.mqtt.publish_json(&topic(self.id, "pos"), &body).await;
         self.published += 1;
     }
@@ -157,12 +161,37 @@ pub async fn build(app: &TestApp) -> Vec<Unit> {
     wait_for_fixes(app, &units).await;
 
     let deadline = Utc::now() + chrono::Duration::days(3);
-    let transits: [(&str, &str, &str, (&str, &[&str], &str)); 5] = [
-        ("ACC-T1", "kg-trans", "acc-d1", ("bishkek", &["akzhol"], "almaty")),
-        ("ACC-T2", "cn-cargo", "acc-d2", ("kashgar", &["irkeshtam"], "osh")),
-        ("ACC-T3", "kg-trans", "acc-d3", ("kashgar", &["irkeshtam", "karasuu"], "andijan")),
-        ("ACC-T4", "uz-auto", "acc-d4", ("samarkand", &["jartepa"], "dushanbe")),
-        ("ACC-T5", "kz-trans", "acc-d5", ("almaty", &["khorgos"], "urumqi")),
+    let transits: [(&str, &str, &str, Route<'_>); 5] = [
+        (
+            "ACC-T1",
+            "kg-trans",
+            "acc-d1",
+            ("bishkek", &["akzhol"], "almaty"),
+        ),
+        (
+            "ACC-T2",
+            "cn-cargo",
+            "acc-d2",
+            ("kashgar", &["irkeshtam"], "osh"),
+        ),
+        (
+            "ACC-T3",
+            "kg-trans",
+            "acc-d3",
+            ("kashgar", &["irkeshtam", "karasuu"], "andijan"),
+        ),
+        (
+            "ACC-T4",
+            "uz-auto",
+            "acc-d4",
+            ("samarkand", &["jartepa"], "dushanbe"),
+        ),
+        (
+            "ACC-T5",
+            "kz-trans",
+            "acc-d5",
+            ("almaty", &["khorgos"], "urumqi"),
+        ),
     ];
     for (reference, carrier, device, route) in transits {
         let body = declaration(reference, carrier, device, route, deadline);
@@ -191,7 +220,13 @@ pub async fn build(app: &TestApp) -> Vec<Unit> {
 
     // T4 is cancelled; its truck then drives on into TJ, off any transit.
     let cancel = json!({"action": "cancel", "reason": "goods withdrawn"});
-    expect(app, "/api/v1/transits/UZ-ACC-T4/actions", &cancel, StatusCode::OK).await;
+    expect(
+        app,
+        "/api/v1/transits/UZ-ACC-T4/actions",
+        &cancel,
+        StatusCode::OK,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let t = times(2, 100);
     units[3].fix(t[0], DUSHANBE).await;
@@ -201,8 +236,20 @@ pub async fn build(app: &TestApp) -> Vec<Unit> {
     // Inspections: at the KG post of Akzhol (seen by KG and KZ), at the KG post of
     // Irkeshtam on the CN → KG → UZ transit (seen by KG and UZ, not CN).
     let inspect = |place: &str| json!({"place": place, "result": "cleared"});
-    expect(app, "/api/v1/transits/KG-ACC-T1/inspections", &inspect("akzhol-kg"), StatusCode::OK).await;
-    expect(app, "/api/v1/transits/CN-ACC-T3/inspections", &inspect("irkeshtam-kg"), StatusCode::OK).await;
+    expect(
+        app,
+        "/api/v1/transits/KG-ACC-T1/inspections",
+        &inspect("akzhol-kg"),
+        StatusCode::OK,
+    )
+    .await;
+    expect(
+        app,
+        "/api/v1/transits/CN-ACC-T3/inspections",
+        &inspect("irkeshtam-kg"),
+        StatusCode::OK,
+    )
+    .await;
     // KG escalates T1's seal breach to KZ.
     let t1 = transit(app, "KG-ACC-T1").await;
     let breach = seal_alert(&t1);
@@ -268,16 +315,37 @@ pub fn preconditions(truth: &super::Truth) {
             .collect()
     };
     let breach = Some("seal_breach");
-    assert_eq!(visible_to(t("KG-ACC-T1"), "alerts", breach), vec![json!(["KG", "KZ"])]);
-    assert_eq!(visible_to(t("CN-ACC-T2"), "alerts", breach), vec![json!(["CN"])]);
-    assert_eq!(visible_to(t("KG-ACC-T1"), "inspections", None), vec![json!(["KG", "KZ"])]);
-    assert_eq!(visible_to(t("CN-ACC-T3"), "inspections", None), vec![json!(["KG", "UZ"])]);
+    assert_eq!(
+        visible_to(t("KG-ACC-T1"), "alerts", breach),
+        vec![json!(["KG", "KZ"])]
+    );
+    assert_eq!(
+        visible_to(t("CN-ACC-T2"), "alerts", breach),
+        vec![json!(["CN"])]
+    );
+    assert_eq!(
+        visible_to(t("KG-ACC-T1"), "inspections", None),
+        vec![json!(["KG", "KZ"])]
+    );
+    assert_eq!(
+        visible_to(t("CN-ACC-T3"), "inspections", None),
+        vec![json!(["KG", "UZ"])]
+    );
     assert_eq!(t("UZ-ACC-T4")["stage"], "cancelled");
     let countries = |id: &str| -> Vec<Option<String>> {
         truth.fixes(id).into_iter().map(|(_, _, c)| c).collect()
     };
     let s = |c: &str| Some(c.to_owned());
-    assert_eq!(countries("acc-d1"), vec![s("UZ"), s("UZ"), s("KG"), s("KZ"), s("KZ")]);
-    assert_eq!(countries("acc-d2"), vec![s("KZ"), s("KZ"), s("CN"), s("KG"), s("KG")]);
-    assert_eq!(countries("acc-d4"), vec![s("UZ"), s("UZ"), s("TJ"), s("TJ")]);
+    assert_eq!(
+        countries("acc-d1"),
+        vec![s("UZ"), s("UZ"), s("KG"), s("KZ"), s("KZ")]
+    );
+    assert_eq!(
+        countries("acc-d2"),
+        vec![s("KZ"), s("KZ"), s("CN"), s("KG"), s("KG")]
+    );
+    assert_eq!(
+        countries("acc-d4"),
+        vec![s("UZ"), s("UZ"), s("TJ"), s("TJ")]
+    );
 }

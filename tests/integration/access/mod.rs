@@ -25,12 +25,15 @@ use fleet::{track_path, DEVICES};
 use reads::{parse_time, Check};
 use rule::Who;
 
+/// One stored fix: seq, device time, the country it lies in.
+pub type StoredFix = (u64, DateTime<Utc>, Option<String>);
+
 /// Everything in the fleet, as the coordinator sees it.
 pub struct Truth {
     pub transits: Vec<Value>,
     pub devices: Vec<Value>,
     /// Per device: (seq, device time, country) of each stored fix.
-    fixes: HashMap<String, Vec<(u64, DateTime<Utc>, Option<String>)>>,
+    fixes: HashMap<String, Vec<StoredFix>>,
     events: HashMap<String, Vec<Value>>,
     pub expected_arrivals: Vec<(String, Vec<Value>)>,
     pub passages: Vec<(String, Vec<Value>)>,
@@ -72,7 +75,9 @@ impl Truth {
                 })
                 .collect();
             truth.fixes.insert(id.to_owned(), fixes);
-            let (_, events) = app.get(&format!("/api/v1/devices/{id}/events?limit=1000")).await;
+            let (_, events) = app
+                .get(&format!("/api/v1/devices/{id}/events?limit=1000"))
+                .await;
             truth.events.insert(id.to_owned(), list(&events["events"]));
         }
         let mut posts = Vec::new();
@@ -95,7 +100,9 @@ impl Truth {
             let (_, body) = app
                 .get(&format!("/api/v1/posts/{post}/expected-arrivals?limit=200"))
                 .await;
-            truth.expected_arrivals.push((post, list(&body["expected"])));
+            truth
+                .expected_arrivals
+                .push((post, list(&body["expected"])));
         }
         for bcp in bcps {
             let (_, body) = app.get(&format!("/api/v1/stats/bcps/{bcp}")).await;
@@ -115,7 +122,7 @@ impl Truth {
         d["geo"]["country"].as_str()
     }
 
-    pub fn fixes(&self, id: &str) -> Vec<(u64, DateTime<Utc>, Option<String>)> {
+    pub fn fixes(&self, id: &str) -> Vec<StoredFix> {
         self.fixes.get(id).cloned().unwrap_or_default()
     }
 

@@ -47,8 +47,10 @@ impl Check<'_> {
         };
         if !ok {
             let want = if expected { "200" } else { "404" };
-            self.problems
-                .push(format!("{}: {what}: got {status}, expected {want}", self.role));
+            self.problems.push(format!(
+                "{}: {what}: got {status}, expected {want}",
+                self.role
+            ));
         }
     }
 }
@@ -64,8 +66,14 @@ pub async fn transits(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
     c.same("GET /transits", ids(&list["transits"], "id"), expected);
     for t in &truth.transits {
         let id = t["id"].as_str().unwrap_or_default();
-        let (status, body) = app.get_as(&c.token, &format!("/api/v1/transits/{id}")).await;
-        c.found(&format!("GET /transits/{id}"), status, rule::transit(&c.who, t));
+        let (status, body) = app
+            .get_as(&c.token, &format!("/api/v1/transits/{id}"))
+            .await;
+        c.found(
+            &format!("GET /transits/{id}"),
+            status,
+            rule::transit(&c.who, t),
+        );
         if status != StatusCode::OK {
             continue;
         }
@@ -79,7 +87,11 @@ pub async fn transits(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
                         .collect()
                 })
                 .unwrap_or_default();
-            c.same(&format!("{what} inside /transits/{id}"), ids(&body[key], "id"), expected);
+            c.same(
+                &format!("{what} inside /transits/{id}"),
+                ids(&body[key], "id"),
+                expected,
+            );
         }
     }
 }
@@ -88,23 +100,40 @@ pub async fn alerts(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
     let all: Vec<(&Value, &Value)> = truth
         .transits
         .iter()
-        .flat_map(|t| t["alerts"].as_array().into_iter().flatten().map(move |a| (t, a)))
+        .flat_map(|t| {
+            t["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |a| (t, a))
+        })
         .collect();
     for state in ["open", "acknowledged", "resolved"] {
         let (_, list) = app
-            .get_as(&c.token, &format!("/api/v1/alerts?state={state}&limit=1000"))
+            .get_as(
+                &c.token,
+                &format!("/api/v1/alerts?state={state}&limit=1000"),
+            )
             .await;
         let expected: BTreeSet<String> = all
             .iter()
             .filter(|(t, a)| a["state"] == state && rule::addressed_record(&c.who, t, a))
             .filter_map(|(_, a)| a["id"].as_str().map(str::to_owned))
             .collect();
-        c.same(&format!("GET /alerts?state={state}"), ids(&list["alerts"], "id"), expected);
+        c.same(
+            &format!("GET /alerts?state={state}"),
+            ids(&list["alerts"], "id"),
+            expected,
+        );
     }
     for (t, a) in all {
         let id = a["id"].as_str().unwrap_or_default();
         let (status, _) = app.get_as(&c.token, &format!("/api/v1/alerts/{id}")).await;
-        c.found(&format!("GET /alerts/{id}"), status, rule::addressed_record(&c.who, t, a));
+        c.found(
+            &format!("GET /alerts/{id}"),
+            status,
+            rule::addressed_record(&c.who, t, a),
+        );
     }
 }
 
@@ -135,9 +164,8 @@ pub async fn devices(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
         }
         // The current position only where the latest fix is shown.
         let latest = truth.fixes(id).last().cloned();
-        let position_shown = latest.is_some_and(|(_, at, cc)| {
-            rule::shows(&c.who, d, &truth.transits, at, cc.as_deref())
-        });
+        let position_shown = latest
+            .is_some_and(|(_, at, cc)| rule::shows(&c.who, d, &truth.transits, at, cc.as_deref()));
         c.same(
             &format!("position of /devices/{id} shown"),
             !body["position"].is_null(),
@@ -176,7 +204,10 @@ pub async fn devices(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
 pub async fn posts_and_stats(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
     for (post, rows) in &truth.expected_arrivals {
         let (_, body) = app
-            .get_as(&c.token, &format!("/api/v1/posts/{post}/expected-arrivals?limit=200"))
+            .get_as(
+                &c.token,
+                &format!("/api/v1/posts/{post}/expected-arrivals?limit=200"),
+            )
             .await;
         let got: Vec<Value> = body["expected"].as_array().cloned().unwrap_or_default();
         let find_transit = |id: &str| truth.transits.iter().find(|t| t["id"] == id);
@@ -186,7 +217,11 @@ pub async fn posts_and_stats(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
             .filter(|id| find_transit(id).is_some_and(|t| rule::transit(&c.who, t)))
             .map(str::to_owned)
             .collect();
-        c.same(&format!("expected arrivals at {post}"), ids(&body["expected"], "transit_id"), expected);
+        c.same(
+            &format!("expected arrivals at {post}"),
+            ids(&body["expected"], "transit_id"),
+            expected,
+        );
         for row in got {
             let Some(t) = row["transit_id"].as_str().and_then(find_transit) else {
                 continue;
@@ -200,12 +235,18 @@ pub async fn posts_and_stats(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
                     .filter(|r| rule::addressed_record(&c.who, t, r))
                     .filter_map(|r| r["id"].as_str().map(str::to_owned))
                     .collect();
-                c.same(&format!("{key} of {} at {post}", t["id"]), ids(&row[key], "id"), expected);
+                c.same(
+                    &format!("{key} of {} at {post}", t["id"]),
+                    ids(&row[key], "id"),
+                    expected,
+                );
             }
         }
     }
     for (bcp, passages) in &truth.passages {
-        let (_, body) = app.get_as(&c.token, &format!("/api/v1/stats/bcps/{bcp}")).await;
+        let (_, body) = app
+            .get_as(&c.token, &format!("/api/v1/stats/bcps/{bcp}"))
+            .await;
         let expected: BTreeSet<String> = passages
             .iter()
             .filter(|p| {
@@ -214,7 +255,11 @@ pub async fn posts_and_stats(app: &TestApp, truth: &Truth, c: &mut Check<'_>) {
             })
             .filter_map(|p| p["transit_id"].as_str().map(str::to_owned))
             .collect();
-        c.same(&format!("passages at {bcp}"), ids(&body["passages"], "transit_id"), expected);
+        c.same(
+            &format!("passages at {bcp}"),
+            ids(&body["passages"], "transit_id"),
+            expected,
+        );
     }
 }
 

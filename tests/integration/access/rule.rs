@@ -43,8 +43,14 @@ fn time(v: &Value) -> Option<DateTime<Utc>> {
 
 /// Row "transit".
 pub fn transit(who: &Who, t: &Value) -> bool {
-    let checkpoints = t["itinerary"]["checkpoints"].as_array().cloned().unwrap_or_default();
-    let legs = t["itinerary"]["legs"].as_array().cloned().unwrap_or_default();
+    let checkpoints = t["itinerary"]["checkpoints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let legs = t["itinerary"]["legs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     match who {
         Who::Coordinator => true,
         Who::Carrier(id) => t["carrier"] == id.as_str(),
@@ -125,9 +131,7 @@ pub fn shows(
             Some(here) => here == cc,
             None => serving(who, id, transits, at),
         },
-        Who::Post(_, cc) => {
-            serving(who, id, transits, at) && country.is_none_or(|here| here == cc)
-        }
+        Who::Post(_, cc) => serving(who, id, transits, at) && country.is_none_or(|here| here == cc),
     }
 }
 

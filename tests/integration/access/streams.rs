@@ -86,7 +86,9 @@ impl Sse {
 
 pub async fn matrix(app: &TestApp, truth: &Truth, problems: &mut Vec<String>) {
     let coordinator = app.token_for("coordinator");
-    let mut all = Sse::open(app, &coordinator, Some(0)).await.expect("a stream");
+    let mut all = Sse::open(app, &coordinator, Some(0))
+        .await
+        .expect("a stream");
     let logged: Vec<Value> = all
         .drain(Duration::from_millis(1500))
         .await
@@ -94,10 +96,16 @@ pub async fn matrix(app: &TestApp, truth: &Truth, problems: &mut Vec<String>) {
         .filter(|(_, id, _)| id.is_some())
         .map(|(_, _, data)| data)
         .collect();
-    assert!(logged.len() > 20, "the coordinator's replay: {}", logged.len());
+    assert!(
+        logged.len() > 20,
+        "the coordinator's replay: {}",
+        logged.len()
+    );
     let mut open = Vec::new();
     for (role, who) in roles() {
-        let sse = Sse::open(app, &app.token_for(role), Some(0)).await.expect("a stream");
+        let sse = Sse::open(app, &app.token_for(role), Some(0))
+            .await
+            .expect("a stream");
         open.push((role, who, sse));
     }
     // Live positions: one more fix per device, each in a known country.

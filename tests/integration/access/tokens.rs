@@ -24,7 +24,12 @@ async fn roles_naming_places_the_maps_lack_are_refused_with_the_valid_choices() 
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(hint), "{role}: {message}");
     }
-    for role in ["customs:KG", "post:irkeshtam:KG", "carrier:kg-trans", "coordinator"] {
+    for role in [
+        "customs:KG",
+        "post:irkeshtam:KG",
+        "carrier:kg-trans",
+        "coordinator",
+    ] {
         let body = json!({"name": "t", "role": role});
         let (status, answer) = app.post("/api/v1/tokens", &body).await;
         assert_eq!(status, StatusCode::CREATED, "{role}: {answer}");
@@ -53,11 +58,19 @@ async fn tokens_never_travel_in_urls_and_a_stream_ticket_opens_one_stream() {
     assert_eq!(status, StatusCode::CREATED, "{ticket}");
     let ticket = ticket["ticket"].as_str().unwrap().to_owned();
     assert!(!ticket.contains(&token[4..]), "the ticket is not the token");
-    let open = || app.http.get(url(&format!("/api/v1/stream?ticket={ticket}"))).send();
+    let open = || {
+        app.http
+            .get(url(&format!("/api/v1/stream?ticket={ticket}")))
+            .send()
+    };
     let first = open().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let again = open().await.unwrap();
-    assert_eq!(again.status(), StatusCode::UNAUTHORIZED, "a ticket opens one stream");
+    assert_eq!(
+        again.status(),
+        StatusCode::UNAUTHORIZED,
+        "a ticket opens one stream"
+    );
     // A ticket is good for nothing but the stream.
     let response = app
         .http
@@ -75,7 +88,11 @@ async fn a_token_holds_a_bounded_number_of_streams_and_gets_them_back_when_clien
     let token = app.token_for("carrier:kg-trans");
     let mut open = Vec::new();
     for _ in 0..8 {
-        open.push(Sse::open(&app, &token, Some(0)).await.expect("within the cap"));
+        open.push(
+            Sse::open(&app, &token, Some(0))
+                .await
+                .expect("within the cap"),
+        );
     }
     let refused = Sse::open(&app, &token, Some(0)).await.err();
     assert_eq!(refused, Some(StatusCode::TOO_MANY_REQUESTS));

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::fleet::{self, declaration, seal_alert, ROLES};
+use super::fleet::{self, declaration, seal_alert, Route, ROLES};
 use super::rule::{self, Who};
 use crate::helpers::{spawn_app, TestApp};
 
@@ -54,9 +54,7 @@ fn allowed(who: &Who, t: &Value, action: &str, place: Option<&str>) -> Expect {
         (Who::Customs(cc), "cancel" | "confirm_departure") => cc == issuing,
         (Who::Customs(cc), _) => place.is_some_and(|p| place_country(p) == cc),
         (Who::Post(..), "close" | "cancel" | "confirm_departure") => false,
-        (Who::Post(bcp, cc), _) => {
-            place == Some(format!("{bcp}-{}", cc.to_lowercase()).as_str())
-        }
+        (Who::Post(bcp, cc), _) => place == Some(format!("{bcp}-{}", cc.to_lowercase()).as_str()),
     };
     if ok {
         Expect::Allowed
@@ -84,15 +82,23 @@ async fn every_role_acts_only_within_its_mandate() {
         let token = app.token_for(role);
         let mut check = |what: String, status: StatusCode, expected: Expect| {
             if judge(status) != Some(expected) {
-                problems.push(format!("{role}: {what}: got {status}, expected {expected:?}"));
+                problems.push(format!(
+                    "{role}: {what}: got {status}, expected {expected:?}"
+                ));
             }
         };
         // Closing a transit that has not arrived: 409 for those who may close.
         for t in [&t1, &t3] {
             let id = t["id"].as_str().unwrap_or_default();
             let path = format!("/api/v1/transits/{id}/actions");
-            let (status, _) = app.post_as(&token, &path, &json!({"action": "close"})).await;
-            check(format!("close {id}"), status, allowed(&who, t, "close", None));
+            let (status, _) = app
+                .post_as(&token, &path, &json!({"action": "close"}))
+                .await;
+            check(
+                format!("close {id}"),
+                status,
+                allowed(&who, t, "close", None),
+            );
             // An inspection removing a seal the load does not carry: 409 where allowed.
             let places: Vec<String> = t["itinerary"]["checkpoints"]
                 .as_array()
@@ -113,7 +119,8 @@ async fn every_role_acts_only_within_its_mandate() {
                 })
                 .collect();
             for place in &places {
-                let body = json!({"place": place, "result": "cleared", "seals_removed": ["NOT-ON-LOAD"]});
+                let body =
+                    json!({"place": place, "result": "cleared", "seals_removed": ["NOT-ON-LOAD"]});
                 let path = format!("/api/v1/transits/{id}/inspections");
                 let (status, _) = app.post_as(&token, &path, &body).await;
                 let expected = allowed(&who, t, "inspect", Some(place));
@@ -124,7 +131,9 @@ async fn every_role_acts_only_within_its_mandate() {
         // one is open (acknowledging it again is harmless).
         for (alert, t) in [(&escalated, &t1), (&cn_alert, &t2)] {
             let path = format!("/api/v1/alerts/{alert}/actions");
-            let (status, _) = app.post_as(&token, &path, &json!({"action": "acknowledge"})).await;
+            let (status, _) = app
+                .post_as(&token, &path, &json!({"action": "acknowledge"}))
+                .await;
             let a = t["alerts"]
                 .as_array()
                 .and_then(|a| a.iter().find(|a| a["id"] == alert.as_str()))
@@ -141,7 +150,13 @@ async fn every_role_acts_only_within_its_mandate() {
         }
         // Declarations past their deadline: 422 where the principal may declare at all.
         let past = chrono::Utc::now() - chrono::Duration::days(1);
-        let tm_only = declaration("ACC-TM", "sim-carrier", "acc-d7", ("turkmenabat", &[], "mary"), past);
+        let tm_only = declaration(
+            "ACC-TM",
+            "sim-carrier",
+            "acc-d7",
+            ("turkmenabat", &[], "mary"),
+            past,
+        );
         let (status, _) = app.post_as(&token, "/api/v1/transits", &tm_only).await;
         let expected = match &who {
             Who::Coordinator => Expect::Allowed,
@@ -150,10 +165,14 @@ async fn every_role_acts_only_within_its_mandate() {
             _ => Expect::Forbidden,
         };
         check("declare a TM-only transit".into(), status, expected);
-        let route: (&str, &[&str], &str) = ("bishkek", &["akzhol"], "almaty");
+        let route: Route<'_> = ("bishkek", &["akzhol"], "almaty");
         let foreign = declaration("ACC-FD", "other", "acc-d6", route, past);
         let (status, _) = app.post_as(&token, "/api/v1/transits", &foreign).await;
-        check("declare on another carrier's device".into(), status, Expect::Forbidden);
+        check(
+            "declare on another carrier's device".into(),
+            status,
+            Expect::Forbidden,
+        );
     }
     assert!(
         problems.is_empty(),
@@ -170,7 +189,7 @@ async fn a_carrier_cannot_take_another_carrier_s_idle_device() {
     let (status, _) = app.post("/api/v1/devices", &body).await;
     assert_eq!(status, StatusCode::CREATED);
     let deadline = chrono::Utc::now() + chrono::Duration::days(2);
-    let route: (&str, &[&str], &str) = ("bishkek", &["akzhol"], "almaty");
+    let route: Route<'_> = ("bishkek", &["akzhol"], "almaty");
     let other = app.token_for("carrier:other");
     let theirs = declaration("ACC-X1", "other", "idle-1", route, deadline);
     let (status, body) = app.post_as(&other, "/api/v1/transits", &theirs).await;
@@ -180,5 +199,9 @@ async fn a_carrier_cannot_take_another_carrier_s_idle_device() {
     let owner = app.token_for("carrier:sim-carrier");
     let own = declaration("ACC-X2", "sim-carrier", "idle-1", route, deadline);
     let (status, body) = app.post_as(&owner, "/api/v1/transits", &own).await;
-    assert_eq!(status, StatusCode::CREATED, "the owner's own declaration: {body}");
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the owner's own declaration: {body}"
+    );
 }
