@@ -47,6 +47,9 @@ const REPLAY_PAGE: usize = 50;
 pub const MAX_REPLAY: usize = 5_000;
 /// Streams one token may hold open at once.
 pub const MAX_STREAMS_PER_TOKEN: usize = 8;
+/// Streams the server holds at once, all tokens together. A client that does not read holds
+/// up to about 400 KiB in the HTTP layer's write buffer, so this bounds that memory too.
+pub const MAX_STREAMS: usize = 1_000;
 /// Messages queued for one connection; a client that reads slower waits the feed.
 const QUEUE: usize = 32;
 /// How long a stream ticket is valid.
@@ -86,14 +89,28 @@ impl Drop for Slot {
 }
 
 impl Streams {
-    fn take_slot(self: &Arc<Self>, token_id: i64) -> Option<Slot> {
-        let mut open = self.open.lock().ok()?;
+    /// A slot for one more stream of `token_id`, unless the token or the server is full.
+    fn take_slot(self: &Arc<Self>, token_id: i64) -> Result<Slot, ApiError> {
+        let busy = || ApiError::unavailable("the stream table is unavailable");
+        let mut open = self.open.lock().map_err(|_| busy())?;
+        if open.values().sum::<usize>() >= MAX_STREAMS {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_streams",
+                format!("the server holds its maximum of {MAX_STREAMS} streams; poll instead"),
+            ));
+        }
         let n = open.entry(token_id).or_insert(0);
         if *n >= MAX_STREAMS_PER_TOKEN {
-            return None;
+            let message = format!("at most {MAX_STREAMS_PER_TOKEN} open streams per token");
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                message,
+            ));
         }
         *n += 1;
-        Some(Slot {
+        Ok(Slot {
             streams: self.clone(),
             token_id,
         })
@@ -175,10 +192,7 @@ async fn stream(
     last_id: Option<i64>,
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
-    let slot = ctx.streams.take_slot(who.token_id).ok_or_else(|| {
-        let message = format!("at most {MAX_STREAMS_PER_TOKEN} open streams per token");
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", message)
-    })?;
+    let slot = ctx.streams.take_slot(who.token_id)?;
     // Subscribe before replaying, so nothing committed in between is lost.
     let live = ctx.live.subscribe();
     let (tx, rx) = mpsc::channel(QUEUE);
