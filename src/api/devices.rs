@@ -187,10 +187,12 @@ pub async fn track(
     let limit = query.limit.unwrap_or(10_000).clamp(1, MAX_TRACK);
     let lookup = id.clone();
     let mut fixes = read(&ctx, move |r| r.track(&lookup, from, to, limit + 1)).await?;
+    let truncated = fixes.len() > limit;
+    fixes.truncate(limit);
     // Only the fixes of the stretch `who` may see: nothing of the truck's time elsewhere.
     fixes.retain(|f| sight.shows(f.t, country_at(&ctx, f.point.lat, f.point.lon)));
     Ok(warp::reply::json(&track_geojson(
-        &id, from, to, fixes, limit,
+        &id, from, to, fixes, truncated,
     )))
 }
 
@@ -200,11 +202,9 @@ fn track_geojson(
     id: &DeviceId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    mut fixes: Vec<Fix>,
-    limit: usize,
+    fixes: Vec<Fix>,
+    truncated: bool,
 ) -> serde_json::Value {
-    let truncated = fixes.len() > limit;
-    fixes.truncate(limit);
     let coords: Vec<[f64; 2]> = fixes.iter().map(|f| [f.point.lon, f.point.lat]).collect();
     let mut features = Vec::with_capacity(fixes.len() + 1);
     if coords.len() >= 2 {
