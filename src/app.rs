@@ -88,7 +88,9 @@ impl App {
         let (mqtt, embedded_broker) = match (&settings.mqtt.url, &endpoint) {
             (Some(url), _) => (BrokerAddr::parse(url)?, false),
             (None, Some(endpoint)) => {
-                let addr = endpoint.local_addr().context("the MQTT listener's address")?;
+                let addr = endpoint
+                    .local_addr()
+                    .context("the MQTT listener's address")?;
                 (BrokerAddr::from(addr), true)
             }
             (None, None) => anyhow::bail!("no MQTT endpoint and no broker URL"),
@@ -180,10 +182,16 @@ impl App {
                 };
                 tokio::spawn(endpoint.run(links, cancel.clone(), drained))
             }
-            (None, Some(ingest)) => tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained)),
+            (None, Some(ingest)) => {
+                tokio::spawn(ingest.run(inputs_tx.clone(), cancel.clone(), drained))
+            }
             (None, None) => anyhow::bail!("no MQTT endpoint and no broker connection"),
         };
-        let watchdog = tokio::spawn(watch_intake(health.clone(), metrics.clone(), cancel.clone()));
+        let watchdog = tokio::spawn(watch_intake(
+            health.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        ));
 
         let listener = tokio::net::TcpListener::bind(settings.http.listen)
             .await
@@ -204,6 +212,8 @@ impl App {
             sessions: sessions.clone(),
             transit_rules,
             instance_key: key,
+            index: index.clone(),
+            streams: Arc::new(api::Streams::default()),
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
@@ -251,7 +261,10 @@ impl App {
         if !clean {
             warn!("Some parts did not stop within 5 s; exiting anyway.");
         } else if uncommitted > 0 {
-            warn!(uncommitted, "Caravan stopped; the store did not take everything it received.");
+            warn!(
+                uncommitted,
+                "Caravan stopped; the store did not take everything it received."
+            );
         } else {
             info!("Caravan stopped cleanly.");
         }

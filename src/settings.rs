@@ -163,19 +163,18 @@ impl MqttSettings {
     /// # Errors
     /// A TLS listener without its certificate or key, or files without a listener.
     pub fn endpoint(&self) -> Result<crate::endpoint::EndpointSettings, SettingsError> {
-        let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
-            (Some(listen), Some(cert), Some(key)) => Some(crate::endpoint::TlsListen {
-                listen,
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            (None, None, None) => None,
-            _ => {
-                return Err(SettingsError::Incomplete(
+        let tls =
+            match (self.tls_listen, &self.tls_cert, &self.tls_key) {
+                (Some(listen), Some(cert), Some(key)) => Some(crate::endpoint::TlsListen {
+                    listen,
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                (None, None, None) => None,
+                _ => return Err(SettingsError::Incomplete(
                     "[mqtt] tls_listen, tls_cert and tls_key go together: set all three or none",
-                ))
-            }
-        };
+                )),
+            };
         Ok(crate::endpoint::EndpointSettings {
             listen: self.listen,
             tls,

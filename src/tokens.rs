@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::auth::{token, Role};
 use crate::store::{self, NewToken, StoreReader, StoreWriter, Write};
@@ -18,12 +18,25 @@ pub struct Issued {
 /// # Errors
 /// The system's random source failed.
 pub fn issue(name: &str, role: Role) -> anyhow::Result<Issued> {
+    issue_until(name, role, None)
+}
+
+/// Makes a new token for `role` that stops working at `expires_at` (if given).
+///
+/// # Errors
+/// The system's random source failed.
+pub fn issue_until(
+    name: &str,
+    role: Role,
+    expires_at: Option<DateTime<Utc>>,
+) -> anyhow::Result<Issued> {
     let text = token::generate()?;
     let write = Write::Token(NewToken {
         name: name.to_owned(),
         role,
         hash: token::hash(&text),
         created_at: Utc::now(),
+        expires_at,
     });
     Ok(Issued { text, write })
 }

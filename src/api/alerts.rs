@@ -6,18 +6,10 @@ use warp::{Filter, Rejection, Reply};
 
 use super::auth::principal;
 use super::error::ApiError;
-use super::transits::{act, may_see, transit_of_alert};
+use super::transits::{act, transit_of_alert};
 use super::{read, with, Context, MAX_BODY};
-use crate::auth::{Principal, Role};
+use crate::auth::{may_see_alert, Principal};
 use crate::transit::{Action, Alert, AlertAction, AlertState, Outcome, Transit};
-
-/// Customs and posts see the alerts of their jurisdiction, and those escalated to them.
-fn may_see_alert(who: &Principal, t: &Transit, alert: &Alert) -> bool {
-    match who.role.country() {
-        Some(cc) if !matches!(who.role, Role::Coordinator) => alert.visible_to_country(cc),
-        _ => may_see(who, t),
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +30,6 @@ pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl
     let after = query.after.clone().unwrap_or_default();
     let mut alerts: Vec<&Alert> = transits
         .iter()
-        .filter(|t| may_see(&who, t))
         .flat_map(|t| t.alerts.iter().map(move |a| (t, a)))
         .filter(|(t, a)| may_see_alert(&who, t, a))
         .filter(|(_, a)| match query.state {

@@ -14,38 +14,25 @@ use crate::pipeline::Input;
 use crate::store::{LoggedEvent, Write};
 use crate::tokens;
 
-/// The caller, from `Authorization: Bearer TOKEN` or, for EventSource clients that cannot
-/// set headers, an `access_token` query parameter.
+/// The caller, from `Authorization: Bearer TOKEN`. Tokens are never taken from a URL, where
+/// proxies, logs and browser histories keep them; the live stream has its own tickets.
 pub fn principal(ctx: Context) -> BoxedFilter<(Principal,)> {
     warp::header::optional::<String>("authorization")
-        .and(
-            warp::query::raw()
-                .map(Some)
-                .or(warp::any().map(|| None))
-                .unify(),
-        )
         .and(with(ctx))
         .and_then(authenticate)
         .boxed()
 }
 
-fn bearer(header: Option<&str>, query: Option<&str>) -> Option<String> {
-    if let Some(value) = header {
-        return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
-    }
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("access_token="))
-        .map(str::to_owned)
+fn bearer(header: Option<&str>) -> Option<String> {
+    header?.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
 }
 
-async fn authenticate(
+pub(super) async fn authenticate(
     header: Option<String>,
-    query: Option<String>,
     ctx: Context,
 ) -> Result<Principal, Rejection> {
     let unauthorized = || ApiError::unauthorized("send a valid token: Authorization: Bearer TOKEN");
-    let token = bearer(header.as_deref(), query.as_deref()).ok_or_else(unauthorized)?;
+    let token = bearer(header.as_deref()).ok_or_else(unauthorized)?;
     let hash = token::hash(&token);
     read(&ctx, move |r| r.principal(&hash))
         .await?
@@ -78,7 +65,13 @@ async fn list(who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
 struct NewToken {
     name: String,
     role: String,
+    /// Seconds until the token stops working; without it, it lasts until revoked.
+    #[serde(default)]
+    expires_in_s: Option<i64>,
 }
+
+/// The longest a token may be issued for when it expires at all: a year.
+const MAX_EXPIRY_S: i64 = 366 * 24 * 3600;
 
 async fn store(ctx: &Context, writes: Vec<Write>) -> Result<(), Rejection> {
     let (reply, committed) = oneshot::channel();
@@ -112,18 +105,32 @@ async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Rep
         .role
         .parse()
         .map_err(|e: crate::auth::InvalidRole| ApiError::bad_request(format!("role: {e}")))?;
+    role.check(&ctx.atlas)
+        .map_err(|e| ApiError::bad_request(format!("role: {e}")))?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad_request("name: 1-100 characters").into());
     }
-    let issued = tokens::issue(name, role.clone()).map_err(ApiError::internal)?;
+    let expires_at = match body.expires_in_s {
+        None => None,
+        Some(s) if (60..=MAX_EXPIRY_S).contains(&s) => {
+            Some(Utc::now() + chrono::Duration::seconds(s))
+        }
+        Some(_) => {
+            let message = format!("expires_in_s: 60 to {MAX_EXPIRY_S} seconds");
+            return Err(ApiError::bad_request(message).into());
+        }
+    };
+    let issued = tokens::issue_until(name, role.clone(), expires_at).map_err(ApiError::internal)?;
     let logged = action(
         &who,
         "token_created",
         serde_json::json!({ "name": name, "role": role }),
     );
     store(&ctx, vec![issued.write, logged]).await?;
-    let body = serde_json::json!({ "token": issued.text, "name": name, "role": role });
+    let body = serde_json::json!({
+        "token": issued.text, "name": name, "role": role, "expires_at": expires_at,
+    });
     Ok(warp::reply::with_status(
         warp::reply::json(&body),
         StatusCode::CREATED,
@@ -191,16 +198,9 @@ mod tests {
     use super::bearer;
 
     #[test]
-    fn the_token_comes_from_the_header_or_the_query() {
-        assert_eq!(
-            bearer(Some("Bearer cvn_ab"), None).as_deref(),
-            Some("cvn_ab")
-        );
-        assert_eq!(
-            bearer(None, Some("x=1&access_token=cvn_cd")).as_deref(),
-            Some("cvn_cd")
-        );
-        assert_eq!(bearer(Some("Basic dXNlcg=="), None), None);
-        assert_eq!(bearer(None, None), None);
+    fn the_token_comes_from_the_header_only() {
+        assert_eq!(bearer(Some("Bearer cvn_ab")).as_deref(), Some("cvn_ab"));
+        assert_eq!(bearer(Some("Basic dXNlcg==")), None);
+        assert_eq!(bearer(None), None);
     }
 }

@@ -13,7 +13,7 @@ use super::auth::principal;
 use super::error::ApiError;
 use super::{read, with, Context, MAX_BODY};
 use crate::auth::account::{self, AccountKind};
-use crate::auth::{may_register_device, Principal, Role};
+use crate::auth::{may_manage_device, Principal, Role};
 use crate::pipeline::Input;
 use crate::store::{LoggedEvent, NewAccount, Write};
 use crate::telemetry::DeviceId;
@@ -29,10 +29,16 @@ pub fn shown_once(username: &str, secret: &str) -> serde_json::Value {
 
 /// A gateway name from a request, checked.
 pub fn gateway_username(name: &str) -> Result<String, Rejection> {
-    account::gateway_username(name).map_err(|e| ApiError::bad_request(format!("gateway: {e}")).into())
+    account::gateway_username(name)
+        .map_err(|e| ApiError::bad_request(format!("gateway: {e}")).into())
 }
 
-fn event(kind: &str, device_id: Option<DeviceId>, who: &Principal, body: serde_json::Value) -> Write {
+fn event(
+    kind: &str,
+    device_id: Option<DeviceId>,
+    who: &Principal,
+    body: serde_json::Value,
+) -> Write {
     let now = Utc::now();
     Write::Event(LoggedEvent {
         kind: kind.into(),
@@ -65,19 +71,24 @@ fn disconnect(ctx: &Context, username: &str) {
     }
 }
 
-/// The device, if `who` may manage its credential; otherwise the same 404 as a missing one.
+/// The device, if `who` may manage its credential: 404 for a device `who` does not see (as
+/// for a missing one), 403 for one it sees but may not manage (docs/access.md).
 async fn managed_device(id: &str, who: &Principal, ctx: &Context) -> Result<DeviceId, Rejection> {
     let id = DeviceId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let lookup = id.clone();
-    let found = read(ctx, move |r| r.device(&lookup)).await?;
-    match found {
-        Some((device, _)) if may_register_device(who, &device.carrier) => Ok(id),
-        _ => Err(ApiError::not_found(format!("no device {id}")).into()),
+    let (device, _, _) = super::scope::visible_device(&id, who, ctx).await?;
+    if !may_manage_device(who, &device) {
+        let message = "only a coordinator, customs or the device's carrier manage its credential";
+        return Err(ApiError::forbidden(message).into());
     }
+    Ok(id)
 }
 
 /// POST /api/v1/devices/{id}/credential: a new secret; the old one stops working at once.
-pub async fn rotate_device(id: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn rotate_device(
+    id: String,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
     let id = managed_device(&id, &who, &ctx).await?;
     let username = id.as_str().to_owned();
     let lookup = username.clone();
@@ -109,7 +120,11 @@ pub async fn rotate_device(id: String, who: Principal, ctx: Context) -> Result<i
 }
 
 /// DELETE /api/v1/devices/{id}/credential: the device can no longer connect.
-pub async fn revoke_device(id: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn revoke_device(
+    id: String,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
     let id = managed_device(&id, &who, &ctx).await?;
     let username = id.as_str().to_owned();
     let writes = vec![
@@ -181,7 +196,11 @@ pub async fn issue_gateway(
 }
 
 /// DELETE /api/v1/gateways/{name}/credential
-pub async fn revoke_gateway(name: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+pub async fn revoke_gateway(
+    name: String,
+    who: Principal,
+    ctx: Context,
+) -> Result<impl Reply, Rejection> {
     coordinator_only(&who)?;
     let lookup = name.clone();
     let existing = read(&ctx, move |r| r.account(&lookup)).await?;
@@ -238,5 +257,12 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
         .and(with(ctx))
         .and_then(revoke_gateway)
         .map(Reply::into_response);
-    rotate.or(revoke).unify().or(gateway).unify().or(revoke_gw).unify().boxed()
+    rotate
+        .or(revoke)
+        .unify()
+        .or(gateway)
+        .unify()
+        .or(revoke_gw)
+        .unify()
+        .boxed()
 }

@@ -10,16 +10,17 @@ use warp::{Filter, Rejection, Reply};
 use super::auth::principal;
 use super::{with, MAX_BODY};
 
-use super::error::ApiError;
-use super::{read, Context};
 use super::credentials::gateway_username;
+use super::error::ApiError;
+use super::scope::{self as jurisdiction, country_at};
+use super::{read, Context};
 use crate::auth::account::{self, device_username, AccountKind};
-use crate::auth::{may_register_device, may_see_device, Principal, Role};
-use crate::store::NewAccount;
+use crate::auth::{may_register_device, may_see_event, may_see_transit, DeviceSight, Principal};
 use crate::device::{Device, DeviceState, Reading, SealState};
 use crate::geofence::DeviceGeoState;
 use crate::pipeline::{Input, RegisterError};
-use crate::store::{DeviceFilter, EventQuery};
+use crate::store::EventQuery;
+use crate::store::NewAccount;
 use crate::telemetry::{ConnState, DeviceId, Fix};
 
 /// A device and its latest state, as the API shows it.
@@ -67,27 +68,11 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-/// The listing filter that keeps a principal inside its jurisdiction.
-fn scope_filter(who: &Principal) -> DeviceFilter {
-    match &who.role {
-        Role::Coordinator => DeviceFilter::default(),
-        Role::Carrier(id) => DeviceFilter {
-            carrier: Some(id.clone()),
-            country: None,
-        },
-        Role::Customs(cc) | Role::Post { country: cc, .. } => DeviceFilter {
-            carrier: None,
-            country: Some(cc.to_string()),
-        },
-    }
-}
-
 /// GET /api/v1/devices?after=ID&limit=N
 pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
     let after = query.after.as_deref().map(parse_id).transpose()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let filter = scope_filter(&who);
-    let rows = read(&ctx, move |r| r.devices(&filter, after.as_ref(), limit)).await?;
+    let rows = jurisdiction::visible_devices(&who, &ctx, after, limit).await?;
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|(d, _)| d.device_id.clone()))
         .flatten();
@@ -100,23 +85,20 @@ pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl
     ))
 }
 
-/// The device and its state, if it exists and `who` may see it; otherwise the same 404.
+/// The device, its state as `who` may see it, and the stretch of its history `who` may see,
+/// if it exists for `who`; otherwise the same 404.
 async fn visible(
     id: &DeviceId,
     who: &Principal,
     ctx: &Context,
-) -> Result<(Device, DeviceState), Rejection> {
-    let lookup = id.clone();
-    read(ctx, move |r| r.device(&lookup))
-        .await?
-        .filter(|(device, state)| may_see_device(who, device, state))
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")).into())
+) -> Result<(Device, DeviceState, DeviceSight), Rejection> {
+    jurisdiction::visible_device(id, who, ctx).await
 }
 
 /// GET /api/v1/devices/{id}
 pub async fn get(id: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
     let id = parse_id(&id)?;
-    let (device, state) = visible(&id, &who, &ctx).await?;
+    let (device, state, _) = visible(&id, &who, &ctx).await?;
     Ok(warp::reply::json(&DeviceView::new(device, state)))
 }
 
@@ -215,7 +197,7 @@ pub async fn track(
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
     let id = parse_id(&id)?;
-    visible(&id, &who, &ctx).await?;
+    let (_, _, sight) = visible(&id, &who, &ctx).await?;
     let to = query.to.unwrap_or_else(Utc::now);
     let from = query.from.unwrap_or(to - Duration::hours(24));
     if from > to {
@@ -223,9 +205,13 @@ pub async fn track(
     }
     let limit = query.limit.unwrap_or(10_000).clamp(1, MAX_TRACK);
     let lookup = id.clone();
-    let fixes = read(&ctx, move |r| r.track(&lookup, from, to, limit + 1)).await?;
+    let mut fixes = read(&ctx, move |r| r.track(&lookup, from, to, limit + 1)).await?;
+    let truncated = fixes.len() > limit;
+    fixes.truncate(limit);
+    // Only the fixes of the stretch `who` may see: nothing of the truck's time elsewhere.
+    fixes.retain(|f| sight.shows(f.t, country_at(&ctx, f.point.lat, f.point.lon)));
     Ok(warp::reply::json(&track_geojson(
-        &id, from, to, fixes, limit,
+        &id, from, to, fixes, truncated,
     )))
 }
 
@@ -235,11 +221,9 @@ fn track_geojson(
     id: &DeviceId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    mut fixes: Vec<Fix>,
-    limit: usize,
+    fixes: Vec<Fix>,
+    truncated: bool,
 ) -> serde_json::Value {
-    let truncated = fixes.len() > limit;
-    fixes.truncate(limit);
     let coords: Vec<[f64; 2]> = fixes.iter().map(|f| [f.point.lon, f.point.lat]).collect();
     let mut features = Vec::with_capacity(fixes.len() + 1);
     if coords.len() >= 2 {
@@ -283,7 +267,7 @@ pub async fn events(
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
     let id = parse_id(&id)?;
-    visible(&id, &who, &ctx).await?;
+    let (_, _, sight) = visible(&id, &who, &ctx).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let query = EventQuery {
         device_id: Some(id),
@@ -291,10 +275,31 @@ pub async fn events(
         after: query.after,
         limit,
     };
-    let events = read(&ctx, move |r| r.events(&query)).await?;
-    let next = (events.len() == limit)
-        .then(|| events.last().map(|e| e.id))
-        .flatten();
+    let (viewer, reader_ctx) = (who.clone(), ctx.clone());
+    let (next, events) = read(&ctx, move |r| {
+        let events = r.events(&query)?;
+        let next = (events.len() == limit)
+            .then(|| events.last().map(|e| e.id))
+            .flatten();
+        let mut transits = std::collections::HashMap::new();
+        let mut shown = Vec::with_capacity(events.len());
+        for event in events {
+            let transit = match &event.transit_id {
+                Some(tid) => transits
+                    .entry(tid.clone())
+                    .or_insert_with(|| r.transit(tid).ok().flatten())
+                    .clone(),
+                None => None,
+            };
+            let facts = jurisdiction::facts(&reader_ctx, &event);
+            let transit_visible = transit.as_ref().map(|t| may_see_transit(&viewer, t));
+            if may_see_event(&viewer, &facts, transit_visible, Some(&sight)) {
+                shown.push(event);
+            }
+        }
+        Ok((next, shown))
+    })
+    .await?;
     Ok(warp::reply::json(
         &serde_json::json!({ "events": events, "next": next }),
     ))

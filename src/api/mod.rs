@@ -7,12 +7,13 @@ mod credentials;
 mod dead_letters;
 mod devices;
 mod error;
+mod evidence;
 mod export;
 pub mod gzip;
-mod evidence;
 mod maps;
 mod openapi;
 mod posts;
+mod scope;
 mod service;
 mod stats;
 mod stream;
@@ -29,6 +30,7 @@ use warp::path::FullPath;
 use warp::{Filter, Reply};
 
 pub use error::ApiError;
+pub use stream::Streams;
 
 use crate::health::Health;
 use crate::historian::Historian;
@@ -56,6 +58,10 @@ pub struct Context {
     pub transit_rules: Arc<crate::transit::rules::TransitRules>,
     /// Signs the evidence checkpoints; its public half is served.
     pub instance_key: Arc<crate::evidence::InstanceKey>,
+    /// The maps' index, to place a fix or an event in a country for the jurisdiction rules.
+    pub index: Arc<crate::geofence::GeofenceIndex>,
+    /// Open streams per token and the tickets that open them.
+    pub streams: Arc<stream::Streams>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -131,8 +137,8 @@ pub fn routes(
         )
 }
 
-/// A query string as `T`, with an error that names the offending parameter. The
-/// `access_token` parameter (for clients that cannot send headers) is not part of any query.
+/// A query string as `T`, with an error that names the offending parameter. (Tokens never
+/// travel in a URL: an `access_token` parameter is an unknown parameter like any other.)
 pub(crate) fn query<T: serde::de::DeserializeOwned + Send + 'static>(
 ) -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
     warp::query::raw()

@@ -6,9 +6,9 @@ use warp::filters::BoxedFilter;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth::principal;
-use super::transits::{may_see, now};
+use super::transits::now;
 use super::{read, with, Context};
-use crate::auth::Principal;
+use crate::auth::{may_see_alert, may_see_inspection, may_see_transit, Principal};
 use crate::store::{StoreError, StoreReader};
 use crate::telemetry::DeviceId;
 use crate::transit::eta::{eta_at_post, Eta};
@@ -73,7 +73,7 @@ fn visible_expected(
         let page = r.transits_expected_at(post_id, skip, limit)?;
         let full = page.len() == limit;
         skip += page.len();
-        shown.extend(page.into_iter().filter(|t| may_see(who, t)));
+        shown.extend(page.into_iter().filter(|t| may_see_transit(who, t)));
         if !full || shown.len() >= limit {
             shown.truncate(limit);
             return Ok(shown);
@@ -98,7 +98,7 @@ pub async fn expected(
     let now = now();
     let mut rows: Vec<Expected<'_>> = transits
         .iter()
-        .filter(|t| may_see(&who, t))
+        .filter(|t| may_see_transit(&who, t))
         .filter_map(|t| {
             let eta = eta_at_post(t, &rules, &post_id, now)?;
             let next = t.next_checkpoint()?;
@@ -121,8 +121,16 @@ pub async fn expected(
                 eta,
                 risk: &t.risk,
                 seals: t.current_seals().collect(),
-                open_alerts: t.alerts.iter().filter(|a| a.is_unresolved()).collect(),
-                inspections: t.inspections.iter().collect(),
+                open_alerts: t
+                    .alerts
+                    .iter()
+                    .filter(|a| a.is_unresolved() && may_see_alert(&who, t, a))
+                    .collect(),
+                inspections: t
+                    .inspections
+                    .iter()
+                    .filter(|i| may_see_inspection(&who, t, i))
+                    .collect(),
             })
         })
         .collect();

@@ -9,9 +9,9 @@ use warp::{Filter, Rejection, Reply};
 
 use super::auth::principal;
 use super::error::ApiError;
-use super::transits::{may_see, now};
+use super::transits::now;
 use super::{read, with, Context};
-use crate::auth::Principal;
+use crate::auth::{may_count_passage, may_count_section, Principal};
 use crate::transit::performance::{bcp_times, section_speed, BcpPassage, SectionRun};
 
 #[derive(Deserialize)]
@@ -34,16 +34,20 @@ pub async fn bcp(
         return Err(ApiError::bad_request("from must not be after to").into());
     }
     let transits = read(&ctx, |r| r.transits(false, usize::MAX >> 1)).await?;
-    let seen: Vec<_> = transits.iter().filter(|t| may_see(&who, t)).collect();
-    let passages: Vec<BcpPassage> = seen
+    let passages: Vec<BcpPassage> = transits
         .iter()
-        .flat_map(|t| t.passages.iter())
+        .flat_map(|t| t.passages.iter().map(move |p| (t, p)))
+        .filter(|(t, p)| may_count_passage(&who, t, p))
+        .map(|(_, p)| p)
         .filter(|p| p.bcp_id == bcp_id && p.left_at.is_some_and(|l| l >= from && l < to))
         .cloned()
         .collect();
     let sections = |to_id: &str, into: bool| -> Vec<SectionRun> {
-        seen.iter()
-            .flat_map(|t| t.sections.iter())
+        transits
+            .iter()
+            .flat_map(|t| t.sections.iter().map(move |s| (t, s)))
+            .filter(|(t, s)| may_count_section(&who, t, s))
+            .map(|(_, s)| s)
             .filter(|s| (if into { &s.to } else { &s.from }) == to_id)
             .filter(|s| s.ended_at >= from && s.ended_at < to)
             .cloned()
@@ -77,8 +81,9 @@ pub async fn sections(
     let mut by_section: BTreeMap<(String, String), Vec<SectionRun>> = BTreeMap::new();
     for run in transits
         .iter()
-        .filter(|t| may_see(&who, t))
-        .flat_map(|t| t.sections.iter())
+        .flat_map(|t| t.sections.iter().map(move |s| (t, s)))
+        .filter(|(t, s)| may_count_section(&who, t, s))
+        .map(|(_, s)| s)
         .filter(|s| s.ended_at >= from && s.ended_at < to)
     {
         let key = (run.from.clone(), run.to.clone());

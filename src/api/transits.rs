@@ -9,55 +9,72 @@ use warp::{Filter, Rejection, Reply};
 
 use super::auth::principal;
 use super::error::{self, ApiError};
+use super::scope::country_at;
 use super::{read, with, Context, MAX_BODY};
-use crate::auth::{Principal, Role};
+use crate::auth::{
+    may_act, may_declare, may_see_transit, transit_for, DeclarationScope, Principal,
+};
+use crate::maps::CountryCode;
 use crate::pipeline::{Input, TransitCommand};
+use crate::telemetry::DeviceId;
 use crate::transit::{
     Action, ActionError, Actor, Declaration, InspectionReport, OfficerAction, Transit, TransitId,
 };
-
-/// Coordinators see every transit; customs the transits touching their country; a post
-/// those through its BCP touching its country; a carrier its own.
-pub fn may_see(who: &Principal, t: &Transit) -> bool {
-    match &who.role {
-        Role::Coordinator => true,
-        Role::Carrier(id) => t.carrier == *id,
-        Role::Customs(cc) => t.countries().contains(cc),
-        Role::Post { bcp_id, country } => {
-            t.countries().contains(country) && t.itinerary.checkpoint(bcp_id).is_some()
-        }
-    }
-}
-
-/// Officers act on transits they see; carriers only read.
-fn may_act(who: &Principal, t: &Transit) -> bool {
-    !matches!(who.role, Role::Carrier(_)) && may_see(who, t)
-}
-
-/// A post acts only where it is: arrival, exit and inspections at its own post id
-/// (`{bcp_id}-{cc}`), and the alerts it sees. Other roles are not limited here.
-fn post_acts_at_home(who: &Principal, action: &Action) -> bool {
-    let Role::Post { bcp_id, country } = &who.role else {
-        return true;
-    };
-    let own = format!("{bcp_id}-{}", country.as_str().to_lowercase());
-    match action {
-        Action::Lifecycle(
-            OfficerAction::ConfirmArrival { place } | OfficerAction::ConfirmExit { place },
-        ) => *place == own,
-        Action::Inspect(report) => report.place == own,
-        Action::Alert { .. } => true,
-        Action::Lifecycle(_) => false,
-    }
-}
 
 /// The transit if `who` may see it; otherwise the same 404 as a missing one.
 pub async fn visible(id: String, who: &Principal, ctx: &Context) -> Result<Transit, Rejection> {
     let shown = id.clone();
     let found = read(ctx, move |r| r.transit(&id)).await?;
     found
-        .filter(|t| may_see(who, t))
+        .filter(|t| may_see_transit(who, t))
         .ok_or_else(|| ApiError::not_found(format!("no transit {shown}")).into())
+}
+
+/// A transit as `who` may see it (alerts, inspections and position filtered).
+pub fn shown(who: &Principal, t: &Transit, ctx: &Context) -> Transit {
+    transit_for(who, t, |lat, lon| country_at(ctx, lat, lon))
+}
+
+/// The countries a declaration touches: its offices and both sides of each BCP it names.
+fn declared_countries(ctx: &Context, body: &Declaration) -> Vec<CountryCode> {
+    let atlas = &ctx.atlas;
+    let mut out: Vec<CountryCode> = Vec::new();
+    let offices = [&body.departure_office, &body.destination_office];
+    let office_countries = offices
+        .into_iter()
+        .filter_map(|id| atlas.office(id).map(|o| o.country));
+    let bcp_countries = body
+        .itinerary
+        .iter()
+        .filter_map(|id| atlas.bcp(id))
+        .flat_map(|b| b.posts.iter().map(|p| p.country));
+    for cc in office_countries.chain(bcp_countries) {
+        if !out.contains(&cc) {
+            out.push(cc);
+        }
+    }
+    out
+}
+
+/// The carrier each declared device is registered to.
+async fn device_carriers(
+    ctx: &Context,
+    body: &Declaration,
+) -> Result<Vec<(String, Option<String>)>, Rejection> {
+    let mut ids: Vec<String> = body.devices.clone();
+    ids.extend(body.seals.iter().filter_map(|s| s.device_id.clone()));
+    read(ctx, move |r| {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let owner = match DeviceId::parse(&id) {
+                Ok(parsed) => r.device(&parsed)?.map(|(d, _)| d.carrier),
+                Err(_) => None,
+            };
+            out.push((id, owner));
+        }
+        Ok(out)
+    })
+    .await
 }
 
 async fn send(ctx: &Context, input: Input) -> Result<(), Rejection> {
@@ -74,15 +91,14 @@ pub async fn declare(
     body: Declaration,
     ctx: Context,
 ) -> Result<impl Reply, Rejection> {
-    let allowed = match &who.role {
-        Role::Coordinator | Role::Customs(_) => true,
-        Role::Carrier(id) => *id == body.carrier,
-        Role::Post { .. } => false,
+    let countries = declared_countries(&ctx, &body);
+    let device_carriers = device_carriers(&ctx, &body).await?;
+    let scope = DeclarationScope {
+        carrier: &body.carrier,
+        countries: &countries,
+        device_carriers: &device_carriers,
     };
-    if !allowed {
-        let message = "customs, coordinators, and carriers for themselves declare transits";
-        return Err(ApiError::forbidden(message).into());
-    }
+    may_declare(&who, &scope).map_err(ApiError::forbidden)?;
     let (reply, answer) = oneshot::channel();
     let by = Actor(who.actor());
     let command = TransitCommand::Declare {
@@ -210,7 +226,9 @@ pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl
     let transits: Vec<Transit> = all
         .into_iter()
         .filter(|t| t.id.as_str() > after.as_str())
-        .filter(|t| may_see(&who, t) && query.matches(t))
+        .filter(|t| may_see_transit(&who, t))
+        .map(|t| shown(&who, &t, &ctx))
+        .filter(|t| query.matches(t))
         .take(limit)
         .collect();
     let next = (transits.len() == limit)
@@ -225,6 +243,7 @@ pub async fn list(query: ListQuery, who: Principal, ctx: Context) -> Result<impl
 pub async fn get(id: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
     let t = visible(id, &who, &ctx).await?;
     let status = t.status();
+    let t = shown(&who, &t, &ctx);
     let mut body = serde_json::to_value(&t).map_err(ApiError::internal)?;
     body["status"] = serde_json::to_value(status).map_err(ApiError::internal)?;
     Ok(warp::reply::json(&body))
@@ -238,13 +257,7 @@ pub async fn act(
     ctx: Context,
 ) -> Result<warp::reply::Response, Rejection> {
     let t = visible(id, &who, &ctx).await?;
-    if !may_act(&who, &t) {
-        return Err(ApiError::forbidden("carriers cannot act on transits").into());
-    }
-    if !post_acts_at_home(&who, &action) {
-        let message = "a border post confirms arrivals and exits and inspects only at its own post";
-        return Err(ApiError::forbidden(message).into());
-    }
+    may_act(&who, &t, &action).map_err(ApiError::forbidden)?;
     let (reply, answer) = oneshot::channel();
     let command = TransitCommand::Act {
         id: t.id.clone(),
@@ -255,7 +268,7 @@ pub async fn act(
     send(&ctx, Input::Transit(command)).await?;
     let stopping = || ApiError::unavailable("the server is shutting down");
     match answer.await.map_err(|_| stopping())? {
-        Ok(t) => Ok(warp::reply::json(&t).into_response()),
+        Ok(t) => Ok(warp::reply::json(&shown(&who, &t, &ctx)).into_response()),
         Err(e @ ActionError::NotFound(_)) => {
             Err(ApiError::conflict(format!("{e}: it is closed")).into())
         }

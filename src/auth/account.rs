@@ -160,7 +160,10 @@ pub fn verify(secret: &str, stored: &str) -> bool {
 
 /// One line of a Mosquitto password file, or `None` for a revoked account.
 pub fn mosquitto_passwd_line(account: &Account) -> Option<String> {
-    let hash = account.hash.as_ref().filter(|_| account.revoked_at.is_none())?;
+    let hash = account
+        .hash
+        .as_ref()
+        .filter(|_| account.revoked_at.is_none())?;
     Some(format!("{}:{hash}", account.username))
 }
 
@@ -195,9 +198,7 @@ mod tests {
         // Salt "salt" (c2FsdA==); digest of "secret" ‖ "salt" computed independently.
         let hash = hash_with_salt("secret", b"salt");
         assert!(hash.starts_with("$6$c2FsdA==$"), "{hash}");
-        let digest = STANDARD
-            .decode(hash.rsplit('$').next().unwrap())
-            .unwrap();
+        let digest = STANDARD.decode(hash.rsplit('$').next().unwrap()).unwrap();
         assert_eq!(digest.len(), 64);
         assert_eq!(digest.as_slice(), Sha512::digest(b"secretsalt").as_slice());
     }

@@ -1,19 +1,30 @@
 //! Who is asking, and what they may see: tokens, roles and jurisdiction.
 //!
-//! Pure apart from token generation: the API extracts the principal, and the scope rules here
-//! decide. A record out of scope is answered exactly as a missing one, so a principal never
-//! learns that another jurisdiction's record exists.
+//! Pure apart from token generation: the API extracts the principal, and the rules here
+//! decide (`docs/access.md` is the table they implement). A record out of scope is answered
+//! exactly as a missing one, so a principal never learns that another jurisdiction's record
+//! exists.
 
 pub mod account;
+mod actions;
 mod role;
-mod scope;
+#[cfg(test)]
+mod tests;
 pub mod token;
+mod visibility;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use role::{InvalidRole, Role};
-pub use scope::{may_register_device, may_see_device};
+pub use actions::{
+    destination_country, may_act, may_declare, may_manage_device, may_register_device,
+    place_country, DeclarationScope,
+};
+pub use role::{InvalidRole, NotInMaps, Role};
+pub use visibility::{
+    carries, device_sight, may_count_passage, may_count_section, may_see_alert, may_see_event,
+    may_see_inspection, may_see_place, may_see_transit, transit_for, DeviceSight, EventFacts,
+};
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,4 +49,7 @@ pub struct TokenRecord {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// After this the token no longer authenticates; absent: until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }

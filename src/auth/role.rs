@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::maps::CountryCode;
+use crate::maps::{Atlas, CountryCode};
 
 /// What a principal is allowed to see and do (docs/domain.md, roles).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -74,7 +74,62 @@ impl<'de> Deserialize<'de> for Role {
     }
 }
 
+/// A role naming a country, a BCP or a side of a BCP that the maps do not know. The message
+/// lists the valid choices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotInMaps(pub String);
+
 impl Role {
+    /// Checks the role's places against the maps: customs of a country the maps cover; a
+    /// post by BCP id (not post id) and a country the BCP has a side in.
+    ///
+    /// # Errors
+    /// What is wrong, with the valid choices.
+    pub fn check(&self, atlas: &Atlas) -> Result<(), NotInMaps> {
+        let countries = || {
+            let mut codes: Vec<&str> = atlas.countries.iter().map(|c| c.code.as_str()).collect();
+            codes.sort_unstable();
+            codes.join(", ")
+        };
+        match self {
+            Self::Coordinator | Self::Carrier(_) => Ok(()),
+            Self::Customs(cc) if atlas.country(*cc).is_some() => Ok(()),
+            Self::Customs(cc) => Err(NotInMaps(format!(
+                "customs:{cc}: the maps have no country {cc}; one of {}",
+                countries()
+            ))),
+            Self::Post { bcp_id, country } => {
+                if let Some(bcp) = atlas.bcp(bcp_id) {
+                    if bcp.posts.iter().any(|p| p.country == *country) {
+                        return Ok(());
+                    }
+                    let sides: Vec<String> = bcp
+                        .posts
+                        .iter()
+                        .map(|p| format!("post:{}:{}", bcp.id, p.country))
+                        .collect();
+                    return Err(NotInMaps(format!(
+                        "BCP {bcp_id} has no side in {country}; one of {}",
+                        sides.join(", ")
+                    )));
+                }
+                if let Some((bcp, post)) = atlas.posts().find(|(_, p)| p.id == *bcp_id) {
+                    return Err(NotInMaps(format!(
+                        "{bcp_id} is a post id; a post role names the BCP and the side: post:{}:{}",
+                        bcp.id, post.country
+                    )));
+                }
+                let mut ids: Vec<&str> = atlas.bcps.iter().map(|b| b.id.as_str()).collect();
+                ids.sort_unstable();
+                Err(NotInMaps(format!(
+                    "the maps have no BCP {bcp_id}; BCP ids: {}",
+                    ids.join(", ")
+                )))
+            }
+        }
+    }
+
     /// The country whose view this role has, for customs and posts.
     pub fn country(&self) -> Option<CountryCode> {
         match self {
@@ -99,6 +154,35 @@ mod tests {
             let role: Role = raw.parse().unwrap();
             assert_eq!(role.to_string(), raw);
         }
+    }
+
+    #[test]
+    fn roles_are_checked_against_the_maps() {
+        let atlas = Atlas::embedded().unwrap();
+        for ok in [
+            "coordinator",
+            "customs:KG",
+            "post:irkeshtam:KG",
+            "post:khorgos:CN",
+        ] {
+            let role: Role = ok.parse().unwrap();
+            assert_eq!(role.check(&atlas), Ok(()), "{ok}");
+        }
+        let refused = |raw: &str| raw.parse::<Role>().unwrap().check(&atlas).unwrap_err().0;
+        let post_id = refused("post:irkeshtam-kg:KG");
+        assert!(post_id.contains("post:irkeshtam:KG"), "{post_id}");
+        let nowhere = refused("post:nowhere:KG");
+        assert!(
+            nowhere.contains("irkeshtam") && nowhere.contains("khorgos"),
+            "{nowhere}"
+        );
+        let wrong_side = refused("post:irkeshtam:KZ");
+        assert!(wrong_side.contains("post:irkeshtam:CN"), "{wrong_side}");
+        let country = refused("customs:XX");
+        assert!(
+            country.contains("KG") && country.contains("KZ"),
+            "{country}"
+        );
     }
 
     #[test]

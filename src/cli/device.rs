@@ -221,7 +221,10 @@ async fn add(api: &Api, settings: &Settings, new: NewDevice) -> anyhow::Result<(
         .await;
     match response {
         Ok(response) if response.status().is_success() => {
-            println!("Registered {} with the running server at {base}.", new.device_id);
+            println!(
+                "Registered {} with the running server at {base}.",
+                new.device_id
+            );
             let body: serde_json::Value = response.json().await.unwrap_or_default();
             print_credential(&body["credential"]);
             Ok(())

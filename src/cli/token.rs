@@ -30,6 +30,9 @@ pub fn run(command: TokenCommand, settings: &Settings) -> anyhow::Result<()> {
     let dir = &settings.store.data_dir;
     match command {
         TokenCommand::Create { role, name } => {
+            // The same maps the server uses: a role naming a place they lack would see nothing.
+            let (atlas, _) = crate::atlas::load(&settings.maps, settings.geofence.clone())?;
+            role.check(&atlas)?;
             let text = tokens::create_in(dir, &name, role.clone())?;
             println!("{text}");
             eprintln!("Token for {name} ({role}). It is shown only now; keep it secret.");

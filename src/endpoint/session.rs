@@ -101,11 +101,8 @@ pub(super) async fn run<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut buf = BytesMut::with_capacity(4096);
-    let connect = tokio::time::timeout(
-        shared.connect_timeout,
-        read_connect(&mut stream, &mut buf),
-    )
-    .await;
+    let connect =
+        tokio::time::timeout(shared.connect_timeout, read_connect(&mut stream, &mut buf)).await;
     let Ok(Some(connect)) = connect else {
         shared.metrics.mqtt_connect("refused_protocol");
         return;
@@ -190,7 +187,10 @@ async fn authenticate(
         .ok()
         .and_then(Result::ok)
         .flatten();
-    let refused = (ConnectReturnCode::BadUserNamePassword, "refused_credentials");
+    let refused = (
+        ConnectReturnCode::BadUserNamePassword,
+        "refused_credentials",
+    );
     let account: Account = account.ok_or(refused)?;
     // Hashing is microseconds; no need to leave the task for it.
     if !account.admits(&login.password) {
@@ -328,7 +328,9 @@ impl Session {
             // Not part of the wire contract; a client that insists is closed.
             QoS::ExactlyOnce => return Err(End::Vanished("QoS 2 publish")),
         };
-        let delivery = self.delivery(&publish.topic, publish.payload, ack.clone()).await;
+        let delivery = self
+            .delivery(&publish.topic, publish.payload, ack.clone())
+            .await;
         if self.pipeline.send(Input::Delivery(delivery)).await.is_err() {
             return Err(End::Stopping);
         }

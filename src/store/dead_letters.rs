@@ -97,7 +97,10 @@ impl Pruner {
         policy: &DeadLetterPolicy,
         now: DateTime<Utc>,
     ) -> Result<Trimmed, StoreError> {
-        if self.last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+        if self
+            .last
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
+        {
             return Ok(Trimmed::default());
         }
         self.last = Some(Instant::now());
@@ -190,7 +193,11 @@ mod tests {
         assert_eq!(committed.trimmed.payloads_cut, 1);
         let kept = reader.dead_letters(None, 10).unwrap();
         assert_eq!(kept[0].payload.len(), 4096);
-        assert!(kept[0].detail.contains("4096 of 10000 bytes"), "{}", kept[0].detail);
+        assert!(
+            kept[0].detail.contains("4096 of 10000 bytes"),
+            "{}",
+            kept[0].detail
+        );
         let digest: String = Sha256::digest(vec![b'x'; 10_000])
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_tail_without_foreign_key.sql"),
     include_str!("migrations/0008_mqtt_accounts.sql"),
     include_str!("migrations/0009_evidence.sql"),
+    include_str!("migrations/0010_token_expiry.sql"),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -110,6 +110,8 @@ pub struct NewToken {
     pub role: Role,
     pub hash: String,
     pub created_at: DateTime<Utc>,
+    /// After this the token no longer authenticates; `None`: until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Which devices a listing returns; `None` fields do not narrow it.

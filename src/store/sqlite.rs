@@ -1,15 +1,15 @@
 //! The embedded SQLite store: WAL mode, one writer connection, a small pool of readers.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use tracing::warn;
 
 use super::accounts;
-use super::dead_letters::{self, DeadLetterPolicy};
 use super::checkpoint::{self, Checkpointer};
+use super::dead_letters::{self, DeadLetterPolicy};
 use super::event_log::{self, ChainReport, EventQuery, StoredEvent};
 use super::evidence::{self, BatchChain, ChainHead, PositionsReport};
 use super::migrations::migrate;
@@ -68,7 +68,8 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
     let checkpointer = Checkpointer::start(&path)?;
     let reader = SqliteReader {
         path,
-        idle: Mutex::new(Vec::new()),
+        pool: Mutex::new(Pool::default()),
+        returned: Condvar::new(),
     };
     let writer = SqliteWriter {
         conn,
@@ -153,14 +154,15 @@ impl StoreWriter for SqliteWriter {
                     .push(event_log::append(&tx, e, &mut chain)?),
                 Write::Token(t) => {
                     tx.prepare_cached(
-                        "INSERT INTO access_tokens (name, role, hash, created_at)
-                         VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO access_tokens (name, role, hash, created_at, expires_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?
                     .execute(params![
                         t.name,
                         t.role.to_string(),
                         t.hash,
-                        t.created_at.to_rfc3339()
+                        t.created_at.to_rfc3339(),
+                        t.expires_at.map(|at| at.timestamp_millis()),
                     ])?;
                 }
                 Write::Transit(t) => super::transits::upsert(&tx, t, &self.rules)?,
@@ -226,32 +228,75 @@ impl StoreWriter for SqliteWriter {
     }
 }
 
-/// Read connections, opened on demand and kept for reuse.
+/// The most read connections open at once. Each holds its own page cache, so an unbounded
+/// pool grew with every burst of concurrent requests (hundreds of idle connections after a
+/// burst of streams) and never shrank; readers past this wait for a connection.
+pub const MAX_READERS: usize = 16;
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+/// Read connections, opened on demand and kept for reuse, at most [`MAX_READERS`].
 pub struct SqliteReader {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    pool: Mutex<Pool>,
+    returned: Condvar,
 }
 
 impl SqliteReader {
+    /// An idle connection, or the right to open one; waits while all are in use.
+    fn checkout(&self) -> Result<Option<Connection>, StoreError> {
+        let mut pool = self.pool.lock().map_err(|_| StoreError::Closed)?;
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(Some(conn));
+            }
+            if pool.open < MAX_READERS {
+                pool.open += 1;
+                return Ok(None);
+            }
+            pool = self.returned.wait(pool).map_err(|_| StoreError::Closed)?;
+        }
+    }
+
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match pooled {
+        let conn = match self.checkout()? {
             Some(conn) => conn,
-            None => {
-                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let conn = Connection::open_with_flags(&self.path, flags)?;
-                conn.busy_timeout(std::time::Duration::from_secs(5))?;
-                conn
-            }
+            None => match self.open_reader() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    if let Ok(mut pool) = self.pool.lock() {
+                        pool.open -= 1;
+                    }
+                    self.returned.notify_one();
+                    return Err(e);
+                }
+            },
         };
         let result = f(&conn);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.idle.push(conn);
         }
+        self.returned.notify_one();
         result
+    }
+
+    /// Read connections open now (idle or in use).
+    pub fn open_connections(&self) -> usize {
+        self.pool.lock().map(|p| p.open).unwrap_or(0)
     }
 }
 
@@ -424,9 +469,10 @@ impl StoreReader for SqliteReader {
             let row = conn
                 .prepare_cached(
                     "SELECT id, name, role FROM access_tokens
-                     WHERE hash = ?1 AND revoked_at IS NULL",
+                     WHERE hash = ?1 AND revoked_at IS NULL
+                       AND (expires_ms IS NULL OR expires_ms > ?2)",
                 )?
-                .query_row([token_hash], |r| {
+                .query_row(params![token_hash, Utc::now().timestamp_millis()], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -467,19 +513,23 @@ impl StoreReader for SqliteReader {
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, name, role, created_at, revoked_at FROM access_tokens ORDER BY id",
+                "SELECT id, name, role, created_at, revoked_at, expires_ms
+                 FROM access_tokens ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    (
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ),
                     r.get::<_, String>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })?;
             rows.map(|row| {
-                let (id, name, role, created, revoked) = row?;
+                let ((id, name, role), created, revoked, expires) = row?;
                 let time = |t: &str| {
                     t.parse::<DateTime<Utc>>()
                         .map_err(|e| corrupt(format!("token {id}: {e}")))
@@ -492,6 +542,7 @@ impl StoreReader for SqliteReader {
                         .map_err(|e: InvalidRole| corrupt(e.to_string()))?,
                     created_at: time(&created)?,
                     revoked_at: revoked.as_deref().map(time).transpose()?,
+                    expires_at: expires.and_then(DateTime::<Utc>::from_timestamp_millis),
                 })
             })
             .collect()

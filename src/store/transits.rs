@@ -303,7 +303,8 @@ mod tests {
             "DROP TABLE transit_expected; DROP TABLE mqtt_accounts; DROP TABLE report_batches;
              DROP TABLE report_folds;
              DROP TABLE reports_redelivered; ALTER TABLE reports DROP COLUMN batch;
-             ALTER TABLE reports_recent DROP COLUMN batch; PRAGMA user_version = 4;",
+             ALTER TABLE reports_recent DROP COLUMN batch;
+             ALTER TABLE access_tokens DROP COLUMN expires_ms; PRAGMA user_version = 4;",
         )
         .unwrap();
         drop(conn);

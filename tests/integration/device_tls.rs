@@ -9,7 +9,9 @@ use crate::helpers::{eventually, minutes_ago, spawn_app_in, tool};
 fn certificate(dir: &Path, openssl: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (dir.join("endpoint.crt"), dir.join("endpoint.key"));
     let status = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
         .args(["-subj", "/CN=caravan-test"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         .arg("-keyout")
@@ -18,7 +20,11 @@ fn certificate(dir: &Path, openssl: &Path) -> (std::path::PathBuf, std::path::Pa
         .arg(&cert)
         .output()
         .expect("openssl runs");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     (cert, key)
 }
 
@@ -53,8 +59,13 @@ async fn a_device_publishes_over_tls_with_its_credential() {
             .args(["-t", "caravan/v1/dev/tls-1/pos", "-m", &payload])
             .output()
     };
-    let wrong = publish(&cert, "cvd_wrong").await.expect("mosquitto_pub runs");
-    assert!(!wrong.status.success(), "a wrong secret is refused over TLS too");
+    let wrong = publish(&cert, "cvd_wrong")
+        .await
+        .expect("mosquitto_pub runs");
+    assert!(
+        !wrong.status.success(),
+        "a wrong secret is refused over TLS too"
+    );
     let sent = publish(&cert, &secret).await.expect("mosquitto_pub runs");
     assert!(
         sent.status.success(),

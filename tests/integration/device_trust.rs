@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 use crate::helpers::{eventually, fix, spawn_app, topic, TestApp};
 
 /// What the endpoint answered to a CONNECT.
-async fn connect_outcome(app: &TestApp, client_id: &str, login: Option<(&str, &str)>) -> Result<(), ConnectReturnCode> {
+async fn connect_outcome(
+    app: &TestApp,
+    client_id: &str,
+    login: Option<(&str, &str)>,
+) -> Result<(), ConnectReturnCode> {
     let mut options = MqttOptions::new(client_id, &app.mqtt_host, app.mqtt_port);
     if let Some((user, password)) = login {
         options.set_credentials(user, password);
@@ -77,7 +81,11 @@ async fn anonymous_wrong_and_revoked_credentials_are_refused() {
         .publish_json(&topic("trust-a", "pos"), &fix(1, 1, 39.0, 73.0))
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.device("trust-a").await["position"], Value::Null, "the cut session delivered nothing");
+    assert_eq!(
+        app.device("trust-a").await["position"],
+        Value::Null,
+        "the cut session delivered nothing"
+    );
 
     // Rotation gives a working secret again, and the old one stays dead.
     let (status, rotated) = app
@@ -86,7 +94,10 @@ async fn anonymous_wrong_and_revoked_credentials_are_refused() {
     assert_eq!(status, StatusCode::CREATED, "{rotated}");
     let fresh = rotated["password"].as_str().expect("a new secret");
     assert_ne!(fresh, secret);
-    assert_eq!(connect_outcome(&app, "trust-a", Some(("trust-a", fresh))).await, Ok(()));
+    assert_eq!(
+        connect_outcome(&app, "trust-a", Some(("trust-a", fresh))).await,
+        Ok(())
+    );
     assert_eq!(
         connect_outcome(&app, "trust-a", Some(("trust-a", &secret))).await,
         Err(ConnectReturnCode::BadUserNamePassword)
@@ -106,7 +117,12 @@ async fn anonymous_wrong_and_revoked_credentials_are_refused() {
         .as_array()
         .and_then(|e| e.iter().find(|e| e["kind"] == "mqtt_credential_revoked"))
         .expect("the revocation");
-    assert!(revoked["actor"].as_str().is_some_and(|a| a.contains("coordinator")), "{revoked}");
+    assert!(
+        revoked["actor"]
+            .as_str()
+            .is_some_and(|a| a.contains("coordinator")),
+        "{revoked}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +146,10 @@ async fn a_device_publishing_as_another_changes_nothing_about_it_and_is_dead_let
     a.publish_json(&topic("truck-b", "seal"), &seal).await;
 
     eventually("both forgeries are counted", || async {
-        (app.metric("caravan_rejects_total{reason=\"foreign_device\"}").await == 2.0).then_some(())
+        (app.metric("caravan_rejects_total{reason=\"foreign_device\"}")
+            .await
+            == 2.0)
+            .then_some(())
     })
     .await;
     let b_now = app.device("truck-b").await;
@@ -144,15 +163,22 @@ async fn a_device_publishing_as_another_changes_nothing_about_it_and_is_dead_let
         .filter_map(|e| e["kind"].as_str())
         .collect();
     assert!(
-        !kinds.iter().any(|k| k.contains("seal") || k.contains("border") || k.contains("crossing")),
+        !kinds
+            .iter()
+            .any(|k| k.contains("seal") || k.contains("border") || k.contains("crossing")),
         "no evidence against B: {kinds:?}"
     );
     let (status, letters) = app.get("/api/v1/dead-letters?reason=foreign_device").await;
     assert_eq!(status, StatusCode::OK, "{letters}");
     let letters = letters["dead_letters"].as_array().expect("dead letters");
     assert_eq!(letters.len(), 2);
-    assert!(letters.iter().all(|l| l["detail"].as_str().is_some_and(|d| d.contains("truck-a"))));
-    assert_eq!(app.metric("caravan_messages_total{kind=\"seal\"}").await, 0.0);
+    assert!(letters
+        .iter()
+        .all(|l| l["detail"].as_str().is_some_and(|d| d.contains("truck-a"))));
+    assert_eq!(
+        app.metric("caravan_messages_total{kind=\"seal\"}").await,
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -163,8 +189,16 @@ async fn nobody_can_subscribe_so_nobody_reads_another_devices_messages() {
     let mut options = MqttOptions::new("snoop", &app.mqtt_host, app.mqtt_port);
     options.set_credentials("snoop", secret);
     let (client, mut eventloop) = AsyncClient::new(options, 10);
-    for filter in ["caravan/v1/#", "caravan/v1/dev/other/pos", "caravan/v1/rejected/#", "#"] {
-        client.subscribe(filter, QoS::AtLeastOnce).await.expect("queued");
+    for filter in [
+        "caravan/v1/#",
+        "caravan/v1/dev/other/pos",
+        "caravan/v1/rejected/#",
+        "#",
+    ] {
+        client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .expect("queued");
     }
     let mut refused = 0;
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -187,12 +221,18 @@ async fn a_device_cannot_post_dead_letters_or_use_wildcard_topics() {
     let secret = app.credential("rogue").await;
     // A client library refuses wildcards in a topic, so these are written by hand.
     let addr = format!("{}:{}", app.mqtt_host, app.mqtt_port);
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connects");
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
     let mut connect = rumqttc::Connect::new("rogue");
     connect.set_login("rogue", secret);
     let mut out = bytes::BytesMut::new();
     let _ = Packet::Connect(connect).write(&mut out, 1 << 20);
-    for (pkid, t) in [(1, "caravan/v1/rejected/malformed"), (2, "caravan/v1/dev/+/pos"), (3, "caravan/v1/dev/rogue/#")] {
+    for (pkid, t) in [
+        (1, "caravan/v1/rejected/malformed"),
+        (2, "caravan/v1/dev/+/pos"),
+        (3, "caravan/v1/dev/rogue/#"),
+    ] {
         let mut publish = rumqttc::Publish::new(t, QoS::AtLeastOnce, b"{}".to_vec());
         publish.pkid = pkid;
         let _ = Packet::Publish(publish).write(&mut out, 1 << 20);
@@ -200,7 +240,10 @@ async fn a_device_cannot_post_dead_letters_or_use_wildcard_topics() {
     use tokio::io::AsyncWriteExt;
     stream.write_all(&out).await.expect("written");
     eventually("each is counted as a bad topic", || async {
-        (app.metric("caravan_rejects_total{reason=\"bad_topic\"}").await == 3.0).then_some(())
+        (app.metric("caravan_rejects_total{reason=\"bad_topic\"}")
+            .await
+            == 3.0)
+            .then_some(())
     })
     .await;
 }
@@ -208,10 +251,13 @@ async fn a_device_cannot_post_dead_letters_or_use_wildcard_topics() {
 #[tokio::test]
 async fn a_gateway_speaks_only_for_the_devices_bound_to_it() {
     let app = spawn_app().await;
-    let (status, gateway) = app.post("/api/v1/gateways", &json!({"name": "firmware-bridge"})).await;
+    let (status, gateway) = app
+        .post("/api/v1/gateways", &json!({"name": "firmware-bridge"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{gateway}");
     let secret = gateway["password"].as_str().expect("a secret").to_owned();
-    let body = json!({"device_id": "bridged-1", "carrier": "kg-trans", "gateway": "firmware-bridge"});
+    let body =
+        json!({"device_id": "bridged-1", "carrier": "kg-trans", "gateway": "firmware-bridge"});
     let (status, body) = app.post("/api/v1/devices", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     app.register("direct-1").await;
@@ -234,7 +280,10 @@ async fn a_gateway_speaks_only_for_the_devices_bound_to_it() {
     })
     .await;
     eventually("the other is refused", || async {
-        (app.metric("caravan_rejects_total{reason=\"foreign_device\"}").await == 1.0).then_some(())
+        (app.metric("caravan_rejects_total{reason=\"foreign_device\"}")
+            .await
+            == 1.0)
+            .then_some(())
     })
     .await;
     assert_eq!(app.device("direct-1").await["position"], Value::Null);
@@ -246,7 +295,10 @@ async fn a_gateway_speaks_only_for_the_devices_bound_to_it() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app
-        .post("/api/v1/devices", &json!({"device_id": "caravan-ingest", "carrier": "kg-trans"}))
+        .post(
+            "/api/v1/devices",
+            &json!({"device_id": "caravan-ingest", "carrier": "kg-trans"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
@@ -263,7 +315,11 @@ async fn a_client_that_never_finishes_its_connect_is_closed_and_does_not_lock_de
     // Twenty connections that say nothing, more than the unauthenticated gate holds.
     let mut idle = Vec::new();
     for _ in 0..20 {
-        idle.push(tokio::net::TcpStream::connect(&addr).await.expect("connects"));
+        idle.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connects"),
+        );
     }
     // Once the deadline has passed they are closed, and a device gets in.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -278,7 +334,10 @@ async fn a_client_that_never_finishes_its_connect_is_closed_and_does_not_lock_de
     use tokio::io::AsyncReadExt;
     let mut byte = [0u8; 1];
     let closed = tokio::time::timeout(Duration::from_secs(2), idle[0].read(&mut byte)).await;
-    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the silent connection was closed");
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent connection was closed"
+    );
 }
 
 async fn spawn_app_with(adjust: impl FnOnce(&mut caravan::settings::Settings)) -> TestApp {

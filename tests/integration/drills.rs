@@ -95,7 +95,10 @@ async fn drill(signal: &str) {
         );
     }
     eprintln!("{signal}: {TRIALS} trials, {acknowledged_total} acknowledged, 0 lost, 0 twice");
-    assert!(acknowledged_total > TRIALS * 500, "the drills carried traffic");
+    assert!(
+        acknowledged_total > TRIALS * 500,
+        "the drills carried traffic"
+    );
 }
 
 fn free_port() -> u16 {

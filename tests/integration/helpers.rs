@@ -175,7 +175,8 @@ impl TestApp {
 
     /// Registers a device (carrier `kg-trans`) that `gateway` may publish for.
     pub async fn register_via(&self, device_id: &str, gateway: &str) {
-        let body = serde_json::json!({"device_id": device_id, "carrier": "kg-trans", "gateway": gateway});
+        let body =
+            serde_json::json!({"device_id": device_id, "carrier": "kg-trans", "gateway": gateway});
         let (status, body) = self.post("/api/v1/devices", &body).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         self.keep_credential(device_id, &body["credential"]);
@@ -199,9 +200,16 @@ impl TestApp {
             return secret.clone();
         }
         let (status, body) = self
-            .post(&format!("/api/v1/devices/{device_id}/credential"), &Value::Null)
+            .post(
+                &format!("/api/v1/devices/{device_id}/credential"),
+                &Value::Null,
+            )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "a credential for {device_id}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "a credential for {device_id}: {body}"
+        );
         self.keep_credential(device_id, &body);
         body["password"].as_str().unwrap_or_default().to_owned()
     }
@@ -215,8 +223,13 @@ impl TestApp {
     /// A registered device connected with its own credential (client id = device id).
     pub async fn mqtt(&self, device_id: &str) -> Mqtt {
         let secret = self.credential(device_id).await;
-        Mqtt::connect_as(&self.mqtt_host, self.mqtt_port, device_id, Some((device_id, &secret)))
-            .await
+        Mqtt::connect_as(
+            &self.mqtt_host,
+            self.mqtt_port,
+            device_id,
+            Some((device_id, &secret)),
+        )
+        .await
     }
 }
 

@@ -182,7 +182,9 @@ async fn metrics_expose_counts_queues_lag_and_commit_latency() {
 async fn a_flood_from_many_devices_is_committed_whole_and_acknowledged() {
     let app = spawn_app().await;
     let devices: Vec<String> = (0..50).map(|n| format!("flood-{n}")).collect();
-    let (status, gateway) = app.post("/api/v1/gateways", &json!({"name": "flood-gw"})).await;
+    let (status, gateway) = app
+        .post("/api/v1/gateways", &json!({"name": "flood-gw"}))
+        .await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{gateway}");
     for id in &devices {
         let body = json!({"device_id": id, "carrier": "kg-trans", "gateway": "flood-gw"});
@@ -190,9 +192,13 @@ async fn a_flood_from_many_devices_is_committed_whole_and_acknowledged() {
         assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
     }
     let secret = gateway["password"].as_str().unwrap();
-    let publisher =
-        Mqtt::connect_as(&app.mqtt_host, app.mqtt_port, "flood-gw", Some(("flood-gw", secret)))
-            .await;
+    let publisher = Mqtt::connect_as(
+        &app.mqtt_host,
+        app.mqtt_port,
+        "flood-gw",
+        Some(("flood-gw", secret)),
+    )
+    .await;
     let per_device = 100u64;
     for seq in 1..=per_device {
         for id in &devices {

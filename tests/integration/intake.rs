@@ -21,7 +21,10 @@ async fn flood_then_one_good_fix(app: &TestApp, publisher: &Mqtt, device: &str, 
             0 => (topic(device, "pos"), b"{\"seq\": ".to_vec()),
             1 => (topic(device, "pos"), vec![b'x'; 300 * 1024]),
             2 => (format!("caravan/v1/dev/{device}/weather"), b"{}".to_vec()),
-            3 => (topic(foreign, "pos"), fix(1, 1, 39.0, 73.0).to_string().into_bytes()),
+            3 => (
+                topic(foreign, "pos"),
+                fix(1, 1, 39.0, 73.0).to_string().into_bytes(),
+            ),
             _ => (
                 topic(device, "pos"),
                 json!({"seq": 1, "t": "2026-01-01T00:00:00", "lat": 1, "lon": 1})
@@ -53,10 +56,18 @@ async fn a_flood_of_refused_messages_never_stops_intake() {
     app.register("victim").await;
     let publisher = app.mqtt("flooder").await;
     flood_then_one_good_fix(&app, &publisher, "flooder", "victim").await;
-    let refused = app.metric("caravan_rejects_total{reason=\"malformed\"}").await
-        + app.metric("caravan_rejects_total{reason=\"bad_topic\"}").await
-        + app.metric("caravan_rejects_total{reason=\"foreign_device\"}").await
-        + app.metric("caravan_rejects_total{reason=\"oversize\"}").await;
+    let refused = app
+        .metric("caravan_rejects_total{reason=\"malformed\"}")
+        .await
+        + app
+            .metric("caravan_rejects_total{reason=\"bad_topic\"}")
+            .await
+        + app
+            .metric("caravan_rejects_total{reason=\"foreign_device\"}")
+            .await
+        + app
+            .metric("caravan_rejects_total{reason=\"oversize\"}")
+            .await;
     assert_eq!(refused, 1_620.0, "every refused message was counted");
 }
 
@@ -75,7 +86,11 @@ async fn a_flood_through_mosquitto_never_stops_intake() {
     app.register(&id).await;
     let publisher = Mqtt::connect(&app.mqtt_host, app.mqtt_port, &format!("{id}-pub")).await;
     flood_then_one_good_fix(&app, &publisher, &id, "not-registered-anywhere").await;
-    assert!(app.metric("caravan_rejects_total{reason=\"unknown_device\"}").await >= 300.0);
+    assert!(
+        app.metric("caravan_rejects_total{reason=\"unknown_device\"}")
+            .await
+            >= 300.0
+    );
 }
 
 #[tokio::test]
@@ -94,11 +109,19 @@ async fn a_store_that_takes_nothing_shows_as_a_stall() {
     let health = eventually("healthz reports the stall", || async {
         let (status, health) = app.get("/healthz").await;
         (status == StatusCode::SERVICE_UNAVAILABLE
-            && health["intake"].as_str().is_some_and(|i| i.starts_with("stalled")))
+            && health["intake"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("stalled")))
         .then_some(health)
     })
     .await;
-    assert!(health["intake"].as_str().unwrap().contains("1 messages wait"), "{health}");
+    assert!(
+        health["intake"]
+            .as_str()
+            .unwrap()
+            .contains("1 messages wait"),
+        "{health}"
+    );
     eventually("the metric shows it", || async {
         (app.metric("caravan_intake_stalled").await == 1.0).then_some(())
     })

@@ -3,21 +3,22 @@
 
 mod helpers;
 
+mod access;
 mod api_errors;
 mod auth;
 mod bridge;
 mod cli;
 mod dashboard;
-mod drills;
 mod device_tls;
 mod device_trust;
+mod drills;
+mod evidence;
 mod exports;
 mod first_hour;
-mod evidence;
 mod geofence;
 mod historian;
-mod intake;
 mod ingest;
+mod intake;
 mod maps_cli;
 mod mosquitto;
 mod mosquitto_shipped;

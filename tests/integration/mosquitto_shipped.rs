@@ -47,8 +47,15 @@ fn start_broker(passwd_lines: &[String]) -> Option<Broker> {
     let (plain, tls) = (free_port(), free_port());
     let (cert, key) = (dir.path().join("broker.crt"), dir.path().join("broker.key"));
     let made = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=broker", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=broker",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -59,8 +66,14 @@ fn start_broker(passwd_lines: &[String]) -> Option<Broker> {
     let config = std::fs::read_to_string(shipped("mosquitto.conf")).expect("shipped config");
     let path = |p: &Path| p.display().to_string();
     let moved = config
-        .replace("listener 1883 0.0.0.0", &format!("listener {plain} 127.0.0.1"))
-        .replace("listener 8883 0.0.0.0", &format!("listener {tls} 127.0.0.1"))
+        .replace(
+            "listener 1883 0.0.0.0",
+            &format!("listener {plain} 127.0.0.1"),
+        )
+        .replace(
+            "listener 8883 0.0.0.0",
+            &format!("listener {tls} 127.0.0.1"),
+        )
         .replace("/etc/mosquitto/passwd", &path(&dir.path().join("passwd")))
         .replace("/etc/mosquitto/acl", &path(&shipped("acl")))
         .replace("/etc/mosquitto/certs/broker.crt", &path(&cert))
@@ -69,7 +82,10 @@ fn start_broker(passwd_lines: &[String]) -> Option<Broker> {
             "persistence_location /var/lib/mosquitto/",
             &format!("persistence_location {}/", path(dir.path())),
         );
-    assert!(moved.contains(&format!("listener {plain} ")) && moved.contains(&format!("listener {tls} ")));
+    assert!(
+        moved.contains(&format!("listener {plain} "))
+            && moved.contains(&format!("listener {tls} "))
+    );
     // As root, Mosquitto would switch to the `mosquitto` user, who cannot read the temporary
     // directory: keep the current user.
     let user = String::from_utf8(Command::new("id").arg("-un").output().expect("id").stdout)
@@ -129,7 +145,11 @@ fn exported(app: &TestApp) -> Vec<String> {
         .args(["device", "mosquitto-passwd"])
         .output()
         .expect("caravan runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
@@ -143,7 +163,10 @@ async fn with_the_shipped_mosquitto_no_device_can_pose_as_another_or_as_caravan(
     let issuer = spawn_app_in(issuing.path(), |_| {}).await;
     issuer.register("dev-a").await;
     issuer.register("dev-b").await;
-    let (a_secret, b_secret) = (issuer.credential("dev-a").await, issuer.credential("dev-b").await);
+    let (a_secret, b_secret) = (
+        issuer.credential("dev-a").await,
+        issuer.credential("dev-b").await,
+    );
     let mut lines = exported(&issuer);
     assert_eq!(lines.len(), 2, "{lines:?}");
     let (ingest_line, ingest_secret) = service_line("caravan-ingest");
@@ -166,18 +189,26 @@ async fn with_the_shipped_mosquitto_no_device_can_pose_as_another_or_as_caravan(
     let port = broker.plain;
     let a = Mqtt::connect_as("127.0.0.1", port, "dev-a", Some(("dev-a", &a_secret))).await;
     let b = Mqtt::connect_as("127.0.0.1", port, "dev-b", Some(("dev-b", &b_secret))).await;
-    b.publish_json(&topic("dev-b", "pos"), &fix(1, 3, 42.87, 74.6)).await;
+    b.publish_json(&topic("dev-b", "pos"), &fix(1, 3, 42.87, 74.6))
+        .await;
     eventually("B's own fix arrives through Mosquitto", || async {
         (app.device("dev-b").await["position"]["seq"] == 1).then_some(())
     })
     .await;
 
     // A forges B's position and seal; A takes Caravan's client id, then B's.
-    a.publish_json(&topic("dev-b", "pos"), &fix(2, 2, 38.56, 68.77)).await;
-    let seal = serde_json::json!({"seq": 3, "t": minutes_ago(2), "seal_id": "S", "event": "rope_cut"});
+    a.publish_json(&topic("dev-b", "pos"), &fix(2, 2, 38.56, 68.77))
+        .await;
+    let seal =
+        serde_json::json!({"seq": 3, "t": minutes_ago(2), "seal_id": "S", "event": "rope_cut"});
     a.publish_json(&topic("dev-b", "seal"), &seal).await;
-    let _posing_as_ingest =
-        Mqtt::connect_as("127.0.0.1", port, "caravan-ingest", Some(("dev-a", &a_secret))).await;
+    let _posing_as_ingest = Mqtt::connect_as(
+        "127.0.0.1",
+        port,
+        "caravan-ingest",
+        Some(("dev-a", &a_secret)),
+    )
+    .await;
     let mut posing_as_b = rumqttc::MqttOptions::new("dev-b", "127.0.0.1", port);
     posing_as_b.set_credentials("dev-a", a_secret.clone());
     posing_as_b.set_last_will(rumqttc::LastWill::new(
@@ -201,22 +232,28 @@ async fn with_the_shipped_mosquitto_no_device_can_pose_as_another_or_as_caravan(
     drop(eventloop);
 
     // Caravan is still connected and B is still B: a later fix of B's arrives, nothing else.
-    b.publish_json(&topic("dev-b", "pos"), &fix(4, 1, 42.88, 74.61)).await;
-    eventually("B's next fix arrives: neither Caravan nor B was cut off", || async {
-        (app.device("dev-b").await["position"]["seq"] == 4).then_some(())
-    })
+    b.publish_json(&topic("dev-b", "pos"), &fix(4, 1, 42.88, 74.61))
+        .await;
+    eventually(
+        "B's next fix arrives: neither Caravan nor B was cut off",
+        || async { (app.device("dev-b").await["position"]["seq"] == 4).then_some(()) },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b_now = app.device("dev-b").await;
     assert_eq!(b_now["seal"], Value::Null, "no forged seal event: {b_now}");
     assert_ne!(b_now["conn"]["value"], "offline", "no forged will: {b_now}");
     let (_, track) = app.get("/api/v1/devices/dev-b/track").await;
-    assert_eq!(track["properties"]["fixes"], 2, "only B's own two fixes: {track}");
+    assert_eq!(
+        track["properties"]["fixes"], 2,
+        "only B's own two fixes: {track}"
+    );
 
     // A reads nothing of B's.
     let mut snoop = Mqtt::connect_as("127.0.0.1", port, "dev-a", Some(("dev-a", &a_secret))).await;
     snoop.subscribe("caravan/v1/#").await;
-    b.publish_json(&topic("dev-b", "pos"), &fix(5, 1, 42.88, 74.62)).await;
+    b.publish_json(&topic("dev-b", "pos"), &fix(5, 1, 42.88, 74.62))
+        .await;
     let peeked = tokio::time::timeout(Duration::from_secs(1), snoop.next_message()).await;
     assert!(peeked.is_err(), "A read a message it may not read");
 
@@ -227,14 +264,28 @@ async fn with_the_shipped_mosquitto_no_device_can_pose_as_another_or_as_caravan(
             .args(["-h", "127.0.0.1", "-p", &broker.tls.to_string(), "-q", "1"])
             .arg("--cafile")
             .arg(&broker.cert)
-            .args(["-u", "dev-b", "-P", &b_secret, "-t", &topic("dev-b", "pos"), "-m", &payload])
+            .args([
+                "-u",
+                "dev-b",
+                "-P",
+                &b_secret,
+                "-t",
+                &topic("dev-b", "pos"),
+                "-m",
+                &payload,
+            ])
             .output()
             .await
             .expect("mosquitto_pub runs");
-        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
-        eventually("the fix sent over Mosquitto's TLS listener arrives", || async {
-            (app.device("dev-b").await["position"]["seq"] == 6).then_some(())
-        })
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+        eventually(
+            "the fix sent over Mosquitto's TLS listener arrives",
+            || async { (app.device("dev-b").await["position"]["seq"] == 6).then_some(()) },
+        )
         .await;
     }
     app.shutdown().await;

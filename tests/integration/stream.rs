@@ -16,7 +16,8 @@ impl Sse {
     async fn open(app: &TestApp, token: &str, last_event_id: Option<i64>) -> Sse {
         let mut request = app
             .http
-            .get(format!("{}/api/v1/stream?access_token={token}", app.base));
+            .get(format!("{}/api/v1/stream", app.base))
+            .bearer_auth(token);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }

@@ -69,7 +69,14 @@ impl Api {
                 corridor: String::new(),
             })
             .collect();
-        register(&self.http, &self.base, self.token.as_deref(), &devices, "load-gateway").await
+        register(
+            &self.http,
+            &self.base,
+            self.token.as_deref(),
+            &devices,
+            "load-gateway",
+        )
+        .await
     }
 
     /// A new secret for the gateway account `name` (created if need be), as an MQTT login.

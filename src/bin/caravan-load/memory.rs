@@ -78,10 +78,9 @@ pub async fn burst(args: BurstArgs) -> anyhow::Result<()> {
     let (host, port) = caravan.mqtt.clone();
     let started = Instant::now();
     let connections = args.connections;
-    let publish =
-        tokio::spawn(
-            async move { traffic::publish_all(&host, port, messages, connections, 100, login).await },
-        );
+    let publish = tokio::spawn(async move {
+        traffic::publish_all(&host, port, messages, connections, 100, login).await
+    });
     let timeout = Duration::from_secs(args.timeout_s);
     let trace = traffic::watch(started, target, Duration::from_millis(100), timeout, || {
         api.committed_fixes()

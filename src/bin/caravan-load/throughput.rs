@@ -112,9 +112,15 @@ async fn through_caravan(
     api.declare(fleet).await?;
     let target = args.messages as u64;
     let port = caravan.mqtt.1;
-    let row = measure_run(name, args, fleet, &caravan.process, (port, login), target, || {
-        api.committed_fixes()
-    })
+    let row = measure_run(
+        name,
+        args,
+        fleet,
+        &caravan.process,
+        (port, login),
+        target,
+        || api.committed_fixes(),
+    )
     .await?;
     let rejects = api.metric("caravan_rejects_total").await;
     if rejects > 0.0 {
@@ -197,9 +203,7 @@ fn report(args: &ThroughputArgs, rows: &[Row]) {
             .find(|r| r.name == name)
             .map(|r| r.trace.while_progressing())
     };
-    for (caravan, broker) in [
-        ("caravan-mosquitto", "mosquitto-only"),
-    ] {
+    for (caravan, broker) in [("caravan-mosquitto", "mosquitto-only")] {
         if let (Some(c), Some(b)) = (rate(caravan), rate(broker)) {
             println!("{caravan} / {broker}: {:.0} %", 100.0 * c / b.max(1e-9));
         }

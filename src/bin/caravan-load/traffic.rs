@@ -83,7 +83,8 @@ pub async fn publish_all(
     let mut tasks = Vec::new();
     for (k, lane) in lanes.into_iter().enumerate() {
         let prefix = format!("load-{}-{k}", std::process::id());
-        let mut publishers = Publishers::connect(host, port, &prefix, 1, inflight, login.clone()).await?;
+        let mut publishers =
+            Publishers::connect(host, port, &prefix, 1, inflight, login.clone()).await?;
         tasks.push(tokio::spawn(async move {
             for (key, topic, payload) in lane {
                 publishers.publish(key, topic, payload).await?;

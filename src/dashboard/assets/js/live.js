@@ -5,6 +5,8 @@ import * as api from '/assets/js/api.js';
 
 const POLL_MS = 3000;
 const ALERT_POLL_MS = 10000;
+/** How soon a dropped stream is opened again (with a new ticket). */
+const RETRY_MS = 5000;
 /** A device not heard from for this long is shown as silent. */
 export const SILENT_MS = 20 * 60 * 1000;
 const BREACH_EVENTS = new Set(['rope_cut', 'case_breach']);
@@ -54,10 +56,18 @@ export class Live extends EventTarget {
     this.dispatchEvent(new CustomEvent('mode', { detail: mode }));
   }
 
-  openStream() {
+  // EventSource cannot send a token header, and tokens never go in a URL: each connection
+  // is opened with a single-use ticket that is valid for a minute. A ticket cannot be
+  // reused, so after an error the stream is opened again with a new one.
+  async openStream() {
     if (!window.EventSource) return this.startPolling();
-    const bearer = api.token();
-    const url = api.withQuery('/api/v1/stream', { access_token: bearer });
+    let ticket;
+    try {
+      ({ ticket } = await api.post('/api/v1/stream/ticket'));
+    } catch {
+      return this.startPolling();
+    }
+    const url = api.withQuery('/api/v1/stream', { ticket });
     const stream = new EventSource(url);
     this.stream = stream;
     stream.onopen = () => {
@@ -66,12 +76,14 @@ export class Live extends EventTarget {
       this.refreshDevices();
     };
     stream.onerror = () => {
-      if (stream.readyState === EventSource.CLOSED) {
-        this.stream = null;
-        this.startPolling();
-      } else {
-        this.setMode('reconnecting');
-      }
+      stream.close();
+      if (this.stream !== stream) return;
+      this.stream = null;
+      this.startPolling();
+      this.setMode('reconnecting');
+      setTimeout(() => {
+        if (!this.stream && this.timers.length) this.openStream();
+      }, RETRY_MS);
     };
     for (const kind of STREAM_KINDS) stream.addEventListener(kind, (e) => this.onStreamEvent(kind, e));
     stream.onmessage = (e) => this.onStreamEvent('message', e);
