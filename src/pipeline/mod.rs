@@ -169,7 +169,7 @@ impl Pipeline {
                     if !writes.is_empty() {
                         units.push(Unit { writes, ack: None, reply: None });
                     }
-                    if !self.commit_one_by_one(units, &cancel).await {
+                    if !self.commit_one_by_one(units, &mut inputs, &cancel).await {
                         break;
                     }
                     continue;
@@ -181,43 +181,49 @@ impl Pipeline {
             };
             let Some(input) = input else { break };
             self.metrics.set_queue_depth(Queue::ingest, inputs.len());
-            let unit = match input {
-                Input::Delivery(delivery) => self.deliver(delivery),
-                Input::Store { writes, reply } => Unit {
-                    writes,
-                    ack: None,
-                    reply: Some(Box::new(move || {
-                        let _ = reply.send(());
-                    })),
-                },
-                Input::Transit(command) => match self.transit_command(command) {
-                    Some(unit) => unit,
-                    None => continue,
-                },
-                Input::RegisterDevice {
-                    device,
-                    account,
-                    actor,
-                    reply,
-                } => match self.register(device, account, actor) {
-                    Ok(unit) => Unit {
-                        reply: Some(Box::new(move || {
-                            let _ = reply.send(Ok(()));
-                        })),
-                        ..unit
-                    },
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                        continue;
-                    }
-                },
-            };
-            if self.committer.send(unit).await.is_err() {
+            if !self.handle(input).await {
                 warn!("The committer stopped; the pipeline stops with it.");
                 break;
             }
         }
         info!(devices = self.devices.len(), "Pipeline stopped.");
+    }
+
+    /// Handles one input and hands its writes to the committer; false when the committer
+    /// has stopped.
+    async fn handle(&mut self, input: Input) -> bool {
+        let unit = match input {
+            Input::Delivery(delivery) => self.deliver(delivery),
+            Input::Store { writes, reply } => Unit {
+                writes,
+                ack: None,
+                reply: Some(Box::new(move || {
+                    let _ = reply.send(());
+                })),
+            },
+            Input::Transit(command) => match self.transit_command(command) {
+                Some(unit) => unit,
+                None => return true,
+            },
+            Input::RegisterDevice {
+                device,
+                account,
+                actor,
+                reply,
+            } => match self.register(device, account, actor) {
+                Ok(unit) => Unit {
+                    reply: Some(Box::new(move || {
+                        let _ = reply.send(Ok(()));
+                    })),
+                    ..unit
+                },
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return true;
+                }
+            },
+        };
+        self.committer.send(unit).await.is_ok()
     }
 
     /// Runs a transit command; `None` when it was refused and answered at once.
@@ -350,7 +356,12 @@ impl Pipeline {
     /// a check raising thousands of events neither holds the store in one long commit (reads
     /// and reports wait on it) nor delays a stop: on cancellation the rest is left, and what
     /// was not committed is raised again at the next start. False when the committer is gone.
-    async fn commit_one_by_one(&mut self, units: Vec<Unit>, cancel: &CancellationToken) -> bool {
+    async fn commit_one_by_one(
+        &mut self,
+        units: Vec<Unit>,
+        inputs: &mut mpsc::Receiver<Input>,
+        cancel: &CancellationToken,
+    ) -> bool {
         for mut unit in units {
             let (done, committed) = oneshot::channel();
             let reply = unit.reply.take();
@@ -363,9 +374,22 @@ impl Pipeline {
             if self.committer.send(unit).await.is_err() {
                 return false;
             }
-            tokio::select! {
-                _ = committed => {}
-                () = cancel.cancelled() => return true,
+            // Devices keep being served while a unit commits: a mass signal loss must not
+            // stall intake.
+            let mut committed = std::pin::pin!(committed);
+            loop {
+                tokio::select! {
+                    _ = &mut committed => break,
+                    () = cancel.cancelled() => return true,
+                    input = inputs.recv() => match input {
+                        Some(input) => {
+                            if !self.handle(input).await {
+                                return false;
+                            }
+                        }
+                        None => return true,
+                    },
+                }
             }
         }
         true
