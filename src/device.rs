@@ -56,7 +56,8 @@ pub struct DeviceState {
     /// The last time the device was heard, while a `signal_lost` raised for the silence
     /// after it is outstanding: kept with the state so that a restart does not raise it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal_lost_since: Option<DateTime<Utc>>,
+    /// Boxed: every registered device holds a state, and few are lost at any time.
+    pub signal_lost_since: Option<Box<DateTime<Utc>>>,
 }
 
 /// Replaces `slot` when `candidate` is at least as new: the newest device time wins.

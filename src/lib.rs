@@ -2,6 +2,9 @@
 //!
 //! See ARCHITECTURE.md for the module map and the path of a position report.
 
+// warp's filter types nest one level per route; the API's routes need more than the default.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod atlas;

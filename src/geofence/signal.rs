@@ -23,8 +23,9 @@ const PERIOD_REFRESH: u32 = 8;
 pub(crate) struct SignalState {
     /// Set while a `signal_lost` is outstanding.
     lost_since: Option<DateTime<Utc>>,
-    /// The device's own reporting period, once it has shown one.
-    period_s: Option<i64>,
+    /// The device's own reporting period, once it has shown one. `u32` seconds (136 years)
+    /// rather than `i64`: every device carries this state, and the 8 bytes count.
+    period_s: Option<u32>,
     fixes_since_estimate: u32,
 }
 
@@ -69,7 +70,7 @@ impl SignalState {
     /// the configured one until it has shown enough fixes.
     pub(crate) fn period_s(&self, cfg: &GeofenceConfig) -> i64 {
         self.period_s
-            .unwrap_or(cfg.reporting_period_s)
+            .map_or(cfg.reporting_period_s, i64::from)
             .min(cfg.max_reporting_period_s)
     }
 
@@ -82,7 +83,9 @@ impl SignalState {
         let early = self.period_s.is_none() && history.len() <= PERIOD_REFRESH as usize;
         if early || self.fixes_since_estimate >= PERIOD_REFRESH {
             self.fixes_since_estimate = 0;
-            self.period_s = median_interval_s(history).or(self.period_s);
+            self.period_s = median_interval_s(history)
+                .and_then(|p| u32::try_from(p).ok())
+                .or(self.period_s);
         }
     }
 

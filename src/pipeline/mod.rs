@@ -406,7 +406,7 @@ impl Pipeline {
                 self.metrics.geofence_event(event.kind_str());
                 writes.push(Write::Event(geo::logged(&event)));
                 // The state records the outstanding loss, in the same commit as its event.
-                tracked.state.signal_lost_since = tracked.geo.signal_lost_since();
+                tracked.state.signal_lost_since = tracked.geo.signal_lost_since().map(Box::new);
                 let written = DeviceState {
                     geo: Some(Box::new(self.geo.engine().snapshot(&tracked.geo))),
                     ..tracked.state.clone()
@@ -461,8 +461,8 @@ fn restore(
             window.insert(seq);
         }
         let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
-        if let Some(since) = state.signal_lost_since {
-            track.resume_signal_lost(since);
+        if let Some(since) = state.signal_lost_since.as_deref() {
+            track.resume_signal_lost(*since);
         }
         transits.assign_route(geo.engine(), &mut track);
         let tracked = Tracked {

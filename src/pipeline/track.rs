@@ -73,7 +73,7 @@ pub(super) fn track(
         writes.push(Write::Event(geo::logged(event)));
     }
     writes.append(&mut transit_writes);
-    tracked.state.signal_lost_since = tracked.geo.signal_lost_since();
+    tracked.state.signal_lost_since = tracked.geo.signal_lost_since().map(Box::new);
     let written = DeviceState {
         geo: Some(Box::new(geo_state)),
         ..tracked.state.clone()

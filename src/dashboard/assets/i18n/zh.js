@@ -17,6 +17,10 @@ export default {
   not_available_title: '暂不可用',
   not_available_body: '此 Caravan 服务器尚不提供“{what}”。服务器升级后即可使用。',
   action_not_available: '此服务器尚不支持该操作。',
+  evidence: '证据',
+  evidence_download: '下载证据包',
+  evidence_verifies: '记录与其签名检查点一致。',
+  evidence_broken: '记录无法验证：',
 
   view_map: '地图',
   view_transits: '转关运输',
@@ -116,6 +120,7 @@ export default {
   lane_red: '红色',
   checkpoint_office: '海关',
   checkpoint_bcp: '口岸',
+  checkpoint_post: '入境或出境口岸站',
 
   severity_critical: '严重',
   severity_warning: '警告',
@@ -213,6 +218,7 @@ export default {
   event_border_crossed: '越过边境',
   event_crossing_outside_bcp: '在口岸外越境',
   event_route_deviation: '偏离路线',
+  event_route_deviation_critical: '偏离路线已升级为严重',
   event_route_deviation_ended: '回到路线',
   event_wrong_direction: '方向错误',
   event_unauthorised_stop: '违规停车',
