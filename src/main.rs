@@ -1,3 +1,6 @@
+// warp's filter types nest one level per route; the API's routes need more than the default.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 
 use clap::Parser;
