@@ -83,7 +83,9 @@ async fn managed_device(id: &str, who: &Principal, ctx: &Context) -> Result<Devi
     Ok(id)
 }
 
-/// POST /api/v1/devices/{id}/credential: a new secret; the old one stops working at once.
+/// POST /api/v1/devices/{id}/credential
+///
+/// A new secret; the old one stops working at once.
 pub async fn rotate_device(
     id: String,
     who: Principal,
@@ -119,7 +121,9 @@ pub async fn rotate_device(
     ))
 }
 
-/// DELETE /api/v1/devices/{id}/credential: the device can no longer connect.
+/// DELETE /api/v1/devices/{id}/credential
+///
+/// The device can no longer connect.
 pub async fn revoke_device(
     id: String,
     who: Principal,
@@ -157,8 +161,9 @@ fn coordinator_only(who: &Principal) -> Result<(), Rejection> {
     }
 }
 
-/// POST /api/v1/gateways {"name": "firmware-bridge"}: creates the gateway's account, or
-/// gives it a new secret.
+/// POST /api/v1/gateways
+///
+/// `{"name": "firmware-bridge"}`: creates the gateway's account, or gives it a new secret.
 pub async fn issue_gateway(
     who: Principal,
     body: NewGateway,

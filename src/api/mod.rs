@@ -159,10 +159,10 @@ pub(crate) fn query<T: serde::de::DeserializeOwned + Send + 'static>(
         })
 }
 
-/// Parameters that speak about the request itself, not the resource: a token for clients
-/// that cannot send headers, and the export wanted (`format=csv&rows=NAME`, see `export`).
+/// Parameters that speak about the request itself, not the resource: the export wanted
+/// (`format=csv&rows=NAME`, see `export`).
 fn is_envelope_parameter(pair: &str) -> bool {
-    ["access_token=", "format=", "rows="]
+    ["format=", "rows="]
         .iter()
         .any(|prefix| pair.starts_with(prefix))
 }

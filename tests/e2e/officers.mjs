@@ -223,7 +223,9 @@ async function postRecordsAnInspection(context) {
 
   await page.locator('#nav a[data-view="map"]').click();
   await page.locator('.vehicles-box h2', { hasText: 'Trucks expected at Irkeshtam' }).waitFor({ timeout: STEP_MS });
-  await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_DEVICE}"]`).waitFor({ timeout: STEP_MS });
+  // The expected truck is still in China: listed, but its position abroad is not the post's
+  // to see (docs/access.md), so it has no marker.
+  await page.locator(`#vehicle-list button[data-device-id="${env.CARAVAN_DEVICE}"]`).waitFor({ timeout: STEP_MS });
   check((await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_LOCAL_DEVICE}"]`).count()) === 0, 'the post sees an unrelated truck on its map');
   // The map opens on the post itself, not on the whole network.
   const stage = await page.locator('.map-stage').boundingBox();

@@ -85,12 +85,12 @@ async fn customs_see_the_trucks_in_their_country_and_not_the_others() {
     let app = spawn_app().await;
     app.register("in-kg").await;
     app.register("in-kz").await;
-    app.mqtt("in-kg")
-        .await
+    let in_kg = app.mqtt("in-kg").await;
+    in_kg
         .publish_json(&topic("in-kg", "pos"), &fix(1, 1, 42.87, 74.59))
         .await; // Bishkek
-    app.mqtt("in-kz")
-        .await
+    let in_kz = app.mqtt("in-kz").await;
+    in_kz
         .publish_json(&topic("in-kz", "pos"), &fix(1, 1, 43.25654, 76.92848))
         .await; // Almaty
     eventually("both countries are known", || async {

@@ -67,12 +67,12 @@ async fn publish_other_vehicles(app: &TestApp) {
         {"seq": 2, "t": minutes_ago(4), "lat": 39.6793, "lon": 73.8869, "speed_kmh": 0.0},
         {"seq": 3, "t": minutes_ago(2), "lat": 39.6792, "lon": 73.8867, "speed_kmh": 0.0},
     ]);
-    app.mqtt("e2e-at-bcp")
-        .await
+    let at_bcp = app.mqtt("e2e-at-bcp").await;
+    at_bcp
         .publish_json(&topic("e2e-at-bcp", "pos"), &at_post)
         .await;
-    app.mqtt("e2e-silent")
-        .await
+    let silent = app.mqtt("e2e-silent").await;
+    silent
         .publish_json(&topic("e2e-silent", "pos"), &fix(1, 180, 43.90, 78.90))
         .await;
     let obu = app.mqtt("e2e-seal").await;

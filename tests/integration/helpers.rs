@@ -254,6 +254,8 @@ impl Mqtt {
     ) -> Mqtt {
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+        // A persistent session: after a reconnect, what has no PUBACK is sent again.
+        options.set_clean_session(false);
         if let Some((username, password)) = login {
             options.set_credentials(username, password);
         }
@@ -270,6 +272,9 @@ impl Mqtt {
                         let _ = tx.send((p.topic, p.payload.to_vec()));
                     }
                     Ok(_) => {}
+                    // The client was dropped: close the connection rather than reconnect, so
+                    // that a later connection of the same device is its only session.
+                    Err(rumqttc::ConnectionError::RequestsDone) => break,
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }

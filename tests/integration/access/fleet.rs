@@ -96,7 +96,7 @@ impl Unit {
     pub async fn reconnect(app: &TestApp, id: &'static str) -> Unit {
         Unit {
             id,
-            mqtt: app.mqtt(&format!("{id}-again")).await,
+            mqtt: app.mqtt(id).await,
             seq: 1000,
             published: 0,
         }

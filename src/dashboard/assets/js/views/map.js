@@ -233,7 +233,8 @@ function plate(device) {
 /**
  * The devices this map shows: a post's expected trucks, or all that the principal may see.
  * A truck still in another country is not among the devices a post may list; its transit's
- * latest fix stands in for it.
+ * latest fix stands in for it where the post may see it (docs/access.md: positions abroad are
+ * withheld), and otherwise it is listed without a place on the map.
  */
 function shown(devices) {
   if (!dom.expected) return devices;
@@ -242,11 +243,11 @@ function shown(devices) {
   for (const row of dom.expected) {
     for (const id of row.devices ?? []) {
       const fix = row.last_fix;
-      const d = byId.get(id) ?? (fix ? {
-        device_id: id, plate: row.vehicle_plate, carrier: row.carrier, last_seen_at: fix.t,
-        position: { lat: fix.lat, lon: fix.lon, t: fix.t },
-      } : null);
-      if (d) out.set(id, d);
+      const d = byId.get(id) ?? {
+        device_id: id, plate: row.vehicle_plate, carrier: row.carrier, last_seen_at: fix?.t ?? null,
+        position: fix ? { lat: fix.lat, lon: fix.lon, t: fix.t } : null,
+      };
+      out.set(id, d);
     }
   }
   return [...out.values()];
@@ -344,7 +345,9 @@ function select(deviceId, fromUser) {
   renderVehicle(dom.detail, device, {
     live: ctx.live,
     postIds: dom.postIds,
-    elsewhere: !ctx.live.devices.has(deviceId),
+    // Not among the principal's devices, or (on a post's map) an expected truck whose
+    // position is withheld because it lies in another country (docs/access.md).
+    elsewhere: !ctx.live.devices.has(deviceId) || (dom.expected != null && !device.position),
     onTrack: drawTrack,
     onClose: () => {
       state.selected = null;
