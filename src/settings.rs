@@ -99,9 +99,9 @@ impl Default for HttpSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MqttSettings {
-    /// Where the embedded broker listens (ignored when `url` names an external broker).
+    /// Where Caravan's own MQTT endpoint listens (ignored when `url` names an external broker).
     pub listen: SocketAddr,
-    /// `mqtt://HOST:PORT` of an external broker; when set, no embedded broker starts.
+    /// `mqtt://HOST:PORT` of an external broker; when set, Caravan's own endpoint does not start.
     pub url: Option<String>,
     /// The ingest's client id. Its session is persistent, so the broker keeps what arrives
     /// while Caravan restarts.

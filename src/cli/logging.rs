@@ -17,8 +17,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// The default filter: Caravan at info; the embedded broker's own chatter off.
-const DEFAULT_FILTER: &str = "info,rumqttd=off,rumqttc=warn";
+/// The default filter: Caravan at info; the MQTT client library's chatter at warn.
+const DEFAULT_FILTER: &str = "info,rumqttc=warn";
 
 pub fn init(format: LogFormat) {
     let filter =

@@ -29,7 +29,7 @@ pub struct SimulateArgs {
     /// Vehicles in the fleet, one device each.
     #[arg(long, default_value_t = 100)]
     pub vehicles: usize,
-    /// The MQTT broker: mqtt://HOST:PORT (default: the configured embedded broker address).
+    /// The MQTT broker: mqtt://HOST:PORT (default: the configured address of Caravan's own MQTT endpoint).
     #[arg(long, value_name = "URL")]
     pub broker: Option<String>,
     #[command(flatten)]

@@ -1,4 +1,4 @@
-/// Where the ingest connects: the embedded broker's address or an external broker's URL.
+/// An MQTT address: Caravan's own endpoint, or an external broker's URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerAddr {
     pub host: String,

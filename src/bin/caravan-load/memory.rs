@@ -18,7 +18,7 @@ pub struct BurstArgs {
     pub connections: usize,
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
-    /// Through a Mosquitto started here instead of the embedded broker.
+    /// Through a Mosquitto started here instead of Caravan's own endpoint.
     #[arg(long)]
     pub mosquitto: bool,
 }
@@ -32,8 +32,7 @@ pub struct MemoryArgs {
     pub rate: u64,
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
-    /// Through a Mosquitto started here instead of the embedded broker, whose message log
-    /// and per-topic records would otherwise count as Caravan's memory.
+    /// Through a Mosquitto started here instead of Caravan's own endpoint.
     #[arg(long)]
     pub mosquitto: bool,
 }
@@ -56,7 +55,7 @@ async fn start(
     Ok((caravan, api, seconds, login))
 }
 
-/// A Mosquitto for Caravan to use instead of its embedded broker, when asked for, and its
+/// A Mosquitto for Caravan to use instead of its own endpoint, when asked for, and its
 /// URL; the process lives as long as the returned handle.
 fn broker(mosquitto: bool) -> anyhow::Result<(Option<server::Process>, Option<String>)> {
     if !mosquitto {
@@ -130,7 +129,7 @@ pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
     let (registered, _) = caravan.process.memory_kib()?;
     let messages = traffic::fixes(&ids, ids.len(), 0, chrono::Utc::now());
     let (host, port) = caravan.mqtt.clone();
-    // Paced: at full speed the embedded broker drops what Caravan has not read yet.
+    // Paced, as a fleet reports; the endpoint's PUBACK after commit bounds each connection.
     crate::latency::paced(host, port, messages, args.rate, args.connections, login).await?;
     let target = ids.len() as u64;
     let trace = traffic::watch(

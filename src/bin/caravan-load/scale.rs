@@ -2,7 +2,7 @@
 //!
 //! For each fleet size, rounds alternate three runs on this machine: Caravan on an empty
 //! store (the start-up baseline), Caravan on the fleet's store (start-up, memory, a
-//! throughput run of the fleet's next fixes, then the stop), and the embedded broker alone
+//! throughput run of the fleet's next fixes, then the stop), and Mosquitto alone
 //! with a counting subscriber for the same messages (the throughput baseline). Every figure
 //! is reported beside its baseline from the same round.
 

@@ -158,7 +158,7 @@ pub fn start_caravan_in(data_dir: Option<&Path>, mqtt_url: Option<&str>) -> anyh
         .args(["serve", "--http", "127.0.0.1:0"])
         .env(
             "RUST_LOG",
-            std::env::var("CARAVAN_LOAD_SERVER_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into()),
+            std::env::var("CARAVAN_LOAD_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .env_remove("CARAVAN_TOKEN")
         .stdout(Stdio::piped())

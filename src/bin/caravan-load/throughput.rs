@@ -1,5 +1,5 @@
-//! Sustained fixes per second from publish to committed state, through the embedded broker
-//! and through Mosquitto, each beside the same broker with a plain counting subscriber. The
+//! Sustained fixes per second from publish to committed state, through Caravan's own MQTT
+//! endpoint and through Mosquitto (beside Mosquitto alone, with a plain counting subscriber). The
 //! devices are a fleet on transits ([`TransitFleet`]); Caravan's count is that of committed
 //! reports, checked against the rows in its store at the end.
 
