@@ -8,7 +8,7 @@ use crate::helpers::{spawn_app, spawn_app_in};
 
 fn caravan() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_caravan"));
-    command.env("RUST_LOG", "warn,rumqttd=off");
+    command.env("RUST_LOG", "warn");
     command
 }
 

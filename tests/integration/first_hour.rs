@@ -12,7 +12,7 @@ fn repo(path: &str) -> PathBuf {
 
 fn caravan() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_caravan"));
-    command.env("RUST_LOG", "warn,rumqttd=off");
+    command.env("RUST_LOG", "warn");
     command
 }
 

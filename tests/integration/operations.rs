@@ -209,7 +209,7 @@ async fn a_broken_rules_file_in_the_data_directory_stops_the_start_naming_it() {
 
 fn caravan() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_caravan"));
-    command.env("RUST_LOG", "info,rumqttd=off");
+    command.env("RUST_LOG", "info");
     command
         .env_remove("JOURNAL_STREAM")
         .env_remove("INVOCATION_ID");
