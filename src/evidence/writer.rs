@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::checkpoint::{self, Checkpoint};
 use super::key::InstanceKey;
-use crate::store::{ChainHead, StoreReader};
+use crate::store::{ChainFrontiers, ChainHead, StoreReader};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +47,8 @@ pub struct CheckpointWriter {
     pub key: Arc<InstanceKey>,
     dir: PathBuf,
     last: Option<ChainHead>,
+    /// Both chains' trees as far as the last checkpoint read them.
+    frontiers: ChainFrontiers,
 }
 
 impl CheckpointWriter {
@@ -56,6 +58,7 @@ impl CheckpointWriter {
             key,
             dir,
             last: None,
+            frontiers: ChainFrontiers::default(),
         }
     }
 
@@ -68,25 +71,36 @@ impl CheckpointWriter {
         if self.last.as_ref() == Some(&head) {
             return Ok(None);
         }
-        let roots = self.reader.chain_roots(&head)?;
+        self.reader
+            .extend_chain_frontiers(&mut self.frontiers, &head)?;
+        let roots = self.frontiers.roots();
         let c = Checkpoint::sign(&self.key, head.clone(), roots, chrono::Utc::now());
         checkpoint::append(&self.dir, &c)?;
         self.last = Some(head);
         Ok(Some(c))
     }
 
-    /// Runs until `stop`, then writes the final checkpoint.
+    /// Runs until `stop`, then writes the final checkpoint. The waiting is async and each
+    /// write runs on the blocking pool, so a runtime that shuts down (a start that failed
+    /// half-way) simply drops the task.
     pub fn spawn(mut self, every: Duration, stop: CancellationToken) -> JoinHandle<()> {
-        tokio::task::spawn_blocking(move || {
-            let runtime = tokio::runtime::Handle::current();
+        tokio::spawn(async move {
             loop {
-                let stopped = runtime.block_on(async {
-                    tokio::select! {
-                        () = stop.cancelled() => true,
-                        () = tokio::time::sleep(every) => false,
-                    }
-                });
-                match self.write() {
+                let stopped = tokio::select! {
+                    () = stop.cancelled() => true,
+                    () = tokio::time::sleep(every) => false,
+                };
+                let written = tokio::task::spawn_blocking(move || {
+                    let written = self.write();
+                    (self, written)
+                })
+                .await;
+                let Ok((writer, written)) = written else {
+                    warn!("The evidence checkpoint writer was cut off.");
+                    return;
+                };
+                self = writer;
+                match written {
                     Ok(Some(c)) if stopped => {
                         info!(
                             events = c.head.events,
@@ -122,4 +136,84 @@ pub fn start(
     let every = Duration::from_secs(settings.evidence.checkpoint_every_s.max(1));
     let task = CheckpointWriter::new(reader, key.clone(), dir).spawn(every, stop.clone());
     Ok((key, (stop, task)))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::device::Device;
+    use crate::store::{self, LoggedEvent, StoreWriter, Write};
+    use crate::telemetry::{DeviceId, Fix, GeoPoint, Report, ReportBody};
+
+    fn device() -> DeviceId {
+        DeviceId::parse("KG-TRK-0001").unwrap()
+    }
+
+    /// One commit: a report and an event, both chained.
+    fn commit(writer: &mut dyn StoreWriter, seq: u64) {
+        let t = Utc
+            .timestamp_opt(1_795_767_330 + seq as i64 * 30, 0)
+            .unwrap();
+        let report = Write::Report(Report {
+            device_id: device(),
+            received_at: t,
+            body: ReportBody::Fix(Fix {
+                seq,
+                t,
+                point: GeoPoint {
+                    lat: 39.681,
+                    lon: 73.9215,
+                },
+                speed_kmh: None,
+                heading_deg: None,
+                hdop: None,
+                sats: None,
+                alt_m: None,
+            }),
+        });
+        let event = Write::Event(LoggedEvent {
+            kind: "test.event".into(),
+            device_id: Some(device()),
+            transit_id: None,
+            occurred_at: t,
+            detected_at: t,
+            late: false,
+            actor: None,
+            body: serde_json::json!({"seq": seq}),
+        });
+        writer.commit(&[report, event]).unwrap();
+    }
+
+    #[test]
+    fn checkpoints_built_incrementally_carry_the_roots_of_the_whole_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, reader) = store::open(dir.path()).unwrap();
+        writer
+            .commit(&[Write::Device(Device {
+                device_id: device(),
+                carrier: "c".into(),
+                plate: None,
+                registered_at: Utc.timestamp_opt(1_795_767_000, 0).unwrap(),
+            })])
+            .unwrap();
+        let reader: Arc<dyn StoreReader> = Arc::new(reader);
+        let key = Arc::new(InstanceKey::load_or_create(dir.path()).unwrap());
+        let mut checkpoints = CheckpointWriter::new(reader.clone(), key, dir.path().join("cp"));
+        let mut seq = 1;
+        // Growing by uneven steps, so that the frontier is extended across every shape of
+        // tree (a perfect one, one peak left over, several).
+        for step in [1, 2, 5, 1, 8, 3] {
+            for _ in 0..step {
+                commit(&mut writer, seq);
+                seq += 1;
+            }
+            let c = checkpoints.write().unwrap().expect("the chains grew");
+            let full = reader.chain_roots(&c.head).unwrap();
+            assert_eq!((c.events_root.clone(), c.batches_root.clone()), full);
+            assert_eq!(c.head.batches, seq as i64 - 1);
+        }
+        assert!(checkpoints.write().unwrap().is_none(), "nothing new");
+    }
 }

@@ -17,31 +17,64 @@ pub fn chain_leaf(hash_hex: &str) -> Digest {
     }
 }
 
-/// The Merkle roots over the event hashes 1..=head.events and the batch hashes
-/// 1..=head.batches, as stored now (hex).
-pub fn chain_roots(conn: &Connection, head: &ChainHead) -> Result<(String, String), StoreError> {
-    let mut roots = Vec::new();
-    for (sql, upto) in [
+/// The Merkle trees of both chains as far as they have been read: a checkpoint writer keeps
+/// them between checkpoints and reads only what was appended since, so that a checkpoint costs
+/// the records since the last one rather than the whole store.
+#[derive(Clone, Debug, Default)]
+pub struct ChainFrontiers {
+    pub events: Frontier,
+    pub batches: Frontier,
+}
+
+impl ChainFrontiers {
+    /// The roots over the leaves read so far (hex): events, then batches.
+    pub fn roots(&self) -> (String, String) {
         (
-            "SELECT hash FROM event_log WHERE id <= ?1 ORDER BY id",
+            merkle::to_hex(&self.events.root()),
+            merkle::to_hex(&self.batches.root()),
+        )
+    }
+}
+
+/// Extends `frontiers` with the event hashes up to `head.events` and the batch hashes up to
+/// `head.batches`, as stored now. A frontier that holds more leaves than the store now has
+/// (the store was cut back) is rebuilt from the start, so the roots always describe the store.
+pub fn extend_frontiers(
+    conn: &Connection,
+    frontiers: &mut ChainFrontiers,
+    head: &ChainHead,
+) -> Result<(), StoreError> {
+    for (sql, frontier, upto) in [
+        (
+            "SELECT hash FROM event_log WHERE id > ?1 AND id <= ?2 ORDER BY id",
+            &mut frontiers.events,
             head.events,
         ),
         (
-            "SELECT hash FROM report_batches WHERE batch <= ?1 ORDER BY batch",
+            "SELECT hash FROM report_batches WHERE batch > ?1 AND batch <= ?2 ORDER BY batch",
+            &mut frontiers.batches,
             head.batches,
         ),
     ] {
-        let mut frontier = Frontier::default();
-        let mut stmt = conn.prepare(sql)?;
-        let mut rows = stmt.query([upto])?;
+        let upto = u64::try_from(upto).unwrap_or(0);
+        if frontier.leaves() > upto {
+            *frontier = Frontier::default();
+        }
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![frontier.leaves() as i64, upto as i64])?;
         while let Some(r) = rows.next()? {
             frontier.push(chain_leaf(&r.get::<_, String>(0)?));
         }
-        roots.push(merkle::to_hex(&frontier.root()));
     }
-    let batches = roots.pop().unwrap_or_default();
-    let events = roots.pop().unwrap_or_default();
-    Ok((events, batches))
+    Ok(())
+}
+
+/// The Merkle roots over the event hashes 1..=head.events and the batch hashes
+/// 1..=head.batches, as stored now (hex).
+pub fn chain_roots(conn: &Connection, head: &ChainHead) -> Result<(String, String), StoreError> {
+    let mut frontiers = ChainFrontiers::default();
+    extend_frontiers(conn, &mut frontiers, head)?;
+    Ok(frontiers.roots())
 }
 
 /// An event-log record exactly as stored.

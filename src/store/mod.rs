@@ -29,7 +29,7 @@ pub use dead_letters::{DeadLetterPolicy, Trimmed};
 pub use event_log::record_hash;
 pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
-pub use evidence_export::{chain_leaf, ExportData, RawBatch, RawEvent, RawReport};
+pub use evidence_export::{chain_leaf, ChainFrontiers, ExportData, RawBatch, RawEvent, RawReport};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +225,16 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors.
     fn chain_roots(&self, head: &ChainHead) -> Result<(String, String), StoreError>;
+    /// Extends `frontiers` with what both chains gained up to `head`: the checkpoint writer's
+    /// incremental [`chain_roots`](Self::chain_roots).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn extend_chain_frontiers(
+        &self,
+        frontiers: &mut ChainFrontiers,
+        head: &ChainHead,
+    ) -> Result<(), StoreError>;
     /// What a transit's evidence bundle is cut from: its records up to `head`, and the
     /// reports of `devices` between two device times (ms) committed up to `head`.
     ///

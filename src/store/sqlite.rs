@@ -452,6 +452,14 @@ impl StoreReader for SqliteReader {
         self.with_conn(|conn| super::evidence_export::chain_roots(conn, head))
     }
 
+    fn extend_chain_frontiers(
+        &self,
+        frontiers: &mut super::ChainFrontiers,
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        self.with_conn(|conn| super::evidence_export::extend_frontiers(conn, frontiers, head))
+    }
+
     fn export(
         &self,
         transit_id: &str,

@@ -1,7 +1,10 @@
-//! At-least-once drills on the default setup (the embedded endpoint): devices publish QoS 1
-//! positions while Caravan is stopped (SIGTERM) or killed (SIGKILL) mid-stream and started
-//! again; the devices reconnect at once and resend what has no PUBACK. Afterwards every
-//! acknowledged `(device, seq)` must be in the store exactly once.
+//! At-least-once drills: devices publish QoS 1 positions while Caravan is stopped (SIGTERM)
+//! or killed (SIGKILL) mid-stream and started again; the devices reconnect at once and resend
+//! what has no PUBACK. Afterwards every acknowledged `(device, seq)` must be in the store
+//! exactly once. Each drill runs on the default setup (the devices talk to Caravan's own
+//! endpoint, whose PUBACK follows the commit) and behind a real Mosquitto with
+//! `deploy/mosquitto`'s configuration (the broker acknowledges the devices and keeps the
+//! messages for Caravan's persistent session while Caravan is down).
 //!
 //! Slow (about a minute each), so ignored by default; `.ci/run` runs them.
 
@@ -21,6 +24,8 @@ use rumqttc::{Connect, Packet, Publish, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::mosquitto_shipped::{service_line, start_broker};
+
 const TRIALS: usize = 10;
 const DEVICES: usize = 10;
 /// Each device's rate: 10 devices × 50/s = 500 fixes/s, as in the drills of the issue.
@@ -29,22 +34,61 @@ const PER_DEVICE_INTERVAL: Duration = Duration::from_millis(20);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: run by .ci/run (cargo test -- --ignored drill_)"]
 async fn drill_sigterm_mid_stream_loses_nothing_acknowledged() {
-    drill("TERM").await;
+    drill("TERM", Setup::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: run by .ci/run (cargo test -- --ignored drill_)"]
+async fn drill_sigterm_behind_mosquitto_loses_nothing_acknowledged() {
+    drill("TERM", Setup::Mosquitto).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: run by .ci/run (cargo test -- --ignored drill_)"]
 async fn drill_kill_mid_stream_loses_nothing_acknowledged() {
-    drill("KILL").await;
+    drill("KILL", Setup::Embedded).await;
 }
 
-async fn drill(signal: &str) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: run by .ci/run (cargo test -- --ignored drill_)"]
+async fn drill_kill_behind_mosquitto_loses_nothing_acknowledged() {
+    drill("KILL", Setup::Mosquitto).await;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Setup {
+    /// Devices connect to Caravan's own endpoint.
+    Embedded,
+    /// Devices connect to Mosquitto (the shipped configuration, persistence on), which Caravan
+    /// reads with its reserved ingest account.
+    Mosquitto,
+}
+
+async fn drill(signal: &str, setup: Setup) {
     let mut acknowledged_total = 0;
     for trial in 0..TRIALS {
         let dir = tempfile::tempdir().expect("tempdir");
         let secrets = register(dir.path());
         let (mqtt, http) = (free_port(), free_port());
-        let mut server = Server::start(dir.path(), mqtt, http).await;
+        let (broker, ingest) = match setup {
+            Setup::Embedded => (None, None),
+            Setup::Mosquitto => {
+                let (line, secret) = service_line("caravan-ingest");
+                let mut lines = passwd_lines(dir.path());
+                lines.push(line);
+                let Some(broker) = start_broker(&lines) else {
+                    return;
+                };
+                let ingest = Ingest {
+                    url: format!("mqtt://127.0.0.1:{}", broker.plain),
+                    secret,
+                };
+                (Some(broker), Some(ingest))
+            }
+        };
+        // Where the devices connect.
+        let device_port = broker.as_ref().map_or(mqtt, |b| b.plain);
+        let mut server = Server::start(dir.path(), mqtt, http, ingest.as_ref()).await;
 
         let acked = Arc::new(Mutex::new(HashMap::<String, HashSet<u64>>::new()));
         let stop_sending = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -53,7 +97,7 @@ async fn drill(signal: &str) {
             let device = SimDevice {
                 id: id.clone(),
                 secret: secret.clone(),
-                addr: SocketAddr::from(([127, 0, 0, 1], mqtt)),
+                addr: SocketAddr::from(([127, 0, 0, 1], device_port)),
                 acked: acked.clone(),
                 stop_sending: stop_sending.clone(),
             };
@@ -64,7 +108,7 @@ async fn drill(signal: &str) {
         tokio::time::sleep(fault_at).await;
         server.signal(signal);
         server.wait_exit();
-        server = Server::start(dir.path(), mqtt, http).await;
+        server = Server::start(dir.path(), mqtt, http, ingest.as_ref()).await;
         tokio::time::sleep(Duration::from_millis(1200)).await;
         stop_sending.store(true, std::sync::atomic::Ordering::Relaxed);
         for device in devices {
@@ -74,17 +118,25 @@ async fn drill(signal: &str) {
                 .expect("the device task");
             assert!(all_acked, "trial {trial}: a device gave up");
         }
+        let acked = acked.lock().expect("acks").clone();
+        if setup == Setup::Mosquitto {
+            // The broker acknowledged the devices; Caravan drains its session at its own pace.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline && !all_stored(&acked, &stored_seqs(dir.path())) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         server.signal("TERM");
         server.wait_exit();
+        drop(broker);
 
         let stored = stored_seqs(dir.path());
-        let acked = acked.lock().expect("acks");
         for (device, seqs) in acked.iter() {
             for seq in seqs {
                 let count = stored.get(&(device.clone(), *seq)).copied().unwrap_or(0);
                 assert_eq!(
                     count, 1,
-                    "trial {trial} ({signal}): {device} seq {seq} acknowledged, stored {count} times"
+                    "trial {trial} ({signal}, {setup:?}): {device} seq {seq} acknowledged, stored {count} times"
                 );
             }
             acknowledged_total += seqs.len();
@@ -94,7 +146,9 @@ async fn drill(signal: &str) {
             "trial {trial}: something is stored twice"
         );
     }
-    eprintln!("{signal}: {TRIALS} trials, {acknowledged_total} acknowledged, 0 lost, 0 twice");
+    eprintln!(
+        "{signal} ({setup:?}): {TRIALS} trials, {acknowledged_total} acknowledged, 0 lost, 0 twice"
+    );
     assert!(
         acknowledged_total > TRIALS * 500,
         "the drills carried traffic"
@@ -136,6 +190,38 @@ fn register(data_dir: &Path) -> Vec<(String, String)> {
     secrets
 }
 
+/// The drill devices' lines for Mosquitto's password file, as `caravan device
+/// mosquitto-passwd` exports them.
+fn passwd_lines(data_dir: &Path) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["device", "mosquitto-passwd"])
+        .output()
+        .expect("caravan runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), DEVICES, "{lines:?}");
+    lines
+}
+
+fn all_stored(
+    acked: &HashMap<String, HashSet<u64>>,
+    stored: &BTreeMap<(String, u64), usize>,
+) -> bool {
+    acked.iter().all(|(device, seqs)| {
+        seqs.iter()
+            .all(|seq| stored.contains_key(&(device.clone(), *seq)))
+    })
+}
+
 /// `(device, seq)` → how many times it is stored (the indexed table and the tail).
 fn stored_seqs(data_dir: &Path) -> BTreeMap<(String, u64), usize> {
     let conn = rusqlite::Connection::open(data_dir.join("caravan.sqlite")).expect("opens");
@@ -157,13 +243,26 @@ fn stored_seqs(data_dir: &Path) -> BTreeMap<(String, u64), usize> {
     rows.map(|r| r.expect("row")).collect()
 }
 
+/// Caravan's way into Mosquitto.
+struct Ingest {
+    url: String,
+    secret: String,
+}
+
 struct Server {
     child: Child,
 }
 
 impl Server {
-    async fn start(data_dir: &Path, mqtt: u16, http: u16) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_caravan"))
+    async fn start(data_dir: &Path, mqtt: u16, http: u16, ingest: Option<&Ingest>) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_caravan"));
+        if let Some(ingest) = ingest {
+            command
+                .env("CARAVAN__MQTT__URL", &ingest.url)
+                .env("CARAVAN__MQTT__USERNAME", "caravan-ingest")
+                .env("CARAVAN__MQTT__PASSWORD", &ingest.secret);
+        }
+        let mut child = command
             .arg("serve")
             .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
             .args(["--http", &format!("127.0.0.1:{http}")])

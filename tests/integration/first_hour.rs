@@ -94,3 +94,52 @@ fn rules_check_accepts_the_shipped_files_and_names_the_problem_in_an_edited_one(
     assert!(stdout.contains("risk rules: built in"), "{stdout}");
     assert!(stdout.contains("rules/transit.toml"), "{stdout}");
 }
+
+#[test]
+fn a_first_start_on_a_busy_port_says_so_once_and_the_next_start_shows_the_token() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let busy_port = busy.local_addr().expect("address").port();
+    let data = tempfile::tempdir().expect("tempdir");
+    let serve = |http: &str| {
+        let mut command = caravan();
+        command
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["serve", "--http", http, "--mqtt-listen", "127.0.0.1:0"])
+            .env("RUST_BACKTRACE", "0")
+            .stdin(std::process::Stdio::null());
+        command
+    };
+    let output = serve(&format!("127.0.0.1:{busy_port}"))
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        stderr.matches("in use").count(),
+        1,
+        "the cause once, no panic: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{busy_port}")),
+        "{stderr}"
+    );
+    drop(busy);
+
+    // The token of the first successful start is shown then, not lost with the failed one.
+    let mut child = serve("127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let token = lines
+        .by_ref()
+        .take(20)
+        .map_while(Result::ok)
+        .find(|l| l.trim_start().starts_with("cvn_"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(token.is_some(), "the next start shows the first token");
+}

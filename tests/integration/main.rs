@@ -15,6 +15,7 @@ mod drills;
 mod evidence;
 mod exports;
 mod first_hour;
+mod first_steps;
 mod geofence;
 mod historian;
 mod ingest;

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::helpers::{eventually, fix, minutes_ago, spawn_app_in, tool, topic, Mqtt, TestApp};
 
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
-    plain: u16,
+    pub(crate) plain: u16,
     tls: u16,
     cert: PathBuf,
     passwd: PathBuf,
@@ -41,7 +41,7 @@ fn shipped(name: &str) -> PathBuf {
 }
 
 /// Starts Mosquitto from the shipped files. Returns `None` (or fails under CI) without it.
-fn start_broker(passwd_lines: &[String]) -> Option<Broker> {
+pub(crate) fn start_broker(passwd_lines: &[String]) -> Option<Broker> {
     let (mosquitto, openssl) = (tool("mosquitto")?, tool("openssl")?);
     let dir = tempfile::tempdir().expect("tempdir");
     let (plain, tls) = (free_port(), free_port());
@@ -121,7 +121,7 @@ fn start_broker(passwd_lines: &[String]) -> Option<Broker> {
 }
 
 /// A password-file line for a service account, hashed the way Caravan hashes.
-fn service_line(username: &str) -> (String, String) {
+pub(crate) fn service_line(username: &str) -> (String, String) {
     let issued = account::issue(AccountKind::Gateway).expect("random");
     let account = Account {
         username: username.to_owned(),

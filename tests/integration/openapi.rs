@@ -302,3 +302,19 @@ async fn the_served_document_is_the_file_and_needs_no_token() {
     assert_eq!(content_type, "application/json");
     assert_eq!(response.text().await.unwrap(), document_text());
 }
+
+#[test]
+fn the_declaration_example_is_the_one_in_examples() {
+    let doc = document();
+    let example = &doc["components"]["schemas"]["Declaration"]["examples"][0];
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/declaration.json");
+    let mut shipped: Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("examples/declaration.json"))
+            .expect("JSON");
+    assert_eq!(shipped["deadline"], "DEADLINE", "the README fills it in");
+    shipped["deadline"] = example["deadline"].clone();
+    assert!(example["deadline"]
+        .as_str()
+        .is_some_and(|d| d.ends_with('Z')));
+    assert_eq!(example, &shipped);
+}
