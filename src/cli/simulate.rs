@@ -176,6 +176,7 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
         speedup: args.speedup,
         seed: args.seed,
         duration: args.duration,
+        accelerated: None,
         reporting: args
             .interval
             .map_or(Reporting::Teltonika, Reporting::Interval),

@@ -43,6 +43,10 @@ pub struct GeofenceConfig {
     /// The learned reporting period is capped here, so a truck parked with a sleeping
     /// tracker does not stretch the silence threshold for the rest of the trip.
     pub max_reporting_period_s: i64,
+    /// A vehicle standing still is judged by this reporting period when it is longer than the
+    /// learned one: a parked tracker records on its stop schedule (Teltonika FMB default:
+    /// every 3600 s), so two of its periods are two hours, not two of its moving ones.
+    pub stopped_reporting_period_s: i64,
     /// Silence longer than this many reporting periods is signal loss (EAEU code 06: two).
     pub silence_periods: u32,
     /// No truck moves faster than this; a fix implying more is a GNSS anomaly.
@@ -74,6 +78,7 @@ impl Default for GeofenceConfig {
             stop_max_s: 30 * 60,
             reporting_period_s: 300,
             max_reporting_period_s: 900,
+            stopped_reporting_period_s: 3_600,
             silence_periods: 2,
             max_speed_kmh: 250.0,
             anomaly_min_distance_m: 1_000.0,

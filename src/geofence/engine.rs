@@ -148,7 +148,10 @@ impl Engine {
         track: &mut DeviceTrack,
         now: DateTime<Utc>,
     ) -> Option<GeofenceEvent> {
-        let period = track.signal.period_s(self.config());
+        let mut period = track.signal.period_s(self.config());
+        if track.stop.is_still() {
+            period = period.max(self.config().stopped_reporting_period_s);
+        }
         let last_fix = track.last().copied();
         let found = track.signal.check(
             &self.index.zones,

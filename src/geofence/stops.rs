@@ -14,9 +14,16 @@ pub(crate) struct StopState {
     anchor: Option<(Coord<f64>, DateTime<Utc>)>,
     last_still: Option<DateTime<Utc>>,
     alarmed: bool,
+    /// The newest fix's speed, reported or implied, showed the vehicle standing still.
+    still: bool,
 }
 
 impl StopState {
+    /// The vehicle stood still at its newest fix (a speed, not only the lack of one, said so).
+    pub(crate) fn is_still(&self) -> bool {
+        self.still
+    }
+
     /// `speed_kmh` is the device's, or implied by the previous fix; `authorised` says the fix
     /// is inside a BCP post or customs office zone.
     pub(crate) fn update(
@@ -29,6 +36,7 @@ impl StopState {
         out: &mut Vec<Found>,
     ) {
         let slow = speed_kmh.is_none_or(|s| s < cfg.stop_speed_kmh);
+        self.still = speed_kmh.is_some_and(|s| s < cfg.stop_speed_kmh);
         let near = slow
             && self
                 .anchor

@@ -61,7 +61,7 @@ pub use publish::Publishers;
 pub use register::{register, Registration, CARRIER};
 pub use reporting::Reporting;
 pub use route::Route;
-pub use run::{run, Options, Summary, TransitCounts, DEFAULT_ACCELERATED_S};
+pub use run::{run, Options, Summary, TransitCounts, DEFAULT_ACCELERATED_S, DEMO_LEAD_IN};
 pub use tracker::BACKLOG_CHUNK;
 pub use trip::{DeclaredTransit, Trip, TripEvent, TripPlan, TripRequest, DEADLINE_GRACE_S};
 pub use truth::{ClosedTransit, EndOfRun, HeldEvidence, Truth, TruthLine};

@@ -48,6 +48,8 @@ use crate::maps::Atlas;
 
 /// Wall seconds of accelerated time when no duration is given: 24 simulated hours at 60×.
 pub const DEFAULT_ACCELERATED_S: f64 = 24.0 * 60.0;
+/// The demo's accelerated start (at its 60×: the hour before the server started).
+pub const DEMO_LEAD_IN: Duration = Duration::from_secs(60);
 /// How often the fleet is stepped and its messages published.
 const TICK: Duration = Duration::from_millis(200);
 /// The most simulated time one step covers, in ticks' worth at the run's speedup. When
@@ -72,6 +74,9 @@ pub struct Options {
     pub seed: u64,
     /// Wall-clock length of the run; `None` runs until cancelled.
     pub duration: Option<Duration>,
+    /// Wall-clock time simulated time runs at `speedup` before it keeps pace with the clock;
+    /// `None`: the whole `duration`, or [`DEFAULT_ACCELERATED_S`] without one.
+    pub accelerated: Option<Duration>,
     pub reporting: Reporting,
     pub rates: IncidentRates,
     /// Declare each vehicle's transits and close the completed ones; false only registers
@@ -147,6 +152,9 @@ impl Options {
             speedup: 60.0,
             seed: 1,
             duration: None,
+            // An hour of simulated time in the first minute, then the clock's pace: within a
+            // minute the trucks have left their offices and every position is current.
+            accelerated: Some(DEMO_LEAD_IN),
             reporting: Reporting::Teltonika,
             rates: IncidentRates::default(),
             transits: true,
@@ -305,7 +313,8 @@ pub async fn run(options: Options, cancel: CancellationToken) -> anyhow::Result<
     .await?;
     let desk = Desk::new(api, cancel.clone());
     let accelerated_s = options
-        .duration
+        .accelerated
+        .or(options.duration)
         .map_or(DEFAULT_ACCELERATED_S, |d| d.as_secs_f64());
     let clock = SimClock::new(
         wall_start,

@@ -28,6 +28,7 @@ async fn every_message_a_small_fleet_publishes_is_committed() {
         speedup: 120.0,
         seed: 42,
         duration: Some(Duration::from_secs(3)),
+        accelerated: None,
         reporting: Reporting::Interval(10),
         rates: IncidentRates::none(),
         transits: false,
@@ -138,6 +139,7 @@ async fn caravan_raises_exactly_the_alerts_of_the_incidents_a_fleet_on_transits_
         speedup: 6480.0,
         seed: 5,
         duration: Some(Duration::from_secs(20)),
+        accelerated: None,
         reporting: Reporting::Teltonika,
         rates,
         transits: true,
@@ -171,5 +173,86 @@ async fn caravan_raises_exactly_the_alerts_of_the_incidents_a_fleet_on_transits_
     let verdict = truth.verdict(&alerts);
     assert!(verdict.exact(), "{}", describe(&verdict, &truth, &alerts));
     assert!(!verdict.matched.is_empty());
+    app.shutdown().await;
+}
+
+/// `caravan serve --demo`'s own fleet, as a visitor sees it after its first minute and a bit:
+/// every truck on a declared transit with a current position, most of them on the road, and
+/// no alert that the incidents it injected do not explain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_fleet_is_alive_and_current_within_its_first_minutes() {
+    let app = spawn_app().await;
+    let truth_file = tempfile::NamedTempFile::new().unwrap();
+    let mut options = Options::demo(
+        BrokerAddr {
+            host: app.mqtt_host.clone(),
+            port: app.mqtt_port,
+        },
+        app.base.clone(),
+        Some(app.token.clone()),
+    );
+    options.truth = Some(truth_file.path().to_owned());
+    let vehicles = options.vehicles;
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(simulate::run(options, stop.clone()));
+    // The accelerated minute, then a quarter of a minute at the clock's pace.
+    tokio::time::sleep(simulate::DEMO_LEAD_IN + Duration::from_secs(15)).await;
+
+    let (_, devices) = app.get("/api/v1/devices").await;
+    let devices = devices["devices"].as_array().cloned().unwrap_or_default();
+    assert_eq!(devices.len(), vehicles, "every demo truck is registered");
+    let now = chrono::Utc::now();
+    let age = |device: &serde_json::Value, field: &str| {
+        let t = device
+            .pointer(field)
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .unwrap_or_else(|| panic!("a demo truck without {field}: {device}"));
+        (now - t.with_timezone(&chrono::Utc)).num_minutes()
+    };
+    for device in &devices {
+        // Heard within minutes (status and battery come every few), a moving truck's
+        // position current, and a standing one's within its tracker's hourly stop schedule.
+        assert!(
+            age(device, "/last_seen_at") < 5,
+            "a silent demo truck: {device}"
+        );
+        let moving = device["position"]["speed_kmh"].as_f64().unwrap_or(0.0) > 5.0;
+        let limit = if moving { 10 } else { 61 };
+        assert!(
+            age(device, "/position/t") < limit,
+            "a demo truck's position is {} minutes old: {device}",
+            age(device, "/position/t")
+        );
+    }
+    let (_, transits) = app.get("/api/v1/transits").await;
+    let transits = transits["transits"].as_array().cloned().unwrap_or_default();
+    assert!(
+        transits.len() >= vehicles,
+        "every truck declared its transit"
+    );
+    let moving = transits.iter().filter(|t| t["stage"] != "declared").count();
+    assert!(
+        moving * 2 >= vehicles,
+        "within the first minute most trucks have left their office: {moving} of {vehicles}"
+    );
+
+    stop.cancel();
+    let summary = run
+        .await
+        .expect("the demo task")
+        .expect("the demo fleet ran");
+    assert_eq!(summary.transits.refused, 0, "{:?}", summary.refusals);
+    let truth = Truth::read(truth_file.path()).expect("the truth file reads back");
+    let all = simulate::fetch_alerts(&app.http, &app.base, Some(&app.token))
+        .await
+        .expect("the alerts");
+    let alerts = truth.alerts_of_run(all);
+    let verdict = truth.verdict(&alerts);
+    assert!(
+        verdict.unexpected.is_empty(),
+        "the demo raised alerts its incidents do not explain: {}",
+        describe(&verdict, &truth, &alerts)
+    );
     app.shutdown().await;
 }

@@ -54,6 +54,34 @@ fn silence_for_two_periods_raises_signal_lost_once() {
 }
 
 #[test]
+fn a_parked_truck_is_silent_for_two_stop_periods_before_its_signal_is_lost() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    // Driving with a fix a minute, then parked: one fix at the stop, as a Teltonika records
+    // it before it falls back to its hourly stop schedule.
+    let mut reports: Vec<_> = (0..5)
+        .map(|i| fix(i * 60, 41.0, 72.0 + 0.01 * i as f64, None))
+        .collect();
+    reports.push(fix(300, 41.0, 72.0401, Some(0.0)));
+    run(&engine, &mut track, &reports);
+    assert!(
+        engine.check_silence(&mut track, at(300 + 3_700)).is_none(),
+        "an hour without a fix is the stop schedule, not a lost signal"
+    );
+    let lost = engine
+        .check_silence(&mut track, at(300 + 7_201))
+        .expect("two hourly stop periods missed");
+    assert_eq!(lost.kind_str(), "signal_lost");
+    assert_eq!(lost.occurred_at, at(300 + 7_200));
+
+    // Driving again: the moving period applies at once.
+    let mut track = DeviceTrack::new(device());
+    reports.push(fix(400, 41.0, 72.06, Some(60.0)));
+    run(&engine, &mut track, &reports);
+    assert!(engine.check_silence(&mut track, at(400 + 121)).is_some());
+}
+
+#[test]
 fn a_device_whose_first_fixes_share_one_time_still_learns_its_period() {
     let engine = engine();
     let mut track = DeviceTrack::new(device());
@@ -72,11 +100,12 @@ fn a_device_whose_first_fixes_share_one_time_still_learns_its_period() {
 fn silence_inside_a_coverage_gap_waits_for_the_gap_timeout() {
     let engine = engine();
     let mut track = DeviceTrack::new(device());
+    // Driving (about 10 km/h) into the gap: a parked truck would have the stop allowance.
     run(
         &engine,
         &mut track,
         &(0..5)
-            .map(|i| fix(i * 60, 40.0, 73.6, None))
+            .map(|i| fix(i * 60, 40.0, 73.6 + 0.002 * i as f64, None))
             .collect::<Vec<_>>(),
     );
     assert!(engine.check_silence(&mut track, at(240 + 3_000)).is_none());
