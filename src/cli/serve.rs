@@ -114,8 +114,10 @@ fn start_demo(app: &App, data_dir: &Path) {
         Some(token),
     );
     println!(
-        "Demo: {} simulated vehicles at {}x driving transits between customs offices (devices demo-00000 ..).",
-        options.vehicles, options.speedup
+        "Demo: {} simulated trucks on transits between customs offices (devices demo-00000 ..): the last hour at {}x for {} s, then at the clock's pace.",
+        options.vehicles,
+        options.speedup,
+        simulate::DEMO_LEAD_IN.as_secs()
     );
     let stop = app.cancel_token();
     tokio::spawn(async move {
