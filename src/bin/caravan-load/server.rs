@@ -158,6 +158,31 @@ pub fn start_caravan_in(data_dir: Option<&Path>, mqtt_url: Option<&str>) -> anyh
         (None, Some(dir)) => dir.path().to_owned(),
         (None, None) => bail!("no data directory"),
     };
+    // A store that has been served before prints no token at the next start: make one.
+    let made_token = if data_dir.join("caravan.sqlite").exists() {
+        let out = Command::new(caravan_binary()?)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args([
+                "token",
+                "create",
+                "--role",
+                "coordinator",
+                "--name",
+                "caravan-load",
+            ])
+            .output()
+            .context("caravan token create")?;
+        if !out.status.success() {
+            bail!(
+                "caravan token create: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        None
+    };
     let mut command = Command::new(caravan_binary()?);
     command
         .arg("--data-dir")
@@ -199,7 +224,7 @@ pub fn start_caravan_in(data_dir: Option<&Path>, mqtt_url: Option<&str>) -> anyh
     let token = if next_line()?.starts_with("First start") {
         Some(next_line()?.trim().to_owned())
     } else {
-        None
+        made_token
     };
     eprintln!(
         "caravan serve (pid {}): {} mqtt://{}:{}",
