@@ -49,6 +49,18 @@ function check(condition, message) {
 
 const marker = (page) => page.locator(`#map g.vehicle[data-device-id="${deviceId}"]`);
 
+/** The element's box once it is laid out and visible. A live update can redraw a marker
+ * between two reads, and Playwright answers null for the moment it is detached. */
+async function boxOf(page, locator, what) {
+  const until = Date.now() + STEP_MS;
+  for (;;) {
+    const box = await locator.boundingBox();
+    if (box) return box;
+    if (Date.now() > until) throw new Error(`${what} is not on the page`);
+    await page.waitForTimeout(100);
+  }
+}
+
 async function position(page) {
   const el = marker(page);
   return [await el.getAttribute('data-x'), await el.getAttribute('data-y')];
@@ -120,13 +132,13 @@ async function checkMapFurniture(page, summary) {
 /** The detail sits beside the map (not under the list), the map is centred on the truck, and
  * the detail's last fix says what the list said. */
 async function checkDetailBesideTheMapOnTheTruck(page, listed, summary) {
-  const stage = await page.locator('.map-stage').boundingBox();
-  const detail = await page.locator('#detail').boundingBox();
+  const stage = await boxOf(page, page.locator('.map-stage'), 'the map');
+  const detail = await boxOf(page, page.locator('#detail'), 'the detail');
   check(detail.x >= stage.x + stage.width - 2, 'the detail is not beside the map');
   check(detail.y < stage.y + 120, `the detail starts ${Math.round(detail.y)} px down, below something else`);
   check(!(await page.locator('#vehicle-list').isVisible()), 'the vehicle list still takes the side beside the detail');
   await page.waitForTimeout(300);
-  const truck = await marker(page).locator('.shape').boundingBox();
+  const truck = await boxOf(page, marker(page).locator('.shape'), 'the truck\'s marker');
   const dx = truck.x + truck.width / 2 - (stage.x + stage.width / 2);
   const dy = truck.y + truck.height / 2 - (stage.y + stage.height / 2);
   summary.truck_offset_from_centre = [Math.round(dx), Math.round(dy)];
