@@ -49,6 +49,18 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/** The element's box once it is laid out and visible: a live update can redraw an element
+ * between two reads, and Playwright answers null for the moment it is detached. */
+async function boxOf(page, locator, what) {
+  const until = Date.now() + STEP_MS;
+  for (;;) {
+    const box = await locator.boundingBox();
+    if (box) return box;
+    if (Date.now() > until) throw new Error(`${what} is not on the page`);
+    await page.waitForTimeout(100);
+  }
+}
+
 const summary = { screenshots: [], foreign_requests: [], page_errors: [] };
 
 async function shoot(page, name) {
@@ -93,7 +105,7 @@ async function coordinatorWorksTheAlert(context) {
   check((await head.textContent()).includes('Seal breach'), 'the alert is not shown as a seal breach');
   await head.getByText('Open', { exact: true }).waitFor({ timeout: STEP_MS });
   check((await card.textContent()).includes(env.CARAVAN_TRANSIT), 'the alert does not name its transit');
-  const height = (await card.boundingBox()).height;
+  const height = (await boxOf(page, card, 'the alert card')).height;
   summary.alert_card_px = Math.round(height);
   check(height <= 80, `an alert card is ${Math.round(height)} px tall`);
   await shoot(page, 'officers-01-alert-desk-open');
@@ -137,8 +149,8 @@ async function deadlineFitsInRussian(page) {
   await page.locator('main .view h1', { hasText: 'Транзиты' }).waitFor({ timeout: STEP_MS });
   const row = page.locator('main table tbody tr', { hasText: env.CARAVAN_PLATE });
   await row.waitFor({ timeout: STEP_MS });
-  const wrap = await page.locator('main .table-wrap').boundingBox();
-  const deadline = await row.locator('td').last().boundingBox();
+  const wrap = await boxOf(page, page.locator('main .table-wrap'), 'the transits table');
+  const deadline = await boxOf(page, row.locator('td').last(), 'the deadline cell');
   check(deadline.x + deadline.width <= wrap.x + wrap.width + 1, 'the deadline column is cut off in Russian');
   const text = (await row.locator('td').last().textContent()) || '';
   check(/UTC|GMT/.test(text), `the deadline has no zone: ${text}`);
@@ -228,8 +240,8 @@ async function postRecordsAnInspection(context) {
   await page.locator(`#vehicle-list button[data-device-id="${env.CARAVAN_DEVICE}"]`).waitFor({ timeout: STEP_MS });
   check((await page.locator(`#map g.vehicle[data-device-id="${env.CARAVAN_LOCAL_DEVICE}"]`).count()) === 0, 'the post sees an unrelated truck on its map');
   // The map opens on the post itself, not on the whole network.
-  const stage = await page.locator('.map-stage').boundingBox();
-  const bcp = await page.locator('#map [data-place="irkeshtam"] .bcp').boundingBox();
+  const stage = await boxOf(page, page.locator('.map-stage'), 'the map');
+  const bcp = await boxOf(page, page.locator('#map [data-place="irkeshtam"] .bcp'), 'the post on the map');
   const off = [bcp.x + bcp.width / 2 - (stage.x + stage.width / 2), bcp.y + bcp.height / 2 - (stage.y + stage.height / 2)];
   summary.post_offset_from_centre = off.map(Math.round);
   check(Math.abs(off[0]) < 60 && Math.abs(off[1]) < 60, `the post's map is not centred on the post: ${off.map(Math.round)}`);
