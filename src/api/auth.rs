@@ -2,15 +2,13 @@
 
 use chrono::Utc;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::error::ApiError;
-use super::{read, with, Context, MAX_BODY};
+use super::{commit, read, with, Context, MAX_BODY};
 use crate::auth::{token, Principal, Role};
-use crate::pipeline::Input;
 use crate::store::{LoggedEvent, Write};
 use crate::tokens;
 
@@ -73,16 +71,6 @@ struct NewToken {
 /// The longest a token may be issued for when it expires at all: a year.
 const MAX_EXPIRY_S: i64 = 366 * 24 * 3600;
 
-async fn store(ctx: &Context, writes: Vec<Write>) -> Result<(), Rejection> {
-    let (reply, committed) = oneshot::channel();
-    let stopping = || ApiError::unavailable("the server is shutting down");
-    ctx.pipeline
-        .send(Input::Store { writes, reply })
-        .await
-        .map_err(|_| stopping())?;
-    committed.await.map_err(|_| stopping().into())
-}
-
 /// An officer's or coordinator's action, for the event log.
 fn action(who: &Principal, kind: &str, body: serde_json::Value) -> Write {
     let now = Utc::now();
@@ -127,7 +115,7 @@ async fn create(who: Principal, body: NewToken, ctx: Context) -> Result<impl Rep
         "token_created",
         serde_json::json!({ "name": name, "role": role }),
     );
-    store(&ctx, vec![issued.write, logged]).await?;
+    commit(&ctx, vec![issued.write, logged]).await?;
     let body = serde_json::json!({
         "token": issued.text, "name": name, "role": role, "expires_at": expires_at,
     });
@@ -145,7 +133,7 @@ async fn revoke(id: i64, who: Principal, ctx: Context) -> Result<impl Reply, Rej
         return Err(ApiError::not_found(format!("no token {id}")).into());
     }
     let logged = action(&who, "token_revoked", serde_json::json!({ "token_id": id }));
-    store(
+    commit(
         &ctx,
         vec![Write::RevokeToken { id, at: Utc::now() }, logged],
     )

@@ -4,17 +4,15 @@
 
 use chrono::Utc;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth::principal;
 use super::error::ApiError;
-use super::{read, with, Context, MAX_BODY};
+use super::{commit, read, with, Context, MAX_BODY};
 use crate::auth::account::{self, AccountKind};
 use crate::auth::{may_manage_device, Principal, Role};
-use crate::pipeline::Input;
 use crate::store::{LoggedEvent, NewAccount, Write};
 use crate::telemetry::DeviceId;
 
@@ -50,18 +48,6 @@ fn event(
         actor: Some(who.actor()),
         body,
     })
-}
-
-/// Commits writes behind the reports, through the pipeline (the store's one writer).
-async fn commit(ctx: &Context, writes: Vec<Write>) -> Result<(), Rejection> {
-    let (reply, done) = oneshot::channel();
-    let stopping = || ApiError::unavailable("the server is shutting down");
-    ctx.pipeline
-        .send(Input::Store { writes, reply })
-        .await
-        .map_err(|_| stopping())?;
-    done.await.map_err(|_| stopping())?;
-    Ok(())
 }
 
 /// Ends the account's live session on the embedded endpoint, if it has one.

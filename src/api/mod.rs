@@ -199,6 +199,21 @@ pub(crate) async fn read<T: Send + 'static>(
         .map_err(|e| ApiError::internal(e).into())
 }
 
+/// Commits `writes` through the pipeline (the store's one writer) and waits until they are
+/// stored.
+pub(crate) async fn commit(
+    ctx: &Context,
+    writes: Vec<crate::store::Write>,
+) -> Result<(), warp::Rejection> {
+    let (reply, committed) = tokio::sync::oneshot::channel();
+    let stopping = || ApiError::unavailable("the server is shutting down");
+    ctx.pipeline
+        .send(crate::pipeline::Input::Store { writes, reply })
+        .await
+        .map_err(|_| stopping())?;
+    committed.await.map_err(|_| stopping().into())
+}
+
 /// Serves the API on `listener` until `cancel`, finishing requests in flight.
 pub async fn serve(listener: TcpListener, ctx: Context, cancel: CancellationToken) {
     warp::serve(routes(ctx))
