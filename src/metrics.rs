@@ -39,6 +39,11 @@ pub enum Queue {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FromLabel {
+    pub from: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
     pub queue: Queue,
 }
@@ -50,6 +55,8 @@ pub struct Metrics {
     pub duplicates: Counter,
     /// Reports in committed transactions: what a benchmark may call stored.
     pub committed_reports: Counter,
+    /// Devices restored at this start, by where their state came from.
+    tracks_restored: Family<FromLabel, Gauge>,
     queue_depth: Family<QueueLabel, Gauge>,
     /// Seconds from the edge to the pipeline for the last report handled.
     pub pipeline_lag_seconds: Gauge<f64, AtomicU64>,
@@ -91,6 +98,7 @@ impl Metrics {
         let duplicates = Counter::default();
         let committed_reports = Counter::default();
         let queue_depth = Family::<QueueLabel, Gauge>::default();
+        let tracks_restored = Family::<FromLabel, Gauge>::default();
         let pipeline_lag_seconds = Gauge::<f64, AtomicU64>::default();
         let commit_seconds = Histogram::new(exponential_buckets(0.0002, 2.0, 16));
         let commit_failures = Counter::default();
@@ -113,6 +121,11 @@ impl Metrics {
             "committed_reports",
             "Reports the store has committed (counted after the commit, unlike messages)",
             committed_reports.clone(),
+        );
+        registry.register(
+            "tracks_restored",
+            "Devices whose tracking state this start restored: from the state saved at the last clean stop, or by replaying their last reports",
+            tracks_restored.clone(),
         );
         registry.register(
             "queue_depth",
@@ -212,6 +225,7 @@ impl Metrics {
             rejects,
             duplicates,
             committed_reports,
+            tracks_restored,
             queue_depth,
             pipeline_lag_seconds,
             commit_seconds,
@@ -272,6 +286,16 @@ impl Metrics {
                 reason: reason.as_str(),
             })
             .get()
+    }
+
+    /// How this start restored its devices' state.
+    pub fn set_tracks_restored(&self, saved: usize, replayed: usize) {
+        for (from, n) in [("saved", saved), ("replayed", replayed)] {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            self.tracks_restored
+                .get_or_create(&FromLabel { from })
+                .set(n);
+        }
     }
 
     pub fn set_queue_depth(&self, queue: Queue, depth: usize) {

@@ -12,7 +12,7 @@ use super::config::GeofenceConfig;
 use super::event::{AnomalyReason, EventKind};
 use super::metric::{haversine_m, M_PER_DEG};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AnomalyState {
     /// The last rejected fix. Boxed: nearly every device has none, and every device would
     /// otherwise carry its room.

@@ -28,7 +28,7 @@ use crate::telemetry::GeoPoint;
 /// segment is resolved to 6 m, finer than the border data.
 const BISECTIONS: u32 = 24;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct BorderState {
     /// Country (index) of the last settled fix, and its time.
     settled: Option<(u16, DateTime<Utc>)>,
@@ -40,6 +40,12 @@ pub(crate) struct BorderState {
 }
 
 impl BorderState {
+    /// Whether the saved indices name one of `countries` countries and `zones` zones.
+    pub(crate) fn fits(&self, countries: usize, zones: usize) -> bool {
+        self.settled.is_none_or(|(c, _)| usize::from(c) < countries)
+            && self.touch.is_none_or(|(_, z)| (z as usize) < zones)
+    }
+
     pub(crate) fn touched(&mut self, t: DateTime<Utc>, post_zone: u32) {
         self.touch = Some((t, post_zone));
     }

@@ -30,7 +30,7 @@ pub(crate) struct Path {
 }
 
 /// Where a point projects onto a network.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Projection {
     pub path: u32,
     pub seg: u32,
@@ -87,6 +87,16 @@ impl Network {
             tree: RTree::bulk_load(segments),
             linear,
         }
+    }
+
+    /// Whether `p` points at a segment of this network (a saved projection may come from
+    /// another build of the maps).
+    pub(crate) fn holds(&self, p: Projection) -> bool {
+        let segments = |path: &Path| path.coords.len().saturating_sub(1);
+        self.paths
+            .get(p.path as usize)
+            .is_some_and(|path| (p.seg as usize) < segments(path))
+            && (p.corridor as usize) < self.corridor_ids.len()
     }
 
     pub(crate) fn corridor_id(&self, corridor: u32) -> &str {

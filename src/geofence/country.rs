@@ -27,7 +27,7 @@ struct Part {
 }
 
 /// Where a fix is, country-wise.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CountryFix {
     pub part: Option<u32>,
     /// Inside a part that is not an enclave and beyond the border tolerance: a place where
@@ -104,6 +104,14 @@ impl CountryIndex {
             index.grid = Grid::build(&index);
         }
         index
+    }
+
+    pub(crate) fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub(crate) fn countries(&self) -> usize {
+        self.codes.len()
     }
 
     pub(crate) fn code(&self, part: u32) -> CountryCode {

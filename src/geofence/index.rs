@@ -24,6 +24,9 @@ pub struct GeofenceIndex {
     corridor_by_id: HashMap<String, u32>,
     pub(crate) config: GeofenceConfig,
     linear: bool,
+    /// Names the maps, the configuration and the saved-track format this index was built
+    /// with: saved tracks are indices into it (see `saved`).
+    fingerprint: String,
 }
 
 /// An approved route: corridor legs in travel order, as the transit assigns them.
@@ -119,6 +122,7 @@ impl GeofenceIndex {
                 .enumerate()
                 .map(|(i, c)| (c.id.clone(), i as u32))
                 .collect(),
+            fingerprint: fingerprint(atlas, &config, linear),
             config,
             linear,
         }
@@ -126,6 +130,11 @@ impl GeofenceIndex {
 
     pub fn config(&self) -> &GeofenceConfig {
         &self.config
+    }
+
+    /// What a saved track must have been written with to be taken up by this index.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Resolves a route's legs into one polyline.
@@ -193,4 +202,16 @@ impl GeofenceIndex {
             corridor,
         }
     }
+}
+
+/// A digest of everything the indices in a saved track depend on. The atlas's debug form is
+/// complete (every coordinate of every zone, part and corridor), which is what matters
+/// here, not its look.
+fn fingerprint(atlas: &Atlas, config: &GeofenceConfig, linear: bool) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("track-format-{}\n", super::saved::FORMAT));
+    h.update(format!("{atlas:?}\n{config:?}\n{linear}"));
+    let digest = h.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -50,6 +50,7 @@ mod metric;
 mod presence;
 mod route;
 mod routes;
+mod saved;
 mod signal;
 mod stops;
 mod track;
@@ -65,6 +66,7 @@ pub use event::{
 };
 pub use index::{GeofenceIndex, Location, Route, RouteLeg, RoutePath};
 pub use routes::RouteCache;
+pub use saved::{ResumedTrack, SavedTrackError};
 pub use track::DeviceTrack;
 
 /// Why the engine could not do what it was asked.

@@ -10,7 +10,7 @@ use super::track::Sample;
 use super::zones::{ZoneIndex, ZoneSet};
 
 /// The device's standing with one zone: confirmed inside, or on the way to a flip.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ZoneState {
     pub zone: u32,
     pub inside: bool,

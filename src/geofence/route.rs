@@ -25,7 +25,19 @@ pub(crate) struct RouteState {
     wrong_way_low_m: Option<f64>,
 }
 
+/// What a route's state holds beyond its path: saved at a clean stop and resumed on the same
+/// route at the next start.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RouteProgress {
+    pub route_id: String,
+    last: Option<Projection>,
+    deviation: Option<Deviation>,
+    high_water_m: Option<f64>,
+    wrong_way_low_m: Option<f64>,
+}
+
 /// Fixes off the corridor, counted until they amount to a deviation.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Deviation {
     since: DateTime<Utc>,
     fixes: u32,
@@ -44,6 +56,30 @@ impl RouteState {
             high_water_m: None,
             wrong_way_low_m: None,
         }
+    }
+
+    pub(crate) fn saved(&self) -> RouteProgress {
+        RouteProgress {
+            route_id: self.path.id().to_owned(),
+            last: self.last,
+            deviation: self.deviation.clone(),
+            high_water_m: self.high_water_m,
+            wrong_way_low_m: self.wrong_way_low_m,
+        }
+    }
+
+    /// Takes up `saved` progress on this route; false (and nothing taken) when it was saved
+    /// on another route or points past this route's segments.
+    pub(crate) fn resume(&mut self, saved: RouteProgress) -> bool {
+        let fits = saved.route_id == self.path.id()
+            && saved.last.is_none_or(|p| self.path.network.holds(p));
+        if fits {
+            self.last = saved.last;
+            self.deviation = saved.deviation;
+            self.high_water_m = saved.high_water_m;
+            self.wrong_way_low_m = saved.wrong_way_low_m;
+        }
+        fits
     }
 
     pub(crate) fn update(&mut self, cfg: &GeofenceConfig, cur: &Sample, out: &mut Vec<Found>) {

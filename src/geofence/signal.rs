@@ -19,7 +19,7 @@ use super::zones::ZoneIndex;
 /// Fixes between two re-estimations of the reporting period (the median costs a sort).
 const PERIOD_REFRESH: u32 = 8;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SignalState {
     /// Set while a `signal_lost` is outstanding.
     lost_since: Option<DateTime<Utc>>,

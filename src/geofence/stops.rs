@@ -9,7 +9,7 @@ use super::event::EventKind;
 use super::metric::Local;
 
 /// Where and since when the vehicle has been stationary.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StopState {
     anchor: Option<(Coord<f64>, DateTime<Utc>)>,
     last_still: Option<DateTime<Utc>>,

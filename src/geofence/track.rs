@@ -20,8 +20,9 @@ use crate::telemetry::DeviceId;
 
 /// One evaluated fix as the engine saw it, kept in the device's history window so late
 /// fixes can be placed between their time neighbours.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sample {
+    #[serde(with = "super::saved::exact_time")]
     pub t: DateTime<Utc>,
     pub c: Coord<f64>,
     /// Zones containing the fix (raw geometry, before hysteresis).

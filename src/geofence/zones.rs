@@ -34,7 +34,7 @@ pub(crate) struct Zone {
 
 /// The zones a fix is in. Zones rarely overlap, so four inline slots avoid an allocation per
 /// fix; a fifth overlapping zone is ignored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ZoneSet {
     ids: [u32; 4],
     len: u8,
@@ -50,6 +50,11 @@ impl ZoneSet {
 
     pub(crate) fn contains(&self, zone: u32) -> bool {
         self.ids[..usize::from(self.len)].contains(&zone)
+    }
+
+    /// Whether every id is one of `zones` zones (a saved set may come from another build).
+    pub(crate) fn fits(&self, zones: usize) -> bool {
+        usize::from(self.len) <= self.ids.len() && self.iter().all(|z| (z as usize) < zones)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
@@ -103,6 +108,10 @@ impl ZoneIndex {
             tree: RTree::bulk_load(boxes),
             linear,
         }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.zones.len()
     }
 
     pub(crate) fn zone(&self, zone: u32) -> &Zone {

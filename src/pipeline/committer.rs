@@ -121,7 +121,11 @@ impl<W: StoreWriter> Committer<W> {
             writes.extend(unit.writes);
             after.push((unit.ack, unit.reply));
         }
-        let writes = latest_states_only(writes);
+        let mut writes = latest_states_only(writes);
+        if self.abandoned.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            // Work was given up: a save of the state in memory would be ahead of the store.
+            writes.retain(|w| !matches!(w, Write::SavedTracks(_)));
+        }
         let mut backoff = Duration::from_millis(50);
         let mut failing_since = None;
         let event_ids = loop {

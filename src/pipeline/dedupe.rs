@@ -11,7 +11,7 @@
 //! window, and gives it back once that pattern has slid out of the window.
 
 /// Remembers which of the last [`SeqWindow::WIDTH`] seqs below the highest one were seen.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SeqWindow {
     /// Highest seq seen; meaningless while `recent` is zero.
     top: u64,
@@ -23,7 +23,7 @@ pub struct SeqWindow {
 }
 
 /// What was seen among the seqs [`NEAR`] or more places below the top.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Older {
     /// The first `n` of them (nearest the top first) were seen and none after: a device
     /// counting up without gaps always leaves this, so it needs no bitmap.
@@ -47,6 +47,15 @@ type Bits = [u64; OLDER_WORDS + 1];
 
 impl SeqWindow {
     pub const WIDTH: u64 = 1024;
+
+    /// Whether a window read back from a saved track describes a window (a run no longer
+    /// than the older part).
+    pub fn is_sound(&self) -> bool {
+        match self.older {
+            Older::Run(n) => u64::from(n) <= Self::WIDTH - NEAR,
+            Older::Map(_) => true,
+        }
+    }
 
     /// Records `seq`; returns false when it was already seen (a duplicate).
     pub fn insert(&mut self, seq: u64) -> bool {

@@ -9,6 +9,7 @@
 mod committer;
 mod dedupe;
 mod geo;
+mod saved;
 mod startup;
 mod track;
 mod transits;
@@ -34,7 +35,7 @@ use crate::device::{Device, DeviceState};
 use crate::geofence::DeviceTrack;
 use crate::historian::Historian;
 use crate::metrics::{Metrics, Queue};
-use crate::store::{DeadLetter, LoggedEvent, Snapshot, Write};
+use crate::store::{DeadLetter, LoggedEvent, SavedTracks, Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
 
 /// A QoS 1 message to acknowledge once its effects are committed.
@@ -117,6 +118,9 @@ pub struct Pipeline {
     historian: Historian,
     /// When each device last had a reject logged: at most one log line per device a minute.
     reject_logged: HashMap<Option<DeviceId>, DateTime<Utc>>,
+    /// Set when a stop left raised work uncommitted: the state in memory is then ahead of
+    /// the store and is not saved.
+    ahead_of_store: bool,
 }
 
 impl Pipeline {
@@ -130,7 +134,12 @@ impl Pipeline {
         historian: Historian,
     ) -> Self {
         let never = CancellationToken::new();
-        let devices = restore(snapshot, &geo, &mut transits, &never).unwrap_or_default();
+        let nothing_stored = |_: &DeviceId, _| Ok(Default::default());
+        let devices = restore(snapshot, &geo, &mut transits, &never, &nothing_stored)
+            .ok()
+            .flatten()
+            .map(|(devices, _)| devices)
+            .unwrap_or_default();
         Self::resume(devices, geo, transits, committer, metrics, historian)
     }
 
@@ -151,6 +160,7 @@ impl Pipeline {
             metrics,
             historian,
             reject_logged: HashMap::new(),
+            ahead_of_store: false,
         }
     }
 
@@ -186,7 +196,45 @@ impl Pipeline {
                 break;
             }
         }
+        if self.ahead_of_store {
+            info!("Tracking state not saved: the stop left raised events uncommitted, so the next start rebuilds it from the store.");
+        } else {
+            self.save_tracks().await;
+        }
         info!(devices = self.devices.len(), "Pipeline stopped.");
+    }
+
+    /// Hands every device's state to the committer as the last unit, for the next start.
+    async fn save_tracks(&self) {
+        let started = std::time::Instant::now();
+        let mut tracks = Vec::with_capacity(self.devices.len());
+        for (id, tracked) in &self.devices {
+            match saved::save(tracked) {
+                Ok(bytes) => tracks.push((id.clone(), bytes)),
+                Err(error) => {
+                    warn!(%error, device_id = %id, "Tracking state not saved; the next start rebuilds it from the store.");
+                    return;
+                }
+            }
+        }
+        let bytes: usize = tracks.iter().map(|(_, b)| b.len()).sum();
+        let saved = SavedTracks {
+            engine: self.geo.engine().index().fingerprint().to_owned(),
+            tracks,
+        };
+        let unit = Unit {
+            writes: vec![Write::SavedTracks(Box::new(saved))],
+            ack: None,
+            reply: None,
+        };
+        if self.committer.send(unit).await.is_ok() {
+            info!(
+                devices = self.devices.len(),
+                bytes,
+                encode_s = started.elapsed().as_secs_f64(),
+                "Tracking state handed to the store for the next start."
+            );
+        }
     }
 
     /// Handles one input and hands its writes to the committer; false when the committer
@@ -379,15 +427,23 @@ impl Pipeline {
             let mut committed = std::pin::pin!(committed);
             loop {
                 tokio::select! {
+                    // A unit committed before the stop counts as committed.
+                    biased;
                     _ = &mut committed => break,
-                    () = cancel.cancelled() => return true,
+                    () = cancel.cancelled() => {
+                        self.ahead_of_store = true;
+                        return true;
+                    }
                     input = inputs.recv() => match input {
                         Some(input) => {
                             if !self.handle(input).await {
                                 return false;
                             }
                         }
-                        None => return true,
+                        None => {
+                            self.ahead_of_store = true;
+                            return true;
+                        }
                     },
                 }
             }
@@ -439,42 +495,102 @@ impl Pipeline {
     }
 }
 
+/// Where a device's seqs and last reports come from when its saved state cannot be used.
+pub(crate) type Replay<'a> =
+    &'a dyn Fn(&DeviceId, Option<u64>) -> Result<(Vec<u64>, Vec<Report>), crate::store::StoreError>;
+
+/// Every registered device's state, by id.
+type Devices = HashMap<DeviceId, Box<Tracked>>;
+
+/// How the devices were restored.
+#[derive(Debug, Default)]
+pub(crate) struct Restored {
+    /// From their state saved at the last clean stop.
+    pub saved: usize,
+    /// By replaying their last reports.
+    pub replayed: usize,
+}
+
 /// Rebuilds every device's tracking state from the snapshot: its duplicate window, its
-/// geofence track (replaying its last reports, and resuming a signal loss it was left in) and
-/// its transit's route. `None` when `cancel` fired first.
+/// geofence track and its transit's route. A device saved at the last clean stop is taken up
+/// as it was; any other is rebuilt by replaying its last reports (and resuming a signal loss
+/// it was left in). `None` when `cancel` fired first.
+///
+/// # Errors
+/// A device's reports could not be read: tracking without them would raise again what was
+/// raised before.
 fn restore(
-    snapshot: Snapshot,
+    mut snapshot: Snapshot,
     geo: &Geo,
     transits: &mut TransitStep,
     cancel: &CancellationToken,
-) -> Option<HashMap<DeviceId, Box<Tracked>>> {
+    replay: Replay<'_>,
+) -> Result<Option<(Devices, Restored)>, crate::store::StoreError> {
     let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
     let mut recent: HashMap<DeviceId, Vec<Report>> = snapshot.recent_reports.into_iter().collect();
     let mut devices = HashMap::with_capacity(snapshot.devices.len());
+    let mut restored = Restored::default();
     for (n, (device, state)) in snapshot.devices.into_iter().enumerate() {
         if n % 1024 == 0 && cancel.is_cancelled() {
-            return None;
+            return Ok(None);
         }
         let id = device.device_id;
-        let mut window = SeqWindow::default();
-        for seq in seqs.remove(&id).unwrap_or_default() {
-            window.insert(seq);
-        }
-        let mut track = geo.restore(id.clone(), &recent.remove(&id).unwrap_or_default());
-        if let Some(since) = state.signal_lost_since.as_deref() {
-            track.resume_signal_lost(*since);
-        }
-        transits.assign_route(geo.engine(), &mut track);
-        let tracked = Tracked {
-            state: DeviceState { geo: None, ..state },
-            seqs: window,
-            geo: track,
+        let resumed = snapshot
+            .saved
+            .remove(&id)
+            .map(|bytes| saved::resume(id.clone(), &bytes, geo.engine().index()));
+        let tracked = match resumed {
+            Some(Ok(saved::Resumed { seqs, mut track })) => {
+                restored.saved += 1;
+                transits.assign_route(geo.engine(), &mut track.track);
+                saved::tracked(state, seqs, track.finish())
+            }
+            failed => {
+                if let Some(Err(error)) = failed {
+                    warn!(%error, device_id = %id, "A saved track was not taken up; replaying the device's reports.");
+                }
+                let (stored_seqs, reports) = match (seqs.remove(&id), recent.remove(&id)) {
+                    (Some(s), Some(r)) => (s, r),
+                    // Never reported: nothing stored to replay.
+                    _ if state.max_seq.is_none() => Default::default(),
+                    _ => replay(&id, state.max_seq)?,
+                };
+                restored.replayed += 1;
+                replayed(geo, transits, id.clone(), state, &stored_seqs, &reports)
+            }
         };
         devices.insert(id, Box::new(tracked));
     }
-    Some(devices)
+    Ok(Some((devices, restored)))
 }
 
+/// A device's state rebuilt from its stored seqs and last reports.
+fn replayed(
+    geo: &Geo,
+    transits: &mut TransitStep,
+    id: DeviceId,
+    state: DeviceState,
+    stored_seqs: &[u64],
+    reports: &[Report],
+) -> Tracked {
+    let mut window = SeqWindow::default();
+    for seq in stored_seqs {
+        window.insert(*seq);
+    }
+    let mut track = geo.restore(id, reports);
+    if let Some(since) = state.signal_lost_since.as_deref() {
+        track.resume_signal_lost(*since);
+    }
+    transits.assign_route(geo.engine(), &mut track);
+    Tracked {
+        state: DeviceState { geo: None, ..state },
+        seqs: window,
+        geo: track,
+    }
+}
+
+#[cfg(test)]
+mod saved_tests;
 #[cfg(test)]
 mod startup_tests;
 

@@ -53,21 +53,45 @@ impl Startup {
         } = self;
         let stop = cancel.clone();
         let hist = historian.clone();
+        let counted = metrics.clone();
         let restoring = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let snapshot = reader.snapshot(SeqWindow::WIDTH, RECENT_REPORTS)?;
+            let engine = geo.engine().index().fingerprint().to_owned();
+            // The devices and the transits are read side by side: two connections, and at
+            // the scale of a national fleet each read takes seconds.
+            let ((snapshot, devices_s), (stored, transits_s)) = std::thread::scope(|scope| {
+                let transits = scope.spawn(|| {
+                    let stored = reader.all_transits();
+                    (stored, started.elapsed().as_secs_f64())
+                });
+                let snapshot = reader.snapshot(SeqWindow::WIDTH, RECENT_REPORTS, &engine);
+                let devices_s = started.elapsed().as_secs_f64();
+                let (stored, transits_s) = transits
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("reading the transits failed"))?;
+                anyhow::Ok(((snapshot?, devices_s), (stored?, transits_s)))
+            })?;
             let read_s = started.elapsed().as_secs_f64();
-            let stored = reader.transits(false, usize::MAX >> 1)?;
             let mut transits = TransitStep::new(atlas, stored, hist, rules)?;
-            let devices = restore(snapshot, &geo, &mut transits, &stop);
-            info!(
-                devices = devices.as_ref().map_or(0, |d| d.len()),
-                routes_built = transits.routes_built(),
-                read_s,
-                total_s = started.elapsed().as_secs_f64(),
-                "Tracking state restored."
-            );
-            anyhow::Ok(devices.map(|devices| (devices, geo, transits)))
+            let replay = |id: &_, max_seq| {
+                reader.device_window(id, max_seq, SeqWindow::WIDTH, RECENT_REPORTS)
+            };
+            let restored = restore(snapshot, &geo, &mut transits, &stop, &replay)?;
+            if let Some((devices, how)) = &restored {
+                counted.set_tracks_restored(how.saved, how.replayed);
+                info!(
+                    devices = devices.len(),
+                    saved = how.saved,
+                    replayed = how.replayed,
+                    routes_built = transits.routes_built(),
+                    devices_s,
+                    transits_s,
+                    read_s,
+                    total_s = started.elapsed().as_secs_f64(),
+                    "Tracking state restored."
+                );
+            }
+            anyhow::Ok(restored.map(|(devices, _)| (devices, geo, transits)))
         });
         // A stop does not wait for the store reads to finish: the blocking thread holds no
         // sender of the committer's queue, so the rest of the app can stop without it.

@@ -69,6 +69,7 @@ fn thousands_of_trucks_on_one_corridor_share_one_route_built_once() {
         devices,
         recent_seqs: Vec::new(),
         recent_reports: Vec::new(),
+        saved: Default::default(),
     };
     let (committer, _units) = mpsc::channel(1);
     let pipeline = Pipeline::new(

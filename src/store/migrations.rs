@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_mqtt_accounts.sql"),
     include_str!("migrations/0009_evidence.sql"),
     include_str!("migrations/0010_token_expiry.sql"),
+    include_str!("migrations/0011_saved_tracks.sql"),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -15,6 +15,7 @@ pub mod private;
 mod reports;
 #[cfg(test)]
 mod reports_tests;
+mod saved_tracks;
 mod sqlite;
 mod transits;
 
@@ -91,6 +92,17 @@ pub enum Write {
         username: String,
         at: DateTime<Utc>,
     },
+    /// Every device's tracking state at a clean stop, replacing the previous save. Written
+    /// last: it stands for the store as it is once its transaction commits.
+    SavedTracks(Box<SavedTracks>),
+}
+
+/// The pipeline's per-device state in a compact form (see `pipeline::saved`).
+#[derive(Clone, Debug, Default)]
+pub struct SavedTracks {
+    /// The geofence index the tracks hold indices into ([`crate::geofence::GeofenceIndex::fingerprint`]).
+    pub engine: String,
+    pub tracks: Vec<(DeviceId, Vec<u8>)>,
 }
 
 /// An MQTT account to store: everything but the secret.
@@ -151,6 +163,10 @@ pub struct Snapshot {
     pub recent_seqs: Vec<(DeviceId, Vec<u64>)>,
     /// Per device, its last reports, to rebuild the geofence state.
     pub recent_reports: Vec<(DeviceId, Vec<Report>)>,
+    /// Per device, its state as saved at the last clean stop, when nothing was committed
+    /// since and it was saved with the same geofence index; such devices have no seqs or
+    /// reports above.
+    pub saved: std::collections::HashMap<DeviceId, Vec<u8>>,
 }
 
 /// Readers for the API. Blocking: call them from `spawn_blocking`.
@@ -181,7 +197,24 @@ pub trait StoreReader: Send + Sync + 'static {
     ) -> Result<Vec<Fix>, StoreError>;
     /// # Errors
     /// Database errors.
-    fn snapshot(&self, seq_window: u64, recent_reports: usize) -> Result<Snapshot, StoreError>;
+    fn snapshot(
+        &self,
+        seq_window: u64,
+        recent_reports: usize,
+        engine: &str,
+    ) -> Result<Snapshot, StoreError>;
+    /// One device's stored seqs within the duplicate window below `max_seq` and its last
+    /// `recent_reports` reports: what rebuilds its state when no saved state can be used.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn device_window(
+        &self,
+        id: &DeviceId,
+        max_seq: Option<u64>,
+        seq_window: u64,
+        recent_reports: usize,
+    ) -> Result<(Vec<u64>, Vec<Report>), StoreError>;
     /// Events of the log, oldest first.
     ///
     /// # Errors
@@ -284,6 +317,11 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors or a corrupt row.
     fn transit(&self, id: &str) -> Result<Option<crate::transit::Transit>, StoreError>;
+    /// Every transit, open or closed, in no particular order.
+    ///
+    /// # Errors
+    /// Database errors or a corrupt row.
+    fn all_transits(&self) -> Result<Vec<crate::transit::Transit>, StoreError>;
     /// Transits, newest declared first; only open ones when `open_only`.
     ///
     /// # Errors

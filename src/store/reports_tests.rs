@@ -103,7 +103,7 @@ fn a_restart_folds_what_the_tail_held_and_sees_its_seq_window() {
             .unwrap();
     }
     let (_writer, reader) = open(dir.path()).unwrap();
-    let snapshot = reader.snapshot(1024, 32).unwrap();
+    let snapshot = reader.snapshot(1024, 32, "engine").unwrap();
     assert_eq!(snapshot.recent_seqs, [(device(), vec![1, 2, 3])]);
     let recent = &snapshot.recent_reports[0].1;
     assert_eq!(recent.len(), 3);

@@ -117,6 +117,7 @@ impl StoreWriter for SqliteWriter {
     fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
         let tx = self.conn.transaction()?;
         let mut committed = Committed::default();
+        let mut saved = None;
         let mut chain = self.chain.clone();
         let mut leaves = Vec::new();
         for write in writes {
@@ -168,6 +169,7 @@ impl StoreWriter for SqliteWriter {
                 Write::Transit(t) => super::transits::upsert(&tx, t, &self.rules)?,
                 Write::Account(a) => accounts::upsert(&tx, a)?,
                 Write::RevokeAccount { username, at } => accounts::revoke(&tx, username, *at)?,
+                Write::SavedTracks(s) => saved = Some(s),
                 Write::RevokeToken { id, at } => {
                     tx.prepare_cached(
                         "UPDATE access_tokens SET revoked_at = ?2
@@ -195,6 +197,10 @@ impl StoreWriter for SqliteWriter {
                 now,
             )?)
         };
+        if let Some(saved) = saved {
+            let batch = self.batches.next - i64::from(bound.is_none());
+            super::saved_tracks::replace(&tx, saved, events_id, batch)?;
+        }
         tx.commit()?;
         self.chain = chain;
         self.batches.events_id = events_id;
@@ -386,35 +392,45 @@ impl StoreReader for SqliteReader {
         self.with_conn(|conn| reports::track(conn, id, from, to, limit))
     }
 
-    fn snapshot(&self, seq_window: u64, recent_reports: usize) -> Result<Snapshot, StoreError> {
+    fn snapshot(
+        &self,
+        seq_window: u64,
+        recent_reports: usize,
+        engine: &str,
+    ) -> Result<Snapshot, StoreError> {
         let devices = self.devices(&DeviceFilter::default(), None, usize::MAX >> 1)?;
-        let recent_seqs = self.with_conn(|conn| {
-            // Seqs follow device time, so the window's seqs are among the newest reports;
-            // twice the window leaves room for reports recorded out of order. One that is
-            // still missed is caught by the unique index if it comes again.
-            let newest = seq_window.saturating_mul(2);
-            let mut out = Vec::new();
+        let saved = self.with_conn(|conn| super::saved_tracks::read_current(conn, engine))?;
+        // One connection for every device: a checkout per query cost more than the query.
+        let (recent_seqs, recent) = self.with_conn(|conn| {
+            let mut seqs = Vec::new();
+            let mut recent = Vec::new();
             for (device, state) in &devices {
-                let Some(max) = state.max_seq else { continue };
-                let floor = max.saturating_sub(seq_window.saturating_sub(1));
-                let seqs = reports::recent_seqs(conn, &device.device_id, newest, floor)?;
-                out.push((device.device_id.clone(), seqs));
+                let id = &device.device_id;
+                if state.max_seq.is_none() || saved.contains_key(id) {
+                    continue;
+                }
+                let (s, r) = window(conn, id, state.max_seq, seq_window, recent_reports)?;
+                seqs.push((id.clone(), s));
+                recent.push((id.clone(), r));
             }
-            Ok(out)
+            Ok((seqs, recent))
         })?;
-        let recent_reports = devices
-            .iter()
-            .filter(|(_, state)| state.max_seq.is_some())
-            .map(|(device, _)| {
-                let reports = self.recent_reports(&device.device_id, recent_reports)?;
-                Ok((device.device_id.clone(), reports))
-            })
-            .collect::<Result<_, StoreError>>()?;
         Ok(Snapshot {
             devices,
             recent_seqs,
-            recent_reports,
+            recent_reports: recent,
+            saved,
         })
+    }
+
+    fn device_window(
+        &self,
+        id: &DeviceId,
+        max_seq: Option<u64>,
+        seq_window: u64,
+        recent_reports: usize,
+    ) -> Result<(Vec<u64>, Vec<Report>), StoreError> {
+        self.with_conn(|conn| window(conn, id, max_seq, seq_window, recent_reports))
     }
 
     fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
@@ -569,6 +585,20 @@ impl StoreReader for SqliteReader {
         self.with_conn(|conn| super::transits::list(conn, open_only, limit))
     }
 
+    fn all_transits(&self) -> Result<Vec<crate::transit::Transit>, StoreError> {
+        // Decoding is most of the work: two halves on two connections, side by side.
+        let (odd, even) = std::thread::scope(|scope| {
+            let odd = scope.spawn(|| self.with_conn(|conn| super::transits::all(conn, 1)));
+            let even = self.with_conn(|conn| super::transits::all(conn, 0));
+            (odd.join(), even)
+        });
+        let mut transits = even?;
+        transits.extend(
+            odd.map_err(|_| StoreError::Invalid("the read of half the transits failed".into()))??,
+        );
+        Ok(transits)
+    }
+
     fn transits_expected_at(
         &self,
         post_id: &str,
@@ -581,4 +611,25 @@ impl StoreReader for SqliteReader {
     fn ping(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
     }
+}
+
+/// A device's stored seqs in the duplicate window below `max_seq`, and its last reports.
+fn window(
+    conn: &Connection,
+    id: &DeviceId,
+    max_seq: Option<u64>,
+    seq_window: u64,
+    recent_reports: usize,
+) -> Result<(Vec<u64>, Vec<Report>), StoreError> {
+    let seqs = match max_seq {
+        // Seqs follow device time, so the window's seqs are among the newest reports; twice
+        // the window leaves room for reports recorded out of order. One that is still missed
+        // is caught by the unique index if it comes again.
+        Some(max) => {
+            let floor = max.saturating_sub(seq_window.saturating_sub(1));
+            reports::recent_seqs(conn, id, seq_window.saturating_mul(2), floor)?
+        }
+        None => Vec::new(),
+    };
+    Ok((seqs, reports::recent(conn, id, recent_reports)?))
 }

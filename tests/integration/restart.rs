@@ -174,3 +174,89 @@ async fn a_restart_raises_no_second_signal_lost() {
     .await;
     app.shutdown().await;
 }
+
+/// What the next start finds of the state saved at a clean stop.
+#[derive(Clone, Copy, Debug)]
+enum Saved {
+    AsLeft,
+    /// Something was committed after the save (a start that then crashed, say).
+    Overtaken,
+    /// The device's record was overwritten with bytes that are no saved state.
+    Edited,
+}
+
+/// A clean stop saves every device's state and the next start takes it up instead of
+/// replaying reports; a save the store has moved past, or a record edited into nonsense, is
+/// not taken up, and the device is rebuilt from its reports. Either way the device goes on
+/// as before: a redelivered message is still a duplicate, and its position is its last.
+#[tokio::test]
+async fn a_clean_stop_saves_the_tracking_state_and_the_next_start_takes_it_up_only_while_it_stands()
+{
+    for saved in [Saved::AsLeft, Saved::Overtaken, Saved::Edited] {
+        let app = spawn_app().await;
+        app.register("s-1").await;
+        let device = app.mqtt("s-1").await;
+        for seq in 1..=3u64 {
+            let payload = fix(seq, 10 - seq as i64, 39.0 + seq as f64 / 100.0, 73.0);
+            device.publish_json(&topic("s-1", "pos"), &payload).await;
+        }
+        eventually("the fixes are committed", || async {
+            (app.device("s-1").await["position"]["seq"] == 3).then_some(())
+        })
+        .await;
+        let dir = app.data_dir.clone();
+        let keep = app.shutdown().await;
+
+        let conn = rusqlite::Connection::open(dir.join("caravan.sqlite")).expect("opens");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM saved_tracks", [], |r| r.get(0))
+            .expect("the saved tracks");
+        assert_eq!(rows, 1, "{saved:?}: the stop saved the device's state");
+        let edit = match saved {
+            Saved::AsLeft => "SELECT 1",
+            Saved::Overtaken => "UPDATE saved_tracks_at SET events_id = events_id - 1",
+            Saved::Edited => "UPDATE saved_tracks SET body = x'ff01ff01ff'",
+        };
+        conn.execute_batch(edit).expect("the edit");
+        drop(conn);
+
+        let app = spawn_app_in(&dir, |_| {}).await;
+        eventually("the state is restored", || async {
+            let (_, health) = app.get("/healthz").await;
+            (health["tracking"] == "ok").then_some(())
+        })
+        .await;
+        let taken_up = app.metric(r#"caravan_tracks_restored{from="saved"}"#).await;
+        let replayed = app
+            .metric(r#"caravan_tracks_restored{from="replayed"}"#)
+            .await;
+        let expected = match saved {
+            Saved::AsLeft => (1.0, 0.0),
+            Saved::Overtaken | Saved::Edited => (0.0, 1.0),
+        };
+        assert_eq!((taken_up, replayed), expected, "{saved:?}");
+        let device = app.mqtt("s-1").await;
+        device
+            .publish_json(&topic("s-1", "pos"), &fix(3, 7, 41.0, 75.0))
+            .await;
+        device
+            .publish_json(&topic("s-1", "pos"), &fix(4, 1, 39.04, 73.0))
+            .await;
+        eventually("the next fix is committed", || async {
+            (app.device("s-1").await["position"]["seq"] == 4).then_some(())
+        })
+        .await;
+        assert_eq!(
+            app.metric("caravan_duplicates_total").await,
+            1.0,
+            "{saved:?}: the redelivered fix is a duplicate"
+        );
+        assert_eq!(
+            app.device("s-1").await["position"]["lat"],
+            json!(39.04),
+            "{saved:?}"
+        );
+        app.shutdown().await;
+        drop(keep);
+    }
+}

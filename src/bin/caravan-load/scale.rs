@@ -39,6 +39,10 @@ pub struct ScaleArgs {
     /// Give up on a start or a throughput run after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_s: u64,
+    /// Only write the store of the first fleet size into this (new) directory and stop: a
+    /// store to profile start-up on by hand (`caravan --data-dir DIR serve`).
+    #[arg(long)]
+    pub seed_into: Option<std::path::PathBuf>,
 }
 
 /// One start of Caravan, measured from the launch.
@@ -216,6 +220,16 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.seed_into {
+        let n = args.devices.first().copied().unwrap_or(10_000);
+        std::fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let fleet = TransitFleet::new("scale", n)?;
+        let (dir, fixes) = (dir.clone(), args.fixes);
+        tokio::task::spawn_blocking(move || crate::seed::seed(&dir, &fleet, fixes))
+            .await
+            .context("seeding")??;
+        return Ok(());
+    }
     let limit = Duration::from_secs(args.timeout_s);
     println!(
         "| devices on transits | round | empty: ready s | fleet: /healthz s | fleet: ready s | ready ratio | start-up CPU s | empty RSS MiB | fleet RSS MiB | KiB/device | stop s | signal_lost at restart | fixes/s | broker alone fixes/s | ratio | µs CPU/fix | broker µs/fix |"
