@@ -210,7 +210,10 @@ impl GeofenceIndex {
 fn fingerprint(atlas: &Atlas, config: &GeofenceConfig, linear: bool) -> String {
     use sha2::{Digest as _, Sha256};
     let mut h = Sha256::new();
-    h.update(format!("track-format-{}\n", super::saved::FORMAT));
+    // The release too: a record is the engine's own types, whose layout may change with
+    // any release; the one start after an upgrade replays instead.
+    let release = env!("CARGO_PKG_VERSION");
+    h.update(format!("track-format-{} {release}\n", super::saved::FORMAT));
     h.update(format!("{atlas:?}\n{config:?}\n{linear}"));
     let digest = h.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
