@@ -313,7 +313,7 @@ mod tests {
         // Back to version 4: what later migrations added goes, so they run again.
         conn.execute_batch(
             "DROP TABLE transit_expected; DROP TABLE mqtt_accounts; DROP TABLE report_batches;
-             DROP TABLE report_folds;
+             DROP TABLE report_folds; DROP TABLE saved_tracks; DROP TABLE saved_tracks_at;
              DROP TABLE reports_redelivered; ALTER TABLE reports DROP COLUMN batch;
              ALTER TABLE reports_recent DROP COLUMN batch;
              ALTER TABLE access_tokens DROP COLUMN expires_ms; PRAGMA user_version = 4;",
