@@ -67,7 +67,11 @@ async fn what_waits_is_handed_to_the_committer_at_once_in_order() {
         inputs.try_send(message(pkid)).expect("room");
     }
     drop(inputs);
-    pipeline(committer).run(rx, CancellationToken::new()).await;
+    // The queue to the committer has room for 8 hand-offs and nothing takes them yet.
+    let run = pipeline(committer).run(rx, CancellationToken::new());
+    tokio::time::timeout(std::time::Duration::from_secs(20), run)
+        .await
+        .expect("the pipeline handed everything over and stopped");
 
     let batch = units.recv().await.expect("a hand-off");
     assert_eq!(pkids(&batch), (1..=100).collect::<Vec<u16>>());
