@@ -27,8 +27,12 @@ use crate::tokens;
 
 /// How long shutdown may take before the remaining tasks are abandoned.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
-/// Units (one per message) waiting for the group committer.
-const COMMIT_QUEUE: usize = 8192;
+/// Batches of units waiting for the group committer. The pipeline hands over one batch per
+/// run of inputs it took, at most `HANDOFF_BATCH` inputs of one unit each, so the queue holds
+/// at most 8,192 messages' units. When the store falls behind it fills and the pipeline
+/// waits; small batches fill it sooner, but the pipeline then takes larger runs of what
+/// waits in the ingest queue.
+const COMMIT_QUEUE: usize = 8192 / crate::pipeline::HANDOFF_BATCH;
 
 /// A started Caravan: where it listens, and the handle to stop it.
 pub struct App {
@@ -121,7 +125,7 @@ impl App {
         let (inputs_tx, inputs_rx) = mpsc::channel(ingest::HANDOFF_CAPACITY);
         // Room for several group commits' worth of units: while one commit runs the next
         // gathers, and under load a larger commit costs less per report (pages written and
-        // the commit itself are shared).
+        // the commit itself are shared). Its bound counts batches (see `COMMIT_QUEUE`).
         let (units_tx, units_rx) = mpsc::channel(COMMIT_QUEUE);
 
         let live = live::channel();

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use session::DeviceAck;
+pub use session::{DeviceAck, DeviceAcks};
 pub use sessions::Sessions;
 
 use crate::health::Health;

@@ -39,18 +39,58 @@ const BINDING_TTL: Duration = Duration::from_secs(60);
 /// How long a stopping session waits to hand its last acknowledgements over.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(1);
 
+/// Where a session's acknowledgements arrive: packet ids of committed messages, in order, a
+/// commit's worth at a time. Unbounded, yet it never holds more than the session's
+/// `MAX_WAITING` messages waiting for their commit.
+type AckQueue = Arc<mpsc::UnboundedSender<Vec<u16>>>;
+
 /// A QoS 1 message of a device connection, acknowledged on that connection after commit.
 #[derive(Clone, Debug)]
 pub struct DeviceAck {
     pkid: u16,
-    to: mpsc::UnboundedSender<u16>,
+    to: AckQueue,
 }
 
+#[cfg(test)]
 impl DeviceAck {
-    /// Hands the acknowledgement to its connection. Never waits; if the connection is gone
-    /// the device did not get its PUBACK and sends the message again, which is harmless.
-    pub fn send(&self) {
-        let _ = self.to.send(self.pkid);
+    /// A connection's acknowledgement queue: what makes acknowledgements on it, and what
+    /// receives them.
+    pub(crate) fn queue() -> (impl Fn(u16) -> DeviceAck, mpsc::UnboundedReceiver<Vec<u16>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let to = Arc::new(tx);
+        let ack = move |pkid| DeviceAck {
+            pkid,
+            to: to.clone(),
+        };
+        (ack, rx)
+    }
+}
+
+/// The device acknowledgements of one commit, gathered by connection: each session is woken
+/// once per commit, not once per message, and writes all its PUBACKs at once.
+#[derive(Default)]
+pub struct DeviceAcks {
+    /// By the address of the session's queue, which identifies the session.
+    sessions: HashMap<usize, (AckQueue, Vec<u16>)>,
+}
+
+impl DeviceAcks {
+    /// Adds an acknowledgement after those of its connection already added.
+    pub fn push(&mut self, ack: DeviceAck) {
+        let key = Arc::as_ptr(&ack.to) as usize;
+        let (_, pkids) = self
+            .sessions
+            .entry(key)
+            .or_insert_with(|| (ack.to, Vec::new()));
+        pkids.push(ack.pkid);
+    }
+
+    /// Hands each connection its acknowledgements. Never waits; if a connection is gone its
+    /// device did not get those PUBACKs and sends the messages again, which is harmless.
+    pub fn send(self) {
+        for (to, pkids) in self.sessions.into_values() {
+            let _ = to.send(pkids);
+        }
     }
 }
 
@@ -143,7 +183,10 @@ pub(super) async fn run<S>(
         shared: shared.clone(),
         pipeline: ends.pipeline.clone(),
         waiting: 0,
-        acks: mpsc::unbounded_channel(),
+        acks: {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Arc::new(tx), rx)
+        },
     };
     let end = session
         .serve(&mut stream, buf, keep_alive, &replaced, &ends)
@@ -214,7 +257,7 @@ struct Session {
     pipeline: mpsc::Sender<Input>,
     /// Messages handed to the pipeline and not yet acknowledged.
     waiting: usize,
-    acks: (mpsc::UnboundedSender<u16>, mpsc::UnboundedReceiver<u16>),
+    acks: (AckQueue, mpsc::UnboundedReceiver<Vec<u16>>),
 }
 
 impl Session {
@@ -259,9 +302,12 @@ impl Session {
             let reading = self.waiting < MAX_WAITING && !ends.stop.is_cancelled();
             tokio::select! {
                 biased;
-                Some(pkid) = self.acks.1.recv() => {
-                    self.waiting = self.waiting.saturating_sub(1);
-                    push(&mut out, Packet::PubAck(PubAck::new(pkid)));
+                Some(pkids) = self.acks.1.recv() => {
+                    self.acknowledge(&pkids, &mut out);
+                    // What other commits acknowledged meanwhile goes out in the same write.
+                    while let Ok(pkids) = self.acks.1.try_recv() {
+                        self.acknowledge(&pkids, &mut out);
+                    }
                 }
                 () = replaced.cancelled() => return End::Replaced,
                 () = ends.drained.cancelled() => {
@@ -284,14 +330,21 @@ impl Session {
     /// be reading).
     async fn flush_acks<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) {
         let mut out = BytesMut::new();
-        while let Ok(pkid) = self.acks.1.try_recv() {
-            push(&mut out, Packet::PubAck(PubAck::new(pkid)));
+        while let Ok(pkids) = self.acks.1.try_recv() {
+            self.acknowledge(&pkids, &mut out);
         }
         let flush = async {
             stream.write_all(&out).await?;
             stream.flush().await
         };
         let _ = tokio::time::timeout(FLUSH_DEADLINE, flush).await;
+    }
+
+    fn acknowledge(&mut self, pkids: &[u16], out: &mut BytesMut) {
+        self.waiting = self.waiting.saturating_sub(pkids.len());
+        for &pkid in pkids {
+            push(out, Packet::PubAck(PubAck::new(pkid)));
+        }
     }
 
     async fn handle(&mut self, packet: Packet, out: &mut BytesMut) -> Result<(), End> {

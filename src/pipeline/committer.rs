@@ -1,9 +1,9 @@
 //! Group commit: the one writer to the store, on its own thread.
 //!
-//! It takes every unit waiting in its queue, commits them in one transaction, and only then
-//! acknowledges the MQTT messages behind them and republishes their dead letters. A failed
-//! commit is retried with backoff while intake waits behind the bounded queue: nothing is
-//! acknowledged that is not stored.
+//! It takes every batch of units waiting in its queue, commits them in one transaction, and
+//! only then acknowledges the MQTT messages behind them and republishes their dead letters. A
+//! failed commit is retried with backoff while intake waits behind the bounded queue: nothing
+//! is acknowledged that is not stored.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use super::{Ack, Outbox};
 
 /// How long a failing commit is retried once the app is stopping, inside its 5 s to stop.
 const GIVE_UP_AT_SHUTDOWN: Duration = Duration::from_secs(2);
+use crate::endpoint::DeviceAcks;
 use crate::health::Health;
 use crate::live::Live;
 use crate::metrics::{Metrics, Queue};
@@ -47,10 +48,12 @@ pub struct Committer<W> {
 
 impl<W: StoreWriter> Committer<W> {
     /// Runs until every sender of `units` is gone and the queue is empty. Blocking.
-    pub fn run(mut self, mut units: mpsc::Receiver<Unit>) {
-        while let Some(first) = self.next_unit(&mut units) {
-            let mut batch = vec![first];
-            let mut size = batch[0].writes.len();
+    ///
+    /// The pipeline hands over one batch of units per run of inputs it drained, so a burst
+    /// wakes this thread once rather than once per message.
+    pub fn run(mut self, mut units: mpsc::Receiver<Vec<Unit>>) {
+        while let Some(mut batch) = self.next_batch(&mut units) {
+            let mut size = batch.iter().map(|u| u.writes.len()).sum();
             self.gather(&mut units, &mut batch, &mut size);
             self.metrics.set_queue_depth(Queue::commit, units.len());
             self.commit(batch);
@@ -71,29 +74,34 @@ impl<W: StoreWriter> Committer<W> {
         }
     }
 
-    /// Adds what is waiting to the batch, up to `max_batch` writes.
-    fn gather(&self, units: &mut mpsc::Receiver<Unit>, batch: &mut Vec<Unit>, size: &mut usize) {
+    /// Adds what is waiting to the batch, until it holds `max_batch` writes or more.
+    fn gather(
+        &self,
+        units: &mut mpsc::Receiver<Vec<Unit>>,
+        batch: &mut Vec<Unit>,
+        size: &mut usize,
+    ) {
         while *size < self.max_batch {
             match units.try_recv() {
-                Ok(unit) => {
-                    *size += unit.writes.len();
-                    batch.push(unit);
+                Ok(more) => {
+                    *size += more.iter().map(|u| u.writes.len()).sum::<usize>();
+                    batch.extend(more);
                 }
                 Err(_) => break,
             }
         }
     }
 
-    /// The next unit; while acknowledgements wait, it keeps offering them instead of
+    /// The next batch; while acknowledgements wait, it keeps offering them instead of
     /// sleeping on an empty queue.
-    fn next_unit(&mut self, units: &mut mpsc::Receiver<Unit>) -> Option<Unit> {
+    fn next_batch(&mut self, units: &mut mpsc::Receiver<Vec<Unit>>) -> Option<Vec<Unit>> {
         loop {
             self.flush_acks();
             if self.deferred.is_empty() {
                 return units.blocking_recv();
             }
             match units.try_recv() {
-                Ok(unit) => return Some(unit),
+                Ok(batch) => return Some(batch),
                 Err(mpsc::error::TryRecvError::Disconnected) => return None,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     std::thread::sleep(Duration::from_millis(1));
@@ -160,9 +168,10 @@ impl<W: StoreWriter> Committer<W> {
         self.flush_acks();
         let settled = after.iter().filter(|(ack, _)| ack.is_some()).count();
         self.health.settled(settled as u64);
+        let mut devices = DeviceAcks::default();
         for (ack, reply) in after {
             match ack {
-                Some(Ack::Device(ack)) => ack.send(),
+                Some(Ack::Device(ack)) => devices.push(ack),
                 // Acknowledgements keep their order: none overtakes one still waiting.
                 Some(Ack::Broker(pkid))
                     if !self.deferred.is_empty() || !self.outbox.acknowledge(pkid) =>
@@ -176,6 +185,7 @@ impl<W: StoreWriter> Committer<W> {
                 reply();
             }
         }
+        devices.send();
     }
 
     /// Gives a batch up at shutdown: nothing of it is acknowledged, so a persistent broker
@@ -305,11 +315,88 @@ mod tests {
                 ack: Some(Ack::Broker(pkid)),
                 reply: None,
             };
-            tx.try_send(unit).unwrap();
+            tx.try_send(vec![unit]).unwrap();
         }
         drop(tx);
         committer.run(rx);
         assert_eq!(*outbox.taken.lock().unwrap(), [1, 2, 3, 4, 5]);
+    }
+
+    /// A store whose first commit fails, and which notes whether any connection had an
+    /// acknowledgement waiting when a commit began.
+    struct Watched {
+        commits: Arc<std::sync::atomic::AtomicUsize>,
+        connections: Arc<std::sync::Mutex<Vec<mpsc::UnboundedReceiver<Vec<u16>>>>>,
+        early: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl StoreWriter for Watched {
+        fn commit(&mut self, _: &[Write]) -> Result<crate::store::Committed, StoreError> {
+            let connections = self.connections.lock().unwrap();
+            if connections.iter().any(|rx| !rx.is_empty()) {
+                self.early.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            match self
+                .commits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            {
+                0 => Err(StoreError::Closed),
+                _ => Ok(crate::store::Committed::default()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_burst_from_several_connections_is_acknowledged_to_each_in_order_once_committed() {
+        let (a, a_rx) = crate::endpoint::DeviceAck::queue();
+        let (b, b_rx) = crate::endpoint::DeviceAck::queue();
+        let (c, c_rx) = crate::endpoint::DeviceAck::queue();
+        let connections = Arc::new(std::sync::Mutex::new(vec![a_rx, b_rx, c_rx]));
+        let commits = Arc::default();
+        let early = Arc::default();
+        let writer = Watched {
+            commits: Arc::clone(&commits),
+            connections: Arc::clone(&connections),
+            early: Arc::clone(&early),
+        };
+        let committer = Committer {
+            writer,
+            outbox: Arc::new(crate::endpoint::StoredOnly),
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::default()),
+            max_batch: 16_000,
+            live: crate::live::channel(),
+            deferred: VecDeque::new(),
+            stopping: tokio_util::sync::CancellationToken::new(),
+            abandoned: Arc::default(),
+        };
+        let unit = |ack| Unit {
+            writes: Vec::new(),
+            ack: Some(Ack::Device(ack)),
+            reply: None,
+        };
+        // Two hand-offs of the pipeline, the connections' messages interleaved.
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(vec![unit(a(1)), unit(b(7)), unit(a(2)), unit(c(3))])
+            .unwrap();
+        tx.try_send(vec![unit(b(8)), unit(a(3)), unit(c(4)), unit(b(9))])
+            .unwrap();
+        drop(tx);
+        committer.run(rx);
+
+        // The failed attempt and its retry: one commit of both hand-offs.
+        assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(!early.load(std::sync::atomic::Ordering::Relaxed));
+        let mut connections = connections.lock().unwrap();
+        let got: Vec<Vec<Vec<u16>>> = connections
+            .iter_mut()
+            .map(|rx| std::iter::from_fn(|| rx.try_recv().ok()).collect())
+            .collect();
+        // Each connection is handed its acknowledgements once, in the order of its messages.
+        assert_eq!(
+            got,
+            [vec![vec![1, 2, 3]], vec![vec![7, 8, 9]], vec![vec![3, 4]]]
+        );
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! The spine: one task owns all tracking state and handles every report in order.
 //!
-//! ingest ─ [`Input`] ─▶ pipeline (registry, duplicates, device state) ─ [`Unit`] ─▶ committer
+//! ingest ─ [`Input`] ─▶ pipeline (registry, duplicates, device state) ─ [`Unit`]s ─▶ committer
 //!
 //! Both queues are bounded. When the store falls behind, the committer's queue fills, the
 //! pipeline waits on it, the ingest queue fills, and the ingest stops reading from the broker,
 //! which holds the rest: back-pressure all the way to the broker, never a dropped message.
+//!
+//! The pipeline takes every input waiting (up to [`HANDOFF_BATCH`]) and hands their units to
+//! the committer in one message: under load a burst costs the threads a few wake-ups, not
+//! several per message.
 
 mod committer;
 mod dedupe;
 mod geo;
+#[cfg(test)]
+mod handoff_tests;
 mod saved;
 mod startup;
 mod track;
@@ -106,6 +112,10 @@ const SILENCE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 /// Devices whose signal loss is committed together: a few thousand writes, a commit of tens
 /// of milliseconds.
 const SILENCE_UNIT: usize = 1024;
+/// Inputs taken from the ingest queue at once, whose units go to the committer as one batch.
+/// The committer's queue is bounded in batches, so this times its capacity bounds the
+/// messages it can hold.
+pub const HANDOFF_BATCH: usize = 256;
 
 pub struct Pipeline {
     /// Boxed: a hash table keeps up to twice as many slots as entries, and a slot of a few
@@ -113,7 +123,7 @@ pub struct Pipeline {
     devices: HashMap<DeviceId, Box<Tracked>>,
     geo: Geo,
     transits: TransitStep,
-    committer: mpsc::Sender<Unit>,
+    committer: mpsc::Sender<Vec<Unit>>,
     metrics: Arc<Metrics>,
     historian: Historian,
     /// When each device last had a reject logged: at most one log line per device a minute.
@@ -129,7 +139,7 @@ impl Pipeline {
         snapshot: Snapshot,
         geo: Geo,
         mut transits: TransitStep,
-        committer: mpsc::Sender<Unit>,
+        committer: mpsc::Sender<Vec<Unit>>,
         metrics: Arc<Metrics>,
         historian: Historian,
     ) -> Self {
@@ -148,7 +158,7 @@ impl Pipeline {
         devices: HashMap<DeviceId, Box<Tracked>>,
         geo: Geo,
         transits: TransitStep,
-        committer: mpsc::Sender<Unit>,
+        committer: mpsc::Sender<Vec<Unit>>,
         metrics: Arc<Metrics>,
         historian: Historian,
     ) -> Self {
@@ -169,9 +179,10 @@ impl Pipeline {
     pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>, cancel: CancellationToken) {
         let mut silence = tokio::time::interval(SILENCE_CHECK);
         silence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(HANDOFF_BATCH);
         loop {
-            let input = tokio::select! {
-                input = inputs.recv() => input,
+            let taken = tokio::select! {
+                taken = inputs.recv_many(&mut batch, HANDOFF_BATCH) => taken,
                 _ = silence.tick(), if !cancel.is_cancelled() => {
                     let mut units = self.check_silence(Utc::now());
                     let mut writes = Vec::new();
@@ -186,12 +197,15 @@ impl Pipeline {
                 }
                 () = cancel.cancelled() => {
                     inputs.close();
-                    inputs.recv().await
+                    inputs.recv_many(&mut batch, HANDOFF_BATCH).await
                 }
             };
-            let Some(input) = input else { break };
+            // Nothing taken: the queue is closed and empty.
+            if taken == 0 {
+                break;
+            }
             self.metrics.set_queue_depth(Queue::ingest, inputs.len());
-            if !self.handle(input).await {
+            if !self.handle(&mut batch).await {
                 warn!("The committer stopped; the pipeline stops with it.");
                 break;
             }
@@ -227,7 +241,7 @@ impl Pipeline {
             ack: None,
             reply: None,
         };
-        if self.committer.send(unit).await.is_ok() {
+        if self.committer.send(vec![unit]).await.is_ok() {
             info!(
                 devices = self.devices.len(),
                 bytes,
@@ -237,9 +251,19 @@ impl Pipeline {
         }
     }
 
-    /// Handles one input and hands its writes to the committer; false when the committer
-    /// has stopped.
-    async fn handle(&mut self, input: Input) -> bool {
+    /// Handles the inputs in order and hands their writes to the committer together, leaving
+    /// `inputs` empty; false when the committer has stopped.
+    async fn handle(&mut self, inputs: &mut Vec<Input>) -> bool {
+        let units: Vec<Unit> = inputs
+            .drain(..)
+            .filter_map(|input| self.unit(input))
+            .collect();
+        units.is_empty() || self.committer.send(units).await.is_ok()
+    }
+
+    /// Runs one input; its writes and what to do once they are committed, or `None` when
+    /// there is nothing to commit (it was answered at once).
+    fn unit(&mut self, input: Input) -> Option<Unit> {
         let unit = match input {
             Input::Delivery(delivery) => self.deliver(delivery),
             Input::Store { writes, reply } => Unit {
@@ -249,10 +273,7 @@ impl Pipeline {
                     let _ = reply.send(());
                 })),
             },
-            Input::Transit(command) => match self.transit_command(command) {
-                Some(unit) => unit,
-                None => return true,
-            },
+            Input::Transit(command) => self.transit_command(command)?,
             Input::RegisterDevice {
                 device,
                 account,
@@ -267,11 +288,11 @@ impl Pipeline {
                 },
                 Err(e) => {
                     let _ = reply.send(Err(e));
-                    return true;
+                    return None;
                 }
             },
         };
-        self.committer.send(unit).await.is_ok()
+        Some(unit)
     }
 
     /// Runs a transit command; `None` when it was refused and answered at once.
@@ -419,12 +440,13 @@ impl Pipeline {
                 }
                 let _ = done.send(());
             }));
-            if self.committer.send(unit).await.is_err() {
+            if self.committer.send(vec![unit]).await.is_err() {
                 return false;
             }
             // Devices keep being served while a unit commits: a mass signal loss must not
             // stall intake.
             let mut committed = std::pin::pin!(committed);
+            let mut batch = Vec::with_capacity(HANDOFF_BATCH);
             loop {
                 tokio::select! {
                     // A unit committed before the stop counts as committed.
@@ -434,17 +456,15 @@ impl Pipeline {
                         self.ahead_of_store = true;
                         return true;
                     }
-                    input = inputs.recv() => match input {
-                        Some(input) => {
-                            if !self.handle(input).await {
-                                return false;
-                            }
-                        }
-                        None => {
+                    taken = inputs.recv_many(&mut batch, HANDOFF_BATCH) => {
+                        if taken == 0 {
                             self.ahead_of_store = true;
                             return true;
                         }
-                    },
+                        if !self.handle(&mut batch).await {
+                            return false;
+                        }
+                    }
                 }
             }
         }

@@ -20,7 +20,7 @@ const TRUCKS: usize = 3;
 
 /// Trucks last heard three hours ago, long past any allowance: the first silence check
 /// raises a loss for each.
-fn silent_fleet() -> (Pipeline, mpsc::Receiver<Unit>) {
+fn silent_fleet() -> (Pipeline, mpsc::Receiver<Vec<Unit>>) {
     let atlas = Arc::new(Atlas::embedded().expect("the shipped maps load"));
     let index = Arc::new(GeofenceIndex::new(&atlas));
     let heard = Utc::now() - Duration::hours(3);
@@ -74,6 +74,12 @@ fn silent_fleet() -> (Pipeline, mpsc::Receiver<Unit>) {
     (pipeline, units)
 }
 
+/// The first unit handed to the committer: the first silence check's losses.
+async fn first_unit(units: &mut mpsc::Receiver<Vec<Unit>>) -> Unit {
+    let handed = units.recv().await.expect("the first silence check's unit");
+    handed.into_iter().next().expect("a unit")
+}
+
 fn losses(unit: &Unit) -> usize {
     unit.writes
         .iter()
@@ -94,7 +100,7 @@ async fn a_clean_stop_hands_every_device_s_state_to_the_store_last() {
     let (_inputs, inputs) = mpsc::channel(1);
     let cancel = CancellationToken::new();
     let running = tokio::spawn(pipeline.run(inputs, cancel.clone()));
-    let mut raised = units.recv().await.expect("the first silence check's unit");
+    let mut raised = first_unit(&mut units).await;
     assert_eq!(losses(&raised), TRUCKS);
     // Committed: the pipeline hears of it and the losses are in the store.
     if let Some(reply) = raised.reply.take() {
@@ -103,8 +109,8 @@ async fn a_clean_stop_hands_every_device_s_state_to_the_store_last() {
     cancel.cancel();
     running.await.expect("the pipeline stops");
     let mut rest = Vec::new();
-    while let Ok(unit) = units.try_recv() {
-        rest.push(unit);
+    while let Ok(handed) = units.try_recv() {
+        rest.extend(handed);
     }
     let last = rest.last().expect("a unit after the losses");
     assert_eq!(
@@ -120,16 +126,18 @@ async fn a_stop_that_leaves_raised_losses_uncommitted_saves_no_state() {
     let (_inputs, inputs) = mpsc::channel(1);
     let cancel = CancellationToken::new();
     let running = tokio::spawn(pipeline.run(inputs, cancel.clone()));
-    let raised = units.recv().await.expect("the first silence check's unit");
+    let raised = first_unit(&mut units).await;
     assert_eq!(losses(&raised), TRUCKS);
     // The stop comes before the commit: the losses are in memory, not in the store.
     cancel.cancel();
     running.await.expect("the pipeline stops");
-    while let Ok(unit) = units.try_recv() {
-        assert_eq!(
-            saved(&unit),
-            None,
-            "a state ahead of the store is not saved"
-        );
+    while let Ok(handed) = units.try_recv() {
+        for unit in handed {
+            assert_eq!(
+                saved(&unit),
+                None,
+                "a state ahead of the store is not saved"
+            );
+        }
     }
 }

@@ -32,7 +32,7 @@ pub struct Startup {
     pub historian: Historian,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub committer: mpsc::Sender<Unit>,
+    pub committer: mpsc::Sender<Vec<Unit>>,
     /// The transit and risk rules in force.
     pub rules: crate::rules::Rules,
 }

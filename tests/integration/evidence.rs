@@ -422,11 +422,15 @@ fn positions_moved_by_a_degree_are_named() {
     drop(db);
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
+    // Within a batch, differences are listed in the order of their hashes, and only the first
+    // 200: which of the moved fixes are named depends on how many batches they were
+    // committed in, so only that they are named, and all counted.
     assert!(
-        text.contains(&format!("the report of device {DEVICE} seq 1 at")),
+        text.contains(&format!("the report of device {DEVICE} seq ")),
         "{text}"
     );
     assert!(text.contains("is not as committed"), "{text}");
+    assert!(text.contains("1000 problems"), "{text}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod acknowledgements;
 mod api_errors;
 mod auth;
 mod bridge;

@@ -44,6 +44,8 @@ struct Row {
     trace: Trace,
     /// CPU seconds of the broker or server process during the run.
     cpu_s: f64,
+    /// Context switches of the process's threads during the run.
+    switches: u64,
     peak_rss_kib: u64,
 }
 
@@ -62,6 +64,26 @@ pub fn cpu_seconds(pid: u32) -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Context switches (voluntary and not) of all of a process's threads, from
+/// /proc/PID/task/*/status: each one is a wake-up or a preemption, what hand-offs between
+/// threads cost beyond their CPU. A thread that ended meanwhile is not counted.
+pub fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
@@ -152,6 +174,7 @@ where
 {
     let messages = fleet.fixes(args.messages, 0, chrono::Utc::now());
     let cpu_before = cpu_seconds(process.pid());
+    let switches_before = context_switches(process.pid());
     let started = Instant::now();
     let (connections, inflight) = (args.connections, args.inflight);
     let publish = tokio::spawn(async move {
@@ -160,6 +183,7 @@ where
     let timeout = Duration::from_secs(args.timeout_s);
     let trace = traffic::watch(started, target, Duration::from_millis(50), timeout, count).await;
     let cpu_s = cpu_seconds(process.pid()) - cpu_before;
+    let switches = context_switches(process.pid()).saturating_sub(switches_before);
     if trace.reached {
         publish.await??;
     } else {
@@ -175,6 +199,7 @@ where
         name,
         trace,
         cpu_s,
+        switches,
         peak_rss_kib,
     })
 }
@@ -182,19 +207,20 @@ where
 fn report(args: &ThroughputArgs, rows: &[Row]) {
     let target = args.messages as u64;
     println!(
-        "| scenario | fixes arrived | seconds | fixes/s (10–90 %) | fixes/s until the count last grew | process CPU µs/fix | peak RSS MiB |"
+        "| scenario | fixes arrived | seconds | fixes/s (10–90 %) | fixes/s until the count last grew | process CPU µs/fix | context switches/fix | peak RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for row in rows {
         let done = row.trace.points.last().map_or(0, |p| p.1);
         println!(
-            "| {} | {done}{} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} |",
+            "| {} | {done}{} | {:.1} | {:.0} | {:.0} | {:.1} | {:.3} | {:.0} |",
             row.name,
             if row.trace.reached { "" } else { " (stalled)" },
             row.trace.seconds(),
             row.trace.sustained(target),
             row.trace.while_progressing(),
             row.cpu_s * 1e6 / done.max(1) as f64,
+            row.switches as f64 / done.max(1) as f64,
             row.peak_rss_kib as f64 / 1024.0,
         );
     }
