@@ -21,11 +21,16 @@ const TRUCKS: usize = 3;
 /// Trucks last heard three hours ago, long past any allowance: the first silence check
 /// raises a loss for each.
 fn silent_fleet() -> (Pipeline, mpsc::Receiver<Vec<Unit>>) {
+    let (pipeline, units, _) = silent_fleet_of(TRUCKS);
+    (pipeline, units)
+}
+
+fn silent_fleet_of(trucks: usize) -> (Pipeline, mpsc::Receiver<Vec<Unit>>, Arc<Metrics>) {
     let atlas = Arc::new(Atlas::embedded().expect("the shipped maps load"));
     let index = Arc::new(GeofenceIndex::new(&atlas));
     let heard = Utc::now() - Duration::hours(3);
     let mut snapshot = Snapshot::default();
-    for n in 0..TRUCKS {
+    for n in 0..trucks {
         let id = DeviceId::parse(&format!("parked-{n}")).expect("a valid id");
         let device = Device {
             device_id: id.clone(),
@@ -42,7 +47,7 @@ fn silent_fleet() -> (Pipeline, mpsc::Receiver<Vec<Unit>>) {
             t: heard,
             point: GeoPoint {
                 lat: 42.87,
-                lon: 74.59 + n as f64 / 100.0,
+                lon: 74.59 + (n % 100) as f64 / 100.0,
             },
             speed_kmh: None,
             heading_deg: None,
@@ -63,15 +68,16 @@ fn silent_fleet() -> (Pipeline, mpsc::Receiver<Vec<Unit>>) {
     let transits = TransitStep::new(atlas.clone(), Vec::new(), Historian::default(), rules)
         .expect("the shipped rules load");
     let (committer, units) = mpsc::channel(16);
+    let metrics = Arc::new(Metrics::new());
     let pipeline = Pipeline::new(
         snapshot,
         Geo::new(index, &atlas),
         transits,
         committer,
-        Arc::new(Metrics::new()),
+        metrics.clone(),
         Historian::default(),
     );
-    (pipeline, units)
+    (pipeline, units, metrics)
 }
 
 /// The first unit handed to the committer: the first silence check's losses.
@@ -140,4 +146,37 @@ async fn a_stop_that_leaves_raised_losses_uncommitted_saves_no_state() {
             );
         }
     }
+}
+
+/// A mass loss is raised a unit at a time, each once the one before is committed: the
+/// pipeline never holds the writes of the whole fleet's losses at once.
+#[tokio::test]
+async fn a_mass_signal_loss_is_raised_one_unit_at_a_time() {
+    let trucks = 2 * super::SILENCE_UNIT + 1;
+    let (pipeline, mut units, metrics) = silent_fleet_of(trucks);
+    let (_inputs, inputs) = mpsc::channel(1);
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn(pipeline.run(inputs, cancel.clone()));
+    let raised = |metrics: &Metrics| {
+        let text = metrics.render();
+        text.lines()
+            .find(|l| l.starts_with(r#"caravan_geofence_events_total{kind="signal_lost"}"#))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let mut seen = 0;
+    for expected in [super::SILENCE_UNIT, super::SILENCE_UNIT, 1] {
+        let mut unit = first_unit(&mut units).await;
+        assert_eq!(losses(&unit), expected);
+        seen += expected;
+        // Nothing beyond this unit is raised until it is committed.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(raised(&metrics), seen);
+        if let Some(reply) = unit.reply.take() {
+            reply();
+        }
+    }
+    cancel.cancel();
+    running.await.expect("the pipeline stops");
 }
