@@ -64,15 +64,15 @@ pub fn read_current(
         return Ok(HashMap::new());
     }
     let mut stmt = conn.prepare("SELECT device_id, body FROM saved_tracks")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
+    let mut rows = stmt.query([])?;
     let mut saved = HashMap::new();
-    for row in rows {
-        let (id, body) = row?;
-        // A row naming no valid device id is skipped: that device is replayed instead.
-        if let Ok(id) = DeviceId::parse(&id) {
-            saved.insert(id, body);
+    while let Some(row) = rows.next()? {
+        // A row that is not a device id and a blob (an edited store) is skipped: that device
+        // is replayed instead.
+        let id = row.get_ref(0)?.as_str().ok().map(DeviceId::parse);
+        let body = row.get_ref(1)?.as_blob().ok();
+        if let (Some(Ok(id)), Some(body)) = (id, body) {
+            saved.insert(id, body.to_vec());
         }
     }
     Ok(saved)

@@ -399,7 +399,13 @@ impl StoreReader for SqliteReader {
         engine: &str,
     ) -> Result<Snapshot, StoreError> {
         let devices = self.devices(&DeviceFilter::default(), None, usize::MAX >> 1)?;
-        let saved = self.with_conn(|conn| super::saved_tracks::read_current(conn, engine))?;
+        // The save only saves time: one that cannot be read (an edited store) is replayed.
+        let saved = self
+            .with_conn(|conn| super::saved_tracks::read_current(conn, engine))
+            .unwrap_or_else(|error| {
+                warn!(%error, "The tracking state saved at the last stop cannot be read; replaying every device's reports.");
+                Default::default()
+            });
         // One connection for every device: a checkout per query cost more than the query.
         let (recent_seqs, recent) = self.with_conn(|conn| {
             let mut seqs = Vec::new();

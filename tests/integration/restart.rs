@@ -183,6 +183,10 @@ enum Saved {
     Overtaken,
     /// The device's record was overwritten with bytes that are no saved state.
     Edited,
+    /// The record was overwritten with text: the column's type no longer holds.
+    Retyped,
+    /// The marker's engine was overwritten with a number.
+    MarkerRetyped,
 }
 
 /// A clean stop saves every device's state and the next start takes it up instead of
@@ -192,7 +196,13 @@ enum Saved {
 #[tokio::test]
 async fn a_clean_stop_saves_the_tracking_state_and_the_next_start_takes_it_up_only_while_it_stands()
 {
-    for saved in [Saved::AsLeft, Saved::Overtaken, Saved::Edited] {
+    for saved in [
+        Saved::AsLeft,
+        Saved::Overtaken,
+        Saved::Edited,
+        Saved::Retyped,
+        Saved::MarkerRetyped,
+    ] {
         let app = spawn_app().await;
         app.register("s-1").await;
         let device = app.mqtt("s-1").await;
@@ -216,6 +226,8 @@ async fn a_clean_stop_saves_the_tracking_state_and_the_next_start_takes_it_up_on
             Saved::AsLeft => "SELECT 1",
             Saved::Overtaken => "UPDATE saved_tracks_at SET events_id = events_id - 1",
             Saved::Edited => "UPDATE saved_tracks SET body = x'ff01ff01ff'",
+            Saved::Retyped => "UPDATE saved_tracks SET body = 'a text'",
+            Saved::MarkerRetyped => "UPDATE saved_tracks_at SET engine = 42",
         };
         conn.execute_batch(edit).expect("the edit");
         drop(conn);
@@ -232,7 +244,7 @@ async fn a_clean_stop_saves_the_tracking_state_and_the_next_start_takes_it_up_on
             .await;
         let expected = match saved {
             Saved::AsLeft => (1.0, 0.0),
-            Saved::Overtaken | Saved::Edited => (0.0, 1.0),
+            _ => (0.0, 1.0),
         };
         assert_eq!((taken_up, replayed), expected, "{saved:?}");
         let device = app.mqtt("s-1").await;
