@@ -554,6 +554,8 @@ pub(crate) struct Restored {
     pub saved: usize,
     /// By replaying their last reports.
     pub replayed: usize,
+    /// Of those replayed, the ones whose saved record was refused.
+    pub refused: usize,
 }
 
 /// Rebuilds every device's tracking state from the snapshot: its duplicate window, its
@@ -592,7 +594,11 @@ fn restore(
             }
             failed => {
                 if let Some(Err(error)) = failed {
-                    warn!(%error, device_id = %id, "A saved track was not taken up; replaying the device's reports.");
+                    // Once: an edited store could otherwise write a line per device.
+                    if restored.refused == 0 {
+                        warn!(%error, device_id = %id, "A saved track was not taken up; replaying the device's reports (the count follows once restored).");
+                    }
+                    restored.refused += 1;
                 }
                 let (stored_seqs, reports) = match (seqs.remove(&id), recent.remove(&id)) {
                     (Some(s), Some(r)) => (s, r),

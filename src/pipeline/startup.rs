@@ -83,6 +83,7 @@ impl Startup {
                     devices = devices.len(),
                     saved = how.saved,
                     replayed = how.replayed,
+                    refused = how.refused,
                     routes_built = transits.routes_built(),
                     devices_s,
                     transits_s,
