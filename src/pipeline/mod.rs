@@ -120,7 +120,7 @@ pub const HANDOFF_BATCH: usize = 256;
 pub struct Pipeline {
     /// Boxed: a hash table keeps up to twice as many slots as entries, and a slot of a few
     /// hundred bytes per device would double the memory of every device; a pointer does not.
-    devices: HashMap<DeviceId, Box<Tracked>>,
+    devices: Devices,
     geo: Geo,
     transits: TransitStep,
     committer: mpsc::Sender<Vec<Unit>>,
@@ -155,7 +155,7 @@ impl Pipeline {
 
     /// The pipeline over devices already restored.
     fn resume(
-        devices: HashMap<DeviceId, Box<Tracked>>,
+        devices: Devices,
         geo: Geo,
         transits: TransitStep,
         committer: mpsc::Sender<Vec<Unit>>,
@@ -633,11 +633,7 @@ fn replayed(
         track.resume_signal_lost(*since);
     }
     transits.assign_route(geo.engine(), &mut track);
-    Tracked {
-        state: DeviceState { geo: None, ..state },
-        seqs: window,
-        geo: track,
-    }
+    saved::tracked(state, window, track)
 }
 
 #[cfg(test)]

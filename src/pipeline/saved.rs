@@ -57,8 +57,8 @@ pub(super) fn resume(
     })
 }
 
-/// The state of a device whose record was taken up: as stored, without the geofence part,
-/// which the track holds.
+/// A device's state from its stored state, duplicate window and track, however they were
+/// rebuilt: the stored state without its geofence part, which the track holds.
 pub(super) fn tracked(state: DeviceState, seqs: SeqWindow, geo: DeviceTrack) -> Tracked {
     Tracked {
         state: DeviceState { geo: None, ..state },
