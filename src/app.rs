@@ -164,6 +164,22 @@ impl App {
         // The pipeline restores its state after the API is up (src/pipeline/startup.rs).
         // Devices may connect meanwhile: what they send waits in the bounded queue, and
         // nothing is acknowledged before it is committed.
+        let peers = settings.exchange.peers(&key.fingerprint())?;
+        let exchange_status = Arc::new(crate::exchange::Status::default());
+        let exchange = (!settings.exchange.countries.is_empty()).then(|| {
+            let located = index.clone();
+            let locate: crate::exchange::outbound::Locate = Arc::new(move |lat, lon| {
+                located
+                    .locate(crate::telemetry::GeoPoint { lat, lon })
+                    .country
+            });
+            crate::exchange::Exchange::new(
+                key.fingerprint(),
+                settings.exchange.countries.clone(),
+                peers.clone(),
+                locate,
+            )
+        });
         let startup = Startup {
             reader: reader.clone(),
             atlas: atlas.clone(),
@@ -173,6 +189,7 @@ impl App {
             health: health.clone(),
             committer: units_tx,
             rules,
+            exchange,
         };
         let pipeline = tokio::spawn(startup.run(inputs_rx, cancel.clone()));
         let intake = match (endpoint, ingest) {
@@ -204,6 +221,25 @@ impl App {
         // Only now that everything that can fail has started: a first start that fails (a
         // port in use) must not make a token that nobody is shown.
         let bootstrap_token = bootstrap(&settings.store.data_dir, reader.clone()).await?;
+        let mut tasks = Vec::new();
+        if !settings.exchange.countries.is_empty() {
+            let links = crate::exchange::sender::Links {
+                reader: reader.clone(),
+                key: key.clone(),
+                pipeline: inputs_tx.clone(),
+                metrics: metrics.clone(),
+                status: exchange_status.clone(),
+            };
+            for peer in &peers {
+                let run = crate::exchange::sender::run(peer.clone(), links.clone(), cancel.clone());
+                tasks.push(tokio::spawn(run));
+            }
+        }
+        let directory = Arc::new(crate::exchange::Directory {
+            countries: settings.exchange.countries.clone(),
+            peers,
+            status: exchange_status,
+        });
         let ctx = api::Context {
             reader,
             pipeline: inputs_tx,
@@ -218,6 +254,7 @@ impl App {
             instance_key: key,
             index: index.clone(),
             streams: Arc::new(api::Streams::default()),
+            exchange: directory,
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
@@ -230,7 +267,10 @@ impl App {
             sessions,
             bootstrap_token,
             cancel,
-            tasks: vec![api, intake, pipeline, committer, watchdog],
+            tasks: {
+                tasks.extend([api, intake, pipeline, committer, watchdog]);
+                tasks
+            },
             historian: (historian_stop, historian_driver),
             abandoned,
             evidence,

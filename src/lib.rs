@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod device;
 pub mod endpoint;
 pub mod evidence;
+pub mod exchange;
 pub mod geofence;
 pub mod health;
 pub mod historian;

@@ -43,6 +43,18 @@ pub struct FromLabel {
     pub from: &'static str,
 }
 
+/// A peer instance of the exchange, by its configured name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    pub peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerOutcomeLabel {
+    pub peer: String,
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
     pub queue: Queue,
@@ -69,6 +81,12 @@ pub struct Metrics {
     pub intake_stalled: Gauge,
     /// Dead-letter payloads cut to their prefix, and dead letters removed for age or budget.
     dead_letters_trimmed: Family<OutcomeLabel, Counter>,
+    /// Messages waiting in each peer's outbox, and the age of the oldest in seconds.
+    exchange_waiting: Family<PeerLabel, Gauge>,
+    exchange_oldest_seconds: Family<PeerLabel, Gauge>,
+    /// Messages sent to each peer by what became of them (applied, duplicate, refused), and
+    /// failed deliveries (failed).
+    exchange_sent: Family<PeerOutcomeLabel, Counter>,
 }
 
 /// The historian's own figures, copied in at scrape time. Its running totals are counters
@@ -208,6 +226,24 @@ impl Metrics {
             "Dead letters cut to a prefix (payload_cut) or deleted (expired, over_budget)",
             dead_letters_trimmed.clone(),
         );
+        let exchange_waiting = Family::<PeerLabel, Gauge>::default();
+        registry.register(
+            "exchange_outbox_waiting",
+            "Messages waiting in a peer instance's outbox",
+            exchange_waiting.clone(),
+        );
+        let exchange_oldest_seconds = Family::<PeerLabel, Gauge>::default();
+        registry.register(
+            "exchange_outbox_oldest_seconds",
+            "Age of the oldest message waiting for a peer instance",
+            exchange_oldest_seconds.clone(),
+        );
+        let exchange_sent = Family::<PeerOutcomeLabel, Counter>::default();
+        registry.register(
+            "exchange_sent",
+            "Messages sent to a peer instance by outcome (applied, duplicate, refused), and failed deliveries",
+            exchange_sent.clone(),
+        );
         // Every label is present from the start so dashboards show zeros, not gaps.
         for kind in MessageKind::ALL {
             let _ = messages.get_or_create(&KindLabel {
@@ -235,7 +271,27 @@ impl Metrics {
             mqtt_connects,
             intake_stalled,
             dead_letters_trimmed,
+            exchange_waiting,
+            exchange_oldest_seconds,
+            exchange_sent,
         }
+    }
+
+    /// A peer's outbox as last read.
+    pub fn set_exchange_outbox(&self, peer: &str, waiting: i64, oldest_s: i64) {
+        let label = PeerLabel { peer: peer.into() };
+        self.exchange_waiting.get_or_create(&label).set(waiting);
+        self.exchange_oldest_seconds
+            .get_or_create(&label)
+            .set(oldest_s);
+    }
+
+    pub fn exchange_sent(&self, peer: &str, outcome: &'static str, n: u64) {
+        let label = PeerOutcomeLabel {
+            peer: peer.into(),
+            outcome,
+        };
+        self.exchange_sent.get_or_create(&label).inc_by(n);
     }
 
     pub fn mqtt_connect(&self, outcome: &'static str) {

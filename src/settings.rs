@@ -25,6 +25,7 @@ pub struct Settings {
     pub geofence: GeofenceConfig,
     pub dead_letters: DeadLetterSettings,
     pub evidence: crate::evidence::writer::EvidenceSettings,
+    pub exchange: crate::exchange::ExchangeSettings,
 }
 
 /// How much of refused messages is kept: they come from outside, so the store must not grow

@@ -8,6 +8,7 @@ mod dead_letters;
 mod devices;
 mod error;
 mod evidence;
+mod exchange;
 mod export;
 pub mod gzip;
 mod maps;
@@ -62,6 +63,8 @@ pub struct Context {
     pub index: Arc<crate::geofence::GeofenceIndex>,
     /// Open streams per token and the tickets that open them.
     pub streams: Arc<stream::Streams>,
+    /// The exchange with peer instances (empty when off).
+    pub exchange: Arc<crate::exchange::Directory>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -112,6 +115,8 @@ pub fn routes(
         .or(stream::routes(ctx.clone()))
         .unify()
         .or(evidence::routes(ctx.clone()))
+        .unify()
+        .or(exchange::routes(ctx.clone()))
         .unify()
         .or(maps::routes(ctx))
         .unify()

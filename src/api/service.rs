@@ -27,7 +27,21 @@ pub async fn healthz(ctx: Context) -> Result<warp::reply::Response, Infallible> 
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok(warp::reply::with_status(warp::reply::json(&report), status).into_response())
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    // A peer that is down is the exchange's problem, not this instance's: it is reported
+    // here but does not make the instance unhealthy (its messages wait in the outbox).
+    body["exchange"] = exchange_state(&ctx.exchange);
+    Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
+}
+
+/// `off`, or each peer's outbox depth, age and reachability, and the first trouble.
+fn exchange_state(exchange: &crate::exchange::Directory) -> serde_json::Value {
+    if !exchange.is_on() {
+        return serde_json::json!({ "status": "off" });
+    }
+    let peers = exchange.status.snapshot();
+    let status = exchange.status.trouble().unwrap_or_else(|| "ok".into());
+    serde_json::json!({ "status": status, "peers": peers })
 }
 
 /// The historian never makes Caravan unhealthy (it spills to disk), but its state is shown.

@@ -2,6 +2,7 @@
 
 mod audit;
 mod device;
+mod exchange;
 mod logging;
 mod maps;
 mod rules;
@@ -64,6 +65,9 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Drive a simulated fleet on the shipped corridors against a broker and the API.
     Simulate(simulate::SimulateArgs),
+    /// The exchange with other national instances: this instance's identity for a peer.
+    #[command(subcommand)]
+    Exchange(exchange::ExchangeCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Maps(command) => maps::run(command),
         Command::Rules(command) => rules::run(command, &settings),
         Command::Simulate(args) => simulate::run(args, &settings).await,
+        Command::Exchange(command) => exchange::run(command, &settings),
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! The `transits` table is what the API serves; the log is what is chained and signed. Each
 //! change to a transit writes records in the same commit (`declared` with the whole
-//! transit, then status changes, alerts raised, repeated, ended and updated, inspections,
-//! risk), so replaying them gives the status, transitions, alerts with their lifecycle and
-//! outcomes, inspections, seals and deadline the table must show.
+//! transit, or `received` with the whole record from the peer instance that holds it; then
+//! status changes, alerts raised, repeated, ended and updated, inspections, risk), so
+//! replaying them gives the status, transitions, alerts with their lifecycle and outcomes,
+//! inspections, seals and deadline the table must show.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +32,8 @@ pub fn rebuild(events: &[StoredEvent]) -> BTreeMap<String, Rebuilt> {
         let Some(kind) = e.kind.strip_prefix("transit.") else {
             continue;
         };
-        if kind == "declared" {
+        // A declaration, or a record received whole from the peer that holds the transit.
+        if kind == "declared" || kind == "received" {
             match serde_json::from_value::<Transit>(e.body.clone()) {
                 Ok(transit) => {
                     out.insert(

@@ -35,6 +35,8 @@ pub struct Startup {
     pub committer: mpsc::Sender<Vec<Unit>>,
     /// The transit and risk rules in force.
     pub rules: crate::rules::Rules,
+    /// The exchange with peer instances, resumed from the store's cursors.
+    pub exchange: Option<crate::exchange::Exchange>,
 }
 
 impl Startup {
@@ -50,6 +52,7 @@ impl Startup {
             health,
             committer,
             rules,
+            exchange,
         } = self;
         let stop = cancel.clone();
         let hist = historian.clone();
@@ -73,6 +76,10 @@ impl Startup {
             })?;
             let read_s = started.elapsed().as_secs_f64();
             let mut transits = TransitStep::new(atlas, stored, hist, rules)?;
+            if let Some(mut exchange) = exchange {
+                exchange.resume(reader.exchange_cursors()?);
+                transits = transits.with_exchange(exchange);
+            }
             let replay = |id: &_, max_seq| {
                 reader.device_window(id, max_seq, SeqWindow::WIDTH, RECENT_REPORTS)
             };

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use crate::exchange::{routing, Body, Exchange, Message, Outcome, Peer, Signed};
 use crate::geofence::{DeviceTrack, Engine, GeofenceEvent, RouteCache};
 use crate::historian::{AlertRecord, Historian};
 use crate::maps::Atlas;
@@ -33,6 +34,13 @@ pub enum TransitCommand {
         by: Actor,
         reply: oneshot::Sender<Result<Box<Transit>, ActionError>>,
     },
+    /// A message from a peer instance, its signature verified by the API.
+    Receive {
+        from: Arc<Peer>,
+        message: Box<Message>,
+        signed: Signed,
+        reply: oneshot::Sender<Outcome>,
+    },
 }
 
 /// The pipeline's transits.
@@ -42,6 +50,8 @@ pub struct TransitStep {
     routes: RouteCache,
     /// Raised alerts are copied to the historian.
     historian: Historian,
+    /// The exchange with peer instances, when configured.
+    exchange: Option<Exchange>,
 }
 
 /// Writes and the reply to send once they are committed.
@@ -64,7 +74,15 @@ impl TransitStep {
             book,
             routes: RouteCache::default(),
             historian,
+            exchange: None,
         })
+    }
+
+    /// Keeps peer instances informed of the transits that concern them, and applies what
+    /// they send.
+    pub fn with_exchange(mut self, exchange: Exchange) -> Self {
+        self.exchange = Some(exchange);
+        self
     }
 
     /// Gives a device's track the approved route of its open transit, or none.
@@ -144,10 +162,14 @@ impl TransitStep {
                 action,
                 by,
                 reply,
-            } => match self.book.act(&id, action, &by, now) {
+            } => match self.book.act(&id, action.clone(), &by, now) {
                 Ok(change) => {
                     let devices = change.transit.devices.clone();
                     let transit = change.transit.clone();
+                    // Acted on here, on a transit a peer holds: the holder applies it too.
+                    if let Some(ex) = self.exchange.as_mut() {
+                        writes.extend(ex.queue_action(&change.transit, action, &by, now));
+                    }
                     self.push_change(change, &mut writes);
                     let send = Box::new(move || {
                         let _ = reply.send(Ok(transit));
@@ -159,12 +181,87 @@ impl TransitStep {
                     ((writes, None), Vec::new())
                 }
             },
+            TransitCommand::Receive {
+                from,
+                message,
+                signed,
+                reply,
+            } => self.receive(&from, *message, &signed, reply, now),
         }
+    }
+
+    /// Applies a peer's message once: a record of a transit it holds, or an action on one
+    /// held here, each within what the peer's countries may assert.
+    fn receive(
+        &mut self,
+        from: &Peer,
+        message: Message,
+        signed: &Signed,
+        reply: oneshot::Sender<Outcome>,
+        now: DateTime<Utc>,
+    ) -> (Answer, Vec<DeviceId>) {
+        let seq = message.seq;
+        let Some(ex) = self.exchange.as_ref() else {
+            let reason = "this instance takes part in no exchange".to_owned();
+            let _ = reply.send(Outcome::Refused { seq, reason });
+            return ((Vec::new(), None), Vec::new());
+        };
+        if ex.seen(from, seq) {
+            let _ = reply.send(Outcome::Duplicate { seq });
+            return ((Vec::new(), None), Vec::new());
+        }
+        let applied = match message.body.clone() {
+            Body::Transit(t) if t.id != message.transit_id => {
+                Err("the record is of another transit than the message names".to_owned())
+            }
+            Body::Transit(t) => {
+                let holder = self.book.holder(&t.id);
+                routing::check_record(from, ex.countries(), &t, &holder)
+                    .map(|()| self.book.receive(*t, &from.name, now))
+            }
+            Body::Action { action, by, .. } => {
+                let id = &message.transit_id;
+                match self.book.transit(id) {
+                    None => Err(format!("{id} is not open here")),
+                    Some(t) if t.held_by.is_some() => {
+                        Err(format!("{id} is not held by this instance"))
+                    }
+                    Some(t) => routing::check_action(from, t, &action).and_then(|()| {
+                        let by = Actor(format!("{by} via {}", from.name));
+                        self.book
+                            .act(id, action, &by, now)
+                            .map_err(|e| e.to_string())
+                    }),
+                }
+            }
+        };
+        let mut writes = Vec::new();
+        let mut devices = Vec::new();
+        let outcome = match applied {
+            Ok(change) => {
+                if change.transit.held_by.is_none() {
+                    devices = change.transit.devices.clone();
+                }
+                self.push_change(change, &mut writes);
+                Outcome::Applied { seq }
+            }
+            Err(reason) => {
+                warn!(peer = %from.name, seq, %reason, "A peer's message was refused.");
+                Outcome::Refused { seq, reason }
+            }
+        };
+        if let Some(ex) = self.exchange.as_mut() {
+            writes.extend(ex.settle(from, &message, signed, &outcome, now));
+        }
+        let send = Box::new(move || {
+            let _ = reply.send(outcome);
+        });
+        ((writes, Some(send)), devices)
     }
 }
 
 impl TransitStep {
-    fn push_change(&self, change: TransitChange, writes: &mut Vec<Write>) {
+    fn push_change(&mut self, change: TransitChange, writes: &mut Vec<Write>) {
         for record in &change.records {
             if record.kind == "transit.alert_raised" {
                 if let Some(alert) = alert_record(record) {
@@ -173,6 +270,9 @@ impl TransitStep {
             }
         }
         writes.extend(change.records.into_iter().map(|r| Write::Event(logged(r))));
+        if let Some(ex) = self.exchange.as_mut() {
+            writes.extend(ex.queue_record(&change.transit, Utc::now()));
+        }
         writes.push(Write::Transit(change.transit));
     }
 }

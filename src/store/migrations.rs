@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_evidence.sql"),
     include_str!("migrations/0010_token_expiry.sql"),
     include_str!("migrations/0011_saved_tracks.sql"),
+    include_str!("migrations/0012_exchange.sql"),
 ];
 
 /// Brings the database to the newest schema this build knows.

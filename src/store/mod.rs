@@ -10,6 +10,7 @@ mod dead_letters;
 mod event_log;
 mod evidence;
 mod evidence_export;
+mod exchange;
 mod migrations;
 pub mod private;
 mod reports;
@@ -31,6 +32,7 @@ pub use event_log::record_hash;
 pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
 pub use evidence_export::{chain_leaf, ChainFrontiers, ExportData, RawBatch, RawEvent, RawReport};
+pub use exchange::{ExchangeCursors, OutboxDepth, OutboxMessage};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,21 @@ pub enum Write {
     /// Every device's tracking state at a clean stop, replacing the previous save. Written
     /// last: it stands for the store as it is once its transaction commits.
     SavedTracks(Box<SavedTracks>),
+    /// A message owed to a peer instance, queued with the change it reports.
+    Outbox(Box<OutboxMessage>),
+    /// A peer has taken every message up to `seq`.
+    Delivered {
+        peer: String,
+        seq: i64,
+        at: DateTime<Utc>,
+    },
+    /// The message `seq` from the peer with key fingerprint `peer_key` was applied or refused
+    /// for good: it is not applied again.
+    Applied {
+        peer_key: String,
+        seq: i64,
+        at: DateTime<Utc>,
+    },
 }
 
 /// The pipeline's per-device state in a compact form (see `pipeline::saved`).
@@ -342,4 +359,22 @@ pub trait StoreReader: Send + Sync + 'static {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<crate::transit::Transit>, StoreError>;
+    /// Where the exchange with peer instances stands.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn exchange_cursors(&self) -> Result<ExchangeCursors, StoreError>;
+    /// A peer's waiting messages after `after`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn exchange_waiting(
+        &self,
+        peer: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// # Errors
+    /// Database errors.
+    fn exchange_depth(&self, peer: &str) -> Result<OutboxDepth, StoreError>;
 }

@@ -170,6 +170,13 @@ impl StoreWriter for SqliteWriter {
                 Write::Account(a) => accounts::upsert(&tx, a)?,
                 Write::RevokeAccount { username, at } => accounts::revoke(&tx, username, *at)?,
                 Write::SavedTracks(s) => saved = Some(s),
+                Write::Outbox(m) => super::exchange::queue(&tx, m)?,
+                Write::Delivered { peer, seq, at } => {
+                    super::exchange::delivered(&tx, peer, *seq, at.timestamp_millis())?;
+                }
+                Write::Applied { peer_key, seq, at } => {
+                    super::exchange::applied(&tx, peer_key, *seq, at.timestamp_millis())?;
+                }
                 Write::RevokeToken { id, at } => {
                     tx.prepare_cached(
                         "UPDATE access_tokens SET revoked_at = ?2
@@ -616,6 +623,23 @@ impl StoreReader for SqliteReader {
 
     fn ping(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn exchange_cursors(&self) -> Result<super::ExchangeCursors, StoreError> {
+        self.with_conn(super::exchange::cursors)
+    }
+
+    fn exchange_waiting(
+        &self,
+        peer: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<super::OutboxMessage>, StoreError> {
+        self.with_conn(|conn| super::exchange::waiting(conn, peer, after, limit))
+    }
+
+    fn exchange_depth(&self, peer: &str) -> Result<super::OutboxDepth, StoreError> {
+        self.with_conn(|conn| super::exchange::depth(conn, peer))
     }
 }
 

@@ -314,7 +314,9 @@ mod tests {
         conn.execute_batch(
             "DROP TABLE transit_expected; DROP TABLE mqtt_accounts; DROP TABLE report_batches;
              DROP TABLE report_folds; DROP TABLE saved_tracks; DROP TABLE saved_tracks_at;
-             DROP TABLE reports_redelivered; ALTER TABLE reports DROP COLUMN batch;
+             DROP TABLE reports_redelivered; DROP TABLE exchange_outbox;
+             DROP TABLE exchange_delivered; DROP TABLE exchange_applied;
+             ALTER TABLE reports DROP COLUMN batch;
              ALTER TABLE reports_recent DROP COLUMN batch;
              ALTER TABLE access_tokens DROP COLUMN expires_ms; PRAGMA user_version = 4;",
         )

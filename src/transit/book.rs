@@ -18,6 +18,7 @@ use super::react::react;
 use super::record::{Fact, Recorder, TransitChange};
 use super::risk::{self, CarrierHistory, RiskRules};
 use super::rules::TransitRules;
+use crate::exchange::routing::Holder;
 use crate::geofence::{GeofenceEvent, Route};
 use crate::maps::Atlas;
 use crate::telemetry::{DeviceId, Report, ReportBody};
@@ -59,6 +60,8 @@ pub struct TransitBook {
     by_device: HashMap<DeviceId, TransitId>,
     /// Every transit ever declared, open or not: references stay unique.
     ids: HashSet<TransitId>,
+    /// Transits received from peer instances, open or not, with the peer that holds each.
+    held_elsewhere: HashMap<TransitId, String>,
     carriers: HashMap<String, CarrierHistory>,
 }
 
@@ -69,6 +72,7 @@ impl TransitBook {
             open: HashMap::new(),
             by_device: HashMap::new(),
             ids: HashSet::new(),
+            held_elsewhere: HashMap::new(),
             carriers: HashMap::new(),
         }
     }
@@ -84,6 +88,9 @@ impl TransitBook {
                     .or(Some(self.ctx.rules.alerts.deviation_critical_km * 1000.0));
             }
             self.ids.insert(t.id.clone());
+            if let Some(peer) = &t.held_by {
+                self.held_elsewhere.insert(t.id.clone(), peer.clone());
+            }
             let history = self.carriers.entry(t.carrier.clone()).or_default();
             for a in t
                 .alerts
@@ -98,11 +105,47 @@ impl TransitBook {
         }
     }
 
+    /// A transit received from a peer is not indexed by device: its devices report to the
+    /// peer, and a device of the same id here is another truck's business.
     fn index(&mut self, t: Transit) {
-        for d in &t.devices {
-            self.by_device.insert(d.clone(), t.id.clone());
+        if t.held_by.is_none() {
+            for d in &t.devices {
+                self.by_device.insert(d.clone(), t.id.clone());
+            }
         }
         self.open.insert(t.id.clone(), t);
+    }
+
+    /// Where a transit's declaration is held.
+    pub fn holder(&self, id: &TransitId) -> Holder {
+        match self.held_elsewhere.get(id) {
+            Some(peer) => Holder::Peer(peer.clone()),
+            None if self.ids.contains(id) => Holder::Here,
+            None => Holder::Unknown,
+        }
+    }
+
+    /// Takes in a transit's record as the peer `from` holds it (checked by the caller with
+    /// `exchange::routing::check_record`): it replaces what was known here, and leaves the
+    /// book once closed or cancelled.
+    pub fn receive(&mut self, mut t: Transit, from: &str, now: DateTime<Utc>) -> TransitChange {
+        t.held_by = Some(from.to_owned());
+        self.ids.insert(t.id.clone());
+        self.held_elsewhere.insert(t.id.clone(), from.to_owned());
+        let mut rec = Recorder::new(&t, now);
+        let by = Actor(format!("exchange:{from}"));
+        // The whole record, as with a declaration: the log alone rebuilds what is shown.
+        rec.push("received", Fact::by(&by, now), &t);
+        let change = TransitChange {
+            transit: Box::new(t.clone()),
+            records: rec.records,
+        };
+        if t.is_open() {
+            self.open.insert(t.id.clone(), t);
+        } else {
+            self.open.remove(&change.transit.id);
+        }
+        change
     }
 
     pub fn transit(&self, id: &TransitId) -> Option<&Transit> {
@@ -290,6 +333,8 @@ impl TransitBook {
         let due: Vec<TransitId> = self
             .open
             .values()
+            // The holder of a received transit raises its overdue alert.
+            .filter(|t| t.held_by.is_none())
             .filter(|t| now > t.deadline && !matches!(t.stage, Stage::Arrived))
             .filter(|t| {
                 !t.alerts
@@ -338,8 +383,10 @@ impl TransitBook {
         t.risk = risk;
         let snapshot = Box::new(t.clone());
         if !t.is_open() {
-            for d in &t.devices {
-                self.by_device.remove(d);
+            if t.held_by.is_none() {
+                for d in &t.devices {
+                    self.by_device.remove(d);
+                }
             }
             self.open.remove(id);
         }

@@ -157,6 +157,7 @@ pub fn declare(
         sections: Vec::new(),
         risk: RiskAssessment::default(),
         motion: Default::default(),
+        held_by: None,
     })
 }
 

@@ -234,6 +234,11 @@ pub struct Transit {
     pub risk: RiskAssessment,
     #[serde(default)]
     pub motion: Motion,
+    /// For a transit received from a peer instance (`docs/exchange.md`): that peer, which
+    /// holds the declaration. Only its messages change the record here; officers' actions
+    /// on it are applied here and sent to it. `None` for a transit declared here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 impl Transit {

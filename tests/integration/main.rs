@@ -14,6 +14,7 @@ mod device_tls;
 mod device_trust;
 mod drills;
 mod evidence;
+mod exchange;
 mod exports;
 mod first_hour;
 mod first_steps;

@@ -1,0 +1,180 @@
+//! The pipeline's side of the exchange. It owns the sequence numbers: a message is queued
+//! in the same commit as the change it reports, and a received one is marked applied in the
+//! same commit as its effect, so a crash can neither lose a message nor apply one twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::message::{Body, Message, Outcome, Signed, PROTOCOLS};
+use super::routing::{concerns, view_for};
+use super::Peer;
+use crate::maps::CountryCode;
+use crate::store::{ExchangeCursors, LoggedEvent, OutboxMessage, Write};
+use crate::transit::{Action, Actor, Transit};
+
+/// Locates a point in a country of the maps.
+pub type Locate = Arc<dyn Fn(f64, f64) -> Option<CountryCode> + Send + Sync>;
+
+pub struct Exchange {
+    /// This instance's key fingerprint.
+    own_key: String,
+    countries: Vec<CountryCode>,
+    peers: Vec<Arc<Peer>>,
+    /// The last sequence number queued for each peer, by name.
+    last_queued: HashMap<String, i64>,
+    /// The last applied from each peer, by key fingerprint.
+    applied: HashMap<String, i64>,
+    locate: Locate,
+}
+
+impl Exchange {
+    pub fn new(
+        own_key: String,
+        countries: Vec<CountryCode>,
+        peers: Vec<Arc<Peer>>,
+        locate: Locate,
+    ) -> Self {
+        Self {
+            own_key,
+            countries,
+            peers,
+            last_queued: HashMap::new(),
+            applied: HashMap::new(),
+            locate,
+        }
+    }
+
+    /// Continues from where the store says the exchange stands.
+    pub fn resume(&mut self, cursors: ExchangeCursors) {
+        self.last_queued = cursors.last_queued;
+        self.applied = cursors.applied;
+    }
+
+    pub fn countries(&self) -> &[CountryCode] {
+        &self.countries
+    }
+
+    fn message(&mut self, peer: &Peer, t: &Transit, body: Body, now: DateTime<Utc>) -> Write {
+        let seq = self.last_queued.entry(peer.name.clone()).or_insert(0);
+        *seq += 1;
+        let protocol = PROTOCOLS.first().copied().unwrap_or(1);
+        let message = Message {
+            protocol,
+            from: self.own_key.clone(),
+            to: peer.fingerprint.clone(),
+            seq: *seq,
+            queued_at: now,
+            transit_id: t.id.clone(),
+            body,
+        };
+        // A transit and an action always serialise; an empty text would be refused by the
+        // peer as unreadable and logged there.
+        let text = serde_json::to_string(&message).unwrap_or_default();
+        Write::Outbox(Box::new(OutboxMessage {
+            peer: peer.name.clone(),
+            seq: message.seq,
+            transit_id: t.id.to_string(),
+            kind: message.body.kind().to_owned(),
+            message: text,
+            created_ms: now.timestamp_millis(),
+        }))
+    }
+
+    /// The record of a transit held here, as it now stands, for each peer it concerns.
+    pub fn queue_record(&mut self, t: &Transit, now: DateTime<Utc>) -> Vec<Write> {
+        if t.held_by.is_some() {
+            return Vec::new();
+        }
+        let peers: Vec<Arc<Peer>> = self
+            .peers
+            .iter()
+            .filter(|p| concerns(&p.countries, t))
+            .cloned()
+            .collect();
+        peers
+            .iter()
+            .map(|p| {
+                let view = view_for(&p.countries, t, self.locate.as_ref());
+                self.message(p, t, Body::Transit(Box::new(view)), now)
+            })
+            .collect()
+    }
+
+    /// An officer's action here on a transit a peer holds, for that peer.
+    pub fn queue_action(
+        &mut self,
+        t: &Transit,
+        action: Action,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> Option<Write> {
+        let holder = t.held_by.as_ref()?;
+        let peer = self.peers.iter().find(|p| p.name == *holder)?.clone();
+        let body = Body::Action {
+            action,
+            by: by.clone(),
+            at: now,
+        };
+        Some(self.message(&peer, t, body, now))
+    }
+
+    /// The peer whose key has this fingerprint.
+    pub fn peer_by_key(&self, fingerprint: &str) -> Option<Arc<Peer>> {
+        self.peers
+            .iter()
+            .find(|p| p.fingerprint == fingerprint)
+            .cloned()
+    }
+
+    /// Whether the message was applied before.
+    pub fn seen(&self, from: &Peer, seq: i64) -> bool {
+        self.applied
+            .get(&from.fingerprint)
+            .is_some_and(|last| seq <= *last)
+    }
+
+    /// Marks the message applied (or refused for good) and records it as evidence with the
+    /// sender's signature: the writes to commit with its effect.
+    pub fn settle(
+        &mut self,
+        from: &Peer,
+        message: &Message,
+        signed: &Signed,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Vec<Write> {
+        self.applied.insert(from.fingerprint.clone(), message.seq);
+        let (kind, reason) = match outcome {
+            Outcome::Refused { reason, .. } => ("exchange.refused", Some(reason.clone())),
+            _ => ("exchange.received", None),
+        };
+        let body = serde_json::json!({
+            "peer": from.name,
+            "key": from.fingerprint,
+            "seq": message.seq,
+            "kind": message.body.kind(),
+            "message": signed.message,
+            "signature": signed.signature,
+            "reason": reason,
+        });
+        vec![
+            Write::Event(LoggedEvent {
+                kind: kind.into(),
+                device_id: None,
+                transit_id: Some(message.transit_id.to_string()),
+                occurred_at: message.queued_at,
+                detected_at: now,
+                late: false,
+                actor: Some(format!("exchange:{}", from.name)),
+                body,
+            }),
+            Write::Applied {
+                peer_key: from.fingerprint.clone(),
+                seq: message.seq,
+                at: now,
+            },
+        ]
+    }
+}

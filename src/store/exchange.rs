@@ -1,0 +1,180 @@
+//! The exchange's durable state in SQLite: each peer's outbox, how far each peer has taken
+//! it, and the last message applied from each peer (migration 0012).
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, Transaction};
+
+use super::StoreError;
+
+/// A message this instance owes a peer, as written with the change it reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub peer: String,
+    pub seq: i64,
+    pub transit_id: String,
+    /// `transit` (the holder's record) or `action` (an officer's action for the holder).
+    pub kind: String,
+    /// The message as JSON, signed when it is sent.
+    pub message: String,
+    pub created_ms: i64,
+}
+
+/// Where the exchange stands, read at start: the next sequence number to give each peer's
+/// messages, and the last applied from each peer (by key fingerprint).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExchangeCursors {
+    pub last_queued: HashMap<String, i64>,
+    pub applied: HashMap<String, i64>,
+}
+
+/// One peer's outbox at a glance, for `/metrics` and `/healthz`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxDepth {
+    pub peer: String,
+    pub waiting: i64,
+    /// When the oldest waiting message was queued.
+    pub oldest_ms: Option<i64>,
+    /// When the peer last took a message.
+    pub delivered_ms: Option<i64>,
+}
+
+/// Queues a message. A transit's record supersedes the same transit's record still waiting
+/// for this peer: the peer needs the latest only, and the outbox stays bounded by the
+/// transits rather than growing with every change while a peer is down.
+///
+/// # Errors
+/// Database errors.
+pub fn queue(tx: &Transaction<'_>, m: &OutboxMessage) -> Result<(), StoreError> {
+    if m.kind == "transit" {
+        tx.prepare_cached(
+            "DELETE FROM exchange_outbox WHERE peer = ?1 AND transit_id = ?2 AND kind = 'transit'",
+        )?
+        .execute(params![m.peer, m.transit_id])?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO exchange_outbox (peer, seq, transit_id, kind, message, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        m.peer,
+        m.seq,
+        m.transit_id,
+        m.kind,
+        m.message,
+        m.created_ms
+    ])?;
+    Ok(())
+}
+
+/// The peer has taken every message up to `seq`.
+///
+/// # Errors
+/// Database errors.
+pub fn delivered(tx: &Transaction<'_>, peer: &str, seq: i64, at_ms: i64) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM exchange_outbox WHERE peer = ?1 AND seq <= ?2")?
+        .execute(params![peer, seq])?;
+    tx.prepare_cached(
+        "INSERT INTO exchange_delivered (peer, seq, delivered_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT(peer) DO UPDATE SET seq = max(seq, excluded.seq),
+             delivered_ms = excluded.delivered_ms",
+    )?
+    .execute(params![peer, seq, at_ms])?;
+    Ok(())
+}
+
+/// The message `seq` from the peer with this key was applied (or refused for good).
+///
+/// # Errors
+/// Database errors.
+pub fn applied(
+    tx: &Transaction<'_>,
+    peer_key: &str,
+    seq: i64,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO exchange_applied (peer_key, seq, applied_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT(peer_key) DO UPDATE SET seq = max(seq, excluded.seq),
+             applied_ms = excluded.applied_ms",
+    )?
+    .execute(params![peer_key, seq, at_ms])?;
+    Ok(())
+}
+
+/// # Errors
+/// Database errors.
+pub fn cursors(conn: &Connection) -> Result<ExchangeCursors, StoreError> {
+    let mut out = ExchangeCursors::default();
+    let mut highest = conn.prepare(
+        "SELECT peer, max(seq) FROM (
+             SELECT peer, seq FROM exchange_outbox
+             UNION ALL SELECT peer, seq FROM exchange_delivered)
+         GROUP BY peer",
+    )?;
+    for row in highest.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (peer, seq) = row?;
+        out.last_queued.insert(peer, seq);
+    }
+    let mut applied = conn.prepare("SELECT peer_key, seq FROM exchange_applied")?;
+    for row in applied.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (peer, seq) = row?;
+        out.applied.insert(peer, seq);
+    }
+    Ok(out)
+}
+
+/// The peer's waiting messages after `after`, oldest first, at most `limit`.
+///
+/// # Errors
+/// Database errors.
+pub fn waiting(
+    conn: &Connection,
+    peer: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, transit_id, kind, message, created_ms FROM exchange_outbox
+         WHERE peer = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![peer, after, limit], |r| {
+        Ok(OutboxMessage {
+            peer: peer.to_owned(),
+            seq: r.get(0)?,
+            transit_id: r.get(1)?,
+            kind: r.get(2)?,
+            message: r.get(3)?,
+            created_ms: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// # Errors
+/// Database errors.
+pub fn depth(conn: &Connection, peer: &str) -> Result<OutboxDepth, StoreError> {
+    let (waiting, oldest_ms): (i64, Option<i64>) = conn.query_row(
+        "SELECT count(*), min(created_ms) FROM exchange_outbox WHERE peer = ?1",
+        [peer],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let delivered_ms = conn
+        .query_row(
+            "SELECT delivered_ms FROM exchange_delivered WHERE peer = ?1",
+            [peer],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    Ok(OutboxDepth {
+        peer: peer.to_owned(),
+        waiting,
+        oldest_ms,
+        delivered_ms,
+    })
+}
