@@ -174,7 +174,7 @@ impl App {
                     .country
             });
             crate::exchange::Exchange::new(
-                key.fingerprint(),
+                key.public(),
                 settings.exchange.countries.clone(),
                 peers.clone(),
                 locate,

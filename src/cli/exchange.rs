@@ -8,7 +8,8 @@ use crate::settings::Settings;
 #[derive(Debug, clap::Subcommand)]
 pub enum ExchangeCommand {
     /// Print this instance's `[[exchange.peers]]` entry, to give the operator of a peer:
-    /// its URL, countries and public key. (The key is made at first start if there is none.)
+    /// its URL, countries and public key. (The key is made now if the data directory has
+    /// none, as the first start would.)
     Identity {
         /// The URL the peer reaches this instance at (default: `[exchange] url`).
         #[arg(long, value_name = "URL")]
@@ -27,6 +28,10 @@ pub fn run(command: ExchangeCommand, settings: &Settings) -> anyhow::Result<()> 
             let url = url.or_else(|| settings.exchange.url.clone()).context(
                 "no URL for this instance: pass --url or set [exchange] url in the config",
             )?;
+            anyhow::ensure!(
+                !settings.exchange.countries.is_empty(),
+                "set this instance's countries first ([exchange] countries = [\"KG\"]): a peer needs them"
+            );
             let key = InstanceKey::load_or_create(&settings.store.data_dir)?;
             print!("{}", identity(&name, &url, settings, &key));
             Ok(())

@@ -99,6 +99,16 @@ impl InstanceKey {
         to_hex(self.pair.public_key().as_ref())
     }
 
+    /// The raw public key.
+    pub fn public(&self) -> [u8; 32] {
+        let mut out = [0; 32];
+        let raw = self.pair.public_key().as_ref();
+        if raw.len() == out.len() {
+            out.copy_from_slice(raw);
+        }
+        out
+    }
+
     pub fn fingerprint(&self) -> String {
         fingerprint(self.pair.public_key().as_ref())
     }

@@ -10,15 +10,17 @@ use chrono::{DateTime, Utc};
 use super::message::{Body, Message, Outcome, Signed, PROTOCOLS};
 use super::routing::{concerns, view_for};
 use super::Peer;
+use crate::evidence::key::{fingerprint, verify};
 use crate::maps::CountryCode;
 use crate::store::{ExchangeCursors, LoggedEvent, OutboxMessage, Write};
-use crate::transit::{Action, Actor, Transit};
+use crate::transit::{Action, Actor, Attestation, Transit};
 
 /// Locates a point in a country of the maps.
 pub type Locate = Arc<dyn Fn(f64, f64) -> Option<CountryCode> + Send + Sync>;
 
 pub struct Exchange {
-    /// This instance's key fingerprint.
+    /// This instance's public key and its fingerprint.
+    own_public: [u8; 32],
     own_key: String,
     countries: Vec<CountryCode>,
     peers: Vec<Arc<Peer>>,
@@ -31,13 +33,14 @@ pub struct Exchange {
 
 impl Exchange {
     pub fn new(
-        own_key: String,
+        own_public: [u8; 32],
         countries: Vec<CountryCode>,
         peers: Vec<Arc<Peer>>,
         locate: Locate,
     ) -> Self {
         Self {
-            own_key,
+            own_public,
+            own_key: fingerprint(&own_public),
             countries,
             peers,
             last_queued: HashMap::new(),
@@ -126,6 +129,46 @@ impl Exchange {
             .iter()
             .find(|p| p.fingerprint == fingerprint)
             .cloned()
+    }
+
+    /// The signed message of an action applied here, kept with the fact it recorded.
+    pub fn attestation(from: &Peer, signed: &Signed) -> Attestation {
+        Attestation {
+            peer: from.name.clone(),
+            key: from.fingerprint.clone(),
+            message: signed.message.clone(),
+            signature: signed.signature.clone(),
+            verified: Some(true),
+        }
+    }
+
+    /// Checks each attested inspection of a record received from the holder against the
+    /// key this instance has for the peer that signed it (or its own): the signature, and
+    /// that the signed message is that inspection, on this transit, by a peer of the
+    /// inspection's country. Without a key for the signer, `verified` is left absent.
+    pub fn check_attestations(&self, t: &mut Transit) {
+        let id = t.id.clone();
+        for inspection in &mut t.inspections {
+            let (place, country) = (inspection.place.clone(), inspection.country);
+            let Some(a) = inspection.attested.as_mut() else {
+                continue;
+            };
+            let signer = if a.key == self.own_key {
+                Some((self.own_public, self.countries.clone()))
+            } else {
+                self.peer_by_key(&a.key)
+                    .map(|p| (p.key, p.countries.clone()))
+            };
+            a.verified = signer.map(|(key, countries)| {
+                let says = serde_json::from_str::<Message>(&a.message).ok();
+                let is_this = says.is_some_and(|m| {
+                    m.transit_id == id
+                        && m.from == a.key
+                        && matches!(&m.body, Body::Action { action: Action::Inspect(r), .. } if r.place == place)
+                });
+                is_this && countries.contains(&country) && verify(&key, a.message.as_bytes(), &a.signature)
+            });
+        }
     }
 
     /// Whether the message was applied before.

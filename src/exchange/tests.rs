@@ -189,7 +189,7 @@ fn a_peer_asserts_only_facts_about_its_own_countries() {
 fn exchange(peers: Vec<Peer>) -> Exchange {
     let locate: outbound::Locate = Arc::new(|_, _| None);
     let mut ex = Exchange::new(
-        "sha256:own".into(),
+        [9; 32],
         vec![cc("CN")],
         peers.into_iter().map(Arc::new).collect(),
         locate,
@@ -228,7 +228,7 @@ fn each_concerned_peer_gets_the_record_numbered_after_what_it_was_sent_before() 
     assert_eq!(to, vec![("kz", 42), ("kg", 1)], "TJ is not on the route");
     let (_, _, message) = &sent[0];
     assert_eq!(message.to, fingerprint(&[2; 32]));
-    assert_eq!(message.from, "sha256:own");
+    assert_eq!(message.from, fingerprint(&[9; 32]));
     match &message.body {
         Body::Transit(r) => assert_eq!(r.id, t.id),
         Body::Action { .. } => panic!("a record was expected"),
@@ -269,7 +269,7 @@ fn a_message_is_applied_once_by_its_sequence_number() {
     let message = Message {
         protocol: 1,
         from: cn.fingerprint.clone(),
-        to: "sha256:own".into(),
+        to: fingerprint(&[9; 32]),
         seq: 7,
         queued_at: at(),
         transit_id: t.id.clone(),
@@ -354,4 +354,94 @@ fn peers_are_checked_when_configured() {
         no_countries.peers(&own).unwrap_err(),
         ExchangeConfigError::NoOwnCountries
     );
+}
+
+#[test]
+fn an_inspection_recorded_at_a_peer_carries_its_signature_to_every_later_leg() {
+    let dir = tempfile::tempdir().unwrap();
+    let kz_key = crate::evidence::InstanceKey::load_or_create(dir.path()).unwrap();
+    let kz = Peer {
+        name: "kz".into(),
+        url: "http://kz.example".into(),
+        countries: vec![cc("KZ")],
+        key: kz_key.public(),
+        fingerprint: kz_key.fingerprint(),
+    };
+    let mut holder = book();
+    let t = declared(&mut holder);
+    let report = InspectionReport {
+        place: "khorgos-kz".into(),
+        result: InspectionResult::Cleared,
+        seals_removed: vec![],
+        seals_applied: vec![],
+        notes: Some("load as declared".into()),
+    };
+    let message = Message {
+        protocol: 1,
+        from: kz.fingerprint.clone(),
+        to: fingerprint(&[1; 32]),
+        seq: 3,
+        queued_at: at(),
+        transit_id: t.id.clone(),
+        body: Body::Action {
+            action: Action::Inspect(report.clone()),
+            by: Actor("officer (post:khorgos:KZ)".into()),
+            at: at(),
+        },
+    };
+    let text = serde_json::to_string(&message).unwrap();
+    let signed = Signed {
+        signature: kz_key.sign(text.as_bytes()),
+        message: text,
+    };
+    let change = holder
+        .act_attested(
+            &t.id,
+            Action::Inspect(report),
+            &Actor("officer via kz".into()),
+            at(),
+            Some(Exchange::attestation(&kz, &signed)),
+        )
+        .unwrap();
+    let record = *change.transit;
+    let logged = &change.records[0];
+    assert_eq!(logged.kind, "transit.inspection_recorded");
+    assert_eq!(
+        logged.body["attested"]["signature"], signed.signature,
+        "the log keeps the signature, so a rebuild from it shows the same"
+    );
+
+    // Kyrgyzstan, which knows Kazakhstan's key, checks it; an instance that does not,
+    // cannot; a changed message or a signer of another country fails.
+    let kg = |peers: Vec<Peer>| {
+        let locate: outbound::Locate = Arc::new(|_, _| None);
+        Exchange::new(
+            [7; 32],
+            vec![cc("KG")],
+            peers.into_iter().map(Arc::new).collect(),
+            locate,
+        )
+    };
+    let verified = |ex: &Exchange, t: &Transit| {
+        let mut t = t.clone();
+        ex.check_attestations(&mut t);
+        t.inspections[0].attested.as_ref().and_then(|a| a.verified)
+    };
+    assert_eq!(verified(&kg(vec![kz.clone()]), &record), Some(true));
+    assert_eq!(verified(&kg(vec![]), &record), None);
+    let mut changed = record.clone();
+    if let Some(a) = changed.inspections[0].attested.as_mut() {
+        a.message = a.message.replace("load as declared", "seals intact");
+    }
+    assert_eq!(verified(&kg(vec![kz.clone()]), &changed), Some(false));
+    let mut elsewhere = record.clone();
+    elsewhere.inspections[0].place = "akzhol-kz".into();
+    assert_eq!(
+        verified(&kg(vec![kz.clone()]), &elsewhere),
+        Some(false),
+        "signed for another place"
+    );
+    let mut as_uz = kz.clone();
+    as_uz.countries = vec![cc("UZ")];
+    assert_eq!(verified(&kg(vec![as_uz]), &record), Some(false));
 }

@@ -214,10 +214,12 @@ impl TransitStep {
             Body::Transit(t) if t.id != message.transit_id => {
                 Err("the record is of another transit than the message names".to_owned())
             }
-            Body::Transit(t) => {
+            Body::Transit(mut t) => {
                 let holder = self.book.holder(&t.id);
-                routing::check_record(from, ex.countries(), &t, &holder)
-                    .map(|()| self.book.receive(*t, &from.name, now))
+                routing::check_record(from, ex.countries(), &t, &holder).map(|()| {
+                    ex.check_attestations(&mut t);
+                    self.book.receive(*t, &from.name, now)
+                })
             }
             Body::Action { action, by, .. } => {
                 let id = &message.transit_id;
@@ -228,8 +230,9 @@ impl TransitStep {
                     }
                     Some(t) => routing::check_action(from, t, &action).and_then(|()| {
                         let by = Actor(format!("{by} via {}", from.name));
+                        let signed = Exchange::attestation(from, signed);
                         self.book
-                            .act(id, action, &by, now)
+                            .act_attested(id, action, &by, now, Some(signed))
                             .map_err(|e| e.to_string())
                     }),
                 }

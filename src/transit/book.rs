@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::alert::{self, AlertAction, AlertError, AlertKind, Candidate};
 use super::declare::{self, Declaration, FieldError, Known};
 use super::effects::{count_outcome, next_country, settle, suspension};
-use super::inspection::{self, InspectionError, InspectionReport};
+use super::inspection::{self, Attestation, InspectionError, InspectionReport};
 use super::lifecycle::{self, Cause, Effect, LifecycleError, OfficerAction};
 use super::model::{Actor, Stage, Status, Transit, TransitId};
 use super::react::react;
@@ -288,6 +288,22 @@ impl TransitBook {
         by: &Actor,
         now: DateTime<Utc>,
     ) -> Result<TransitChange, ActionError> {
+        self.act_attested(id, action, by, now, None)
+    }
+
+    /// An action taken at a peer instance on a transit held here, with the peer's signed
+    /// message: an inspection keeps it, so later legs can check who recorded it.
+    ///
+    /// # Errors
+    /// As [`TransitBook::act`].
+    pub fn act_attested(
+        &mut self,
+        id: &TransitId,
+        action: Action,
+        by: &Actor,
+        now: DateTime<Utc>,
+        attestation: Option<Attestation>,
+    ) -> Result<TransitChange, ActionError> {
         let t = self
             .open
             .get_mut(id)
@@ -306,8 +322,11 @@ impl TransitBook {
                 settle(t, effects, &mut rec, None);
             }
             Action::Inspect(report) => {
-                let inspection = inspection::record(t, report, by, now)?;
-                rec.push("inspection_recorded", Fact::by(by, now), inspection);
+                inspection::record(t, report, by, now)?;
+                if let Some(inspection) = t.inspections.last_mut() {
+                    inspection.attested = attestation;
+                    rec.push("inspection_recorded", Fact::by(by, now), &*inspection);
+                }
             }
             Action::Alert { alert_id, action } => {
                 let next = next_country(t, &alert_id);

@@ -59,6 +59,26 @@ pub struct Inspection {
     /// The leg it was done on; the authorities of this and every later leg see it.
     pub leg: usize,
     pub visible_to: Vec<CountryCode>,
+    /// For an inspection recorded at a peer instance (`docs/exchange.md`): that instance's
+    /// signed message, so that every authority it reaches can check who recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attested: Option<Attestation>,
+}
+
+/// A fact recorded at a peer instance, as that instance signed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// The peer's name, as the instance that applied the fact knows it.
+    pub peer: String,
+    /// The fingerprint of the key that signed.
+    pub key: String,
+    /// The message as signed (JSON text) and its Ed25519 signature.
+    pub message: String,
+    pub signature: String,
+    /// Whether this instance checked the signature with the key it has for that peer:
+    /// absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +178,7 @@ pub fn record<'t>(
         notes: report.notes,
         leg,
         visible_to: transit.countries_from(leg),
+        attested: None,
     };
     transit.inspections.push(inspection);
     transit

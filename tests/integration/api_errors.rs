@@ -108,7 +108,8 @@ async fn healthz_reports_the_broker_link_and_the_store() {
     .await;
     assert_eq!(
         body,
-        json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off", "tracking": "ok", "intake": "ok"})
+        json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off", "tracking": "ok", "intake": "ok",
+               "exchange": {"status": "off"}})
     );
 }
 

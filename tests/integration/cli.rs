@@ -145,3 +145,42 @@ mod reqwest {
         })
     }
 }
+
+#[test]
+fn exchange_identity_prints_the_entry_a_peer_adds_as_it_is() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let identity = |countries: &str| {
+        caravan()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["exchange", "identity", "--name", "kg-customs"])
+            .args(["--url", "https://caravan.customs.example.kg"])
+            .env("CARAVAN__EXCHANGE__COUNTRIES", countries)
+            .output()
+            .expect("caravan runs")
+    };
+    let refused = identity("[]");
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("countries"), "{why}");
+
+    let out = identity("[\"KG\"]");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    // The other side pastes it under its own [exchange]: it must load and pass the checks.
+    let theirs = format!("[exchange]\ncountries = [\"KZ\"]\n{text}");
+    let settings: caravan::settings::Settings = toml::from_str(&theirs).expect("valid TOML");
+    let peers = settings
+        .exchange
+        .peers("sha256:00000000000000000000000000000000")
+        .expect("an accepted peer");
+    let key = caravan::evidence::InstanceKey::load_or_create(dir.path()).expect("the key");
+    assert_eq!(peers[0].name, "kg-customs");
+    assert_eq!(peers[0].url, "https://caravan.customs.example.kg");
+    assert_eq!(peers[0].countries, vec!["KG".parse().expect("a country")]);
+    assert_eq!(peers[0].fingerprint, key.fingerprint(), "{text}");
+}

@@ -81,8 +81,30 @@ async fn transit(app: &TestApp, token: &str) -> (StatusCode, Value) {
     app.get_as(token, &format!("/api/v1/transits/{ID}")).await
 }
 
-/// The `exchange.*` records of the transit in `app`'s evidence bundle: (kind, seq).
+/// `docs/exchange.schema.json`, validating its definition `def`.
+fn schema(def: &str) -> jsonschema::Validator {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/exchange.schema.json")).expect("schema");
+    let mut schema: Value = serde_json::from_str(&text).expect("schema JSON");
+    schema["$ref"] = json!(format!("#/$defs/{def}"));
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid schema")
+}
+
+fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?} in {instance}");
+}
+
+/// The `exchange.*` records of the transit in `app`'s evidence bundle: (kind, seq), each
+/// message checked against the documented schema.
 async fn received(app: &TestApp) -> Vec<(String, i64)> {
+    let messages = schema("message");
     let (status, bundle) = app.get(&format!("/api/v1/transits/{ID}/evidence")).await;
     assert_eq!(status, StatusCode::OK, "{bundle}");
     bundle["events"]
@@ -96,6 +118,8 @@ async fn received(app: &TestApp) -> Vec<(String, i64)> {
                 .is_some_and(|k| k.starts_with("exchange."))
         })
         .map(|r| {
+            let text = r["body"]["message"].as_str().expect("the signed message");
+            assert_valid(&messages, &serde_json::from_str(text).expect("JSON"));
             let kind = r["kind"].as_str().unwrap_or_default().to_owned();
             (kind, r["body"]["seq"].as_i64().unwrap_or(-1))
         })
@@ -262,6 +286,8 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
 
     // Back up: everything arrives, once, in order.
     let kg = spawn_app_in(&kg_dir, |s| configure(s, &kg_i, &all)).await;
+    let (_, hello) = kg.get("/api/v1/exchange/hello").await;
+    assert_valid(&schema("hello"), &hello);
     let seen = eventually(
         "Kyrgyzstan sees the inspection and the escalation",
         || async {
@@ -287,6 +313,10 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
         "shown with who recorded it: {seen}"
     );
     assert_eq!(seen["held_by"], "cn");
+    // Recognised, and checked: Kazakhstan's own signed message travels with it, and
+    // Kyrgyzstan verified it with Kazakhstan's key.
+    assert_eq!(recognised["attested"]["peer"], "kz", "{seen}");
+    assert_eq!(recognised["attested"]["verified"], true, "{seen}");
     // An escalation closes the alert where it occurred (outcome `escalated`) and hands it
     // to the next country, whose desk lists it among the resolved ones.
     let (_, desk) = kg
@@ -342,8 +372,10 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
         json!({"action": {"lifecycle": {"action": "confirm_exit", "place": "akzhol-kg"}},
                "by": "officer (customs:KZ)", "at": Utc::now()}),
     );
+    assert_valid(&schema("delivery"), &kg_exit);
     let (status, body) = cn.post("/api/v1/exchange/messages", &kg_exit).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_valid(&schema("receipt"), &body);
     assert_eq!(body["results"][0]["outcome"], "refused", "{body}");
     let reason = body["results"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("only in KZ"), "{reason}");
