@@ -9,9 +9,13 @@ use tracing::warn;
 use warp::filters::BoxedFilter;
 use warp::{Filter, Rejection, Reply};
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
 use super::auth::principal;
 use super::error::ApiError;
-use super::{with, Context};
+use super::transits::visible;
+use super::{read, with, Context};
 use crate::auth::{Principal, Role};
 use crate::evidence::key::verify;
 use crate::exchange::message::{Delivery, Hello, Receipt, MAX_BATCH};
@@ -147,6 +151,106 @@ async fn peers(who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
     })))
 }
 
+/// One peer's share of a transit, as the dashboard shows it.
+#[derive(Serialize)]
+struct Shared {
+    peer: String,
+    countries: Vec<crate::maps::CountryCode>,
+    /// The last message of each kind the peer took.
+    delivered: Vec<Sent>,
+    /// Messages about this transit still waiting for it, oldest first.
+    waiting: Vec<Sent>,
+    reachable: bool,
+    failing_since: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Sent {
+    kind: String,
+    seq: i64,
+    queued_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+/// GET /api/v1/transits/{id}/exchange
+///
+/// Which peer instances the transit has been shared with, what each has taken and when, and
+/// what still waits for it (authorities who see the transit).
+async fn of_transit(id: String, who: Principal, ctx: Context) -> Result<impl Reply, Rejection> {
+    let t = visible(id, &who, &ctx).await?;
+    if matches!(who.role, Role::Carrier(_)) {
+        return Err(
+            ApiError::forbidden("carriers do not see the exchange between authorities").into(),
+        );
+    }
+    let transit_id = t.id.to_string();
+    let rows = read(&ctx, move |r| r.exchange_of_transit(&transit_id)).await?;
+    let status = ctx.exchange.status.snapshot();
+    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
+    // The peers it concerns (or, for a received copy, its holder), and any other peer that
+    // was sent something about it.
+    let mut names: Vec<String> = ctx
+        .exchange
+        .peers
+        .iter()
+        .filter(|p| match &t.held_by {
+            Some(holder) => *holder == p.name,
+            None => crate::exchange::routing::concerns(&p.countries, &t),
+        })
+        .map(|p| p.name.clone())
+        .collect();
+    for row in &rows {
+        if !names.contains(&row.peer) {
+            names.push(row.peer.clone());
+        }
+    }
+    let peers: Vec<Shared> = names
+        .into_iter()
+        .map(|name| {
+            let countries = ctx
+                .exchange
+                .peers
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.countries.clone())
+                .unwrap_or_default();
+            let mine = rows.iter().filter(|r| r.peer == name);
+            let sent = |r: &crate::store::TransitExchange| Sent {
+                kind: r.kind.clone(),
+                seq: r.seq,
+                queued_at: at(r.queued_ms),
+                delivered_at: r.delivered_ms.and_then(at),
+            };
+            let delivered = mine
+                .clone()
+                .filter(|r| r.delivered_ms.is_some())
+                .map(sent)
+                .collect();
+            let waiting = mine
+                .filter(|r| r.delivered_ms.is_none())
+                .map(sent)
+                .collect();
+            let s = status.get(&name).cloned().unwrap_or_default();
+            Shared {
+                peer: name,
+                countries,
+                delivered,
+                waiting,
+                reachable: s.reachable,
+                failing_since: s.failing_since,
+                last_error: s.last_error,
+            }
+        })
+        .collect();
+    Ok(warp::reply::json(&serde_json::json!({
+        "transit_id": t.id,
+        "held_by": t.held_by,
+        "peers": peers,
+    })))
+}
+
 pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let hello = warp::path!("api" / "v1" / "exchange" / "hello")
         .and(warp::get())
@@ -163,8 +267,21 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
     let peers = warp::path!("api" / "v1" / "exchange" / "peers")
         .and(warp::get())
         .and(principal(ctx.clone()))
-        .and(with(ctx))
+        .and(with(ctx.clone()))
         .and_then(peers)
         .map(Reply::into_response);
-    hello.or(receive).unify().or(peers).unify().boxed()
+    let of_transit = warp::path!("api" / "v1" / "transits" / String / "exchange")
+        .and(warp::get())
+        .and(principal(ctx.clone()))
+        .and(with(ctx))
+        .and_then(of_transit)
+        .map(Reply::into_response);
+    hello
+        .or(receive)
+        .unify()
+        .or(peers)
+        .unify()
+        .or(of_transit)
+        .unify()
+        .boxed()
 }

@@ -18,7 +18,7 @@ use super::Peer;
 use crate::evidence::InstanceKey;
 use crate::metrics::Metrics;
 use crate::pipeline::Input;
-use crate::store::{StoreReader, Write};
+use crate::store::{StoreReader, Taken, Write};
 
 /// The longest pause between attempts while a peer is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -219,7 +219,17 @@ impl Sender {
             return Err(SendError::BadReceipt);
         };
         self.tally(&receipt);
-        self.delivered(highest).await?;
+        let taken = waiting
+            .iter()
+            .filter(|m| m.seq <= highest)
+            .map(|m| Taken {
+                transit_id: m.transit_id.clone(),
+                kind: m.kind.clone(),
+                seq: m.seq,
+                queued_ms: m.created_ms,
+            })
+            .collect();
+        self.delivered(highest, taken).await?;
         self.after = highest;
         let name = self.peer.name.clone();
         let protocol = self.protocol;
@@ -281,11 +291,12 @@ impl Sender {
     }
 
     /// Marks everything up to `seq` delivered, through the store's one writer.
-    async fn delivered(&self, seq: i64) -> Result<(), SendError> {
+    async fn delivered(&self, seq: i64, taken: Vec<Taken>) -> Result<(), SendError> {
         let (reply, done) = oneshot::channel();
         let writes = vec![Write::Delivered {
             peer: self.peer.name.clone(),
             seq,
+            taken,
             at: Utc::now(),
         }];
         let stopping = || SendError::Store("the pipeline is stopping".into());

@@ -67,13 +67,56 @@ pub fn queue(tx: &Transaction<'_>, m: &OutboxMessage) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// The peer has taken every message up to `seq`.
+/// A message a peer took, as the dashboard shows it per transit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taken {
+    pub transit_id: String,
+    pub kind: String,
+    pub seq: i64,
+    pub queued_ms: i64,
+}
+
+/// One peer's messages about one transit: the last it took of each kind, and those waiting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransitExchange {
+    pub peer: String,
+    pub kind: String,
+    pub seq: i64,
+    pub queued_ms: i64,
+    /// `None` while it waits.
+    pub delivered_ms: Option<i64>,
+}
+
+/// The peer has taken every message up to `seq`, among them `taken`.
 ///
 /// # Errors
 /// Database errors.
-pub fn delivered(tx: &Transaction<'_>, peer: &str, seq: i64, at_ms: i64) -> Result<(), StoreError> {
+pub fn delivered(
+    tx: &Transaction<'_>,
+    peer: &str,
+    seq: i64,
+    taken: &[Taken],
+    at_ms: i64,
+) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM exchange_outbox WHERE peer = ?1 AND seq <= ?2")?
         .execute(params![peer, seq])?;
+    let mut receipt = tx.prepare_cached(
+        "INSERT INTO exchange_receipts (peer, transit_id, kind, seq, queued_ms, delivered_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(transit_id, peer, kind) DO UPDATE SET seq = excluded.seq,
+             queued_ms = excluded.queued_ms, delivered_ms = excluded.delivered_ms
+         WHERE excluded.seq > exchange_receipts.seq",
+    )?;
+    for t in taken {
+        receipt.execute(params![
+            peer,
+            t.transit_id,
+            t.kind,
+            t.seq,
+            t.queued_ms,
+            at_ms
+        ])?;
+    }
     tx.prepare_cached(
         "INSERT INTO exchange_delivered (peer, seq, delivered_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT(peer) DO UPDATE SET seq = max(seq, excluded.seq),
@@ -177,4 +220,28 @@ pub fn depth(conn: &Connection, peer: &str) -> Result<OutboxDepth, StoreError> {
         oldest_ms,
         delivered_ms,
     })
+}
+
+/// Every peer's messages about one transit: the last taken of each kind, then those waiting.
+///
+/// # Errors
+/// Database errors.
+pub fn of_transit(conn: &Connection, transit_id: &str) -> Result<Vec<TransitExchange>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT peer, kind, seq, queued_ms, delivered_ms FROM exchange_receipts
+         WHERE transit_id = ?1
+         UNION ALL
+         SELECT peer, kind, seq, created_ms, NULL FROM exchange_outbox WHERE transit_id = ?1
+         ORDER BY 1, 3",
+    )?;
+    let rows = stmt.query_map([transit_id], |r| {
+        Ok(TransitExchange {
+            peer: r.get(0)?,
+            kind: r.get(1)?,
+            seq: r.get(2)?,
+            queued_ms: r.get(3)?,
+            delivered_ms: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

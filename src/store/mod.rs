@@ -32,7 +32,7 @@ pub use event_log::record_hash;
 pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
 pub use evidence_export::{chain_leaf, ChainFrontiers, ExportData, RawBatch, RawEvent, RawReport};
-pub use exchange::{ExchangeCursors, OutboxDepth, OutboxMessage};
+pub use exchange::{ExchangeCursors, OutboxDepth, OutboxMessage, Taken, TransitExchange};
 pub use sqlite::{open, SqliteReader, SqliteWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -99,10 +99,11 @@ pub enum Write {
     SavedTracks(Box<SavedTracks>),
     /// A message owed to a peer instance, queued with the change it reports.
     Outbox(Box<OutboxMessage>),
-    /// A peer has taken every message up to `seq`.
+    /// A peer has taken every message up to `seq`, among them `taken`.
     Delivered {
         peer: String,
         seq: i64,
+        taken: Vec<Taken>,
         at: DateTime<Utc>,
     },
     /// The message `seq` from the peer with key fingerprint `peer_key` was applied or refused
@@ -377,4 +378,9 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors.
     fn exchange_depth(&self, peer: &str) -> Result<OutboxDepth, StoreError>;
+    /// Every peer's messages about one transit, taken and waiting.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn exchange_of_transit(&self, transit_id: &str) -> Result<Vec<TransitExchange>, StoreError>;
 }

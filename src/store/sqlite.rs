@@ -171,9 +171,12 @@ impl StoreWriter for SqliteWriter {
                 Write::RevokeAccount { username, at } => accounts::revoke(&tx, username, *at)?,
                 Write::SavedTracks(s) => saved = Some(s),
                 Write::Outbox(m) => super::exchange::queue(&tx, m)?,
-                Write::Delivered { peer, seq, at } => {
-                    super::exchange::delivered(&tx, peer, *seq, at.timestamp_millis())?;
-                }
+                Write::Delivered {
+                    peer,
+                    seq,
+                    taken,
+                    at,
+                } => super::exchange::delivered(&tx, peer, *seq, taken, at.timestamp_millis())?,
                 Write::Applied { peer_key, seq, at } => {
                     super::exchange::applied(&tx, peer_key, *seq, at.timestamp_millis())?;
                 }
@@ -640,6 +643,13 @@ impl StoreReader for SqliteReader {
 
     fn exchange_depth(&self, peer: &str) -> Result<super::OutboxDepth, StoreError> {
         self.with_conn(|conn| super::exchange::depth(conn, peer))
+    }
+
+    fn exchange_of_transit(
+        &self,
+        transit_id: &str,
+    ) -> Result<Vec<super::TransitExchange>, StoreError> {
+        self.with_conn(|conn| super::exchange::of_transit(conn, transit_id))
     }
 }
 

@@ -316,6 +316,7 @@ mod tests {
              DROP TABLE report_folds; DROP TABLE saved_tracks; DROP TABLE saved_tracks_at;
              DROP TABLE reports_redelivered; DROP TABLE exchange_outbox;
              DROP TABLE exchange_delivered; DROP TABLE exchange_applied;
+             DROP TABLE exchange_receipts;
              ALTER TABLE reports DROP COLUMN batch;
              ALTER TABLE reports_recent DROP COLUMN batch;
              ALTER TABLE access_tokens DROP COLUMN expires_ms; PRAGMA user_version = 4;",

@@ -4,7 +4,8 @@
 //
 // Three sign-ins, each in a fresh tab (the token lives in the tab's sessionStorage):
 //   1. a coordinator acknowledges the seal-breach alert, then resolves it with an outcome
-//      and notes;
+//      and notes, and sees on the transit that the peer instance it is shared with
+//      (cn-customs) cannot be reached;
 //   2. the post on the transit's route records an inspection: the current seal removed and
 //      a new one applied;
 //   3. a post of another country finds the transit nowhere: board, transits, alerts, map
@@ -137,6 +138,13 @@ async function coordinatorWorksTheAlert(context) {
   await resolved.waitFor({ timeout: STEP_MS });
   const shown = await resolved.textContent();
   check(shown.includes(`Resolved · ${outcome}`) && shown.includes(env.CARAVAN_NOTES), `the transit shows the alert as ${shown}`);
+  // The peer instance this transit is shared with cannot be reached: the detail says so,
+  // with what waits for it.
+  const shared = detail.locator('.exchange li[data-peer="cn-customs"]');
+  await shared.locator('.status.alert').waitFor({ timeout: STEP_MS });
+  const sharedText = (await shared.textContent()) || '';
+  check(sharedText.includes('Unreachable since') && /waiting since/.test(sharedText),
+    `the transit's exchange with the unreachable peer shows "${sharedText}"`);
   await shoot(page, 'officers-04-transit-after-resolution');
   await deadlineFitsInRussian(page);
   await page.close();

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::helpers::{eventually, fix, minutes_ago, spawn_app, topic, TestApp};
+use crate::helpers::{eventually, fix, minutes_ago, spawn_app, spawn_app_in, topic, TestApp};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Chromium's first start on a busy two-core machine can take a while.
@@ -312,7 +312,21 @@ async fn officers_resolve_an_alert_and_inspect_at_their_post_and_another_country
     if !browser_available() {
         return;
     }
-    let app = spawn_app().await;
+    // This instance shares its transits with China's, which cannot be reached: the
+    // transit's detail says what waits for it.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let app = spawn_app_in(dir.path(), |s| {
+        s.exchange.countries = vec!["KG".parse().expect("a country")];
+        s.exchange.peers = vec![caravan::exchange::PeerSettings {
+            name: "cn-customs".into(),
+            // Nothing listens on the discard port.
+            url: "http://127.0.0.1:9".into(),
+            countries: vec!["CN".parse().expect("a country")],
+            key: "11".repeat(32),
+        }];
+    })
+    .await
+    .keep_dir(dir);
     let alert_id = declare_a_transit_and_cut_its_seal(&app).await;
     register(&app, "kz-truck", "kz-cargo", "KZ777ABC02").await;
     let kz_truck = app.mqtt("kz-truck").await;

@@ -283,6 +283,33 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     )
     .await;
     assert_ne!(health["status"], "unavailable");
+    // Per transit: Kazakhstan has had the record; Kyrgyzstan's wait.
+    let (_, shared) = cn.get(&format!("/api/v1/transits/{ID}/exchange")).await;
+    let peer = |name: &str| {
+        shared["peers"]
+            .as_array()
+            .and_then(|p| p.iter().find(|x| x["peer"] == name).cloned())
+            .unwrap_or_else(|| panic!("no peer {name} in {shared}"))
+    };
+    assert!(
+        peer("kz")["delivered"][0]["delivered_at"].is_string(),
+        "{shared}"
+    );
+    assert_eq!(peer("kg")["reachable"], false, "{shared}");
+    assert!(
+        !peer("kg")["waiting"].as_array().is_some_and(Vec::is_empty),
+        "{shared}"
+    );
+    let (_, copy) = kz.get(&format!("/api/v1/transits/{ID}/exchange")).await;
+    assert_eq!(copy["held_by"], "cn", "{copy}");
+    assert_eq!(
+        copy["peers"][0]["peer"], "cn",
+        "Kazakhstan's actions went to the holder: {copy}"
+    );
+    assert!(
+        copy["peers"][0]["delivered"][0]["delivered_at"].is_string(),
+        "{copy}"
+    );
 
     // Back up: everything arrives, once, in order.
     let kg = spawn_app_in(&kg_dir, |s| configure(s, &kg_i, &all)).await;

@@ -23,6 +23,18 @@ CREATE TABLE exchange_delivered (
     delivered_ms INTEGER NOT NULL
 );
 
+-- What each peer last took of each transit, by kind of message: what the dashboard shows
+-- per transit ("the Kazakh instance has had its record since 09:12").
+CREATE TABLE exchange_receipts (
+    peer         TEXT    NOT NULL,
+    transit_id   TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    seq          INTEGER NOT NULL,
+    queued_ms    INTEGER NOT NULL,
+    delivered_ms INTEGER NOT NULL,
+    PRIMARY KEY (transit_id, peer, kind)
+);
+
 -- The last message applied from each peer, by the fingerprint of its key: anything at or
 -- below it is a redelivery and is applied no second time.
 CREATE TABLE exchange_applied (

@@ -95,6 +95,7 @@ async function loadTransitOf(box, device) {
 /** The transit's declaration, progress along its itinerary, seals, alerts and inspections. */
 export function renderTransit(el, transit) {
   const status = transit.status ?? transit.stage;
+  const exchangeBox = h('div', { class: 'exchange' });
   const checkpoints = transit.itinerary?.checkpoints ?? [];
   const leg = transit.leg ?? 0;
   const lane = transit.risk?.lane ?? transit.lane;
@@ -126,7 +127,36 @@ export function renderTransit(el, transit) {
       i.notes ? h('div', { class: 'muted' }, i.notes) : null])),
     transit.passages?.length
       ? section(t('bcp_times'), listOrEmpty(transit.passages, (p) => [nameOfId(p.bcp_id), ' · ', p.left_at ? duration((Date.parse(p.left_at) - Date.parse(p.entered_at)) / 1000) : t('at_bcp_now')]))
-      : '');
+      : '',
+    exchangeBox);
+  loadExchange(exchangeBox, transit);
+}
+
+/** Which other national instances the transit was shared with, what each took and when,
+ * and a flag on a peer that cannot be reached. Empty where there is no exchange. */
+async function loadExchange(box, transit) {
+  let data;
+  try {
+    data = await api.get(`/api/v1/transits/${encodeURIComponent(transit.id)}/exchange`);
+  } catch {
+    return; // Carriers, and servers without the exchange, show nothing here.
+  }
+  const peers = data?.peers ?? [];
+  if (!peers.length) return;
+  box.replaceChildren(section(t('exchange_title'),
+    data.held_by ? h('p', { class: 'muted' }, t('exchange_held_by', { peer: data.held_by })) : null,
+    h('ul', { class: 'events' }, peers.map((p) => {
+      const last = p.delivered.map((d) => d.delivered_at).sort().at(-1);
+      const waiting = p.waiting.length;
+      return h('li', { 'data-peer': p.peer },
+        h('strong', {}, p.peer), (p.countries ?? []).length ? ` (${p.countries.map((c) => label('country', c)).join(', ')})` : '',
+        ' · ', last ? t('exchange_taken', { at: dateTime(last) }) : t('exchange_nothing_taken'),
+        waiting ? ` · ${t('exchange_waiting', { count: waiting, since: dateTime(p.waiting[0].queued_at) })}` : '',
+        !p.reachable && (waiting || p.failing_since)
+          ? h('div', { class: 'status alert' }, t('exchange_unreachable', { since: p.failing_since ? dateTime(p.failing_since) : '—' }),
+            p.last_error ? h('span', { class: 'muted' }, ` (${p.last_error})`) : null)
+          : null);
+    }))));
 }
 
 /** What the officer wrote when resolving the alert. */
