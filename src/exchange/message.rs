@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::telemetry::DeviceId;
 use crate::transit::{Action, Actor, Transit, TransitId};
 
 /// Protocol versions this build speaks, oldest first. A sender uses the newest that both
@@ -47,6 +48,25 @@ pub enum Body {
         by: Actor,
         at: DateTime<Utc>,
     },
+    /// Positions of a device of a transit the sender holds, as they arrive, while they lie
+    /// in one of the receiver's countries.
+    Positions {
+        device_id: DeviceId,
+        fixes: Vec<Position>,
+    },
+}
+
+/// One position as the device reported it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// The device's own sequence number.
+    pub seq: u64,
+    /// Device time.
+    pub t: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_kmh: Option<f64>,
 }
 
 impl Body {
@@ -54,6 +74,7 @@ impl Body {
         match self {
             Self::Transit(_) => "transit",
             Self::Action { .. } => "action",
+            Self::Positions { .. } => "positions",
         }
     }
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::message::{Body, Message, Outcome, Signed, PROTOCOLS};
+use super::message::{Body, Message, Outcome, Position, Signed, PROTOCOLS};
 use super::routing::{concerns, view_for};
 use super::Peer;
 use crate::evidence::key::{fingerprint, verify};
 use crate::maps::CountryCode;
 use crate::store::{ExchangeCursors, LoggedEvent, OutboxMessage, Write};
+use crate::telemetry::{DeviceId, Fix};
 use crate::transit::{Action, Actor, Attestation, Transit};
 
 /// Locates a point in a country of the maps.
@@ -103,6 +104,57 @@ impl Exchange {
                 self.message(p, t, Body::Transit(Box::new(view)), now)
             })
             .collect()
+    }
+
+    /// Fixes of a device on a transit held here, for each peer the transit concerns: those
+    /// that lie in one of the peer's countries (where its customs may see positions).
+    pub fn queue_positions(
+        &mut self,
+        t: &Transit,
+        device_id: &DeviceId,
+        fixes: &[&Fix],
+        now: DateTime<Utc>,
+    ) -> Vec<Write> {
+        if t.held_by.is_some() || fixes.is_empty() {
+            return Vec::new();
+        }
+        let located: Vec<(Option<CountryCode>, &Fix)> = fixes
+            .iter()
+            .map(|f| ((self.locate)(f.point.lat, f.point.lon), *f))
+            .collect();
+        let peers: Vec<Arc<Peer>> = self
+            .peers
+            .iter()
+            .filter(|p| concerns(&p.countries, t))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for p in peers {
+            let theirs: Vec<Position> = located
+                .iter()
+                .filter(|(c, _)| c.is_some_and(|c| p.countries.contains(&c)))
+                .map(|(_, f)| Position {
+                    seq: f.seq,
+                    t: f.t,
+                    lat: f.point.lat,
+                    lon: f.point.lon,
+                    speed_kmh: f.speed_kmh,
+                })
+                .collect();
+            if !theirs.is_empty() {
+                let body = Body::Positions {
+                    device_id: device_id.clone(),
+                    fixes: theirs,
+                };
+                out.push(self.message(&p, t, body, now));
+            }
+        }
+        out
+    }
+
+    /// Whether any peer could be owed positions (the exchange is on and has peers).
+    pub fn has_peers(&self) -> bool {
+        !self.peers.is_empty()
     }
 
     /// An officer's action here on a transit a peer holds, for that peer.

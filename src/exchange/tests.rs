@@ -231,7 +231,7 @@ fn each_concerned_peer_gets_the_record_numbered_after_what_it_was_sent_before() 
     assert_eq!(message.from, fingerprint(&[9; 32]));
     match &message.body {
         Body::Transit(r) => assert_eq!(r.id, t.id),
-        Body::Action { .. } => panic!("a record was expected"),
+        other => panic!("a record was expected, not {}", other.kind()),
     }
     // A transit received from a peer is not passed on.
     let mut mirror = t.clone();
@@ -444,4 +444,62 @@ fn an_inspection_recorded_at_a_peer_carries_its_signature_to_every_later_leg() {
     let mut as_uz = kz.clone();
     as_uz.countries = vec![cc("UZ")];
     assert_eq!(verified(&kg(vec![as_uz]), &record), Some(false));
+}
+
+#[test]
+fn positions_go_to_the_peers_whose_territory_they_lie_in() {
+    let mut holder = book();
+    let t = declared(&mut holder);
+    // North of 43.5° is Kazakhstan here, the rest China.
+    let locate: outbound::Locate =
+        Arc::new(|lat, _| Some(if lat > 43.5 { cc("KZ") } else { cc("CN") }));
+    let mut ex = Exchange::new(
+        [9; 32],
+        vec![cc("CN")],
+        vec![
+            Arc::new(peer("kz", &["KZ"], 2)),
+            Arc::new(peer("kg", &["KG"], 3)),
+        ],
+        locate,
+    );
+    let fix = |seq: u64, lat: f64| crate::telemetry::Fix {
+        seq,
+        t: at() + Duration::minutes(seq as i64),
+        point: crate::telemetry::GeoPoint { lat, lon: 80.0 },
+        speed_kmh: Some(60.0),
+        heading_deg: None,
+        hdop: None,
+        sats: None,
+        alt_m: None,
+    };
+    let (a, b, c) = (fix(1, 43.0), fix(2, 44.0), fix(3, 44.1));
+    let device = DeviceId::parse("truck-cn-1").unwrap();
+    let sent = outbox(&ex.queue_positions(&t, &device, &[&a, &b, &c], at()));
+    assert_eq!(sent.len(), 1, "Kyrgyzstan gets none: no fix is on its soil");
+    assert_eq!(sent[0].0, "kz");
+    match &sent[0].2.body {
+        Body::Positions { device_id, fixes } => {
+            assert_eq!(device_id, &device);
+            let seqs: Vec<u64> = fixes.iter().map(|f| f.seq).collect();
+            assert_eq!(seqs, vec![2, 3], "only the fixes in Kazakhstan");
+        }
+        other => panic!("positions were expected, not {}", other.kind()),
+    }
+
+    // The receiver moves its copy's truck to the newest, and ignores older ones.
+    let mut here = book();
+    here.receive(t.clone(), "cn", at());
+    let Body::Positions { fixes, .. } = &sent[0].2.body else {
+        unreachable!()
+    };
+    let moved = here.follow(&t.id, &device, fixes).expect("open here");
+    assert_eq!(moved.transit.motion.point.map(|p| p.lat), Some(44.1));
+    let older = [fixes[0].clone()];
+    let still = here.follow(&t.id, &device, &older).expect("open here");
+    assert_eq!(still.transit.motion.point.map(|p| p.lat), Some(44.1));
+    let other = DeviceId::parse("someone-else").unwrap();
+    assert!(
+        here.follow(&t.id, &other, fixes).is_none(),
+        "not its device"
+    );
 }

@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use crate::exchange::routing::Holder;
 use crate::exchange::{routing, Body, Exchange, Message, Outcome, Peer, Signed};
 use crate::geofence::{DeviceTrack, Engine, GeofenceEvent, RouteCache};
 use crate::historian::{AlertRecord, Historian};
 use crate::maps::Atlas;
 use crate::store::{LoggedEvent, Write};
-use crate::telemetry::{DeviceId, Report};
+use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
 use crate::transit::rules::RulesError;
 use crate::transit::{
     Action, ActionError, Actor, Declaration, FieldError, Record, Transit, TransitBook,
@@ -120,6 +121,35 @@ impl TransitStep {
         for change in changes {
             self.push_change(change, writes);
         }
+        self.forward_positions(reports, detected_at, writes);
+    }
+
+    /// Each peer instance gets the fixes of the transits it follows that lie in its
+    /// countries, one message per device and batch.
+    fn forward_positions(
+        &mut self,
+        reports: &[Report],
+        now: DateTime<Utc>,
+        writes: &mut Vec<Write>,
+    ) {
+        let Some(ex) = self.exchange.as_mut().filter(|ex| ex.has_peers()) else {
+            return;
+        };
+        let mut by_device: Vec<(&DeviceId, Vec<&Fix>)> = Vec::new();
+        for report in reports {
+            let ReportBody::Fix(fix) = &report.body else {
+                continue;
+            };
+            match by_device.iter_mut().find(|(d, _)| **d == report.device_id) {
+                Some((_, fixes)) => fixes.push(fix),
+                None => by_device.push((&report.device_id, vec![fix])),
+            }
+        }
+        for (device, fixes) in by_device {
+            if let Some(t) = self.book.transit_of(device) {
+                writes.extend(ex.queue_positions(t, device, &fixes, now));
+            }
+        }
     }
 
     /// Overdue transits.
@@ -220,6 +250,16 @@ impl TransitStep {
                     ex.check_attestations(&mut t);
                     self.book.receive(*t, &from.name, now)
                 })
+            }
+            Body::Positions { device_id, fixes } => {
+                let id = &message.transit_id;
+                match self.book.holder(id) {
+                    Holder::Peer(holder) if holder == from.name => self
+                        .book
+                        .follow(id, &device_id, &fixes)
+                        .ok_or_else(|| format!("{id} is not open here")),
+                    _ => Err(format!("{id} is not held by {}", from.name)),
+                }
             }
             Body::Action { action, by, .. } => {
                 let id = &message.transit_id;

@@ -64,8 +64,24 @@ pub fn queue(tx: &Transaction<'_>, m: &OutboxMessage) -> Result<(), StoreError> 
         m.message,
         m.created_ms
     ])?;
+    if m.kind == "positions" {
+        // While a peer is down, the newest positions of each transit wait for it, not all:
+        // the holder keeps every one in its own store.
+        tx.prepare_cached(
+            "DELETE FROM exchange_outbox WHERE peer = ?1 AND transit_id = ?2
+                 AND kind = 'positions' AND seq <= (
+                     SELECT seq FROM exchange_outbox
+                     WHERE peer = ?1 AND transit_id = ?2 AND kind = 'positions'
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+        )?
+        .execute(params![m.peer, m.transit_id, POSITIONS_WAITING])?;
+    }
     Ok(())
 }
+
+/// Position messages of one transit kept waiting for a peer that is down: at one fix a
+/// minute in one batch each, a day's worth.
+pub const POSITIONS_WAITING: i64 = 1440;
 
 /// A message a peer took, as the dashboard shows it per transit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,4 +260,90 @@ pub fn of_transit(conn: &Connection, transit_id: &str) -> Result<Vec<TransitExch
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use crate::store::{open, OutboxMessage, StoreReader, StoreWriter, Taken, Write};
+
+    fn message(peer: &str, seq: i64, transit: &str, kind: &str) -> Write {
+        Write::Outbox(Box::new(OutboxMessage {
+            peer: peer.into(),
+            seq,
+            transit_id: transit.into(),
+            kind: kind.into(),
+            message: format!("{{\"seq\":{seq}}}"),
+            created_ms: seq,
+        }))
+    }
+
+    #[test]
+    fn a_peer_that_is_down_is_owed_a_bounded_outbox_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, reader) = open(dir.path()).unwrap();
+        let mut seq = 0;
+        let mut next = || {
+            seq += 1;
+            seq
+        };
+        // Records of two transits, many times over, an action, and a long drive's positions.
+        let mut writes = Vec::new();
+        for _ in 0..50 {
+            writes.push(message("kz", next(), "CN-1", "transit"));
+            writes.push(message("kz", next(), "CN-2", "transit"));
+        }
+        writes.push(message("kz", next(), "CN-1", "action"));
+        for _ in 0..(super::POSITIONS_WAITING + 100) {
+            writes.push(message("kz", next(), "CN-1", "positions"));
+        }
+        writes.push(message("kg", next(), "CN-1", "transit"));
+        writer.commit(&writes).unwrap();
+
+        let depth = reader.exchange_depth("kz").unwrap();
+        assert_eq!(depth.waiting, 2 + 1 + super::POSITIONS_WAITING);
+        let waiting = reader.exchange_waiting("kz", 0, 10).unwrap();
+        let kinds: Vec<(&str, &str)> = waiting
+            .iter()
+            .take(3)
+            .map(|m| (m.transit_id.as_str(), m.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [("CN-1", "transit"), ("CN-2", "transit"), ("CN-1", "action")],
+            "the latest record of each transit, in order"
+        );
+        assert!(waiting.windows(2).all(|w| w[0].seq < w[1].seq));
+
+        // Delivered up to the action: those rows go, the receipts say what was taken.
+        let action = waiting[2].seq;
+        let taken: Vec<Taken> = waiting[..3]
+            .iter()
+            .map(|m| Taken {
+                transit_id: m.transit_id.clone(),
+                kind: m.kind.clone(),
+                seq: m.seq,
+                queued_ms: m.created_ms,
+            })
+            .collect();
+        writer
+            .commit(&[Write::Delivered {
+                peer: "kz".into(),
+                seq: action,
+                taken,
+                at: Utc::now(),
+            }])
+            .unwrap();
+        assert_eq!(
+            reader.exchange_depth("kz").unwrap().waiting,
+            super::POSITIONS_WAITING
+        );
+        let shared = reader.exchange_of_transit("CN-2").unwrap();
+        assert_eq!(shared.len(), 1);
+        assert!(shared[0].delivered_ms.is_some());
+        let cursors = reader.exchange_cursors().unwrap();
+        assert_eq!(cursors.last_queued.get("kz"), Some(&(seq - 1)));
+        assert_eq!(cursors.last_queued.get("kg"), Some(&seq));
+    }
 }

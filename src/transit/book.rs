@@ -116,6 +116,34 @@ impl TransitBook {
         self.open.insert(t.id.clone(), t);
     }
 
+    /// Moves a received transit's truck to the newest of `fixes` its holder forwarded;
+    /// `None` when that transit is not open here. Positions older than the newest known are
+    /// history and change nothing.
+    pub fn follow(
+        &mut self,
+        id: &TransitId,
+        device_id: &DeviceId,
+        fixes: &[crate::exchange::message::Position],
+    ) -> Option<TransitChange> {
+        let t = self.open.get_mut(id).filter(|t| t.held_by.is_some())?;
+        if !t.devices.contains(device_id) {
+            return None;
+        }
+        for f in fixes {
+            if t.motion.last_t.is_none_or(|last| f.t > last) {
+                t.motion.last_t = Some(f.t);
+                t.motion.point = Some(crate::telemetry::GeoPoint {
+                    lat: f.lat,
+                    lon: f.lon,
+                });
+            }
+        }
+        Some(TransitChange {
+            transit: Box::new(t.clone()),
+            records: Vec::new(),
+        })
+    }
+
     /// Where a transit's declaration is held.
     pub fn holder(&self, id: &TransitId) -> Holder {
         match self.held_elsewhere.get(id) {

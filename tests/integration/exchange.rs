@@ -101,29 +101,40 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
     assert!(errors.is_empty(), "{errors:#?} in {instance}");
 }
 
-/// The `exchange.*` records of the transit in `app`'s evidence bundle: (kind, seq), each
-/// message checked against the documented schema.
-async fn received(app: &TestApp) -> Vec<(String, i64)> {
+/// The `exchange.*` records of the transit in `app`'s evidence bundle: (record kind, seq,
+/// message kind). Each message is checked against the documented schema, and its signature
+/// against the key of the instance among `senders` it names as its sender.
+async fn received(app: &TestApp, senders: &[&Instance]) -> Vec<(String, i64, String)> {
     let messages = schema("message");
     let (status, bundle) = app.get(&format!("/api/v1/transits/{ID}/evidence")).await;
     assert_eq!(status, StatusCode::OK, "{bundle}");
-    bundle["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| &e["record"])
-        .filter(|r| {
-            r["kind"]
-                .as_str()
-                .is_some_and(|k| k.starts_with("exchange."))
-        })
-        .map(|r| {
-            let text = r["body"]["message"].as_str().expect("the signed message");
-            assert_valid(&messages, &serde_json::from_str(text).expect("JSON"));
-            let kind = r["kind"].as_str().unwrap_or_default().to_owned();
-            (kind, r["body"]["seq"].as_i64().unwrap_or(-1))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for e in bundle["events"].as_array().into_iter().flatten() {
+        let kind = e["kind"].as_str().unwrap_or_default();
+        if !kind.starts_with("exchange.") {
+            continue;
+        }
+        let body: Value =
+            serde_json::from_str(e["body"].as_str().expect("the record's text")).expect("JSON");
+        let text = body["message"].as_str().expect("the signed message");
+        let message: Value = serde_json::from_str(text).expect("JSON");
+        assert_valid(&messages, &message);
+        let sender = senders
+            .iter()
+            .find_map(|i| {
+                let key = caravan::evidence::key::parse_public(&i.key)?;
+                (caravan::evidence::key::fingerprint(&key) == message["from"]).then_some(key)
+            })
+            .expect("a known sender");
+        let signature = body["signature"].as_str().unwrap_or_default();
+        assert!(
+            caravan::evidence::key::verify(&sender, text.as_bytes(), signature),
+            "the evidence keeps a message its sender signed: {body}"
+        );
+        let of = body["kind"].as_str().unwrap_or_default().to_owned();
+        out.push((kind.to_owned(), body["seq"].as_i64().unwrap_or(-1), of));
+    }
+    out
 }
 
 /// A message signed with `key` from the instance in `from_dir`, as a peer would send it.
@@ -161,7 +172,10 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     cn.register("truck-cn-1").await;
     let (status, body) = cn.post("/api/v1/transits", &declaration()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Tokens are made before the servers get busy (they are written to the store directly).
     let khorgos_kz = kz.token_for("post:khorgos:KZ");
+    let customs_kz = kz.token_for("customs:KZ");
+    let customs_kg = kg.token_for("customs:KG");
     eventually("Khorgos (KZ) expects the transit", || async {
         let (_, list) = kz
             .get_as(&khorgos_kz, "/api/v1/posts/khorgos-kz/expected-arrivals")
@@ -174,7 +188,7 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
         ids.contains(&ID).then_some(())
     })
     .await;
-    let (_, t) = transit(&kz, &kz.token_for("customs:KZ")).await;
+    let (_, t) = transit(&kz, &customs_kz).await;
     assert_eq!(t["stage"], "declared");
     assert_eq!(t["held_by"], "cn", "{t}");
     assert_eq!(t["goods"][0]["hs_code"], "850440");
@@ -216,9 +230,18 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     device
         .publish_json(&topic("truck-cn-1", "seal"), &cut)
         .await;
+    let near_almaty = json!({"seq": 2, "t": t_cut, "lat": 43.30, "lon": 77.10, "speed_kmh": 0.0});
+    device
+        .publish_json(&topic("truck-cn-1", "pos"), &near_almaty)
+        .await;
+    // Kazakhstan follows the truck on its own soil: China forwards the position.
+    eventually("Kazakhstan sees the truck near Almaty", || async {
+        let (_, t) = transit(&kz, &customs_kz).await;
+        (t["motion"]["point"]["lat"].as_f64()? == 43.30).then_some(())
+    })
+    .await;
 
     // Kazakhstan's desk gets the alert (it occurred there); Kyrgyzstan's does not, yet.
-    let customs_kz = kz.token_for("customs:KZ");
     let alert = eventually("the seal alert reaches Kazakhstan", || async {
         let (_, list) = kz.get_as(&customs_kz, "/api/v1/alerts").await;
         list["alerts"]
@@ -230,7 +253,6 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     .await;
     assert_eq!(alert["jurisdiction"], "KZ", "{alert}");
     let alert_id = alert["id"].as_str().expect("an alert id").to_owned();
-    let customs_kg = kg.token_for("customs:KG");
     let (_, kg_view) = transit(&kg, &customs_kg).await;
     assert_eq!(kg_view["alerts"], json!([]), "{kg_view}");
 
@@ -355,15 +377,23 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
             .is_some_and(|a| a.iter().any(|x| x["id"] == alert_id.as_str())),
         "the escalation is on Kyrgyzstan's desk: {desk}"
     );
-    let records = received(&kg).await;
-    let seqs: Vec<i64> = records.iter().map(|(_, s)| *s).collect();
+    let records = received(&kg, &all).await;
+    assert!(
+        !records.is_empty(),
+        "Kyrgyzstan's evidence keeps what it received"
+    );
+    let seqs: Vec<i64> = records.iter().map(|(_, s, _)| *s).collect();
     assert!(
         seqs.windows(2).all(|w| w[0] < w[1]),
         "applied in order, each once: {records:?}"
     );
     assert!(
-        records.iter().all(|(k, _)| k == "exchange.received"),
+        records.iter().all(|(k, _, _)| k == "exchange.received"),
         "{records:?}"
+    );
+    assert!(
+        records.iter().all(|(_, _, m)| m == "transit"),
+        "no position in Kazakhstan was sent to Kyrgyzstan: {records:?}"
     );
     eventually("China's outbox to Kyrgyzstan is empty", || async {
         let (_, health) = cn.get("/healthz").await;
@@ -422,6 +452,13 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     // The same message again is a duplicate, not a second refusal in the log.
     let (_, again) = kg.post("/api/v1/exchange/messages", &not_theirs).await;
     assert_eq!(again["results"][0]["outcome"], "duplicate", "{again}");
+
+    // Kazakhstan's evidence holds the positions China sent it, each signed and documented.
+    let kz_records = received(&kz, &all).await;
+    assert!(
+        kz_records.iter().any(|(_, _, m)| m == "positions"),
+        "{kz_records:?}"
+    );
 
     let _ = cn.shutdown().await;
     let _ = kz.shutdown().await;
