@@ -18,6 +18,7 @@ use super::react::react;
 use super::record::{Fact, Recorder, TransitChange};
 use super::risk::{self, CarrierHistory, RiskRules};
 use super::rules::TransitRules;
+use super::shared::SharedItineraries;
 use crate::geofence::{GeofenceEvent, Route};
 use crate::maps::Atlas;
 use crate::telemetry::{DeviceId, Report, ReportBody};
@@ -60,6 +61,8 @@ pub struct TransitBook {
     /// Every transit ever declared, open or not: references stay unique.
     ids: HashSet<TransitId>,
     carriers: HashMap<String, CarrierHistory>,
+    /// One copy of each itinerary the open transits follow.
+    itineraries: SharedItineraries,
 }
 
 impl TransitBook {
@@ -70,6 +73,7 @@ impl TransitBook {
             by_device: HashMap::new(),
             ids: HashSet::new(),
             carriers: HashMap::new(),
+            itineraries: SharedItineraries::default(),
         }
     }
 
@@ -98,7 +102,8 @@ impl TransitBook {
         }
     }
 
-    fn index(&mut self, t: Transit) {
+    fn index(&mut self, mut t: Transit) {
+        self.itineraries.share(&mut t.itinerary);
         for d in &t.devices {
             self.by_device.insert(d.clone(), t.id.clone());
         }
@@ -121,6 +126,11 @@ impl TransitBook {
 
     pub fn open_transits(&self) -> impl Iterator<Item = &Transit> {
         self.open.values()
+    }
+
+    /// Distinct itineraries the open transits follow (each held once).
+    pub fn itineraries(&self) -> usize {
+        self.itineraries.len()
     }
 
     pub fn rules(&self) -> &TransitRules {
