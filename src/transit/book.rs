@@ -56,7 +56,9 @@ struct Ctx {
 
 pub struct TransitBook {
     ctx: Ctx,
-    open: HashMap<TransitId, Transit>,
+    /// Boxed: a transit is several hundred bytes, and a map's table keeps room for more
+    /// entries than it holds (up to twice as many), which would each be that size unboxed.
+    open: HashMap<TransitId, Box<Transit>>,
     by_device: HashMap<DeviceId, TransitId>,
     /// Every transit ever declared, open or not: references stay unique.
     ids: HashSet<TransitId>,
@@ -104,18 +106,19 @@ impl TransitBook {
 
     fn index(&mut self, mut t: Transit) {
         self.itineraries.share(&mut t.itinerary);
+        t.shrink_to_fit();
         for d in &t.devices {
             self.by_device.insert(d.clone(), t.id.clone());
         }
-        self.open.insert(t.id.clone(), t);
+        self.open.insert(t.id.clone(), Box::new(t));
     }
 
     pub fn transit(&self, id: &TransitId) -> Option<&Transit> {
-        self.open.get(id)
+        self.open.get(id).map(|t| &**t)
     }
 
     pub fn transit_of(&self, device: &DeviceId) -> Option<&Transit> {
-        self.by_device.get(device).and_then(|id| self.open.get(id))
+        self.by_device.get(device).and_then(|id| self.transit(id))
     }
 
     /// The approved route the geofence engine should follow for a device on a transit.
@@ -125,7 +128,7 @@ impl TransitBook {
     }
 
     pub fn open_transits(&self) -> impl Iterator<Item = &Transit> {
-        self.open.values()
+        self.open.values().map(|t| &**t)
     }
 
     /// Distinct itineraries the open transits follow (each held once).
@@ -346,7 +349,7 @@ impl TransitBook {
             );
         }
         t.risk = risk;
-        let snapshot = Box::new(t.clone());
+        let snapshot = t.clone();
         if !t.is_open() {
             for d in &t.devices {
                 self.by_device.remove(d);
