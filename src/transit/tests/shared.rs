@@ -1,4 +1,5 @@
-//! Transits on the same itinerary hold one copy of it, however they came into the book.
+//! What the book holds of each transit: one copy of its itinerary for all the transits on
+//! it, however they came into the book, and its lists at the size they are.
 
 use std::sync::Arc;
 
@@ -94,4 +95,20 @@ fn a_transit_declared_before_the_maps_changed_keeps_its_own_route() {
         book.transit_of(&device(2)).expect("open")
     ));
     assert_eq!(book.itineraries(), 2);
+}
+
+#[test]
+fn a_transit_restored_from_the_store_holds_its_lists_at_their_size() {
+    let mut declaring = book();
+    let json = serde_json::to_string(&declared(&mut declaring, declaration_for(1)))
+        .expect("a transit encodes");
+    let read: Transit = serde_json::from_str(&json).expect("a stored transit decodes");
+    // Decoded from JSON, a list of one has room for four.
+    assert!(read.seals.capacity() > read.seals.len());
+    let mut book = book();
+    book.restore([read]);
+    let held = book.transit_of(&device(1)).expect("open");
+    assert_eq!(held.seals.capacity(), held.seals.len());
+    assert_eq!(held.goods.capacity(), held.goods.len());
+    assert_eq!(held.trailer_plates.capacity(), held.trailer_plates.len());
 }
