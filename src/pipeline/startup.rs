@@ -92,6 +92,7 @@ impl Startup {
                     replayed = how.replayed,
                     refused = how.refused,
                     routes_built = transits.routes_built(),
+                    itineraries = transits.itineraries(),
                     devices_s,
                     transits_s,
                     read_s,

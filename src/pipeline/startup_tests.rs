@@ -82,6 +82,8 @@ fn thousands_of_trucks_on_one_corridor_share_one_route_built_once() {
     );
 
     assert_eq!(pipeline.transits.routes_built(), 1);
+    // The transit book holds their itinerary once too.
+    assert_eq!(pipeline.transits.itineraries(), 1);
     let routes: Vec<Option<&str>> = pipeline
         .devices
         .values()

@@ -105,6 +105,11 @@ impl TransitStep {
         self.routes.built()
     }
 
+    /// Distinct itineraries the open transits follow, each held once.
+    pub fn itineraries(&self) -> usize {
+        self.book.itineraries()
+    }
+
     /// Feeds the reports and the events they caused to the transits.
     pub fn after_reports(
         &mut self,

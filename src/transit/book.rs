@@ -18,6 +18,7 @@ use super::react::react;
 use super::record::{Fact, Recorder, TransitChange};
 use super::risk::{self, CarrierHistory, RiskRules};
 use super::rules::TransitRules;
+use super::shared::SharedItineraries;
 use crate::exchange::routing::Holder;
 use crate::geofence::{GeofenceEvent, Route};
 use crate::maps::Atlas;
@@ -56,13 +57,17 @@ struct Ctx {
 
 pub struct TransitBook {
     ctx: Ctx,
-    open: HashMap<TransitId, Transit>,
+    /// Boxed: a transit is several hundred bytes, and a map's table keeps room for more
+    /// entries than it holds (up to twice as many), which would each be that size unboxed.
+    open: HashMap<TransitId, Box<Transit>>,
     by_device: HashMap<DeviceId, TransitId>,
     /// Every transit ever declared, open or not: references stay unique.
     ids: HashSet<TransitId>,
     /// Transits received from peer instances, open or not, with the peer that holds each.
     held_elsewhere: HashMap<TransitId, String>,
     carriers: HashMap<String, CarrierHistory>,
+    /// One copy of each itinerary the open transits follow.
+    itineraries: SharedItineraries,
 }
 
 impl TransitBook {
@@ -74,6 +79,7 @@ impl TransitBook {
             ids: HashSet::new(),
             held_elsewhere: HashMap::new(),
             carriers: HashMap::new(),
+            itineraries: SharedItineraries::default(),
         }
     }
 
@@ -107,13 +113,15 @@ impl TransitBook {
 
     /// A transit received from a peer is not indexed by device: its devices report to the
     /// peer, and a device of the same id here is another truck's business.
-    fn index(&mut self, t: Transit) {
+    fn index(&mut self, mut t: Transit) {
+        self.itineraries.share(&mut t.itinerary);
+        t.shrink_to_fit();
         if t.held_by.is_none() {
             for d in &t.devices {
                 self.by_device.insert(d.clone(), t.id.clone());
             }
         }
-        self.open.insert(t.id.clone(), t);
+        self.open.insert(t.id.clone(), Box::new(t));
     }
 
     /// Moves a received transit's truck to the newest of `fixes` its holder forwarded;
@@ -139,7 +147,7 @@ impl TransitBook {
             }
         }
         Some(TransitChange {
-            transit: Box::new(t.clone()),
+            transit: t.clone(),
             records: Vec::new(),
         })
     }
@@ -169,7 +177,7 @@ impl TransitBook {
             records: rec.records,
         };
         if t.is_open() {
-            self.open.insert(t.id.clone(), t);
+            self.index(t);
         } else {
             self.open.remove(&change.transit.id);
         }
@@ -177,11 +185,11 @@ impl TransitBook {
     }
 
     pub fn transit(&self, id: &TransitId) -> Option<&Transit> {
-        self.open.get(id)
+        self.open.get(id).map(|t| &**t)
     }
 
     pub fn transit_of(&self, device: &DeviceId) -> Option<&Transit> {
-        self.by_device.get(device).and_then(|id| self.open.get(id))
+        self.by_device.get(device).and_then(|id| self.transit(id))
     }
 
     /// The approved route the geofence engine should follow for a device on a transit.
@@ -191,7 +199,12 @@ impl TransitBook {
     }
 
     pub fn open_transits(&self) -> impl Iterator<Item = &Transit> {
-        self.open.values()
+        self.open.values().map(|t| &**t)
+    }
+
+    /// Distinct itineraries the open transits follow (each held once).
+    pub fn itineraries(&self) -> usize {
+        self.itineraries.len()
     }
 
     pub fn rules(&self) -> &TransitRules {
@@ -428,7 +441,7 @@ impl TransitBook {
             );
         }
         t.risk = risk;
-        let snapshot = Box::new(t.clone());
+        let snapshot = t.clone();
         if !t.is_open() {
             if t.held_by.is_none() {
                 for d in &t.devices {

@@ -8,6 +8,7 @@
 //! country. The post is named by its id (`irkeshtam-kg`), which says whose side it is.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use geo::{Centroid, Coord};
 use serde::{Deserialize, Serialize};
@@ -63,13 +64,20 @@ pub struct Leg {
     pub budget_s: i64,
 }
 
+/// The checkpoints, legs and line are the same for every transit declared on the same
+/// places with the same maps, and are shared between them
+/// ([`SharedItineraries`](super::shared::SharedItineraries)); the route carries the
+/// transit's own id, so it is not.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Itinerary {
-    pub checkpoints: Vec<Checkpoint>,
-    pub legs: Vec<Leg>,
+    #[serde(with = "super::shared::arc")]
+    pub checkpoints: Arc<[Checkpoint]>,
+    #[serde(with = "super::shared::arc")]
+    pub legs: Arc<[Leg]>,
     /// The approved route, as the geofence engine is given it.
     pub route: Option<Route>,
-    pub line: RouteLine,
+    #[serde(with = "super::shared::arc")]
+    pub line: Arc<RouteLine>,
 }
 
 impl Itinerary {
@@ -297,14 +305,14 @@ fn connect(
         return Err(errors);
     }
     Ok(Itinerary {
-        checkpoints,
-        legs,
+        checkpoints: checkpoints.into(),
+        legs: legs.into(),
         route: Some(Route {
             id: transit_id.to_owned(),
             legs: route_legs,
             critical_deviation_m: Some(rules.alerts.deviation_critical_km * 1000.0),
         }),
-        line: RouteLine::new(coords),
+        line: Arc::new(RouteLine::new(coords)),
     })
 }
 

@@ -34,6 +34,7 @@ mod react;
 mod record;
 pub mod risk;
 pub mod rules;
+mod shared;
 
 #[cfg(test)]
 mod tests;
@@ -52,3 +53,4 @@ pub use motion::Motion;
 pub use record::{Record, TransitChange};
 pub use risk::{Lane, RiskAssessment, RiskRules};
 pub use rules::TransitRules;
+pub use shared::SharedItineraries;

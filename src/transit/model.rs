@@ -249,6 +249,31 @@ impl Transit {
         self.transitions.insert(at, tr);
     }
 
+    /// Gives back the room its lists were read into. Decoded from the store's JSON, a list
+    /// of one alert holds room for four (serde cannot know the length ahead), which is a
+    /// kilobyte per transit that a book of a hundred thousand open transits would keep for as
+    /// long as they are open.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.trailer_plates.shrink_to_fit();
+        self.devices.shrink_to_fit();
+        self.seals.shrink_to_fit();
+        self.goods.shrink_to_fit();
+        self.transitions.shrink_to_fit();
+        for a in &mut self.alerts {
+            a.visible_to.shrink_to_fit();
+            a.history.shrink_to_fit();
+        }
+        self.alerts.shrink_to_fit();
+        self.inspections.shrink_to_fit();
+        self.passages.shrink_to_fit();
+        self.sections.shrink_to_fit();
+        self.risk.reasons.shrink_to_fit();
+        self.motion.recent.shrink_to_fit();
+        if let Some(route) = self.itinerary.route.as_mut() {
+            route.legs.shrink_to_fit();
+        }
+    }
+
     /// The stage, or `suspended` while a critical alert is open on a transit still under way.
     pub fn status(&self) -> Status {
         if !self.stage.is_final() && self.alerts.iter().any(Alert::suspends) {

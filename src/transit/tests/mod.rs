@@ -8,6 +8,7 @@ mod escalation;
 mod journey;
 mod posts;
 mod props;
+mod shared;
 
 use std::sync::{Arc, OnceLock};
 

@@ -1,0 +1,114 @@
+//! What the book holds of each transit: one copy of its itinerary for all the transits on
+//! it, however they came into the book, and its lists at the size they are.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::transit::Transit;
+
+/// The shipped declaration again, for another truck.
+fn declaration_for(n: u32) -> Declaration {
+    let mut decl = declaration();
+    decl.reference = format!("24CN0101-{n:06}");
+    decl.devices = vec![format!("truck-{n}")];
+    decl.seals[0].id = format!("CN-S-{n:04}");
+    decl
+}
+
+fn device(n: u32) -> DeviceId {
+    DeviceId::parse(&format!("truck-{n}")).expect("valid id")
+}
+
+fn declared(book: &mut TransitBook, decl: Declaration) -> Transit {
+    *book
+        .declare(decl, &officer("cn-kashgar-7"), at(0), &registered)
+        .expect("a valid declaration")
+        .transit
+}
+
+fn shares(a: &Transit, b: &Transit) -> bool {
+    let (a, b) = (&a.itinerary, &b.itinerary);
+    Arc::ptr_eq(&a.line, &b.line)
+        && Arc::ptr_eq(&a.checkpoints, &b.checkpoints)
+        && Arc::ptr_eq(&a.legs, &b.legs)
+}
+
+#[test]
+fn transits_declared_on_the_same_itinerary_hold_one_copy_of_it() {
+    let mut book = book();
+    declared(&mut book, declaration_for(1));
+    declared(&mut book, declaration_for(2));
+    let mut elsewhere = declaration_for(3);
+    elsewhere.itinerary = vec!["irkeshtam".into(), "karasuu".into()];
+    elsewhere.destination_office = "andijan".into();
+    declared(&mut book, elsewhere);
+    let held = |n| book.transit_of(&device(n)).expect("open");
+    assert!(shares(held(1), held(2)));
+    assert!(!Arc::ptr_eq(
+        &held(1).itinerary.line,
+        &held(3).itinerary.line
+    ));
+    assert_eq!(book.itineraries(), 2);
+}
+
+#[test]
+fn transits_restored_from_the_store_share_their_itinerary_and_are_written_as_before() {
+    let mut declaring = book();
+    let stored: Vec<String> = (1..=3)
+        .map(|n| declared(&mut declaring, declaration_for(n)))
+        .map(|t| serde_json::to_string(&t).expect("a transit encodes"))
+        .collect();
+    assert!(
+        stored[0].contains(r#""line":{"points":[["#),
+        "{}",
+        stored[0]
+    );
+    let mut book = book();
+    book.restore(
+        stored
+            .iter()
+            .map(|json| serde_json::from_str::<Transit>(json).expect("a stored transit decodes")),
+    );
+    let held = |n| book.transit_of(&device(n)).expect("open");
+    assert!(shares(held(1), held(2)) && shares(held(2), held(3)));
+    assert_eq!(book.itineraries(), 1);
+    let written = serde_json::to_string(held(1)).expect("a transit encodes");
+    assert_eq!(written, stored[0]);
+}
+
+#[test]
+fn a_transit_declared_before_the_maps_changed_keeps_its_own_route() {
+    let mut declaring = book();
+    let current = declared(&mut declaring, declaration_for(1));
+    let mut older = declared(&mut declaring, declaration_for(2));
+    let mut line = (*older.itinerary.line).clone();
+    line.points[1][0] += 0.01;
+    older.itinerary.line = Arc::new(line.clone());
+    let mut book = book();
+    book.restore([current, older]);
+    assert_eq!(
+        *book.transit_of(&device(2)).expect("open").itinerary.line,
+        line
+    );
+    assert!(!shares(
+        book.transit_of(&device(1)).expect("open"),
+        book.transit_of(&device(2)).expect("open")
+    ));
+    assert_eq!(book.itineraries(), 2);
+}
+
+#[test]
+fn a_transit_restored_from_the_store_holds_its_lists_at_their_size() {
+    let mut declaring = book();
+    let json = serde_json::to_string(&declared(&mut declaring, declaration_for(1)))
+        .expect("a transit encodes");
+    let read: Transit = serde_json::from_str(&json).expect("a stored transit decodes");
+    // Decoded from JSON, a list of one has room for four.
+    assert!(read.seals.capacity() > read.seals.len());
+    let mut book = book();
+    book.restore([read]);
+    let held = book.transit_of(&device(1)).expect("open");
+    assert_eq!(held.seals.capacity(), held.seals.len());
+    assert_eq!(held.goods.capacity(), held.goods.len());
+    assert_eq!(held.trailer_plates.capacity(), held.trailer_plates.len());
+}
