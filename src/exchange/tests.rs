@@ -167,6 +167,7 @@ fn a_peer_asserts_only_facts_about_its_own_countries() {
             seals_removed: vec![],
             seals_applied: vec![],
             notes: None,
+            checklist: vec![],
         })
     };
     assert_eq!(check_action(&kz, &t, &exit("akzhol-kz")), Ok(()));
@@ -375,6 +376,7 @@ fn an_inspection_recorded_at_a_peer_carries_its_signature_to_every_later_leg() {
         seals_removed: vec![],
         seals_applied: vec![],
         notes: Some("load as declared".into()),
+        checklist: vec![],
     };
     let message = Message {
         protocol: 1,

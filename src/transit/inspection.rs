@@ -42,7 +42,25 @@ pub struct InspectionReport {
     pub seals_applied: Vec<AppliedSeal>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// The load checklist as the officer filled it in (a uniform checklist, as at
+    /// Erenhot–Zamyn-Uud, travels with the inspection to the next post).
+    #[serde(default)]
+    pub checklist: Vec<ChecklistItem>,
 }
+
+/// One line of a load checklist: what was checked, and whether it was in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    pub item: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Checklist lines one inspection may hold, and characters per line or note.
+pub const MAX_CHECKLIST: usize = 100;
+pub const MAX_CHECKLIST_TEXT: usize = 200;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Inspection {
@@ -59,6 +77,8 @@ pub struct Inspection {
     /// The leg it was done on; the authorities of this and every later leg see it.
     pub leg: usize,
     pub visible_to: Vec<CountryCode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistItem>,
     /// For an inspection recorded at a peer instance (`docs/exchange.md`): that instance's
     /// signed message, so that every authority it reaches can check who recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +111,8 @@ pub enum InspectionError {
     AlreadyApplied(String),
     #[error("seal ids are 1-40 characters")]
     BadSealId,
+    #[error("a load checklist has at most {MAX_CHECKLIST} lines, each item 1-{MAX_CHECKLIST_TEXT} characters and each note at most {MAX_CHECKLIST_TEXT}")]
+    BadChecklist,
     #[error("the transit is {0} and takes no more inspections")]
     Finished(&'static str),
 }
@@ -134,6 +156,16 @@ pub fn record<'t>(
     }
     let (country, leg) = place_of(transit, &report.place)
         .ok_or_else(|| InspectionError::UnknownPlace(report.place.clone()))?;
+    let text_fits = |t: &str| t.chars().count() <= MAX_CHECKLIST_TEXT;
+    let checklist_fits = report.checklist.len() <= MAX_CHECKLIST
+        && report.checklist.iter().all(|c| {
+            !c.item.trim().is_empty()
+                && text_fits(&c.item)
+                && c.note.as_deref().is_none_or(text_fits)
+        });
+    if !checklist_fits {
+        return Err(InspectionError::BadChecklist);
+    }
     for id in &report.seals_removed {
         if !transit.current_seals().any(|s| &s.id == id) {
             return Err(InspectionError::NotCurrent(id.clone()));
@@ -178,6 +210,7 @@ pub fn record<'t>(
         notes: report.notes,
         leg,
         visible_to: transit.countries_from(leg),
+        checklist: report.checklist,
         attested: None,
     };
     transit.inspections.push(inspection);

@@ -42,7 +42,7 @@ mod tests;
 pub use alert::{Alert, AlertAction, AlertKind, AlertState, Outcome};
 pub use book::{Action, ActionError, TransitBook};
 pub use declare::{Declaration, FieldError};
-pub use inspection::{Attestation, Inspection, InspectionReport, InspectionResult};
+pub use inspection::{Attestation, ChecklistItem, Inspection, InspectionReport, InspectionResult};
 pub use itinerary::{Checkpoint, Itinerary, Leg};
 pub use lifecycle::OfficerAction;
 pub use line::RouteLine;

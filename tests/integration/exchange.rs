@@ -263,7 +263,9 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     // Kazakhstan inspects at Khorgos and escalates the alert; both travel to China, which
     // holds the transit, and from there to Kyrgyzstan once it is back.
     let inspection = json!({"place": "khorgos-kz", "result": "cleared",
-                            "notes": "load checked against the declaration"});
+                            "notes": "load checked against the declaration",
+                            "checklist": [{"item": "pallet count as declared", "ok": true},
+                                          {"item": "load secured", "ok": true}]});
     let (status, body) = kz
         .post_as(
             &khorgos_kz,
@@ -366,6 +368,21 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     // Kyrgyzstan verified it with Kazakhstan's key.
     assert_eq!(recognised["attested"]["peer"], "kz", "{seen}");
     assert_eq!(recognised["attested"]["verified"], true, "{seen}");
+    assert_eq!(
+        recognised["checklist"][0]["item"],
+        "pallet count as declared"
+    );
+    // The Kyrgyz post at Ak-Zhol expects the truck next, with Kazakhstan's inspection.
+    let akzhol_kg = kg.token_for("post:akzhol:KG");
+    let (_, board) = kg
+        .get_as(&akzhol_kg, "/api/v1/posts/akzhol-kg/expected-arrivals")
+        .await;
+    let row = board["expected"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["transit_id"] == ID))
+        .unwrap_or_else(|| panic!("Ak-Zhol (KG) expects the transit: {board}"));
+    assert_eq!(row["inspections"][0]["place"], "khorgos-kz", "{row}");
+    assert_eq!(row["inspections"][0]["attested"]["verified"], true, "{row}");
     // An escalation closes the alert where it occurred (outcome `escalated`) and hands it
     // to the next country, whose desk lists it among the resolved ones.
     let (_, desk) = kg
@@ -447,6 +464,24 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
             .as_str()
             .unwrap_or_default()
             .contains("issued in CN"),
+        "{body}"
+    );
+    // A protocol this release does not speak is refused with the versions it does.
+    let exit_kz = json!({"action": {"lifecycle": {"action": "confirm_exit", "place": "akzhol-kz"}},
+                         "by": "officer (customs:KZ)", "at": Utc::now()});
+    let mut newer = forge(kz_i.dir.path(), &kg_i, 1_000_001, "action", exit_kz);
+    let text = newer["messages"][0]["message"].as_str().unwrap_or_default();
+    let text = text.replace("\"protocol\":1", "\"protocol\":2");
+    let key = InstanceKey::load_or_create(kz_i.dir.path()).expect("the key");
+    newer["messages"][0]["signature"] = json!(key.sign(text.as_bytes()));
+    newer["messages"][0]["message"] = json!(text);
+    let (_, body) = kg.post("/api/v1/exchange/messages", &newer).await;
+    assert_eq!(body["results"][0]["outcome"], "refused", "{body}");
+    assert!(
+        body["results"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("protocol 2"),
         "{body}"
     );
     // The same message again is a duplicate, not a second refusal in the log.

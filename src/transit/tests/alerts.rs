@@ -192,6 +192,7 @@ fn a_seal_opened_inside_a_post_zone_awaits_the_inspection_that_replaces_it() {
             device_id: None,
         }],
         notes: Some("x-ray, goods as declared".into()),
+        checklist: vec![],
     };
     let change = trip
         .book
@@ -223,6 +224,53 @@ fn a_seal_opened_inside_a_post_zone_awaits_the_inspection_that_replaces_it() {
             "CN-S-0001".into()
         )))
     );
+}
+
+#[test]
+fn a_load_checklist_travels_with_its_inspection_within_bounds() {
+    let mut trip = on_the_road();
+    let line = |item: &str, ok: bool| crate::transit::ChecklistItem {
+        item: item.into(),
+        ok,
+        note: None,
+    };
+    let inspect = |checklist| {
+        Action::Inspect(InspectionReport {
+            place: "irkeshtam-cn".into(),
+            result: InspectionResult::Discrepancy,
+            seals_removed: vec![],
+            seals_applied: vec![],
+            notes: None,
+            checklist,
+        })
+    };
+    let id = trip.id.clone();
+    let too_long = vec![line("pallets", true); crate::transit::inspection::MAX_CHECKLIST + 1];
+    let refused = trip
+        .book
+        .act(&id, inspect(too_long), &officer("cn-irk-2"), at(60));
+    assert_eq!(
+        refused.err(),
+        Some(ActionError::Inspection(InspectionError::BadChecklist))
+    );
+    let blank = trip.book.act(
+        &id,
+        inspect(vec![line(" ", true)]),
+        &officer("cn-irk-2"),
+        at(61),
+    );
+    assert!(blank.is_err(), "a line names what was checked");
+    let filled = vec![
+        line("pallet count as declared", true),
+        line("cargo secured", false),
+    ];
+    let change = trip
+        .book
+        .act(&id, inspect(filled.clone()), &officer("cn-irk-2"), at(62))
+        .expect("recorded");
+    assert_eq!(change.transit.inspections[0].checklist, filled);
+    let logged = &change.records[0].body["checklist"];
+    assert_eq!(logged[1]["ok"], false, "the log keeps it: {logged}");
 }
 
 #[test]

@@ -124,7 +124,10 @@ export function renderTransit(el, transit) {
       dateTime(i.at), ' · ', nameOfId(i.place), ' · ', label('inspection_result', i.result),
       i.seals_removed?.length ? ` · ${t('seals_removed')}: ${i.seals_removed.join(', ')}` : '',
       i.seals_applied?.length ? ` · ${t('seals_applied')}: ${i.seals_applied.map((x) => x.id ?? x).join(', ')}` : '',
-      i.notes ? h('div', { class: 'muted' }, i.notes) : null])),
+      i.notes ? h('div', { class: 'muted' }, i.notes) : null,
+      i.checklist?.length ? h('div', { class: 'muted' }, t('checklist_summary', { count: i.checklist.length, ok: i.checklist.filter((c) => c.ok).length }),
+        ...i.checklist.filter((c) => !c.ok).map((c) => h('div', {}, `✗ ${c.item}${c.note ? ` (${c.note})` : ''}`))) : null,
+      i.attested ? h('div', { class: 'muted' }, t(i.attested.verified === true ? 'attested_verified' : (i.attested.verified === false ? 'attested_failed' : 'attested_unchecked'), { peer: i.attested.peer })) : null])),
     transit.passages?.length
       ? section(t('bcp_times'), listOrEmpty(transit.passages, (p) => [nameOfId(p.bcp_id), ' · ', p.left_at ? duration((Date.parse(p.left_at) - Date.parse(p.entered_at)) / 1000) : t('at_bcp_now')]))
       : '',
