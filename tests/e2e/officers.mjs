@@ -6,8 +6,8 @@
 //   1. a coordinator acknowledges the seal-breach alert, then resolves it with an outcome
 //      and notes, and sees on the transit that the peer instance it is shared with
 //      (cn-customs) cannot be reached;
-//   2. the post on the transit's route records an inspection: the current seal removed and
-//      a new one applied;
+//   2. the post on the transit's route records an inspection: the current seal removed, a
+//      new one applied, and a load checklist of two lines (one not in order);
 //   3. a post of another country finds the transit nowhere: board, transits, alerts, map
 //      (which shows only the trucks a post expects: none, not even the one in its country).
 //
@@ -228,6 +228,11 @@ async function postRecordsAnInspection(context) {
   await form.getByRole('checkbox', { name: env.CARAVAN_SEAL }).check();
   await form.getByLabel(/Seals applied/).fill(env.CARAVAN_NEW_SEAL);
   await form.getByLabel('Notes').fill('Load checked against the declaration.');
+  // The load checklist: one line in order, one not.
+  await form.getByLabel('Checklist line 1: what was checked').fill('Pallet count as declared');
+  await form.getByRole('button', { name: 'Add a line' }).click();
+  await form.getByLabel('Checklist line 2: what was checked').fill('Load secured');
+  await form.locator('.checklist-line').nth(1).getByLabel('In order').uncheck();
   await shoot(page, 'officers-06-inspection-form');
 
   await form.getByRole('button', { name: 'Save inspection' }).click();

@@ -286,6 +286,11 @@ fn assert_inspected_with_the_seal_replaced(transit: &Value) {
     assert_eq!(inspection["result"], "cleared");
     assert_eq!(inspection["seals_removed"], json!([SEAL]));
     assert_eq!(inspection["seals_applied"], json!([NEW_SEAL]));
+    assert_eq!(
+        inspection["checklist"],
+        json!([{"item": "Pallet count as declared", "ok": true}, {"item": "Load secured", "ok": false}]),
+        "the load checklist as the post filled it in"
+    );
     let current: Vec<_> = transit["seals"]
         .as_array()
         .expect("seals")

@@ -141,9 +141,19 @@ async function act(id, action) {
   }
 }
 
+/** One line of the load checklist: what was checked, and whether it was in order. */
+function checklistLine(n) {
+  return h('div', { class: 'checklist-line' },
+    h('input', { name: 'check_item', autocomplete: 'off', 'aria-label': t('checklist_item', { n }) }),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'check_ok', checked: true }), t('checklist_ok')));
+}
+
 function inspect(id, transit) {
   const current = (transit.seals ?? []).filter((s) => s.state !== 'removed');
   const message = h('p', { class: 'error-text', role: 'alert' });
+  const lines = h('div', {}, checklistLine(1));
+  const checklist = h('fieldset', {}, h('legend', {}, t('checklist')), lines,
+    h('button', { type: 'button', class: 'secondary', onclick: () => lines.append(checklistLine(lines.children.length + 1)) }, t('checklist_add')));
   const form = h('form', { class: 'filters' },
     h('label', {}, t('result'), h('select', { name: 'result' }, RESULTS.map((r) => h('option', { value: r }, label('inspection_result', r))))),
     h('fieldset', {}, h('legend', {}, t('seals_removed')), current.length
@@ -151,6 +161,7 @@ function inspect(id, transit) {
       : h('input', { name: 'removed_text', 'aria-label': t('seals_removed') })),
     h('label', {}, t('seals_applied_help'), h('input', { name: 'applied', autocomplete: 'off' })),
     h('label', {}, t('notes'), h('textarea', { name: 'notes', rows: 2 })),
+    checklist,
     h('button', { type: 'submit' }, t('save_inspection')),
     h('button', { type: 'button', class: 'secondary', onclick: () => { inspection.hidden = true; } }, t('cancel')));
   form.addEventListener('submit', async (e) => {
@@ -163,6 +174,10 @@ function inspect(id, transit) {
       seals_removed: removed,
       seals_applied: split(form.elements.applied.value).map((sealId) => ({ id: sealId })),
       notes: form.elements.notes.value.trim() || null,
+      checklist: [...lines.children].map((line) => ({
+        item: line.querySelector('input[name=check_item]').value.trim(),
+        ok: line.querySelector('input[name=check_ok]').checked,
+      })).filter((c) => c.item),
     };
     try {
       await api.post(`/api/v1/transits/${encodeURIComponent(id)}/inspections`, body);
