@@ -79,7 +79,10 @@ fn apply(t: &mut Transit, kind: &str, e: &StoredEvent) -> Result<(), String> {
                     t.stage = stage;
                 }
             }
-            t.transitions.push(tr);
+            // At its place in time, as the table records it: a step recorded after another
+            // can have happened before it (device time a little ahead of the server's clock
+            // when an officer acts at once, or device data that arrives late).
+            t.record_transition(tr);
         }
         "alert_raised" | "alert_updated" => {
             let alert: Alert = serde_json::from_value(body).map_err(|e| e.to_string())?;
@@ -254,4 +257,100 @@ pub fn differences(rebuilt: &Rebuilt, stored: &Transit) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::maps::Atlas;
+    use crate::transit::{
+        Actor, Declaration, Driver, GoodsLine, RiskRules, TransitBook, TransitRules,
+    };
+
+    fn event(id: i64, kind: &str, body: serde_json::Value) -> StoredEvent {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap();
+        StoredEvent {
+            id,
+            kind: format!("transit.{kind}"),
+            device_id: None,
+            transit_id: Some("KG-24KG0101-000001".into()),
+            occurred_at: at,
+            detected_at: at,
+            late: false,
+            actor: None,
+            body,
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_recorded_after_a_later_one_is_rebuilt_at_its_place_in_time() {
+        let mut book = TransitBook::new(
+            Arc::new(Atlas::embedded().unwrap()),
+            TransitRules::embedded().unwrap(),
+            RiskRules::embedded().unwrap(),
+        );
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap();
+        let decl = Declaration {
+            reference: "24KG0101-000001".into(),
+            carrier: "kg-trans".into(),
+            vehicle_plate: "01KG123ABC".into(),
+            trailer_plates: vec![],
+            driver: Driver {
+                name: "Bakyt Asanov".into(),
+                document: None,
+            },
+            devices: vec!["truck-1".into()],
+            seals: vec![],
+            goods: vec![GoodsLine {
+                hs_code: "845011".into(),
+                description: "washing machines".into(),
+                gross_kg: 12_400.0,
+                value: 48_000.0,
+                currency: "USD".into(),
+            }],
+            departure_office: "bishkek".into(),
+            itinerary: vec!["akzhol".into()],
+            destination_office: "almaty".into(),
+            deadline: at + Duration::days(3),
+        };
+        let mut stored = *book
+            .declare(decl, &Actor("kg".into()), at, &|_| true)
+            .unwrap()
+            .transit;
+        let declared = serde_json::to_value(&stored).unwrap();
+        // Suspended by an alert of device time 10:02, resumed by an officer at 10:01 server
+        // time: the resumption is recorded first, the suspension second.
+        let step = |from: Status, to: Status, minute: i64| Transition {
+            from,
+            to,
+            at: at + Duration::minutes(minute),
+            recorded_at: Some(at),
+            by: Actor::system(),
+            place: None,
+            late: false,
+            note: None,
+        };
+        let first = step(Status::Suspended, Status::Declared, 1);
+        let second = step(Status::Declared, Status::Suspended, 2);
+        stored.record_transition(second.clone());
+        stored.record_transition(first.clone());
+        let events = [
+            event(1, "declared", declared),
+            event(2, "status_changed", serde_json::to_value(&second).unwrap()),
+            event(3, "status_changed", serde_json::to_value(&first).unwrap()),
+        ];
+        let rebuilt = rebuild(&events);
+        let r = &rebuilt["KG-24KG0101-000001"];
+        assert_eq!(r.transit.transitions, vec![first, second]);
+        let transitions: Vec<String> = differences(r, &stored)
+            .into_iter()
+            .filter(|d| d.contains("status history"))
+            .collect();
+        assert!(transitions.is_empty(), "{transitions:?}");
+    }
 }

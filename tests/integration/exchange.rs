@@ -488,6 +488,15 @@ async fn three_national_instances_share_one_transit_each_within_its_mandate() {
     let (_, again) = kg.post("/api/v1/exchange/messages", &not_theirs).await;
     assert_eq!(again["results"][0]["outcome"], "duplicate", "{again}");
 
+    // Each instance's record of the transit is what its own log rebuilds, received copies
+    // included.
+    for (name, app) in [("cn", &cn), ("kz", &kz), ("kg", &kg)] {
+        let (status, check) = app
+            .get(&format!("/api/v1/transits/{ID}/evidence/check"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {check}");
+        assert_eq!(check["holds"], true, "{name}: {check}");
+    }
     // Kazakhstan's evidence holds the positions China sent it, each signed and documented.
     let kz_records = received(&kz, &all).await;
     assert!(
