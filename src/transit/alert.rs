@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::detail::AlertDetail;
 use super::model::Actor;
 use crate::geofence::Severity;
 use crate::maps::CountryCode;
@@ -139,7 +140,8 @@ pub struct Alert {
     pub condition_ended_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
-    pub detail: serde_json::Value,
+    /// Kept compact (`AlertDetail`): serialised, it is the JSON the rule gave.
+    pub detail: AlertDetail,
     pub history: Vec<AlertStep>,
 }
 
@@ -270,7 +272,7 @@ pub fn raise(
         repeats: 0,
         condition_ended_at: None,
         outcome: None,
-        detail: c.detail,
+        detail: c.detail.into(),
         history: Vec::new(),
     });
     Raised::New(id)

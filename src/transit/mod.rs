@@ -21,6 +21,7 @@
 pub mod alert;
 mod book;
 pub mod declare;
+pub mod detail;
 mod effects;
 pub mod eta;
 pub mod inspection;
