@@ -229,6 +229,7 @@ impl App {
                 pipeline: inputs_tx.clone(),
                 metrics: metrics.clone(),
                 status: exchange_status.clone(),
+                retry_max: Duration::from_secs(settings.exchange.retry_max_s.max(1)),
             };
             for peer in &peers {
                 let run = crate::exchange::sender::run(peer.clone(), links.clone(), cancel.clone());

@@ -28,14 +28,28 @@ pub use sender::{PeerStatus, Status};
 
 /// `[exchange]`: this instance's countries and its peers. Without countries the exchange is
 /// off and nothing is sent or accepted.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExchangeSettings {
     /// The countries whose customs service this instance is.
     pub countries: Vec<CountryCode>,
     /// The URL peers reach this instance's API at, as `caravan exchange identity` prints it.
     pub url: Option<String>,
+    /// The longest pause between attempts to reach a peer that is down, seconds: how long
+    /// after a peer is back it may take to hear from this instance.
+    pub retry_max_s: u64,
     pub peers: Vec<PeerSettings>,
+}
+
+impl Default for ExchangeSettings {
+    fn default() -> Self {
+        Self {
+            countries: Vec::new(),
+            url: None,
+            retry_max_s: 30,
+            peers: Vec::new(),
+        }
+    }
 }
 
 /// One peer, as its operator gave it (`caravan exchange identity` on the peer's side).

@@ -20,8 +20,6 @@ use crate::metrics::Metrics;
 use crate::pipeline::Input;
 use crate::store::{StoreReader, Taken, Write};
 
-/// The longest pause between attempts while a peer is down.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often an empty outbox is looked at again.
 const POLL: Duration = Duration::from_millis(250);
 /// A peer whose oldest waiting message is older than this makes `/healthz` degraded.
@@ -91,6 +89,8 @@ pub struct Links {
     pub pipeline: mpsc::Sender<Input>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
+    /// The longest pause between attempts while a peer is down (`[exchange] retry_max_s`).
+    pub retry_max: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +142,7 @@ pub async fn run(peer: Arc<Peer>, links: Links, cancel: CancellationToken) {
                 sender.failed(&error);
                 sender.protocol = None;
                 let pause = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(sender.links.retry_max);
                 pause
             }
         };

@@ -324,8 +324,8 @@ fn peers_are_checked_when_configured() {
     let key = |b: u8| crate::evidence::merkle::to_hex(&[b; 32]);
     let settings = |peers: Vec<PeerSettings>| ExchangeSettings {
         countries: vec![cc("KZ")],
-        url: None,
         peers,
+        ..ExchangeSettings::default()
     };
     let p = |name: &str, url: &str, k: String| PeerSettings {
         name: name.into(),

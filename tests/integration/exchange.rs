@@ -22,14 +22,31 @@ struct Instance {
     key: String,
 }
 
+/// A free port below the ephemeral range. Each instance's peers must know its URL before it
+/// starts, and it must come back on the same port after a restart; a port that the kernel
+/// hands out for port 0 could meanwhile go to a server of another test running beside this
+/// one, but the kernel gives out none below the ephemeral range (32768 on Linux).
+/// Successive calls take successive ports, so no two instances of the test share one.
+fn fixed_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        fastrand::u16(20_000..28_000),
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    (0..2_000)
+        .map(|_| NEXT.fetch_add(1, Ordering::SeqCst))
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
 /// A data directory with its instance key made, and a free port for its API.
 fn instance(name: &'static str, country: &'static str) -> Instance {
     let dir = tempfile::tempdir().expect("a temp dir");
     let key = InstanceKey::load_or_create(dir.path()).expect("an instance key");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = fixed_port();
     Instance {
         name,
         country,
@@ -44,6 +61,8 @@ fn configure(settings: &mut Settings, me: &Instance, all: &[&Instance]) {
     settings.http.listen = format!("127.0.0.1:{}", me.port).parse().expect("addr");
     settings.exchange.countries = vec![me.country.parse().expect("a country")];
     settings.exchange.url = Some(format!("http://127.0.0.1:{}", me.port));
+    // A peer that comes back hears from the others within a second or two.
+    settings.exchange.retry_max_s = 1;
     settings.exchange.peers = all
         .iter()
         .filter(|p| p.name != me.name)
