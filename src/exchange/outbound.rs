@@ -86,17 +86,21 @@ impl Exchange {
         }))
     }
 
+    /// The peers a transit concerns: those with a country on its route.
+    fn concerned(&self, t: &Transit) -> Vec<Arc<Peer>> {
+        self.peers
+            .iter()
+            .filter(|p| concerns(&p.countries, t))
+            .cloned()
+            .collect()
+    }
+
     /// The record of a transit held here, as it now stands, for each peer it concerns.
     pub fn queue_record(&mut self, t: &Transit, now: DateTime<Utc>) -> Vec<Write> {
         if t.held_by.is_some() {
             return Vec::new();
         }
-        let peers: Vec<Arc<Peer>> = self
-            .peers
-            .iter()
-            .filter(|p| concerns(&p.countries, t))
-            .cloned()
-            .collect();
+        let peers = self.concerned(t);
         peers
             .iter()
             .map(|p| {
@@ -122,12 +126,7 @@ impl Exchange {
             .iter()
             .map(|f| ((self.locate)(f.point.lat, f.point.lon), *f))
             .collect();
-        let peers: Vec<Arc<Peer>> = self
-            .peers
-            .iter()
-            .filter(|p| concerns(&p.countries, t))
-            .cloned()
-            .collect();
+        let peers = self.concerned(t);
         let mut out = Vec::new();
         for p in peers {
             let theirs: Vec<Position> = located

@@ -18,7 +18,7 @@ use super::Peer;
 use crate::evidence::InstanceKey;
 use crate::metrics::Metrics;
 use crate::pipeline::Input;
-use crate::store::{StoreReader, Taken, Write};
+use crate::store::{OutboxMessage, StoreReader, Taken, Write};
 
 /// How often an empty outbox is looked at again.
 const POLL: Duration = Duration::from_millis(250);
@@ -109,6 +109,19 @@ enum SendError {
     BadReceipt,
 }
 
+/// The answer if it is a success; otherwise its status and the start of its body.
+async fn accepted(answer: reqwest::Response) -> Result<reqwest::Response, SendError> {
+    let status = answer.status();
+    if status.is_success() {
+        return Ok(answer);
+    }
+    let body = answer.text().await.unwrap_or_default();
+    Err(SendError::Refused {
+        status: status.as_u16(),
+        body: body.chars().take(300).collect(),
+    })
+}
+
 /// Delivers `peer`'s outbox until `cancel`.
 pub async fn run(peer: Arc<Peer>, links: Links, cancel: CancellationToken) {
     let client = match reqwest::Client::builder()
@@ -196,20 +209,7 @@ impl Sender {
         };
         let url = format!("{}/api/v1/exchange/messages", self.peer.url);
         let answer = self.client.post(&url).json(&delivery).send().await?;
-        let status = answer.status();
-        if !status.is_success() {
-            let body: String = answer
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
-            return Err(SendError::Refused {
-                status: status.as_u16(),
-                body,
-            });
-        }
+        let answer = accepted(answer).await?;
         let receipt: Receipt = answer.json().await?;
         let sent: Vec<i64> = waiting.iter().map(|m| m.seq).collect();
         if receipt.results.iter().any(|o| !sent.contains(&o.seq())) {
@@ -222,12 +222,7 @@ impl Sender {
         let taken = waiting
             .iter()
             .filter(|m| m.seq <= highest)
-            .map(|m| Taken {
-                transit_id: m.transit_id.clone(),
-                kind: m.kind.clone(),
-                seq: m.seq,
-                queued_ms: m.created_ms,
-            })
+            .map(OutboxMessage::taken)
             .collect();
         self.delivered(highest, taken).await?;
         self.after = highest;
@@ -250,20 +245,7 @@ impl Sender {
     async fn hello(&self) -> Result<u32, SendError> {
         let url = format!("{}/api/v1/exchange/hello", self.peer.url);
         let answer = self.client.get(&url).send().await?;
-        let status = answer.status();
-        if !status.is_success() {
-            let body: String = answer
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
-            return Err(SendError::Refused {
-                status: status.as_u16(),
-                body,
-            });
-        }
+        let answer = accepted(answer).await?;
         let hello: Hello = answer.json().await?;
         let theirs = crate::evidence::key::parse_public(&hello.key);
         if theirs != Some(self.peer.key) {

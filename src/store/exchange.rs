@@ -20,6 +20,18 @@ pub struct OutboxMessage {
     pub created_ms: i64,
 }
 
+impl OutboxMessage {
+    /// The message as a receipt records it once the peer has taken it.
+    pub fn taken(&self) -> Taken {
+        Taken {
+            transit_id: self.transit_id.clone(),
+            kind: self.kind.clone(),
+            seq: self.seq,
+            queued_ms: self.created_ms,
+        }
+    }
+}
+
 /// Where the exchange stands, read at start: the next sequence number to give each peer's
 /// messages, and the last applied from each peer (by key fingerprint).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -318,15 +330,7 @@ mod tests {
 
         // Delivered up to the action: those rows go, the receipts say what was taken.
         let action = waiting[2].seq;
-        let taken: Vec<Taken> = waiting[..3]
-            .iter()
-            .map(|m| Taken {
-                transit_id: m.transit_id.clone(),
-                kind: m.kind.clone(),
-                seq: m.seq,
-                queued_ms: m.created_ms,
-            })
-            .collect();
+        let taken: Vec<Taken> = waiting[..3].iter().map(OutboxMessage::taken).collect();
         writer
             .commit(&[Write::Delivered {
                 peer: "kz".into(),
