@@ -59,7 +59,7 @@ impl BorderState {
         out: &mut Vec<Found>,
     ) {
         self.note_departure(index, prev, cur);
-        let Some(part) = cur.country.part.filter(|_| cur.country.settled) else {
+        let Some(part) = cur.country.part().filter(|_| cur.country.settled) else {
             return;
         };
         let to = index.countries.country_of(part);
@@ -96,7 +96,7 @@ impl BorderState {
         let (Some((home, _)), None) = (self.settled, &self.left) else {
             return;
         };
-        let country = |s: &Sample| s.country.part.map(|p| index.countries.country_of(p));
+        let country = |s: &Sample| s.country.part().map(|p| index.countries.country_of(p));
         if country(cur) == Some(home) {
             return;
         }

@@ -26,13 +26,66 @@ struct Part {
     enclave: bool,
 }
 
-/// Where a fix is, country-wise.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where a fix is, country-wise. Every fix in a device's history window holds one, so the
+/// part is a `u16`: the atlas refuses more than [`crate::maps::MAX_COUNTRY_PARTS`] parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "u32", into = "u32")]
 pub(crate) struct CountryFix {
-    pub part: Option<u32>,
+    /// The part's index, [`NO_PART`] outside every country.
+    part: u16,
     /// Inside a part that is not an enclave and beyond the border tolerance: a place where
     /// the device has certainly entered the country.
     pub settled: bool,
+}
+
+/// A [`CountryFix`] outside every country.
+const NO_PART: u16 = u16::MAX;
+
+// Every part index of an atlas fits, and none is taken for `NO_PART`.
+const _: () = assert!(crate::maps::MAX_COUNTRY_PARTS <= NO_PART as usize);
+
+impl Default for CountryFix {
+    fn default() -> Self {
+        Self {
+            part: NO_PART,
+            settled: false,
+        }
+    }
+}
+
+/// Saved as one number: the part plus one in the low 16 bits (zero outside every country),
+/// and bit 16 for `settled`.
+impl From<CountryFix> for u32 {
+    fn from(fix: CountryFix) -> u32 {
+        u32::from(fix.part.wrapping_add(1)) | (u32::from(fix.settled) << 16)
+    }
+}
+
+impl From<u32> for CountryFix {
+    fn from(packed: u32) -> Self {
+        Self {
+            // Truncation intended: the part is the low 16 bits.
+            part: (packed as u16).wrapping_sub(1),
+            settled: packed & (1 << 16) != 0,
+        }
+    }
+}
+
+impl CountryFix {
+    pub(crate) fn new(part: Option<u32>, settled: bool) -> Self {
+        let part = part
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != NO_PART);
+        Self {
+            part: part.unwrap_or(NO_PART),
+            settled: settled && part.is_some(),
+        }
+    }
+
+    /// The part of the country the fix is in.
+    pub(crate) fn part(&self) -> Option<u32> {
+        (self.part != NO_PART).then_some(u32::from(self.part))
+    }
 }
 
 pub(crate) struct CountryIndex {
@@ -131,10 +184,7 @@ impl CountryIndex {
         if let Some(grid) = &self.grid {
             match grid.cell(c) {
                 Cell::Inside(part) => {
-                    return CountryFix {
-                        part: Some(part),
-                        settled: !self.parts[part as usize].enclave,
-                    }
+                    return CountryFix::new(Some(part), !self.parts[part as usize].enclave)
                 }
                 Cell::Nowhere => return CountryFix::default(),
                 Cell::Mixed => {}
@@ -144,7 +194,7 @@ impl CountryIndex {
         let settled = part.is_some_and(|p| {
             !self.parts[p as usize].enclave && !self.near_border(c, self.tolerance_m)
         });
-        CountryFix { part, settled }
+        CountryFix::new(part, settled)
     }
 
     /// The part containing `c`, trying `hint` first.

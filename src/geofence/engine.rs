@@ -175,7 +175,7 @@ impl Engine {
         };
         DeviceGeoState {
             country: last
-                .and_then(|s| s.country.part)
+                .and_then(|s| s.country.part())
                 .map(|p| self.index.countries.code(p)),
             zones: track
                 .zones
@@ -207,7 +207,7 @@ impl Engine {
             Verdict::Reanchor => None,
         };
         let scan = self.scan(prev.as_ref().map(|p| p.c), c);
-        let hint = track.last().and_then(|s| s.country.part);
+        let hint = track.last().and_then(|s| s.country.part());
         let cur = Sample {
             t: fix.t,
             c,

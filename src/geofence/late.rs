@@ -40,7 +40,7 @@ pub(crate) fn on_fix(engine: &Engine, track: &mut DeviceTrack, fix: &Fix, found:
         return found.push(Found::new(kind, fix.t, Some(c)));
     }
     let index = engine.index();
-    let hint = prev.or(next).and_then(|s| s.country.part);
+    let hint = prev.or(next).and_then(|s| s.country.part());
     let cur = Sample {
         t: fix.t,
         c,
@@ -109,12 +109,12 @@ fn excursion(
     found: &mut Vec<Found>,
 ) {
     let countries = &engine.index().countries;
-    let Some(part) = cur.country.part.filter(|_| cur.country.settled) else {
+    let Some(part) = cur.country.part().filter(|_| cur.country.settled) else {
         return;
     };
     let to = countries.country_of(part);
     let country = |s: Option<&Sample>| {
-        s.and_then(|s| s.country.part)
+        s.and_then(|s| s.country.part())
             .map(|p| countries.country_of(p))
     };
     let (Some(before), after) = (country(prev), country(next)) else {

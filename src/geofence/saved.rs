@@ -22,7 +22,7 @@ use super::track::{DeviceTrack, Sample};
 use crate::telemetry::DeviceId;
 
 /// Bumped whenever a saved field changes meaning; part of [`GeofenceIndex::fingerprint`].
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -126,7 +126,7 @@ fn fits(saved: &Saved, index: &GeofenceIndex) -> bool {
     saved
         .history
         .iter()
-        .all(|s| s.zones.fits(zones) && s.country.part.is_none_or(|p| (p as usize) < parts))
+        .all(|s| s.zones.fits(zones) && s.country.part().is_none_or(|p| (p as usize) < parts))
         && saved.zones.iter().all(|z| (z.zone as usize) < zones)
         && saved.border.fits(index.countries.countries(), zones)
         && saved.corridor.is_none_or(|p| index.corridors.holds(p))

@@ -159,6 +159,13 @@ mod tests {
     }
 
     #[test]
+    fn a_sample_of_the_window_stays_at_forty_bytes() {
+        // A moving truck holds a full window (32 by default): the largest part of its
+        // tracking state, so a field that widens the sample is worth noticing here.
+        assert!(size_of::<Sample>() <= 40, "{} bytes", size_of::<Sample>());
+    }
+
+    #[test]
     fn a_device_with_one_fix_holds_room_for_one() {
         let mut track = track();
         track.push(sample(0), 32);

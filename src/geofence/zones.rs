@@ -33,32 +33,78 @@ pub(crate) struct Zone {
 }
 
 /// The zones a fix is in. Zones rarely overlap, so four inline slots avoid an allocation per
-/// fix; a fifth overlapping zone is ignored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// fix; a fifth overlapping zone is ignored. Every fix in a device's history window holds
+/// one, so the slots are `u16`: half the size, for maps of at most
+/// [`crate::maps::MAX_ZONES`] zones (the atlas refuses more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "u64", into = "u64")]
 pub(crate) struct ZoneSet {
-    ids: [u32; 4],
-    len: u8,
+    /// Zone indices, [`EMPTY`] for an unused slot.
+    ids: [u16; 4],
+}
+
+/// An unused slot of a [`ZoneSet`].
+const EMPTY: u16 = u16::MAX;
+
+// Every zone index of an atlas fits a slot, and none is taken for `EMPTY`.
+const _: () = assert!(crate::maps::MAX_ZONES <= EMPTY as usize);
+
+impl Default for ZoneSet {
+    fn default() -> Self {
+        Self { ids: [EMPTY; 4] }
+    }
+}
+
+/// Saved as one number: each slot's index plus one in 16 bits, an empty slot as zero, so
+/// the usual empty set is a single byte of a saved track.
+impl From<ZoneSet> for u64 {
+    fn from(set: ZoneSet) -> u64 {
+        set.ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| u64::from(id.wrapping_add(1)) << (16 * i))
+            .sum()
+    }
+}
+
+impl From<u64> for ZoneSet {
+    fn from(packed: u64) -> Self {
+        let mut ids = [EMPTY; 4];
+        for (i, id) in ids.iter_mut().enumerate() {
+            // Truncation intended: each slot is its own 16 bits.
+            *id = ((packed >> (16 * i)) as u16).wrapping_sub(1);
+        }
+        Self { ids }
+    }
 }
 
 impl ZoneSet {
     pub(crate) fn insert(&mut self, zone: u32) {
-        if !self.contains(zone) && usize::from(self.len) < self.ids.len() {
-            self.ids[usize::from(self.len)] = zone;
-            self.len += 1;
+        let Ok(zone) = u16::try_from(zone) else {
+            return;
+        };
+        if zone == EMPTY || self.contains(u32::from(zone)) {
+            return;
+        }
+        if let Some(slot) = self.ids.iter_mut().find(|slot| **slot == EMPTY) {
+            *slot = zone;
         }
     }
 
     pub(crate) fn contains(&self, zone: u32) -> bool {
-        self.ids[..usize::from(self.len)].contains(&zone)
+        u16::try_from(zone).is_ok_and(|zone| zone != EMPTY && self.ids.contains(&zone))
     }
 
     /// Whether every id is one of `zones` zones (a saved set may come from another build).
     pub(crate) fn fits(&self, zones: usize) -> bool {
-        usize::from(self.len) <= self.ids.len() && self.iter().all(|z| (z as usize) < zones)
+        self.iter().all(|z| (z as usize) < zones)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ids[..usize::from(self.len)].iter().copied()
+        self.ids
+            .iter()
+            .filter(|z| **z != EMPTY)
+            .map(|z| u32::from(*z))
     }
 }
 
@@ -210,5 +256,26 @@ impl Zone {
     fn with(mut self, f: impl FnOnce(&mut Self)) -> Self {
         f(&mut self);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zone_set_holds_four_zones_and_is_saved_as_one_number() {
+        let mut set = ZoneSet::default();
+        assert_eq!(u64::from(set), 0, "the empty set saves as zero");
+        for zone in [0, 7, 7, 65_534, 12, 13] {
+            set.insert(zone);
+        }
+        // The duplicate and the fifth zone are ignored; an index past the slots never lands.
+        set.insert(u32::from(EMPTY));
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 7, 65_534, 12]);
+        assert!(set.contains(65_534) && !set.contains(13) && !set.contains(u32::from(EMPTY)));
+        assert_eq!(ZoneSet::from(u64::from(set)), set);
+        // Any number read back names only real slots.
+        assert!(ZoneSet::from(u64::MAX).iter().all(|z| z < u32::from(EMPTY)));
     }
 }

@@ -13,6 +13,13 @@ pub const CUSTOMS_OFFICES: &str = "customs-offices.geojson";
 pub const CORRIDORS: &str = "corridors.geojson";
 pub const COVERAGE_GAPS: &str = "coverage-gaps.geojson";
 
+/// The most zones (BCP posts, customs offices and coverage gaps together) an atlas holds:
+/// the geofence engine keeps the zones of every fix in a device's history window as 16-bit
+/// indices.
+pub const MAX_ZONES: usize = u16::MAX as usize;
+/// The most polygon parts the countries have together, for the same reason.
+pub const MAX_COUNTRY_PARTS: usize = u16::MAX as usize;
+
 /// The map files, in the order they are read.
 pub const FILES: [&str; 5] = [
     COUNTRIES,
@@ -99,13 +106,37 @@ type Text = Result<String, MapError>;
 pub(crate) fn assemble(texts: [(&'static str, Text); 5], errors: &mut Vec<MapError>) -> Atlas {
     let [countries, crossings, offices, corridors, gaps] =
         texts.map(|(file, text)| (file, features(file, text, errors)));
-    Atlas {
+    let atlas = Atlas {
         countries: build_all(&countries, errors, country),
         bcps: bcps(&crossings, errors),
         offices: build_all(&offices, errors, office),
         corridors: build_all(&corridors, errors, corridor),
         coverage_gaps: build_all(&gaps, errors, coverage_gap),
+    };
+    errors.extend(beyond_limits(&atlas));
+    atlas
+}
+
+/// Maps larger than the engine's indices can name are refused, not cut.
+pub(super) fn beyond_limits(atlas: &Atlas) -> Vec<MapError> {
+    let zones = atlas.posts().count() + atlas.offices.len() + atlas.coverage_gaps.len();
+    let parts: usize = atlas.countries.iter().map(|c| c.area.0.len()).sum();
+    let mut errors = Vec::new();
+    if zones > MAX_ZONES {
+        errors.push(MapError::Reference {
+            origin: Origin::file(BORDER_CROSSINGS),
+            message: format!(
+                "{zones} zones (posts, offices and coverage gaps together); at most {MAX_ZONES}"
+            ),
+        });
     }
+    if parts > MAX_COUNTRY_PARTS {
+        errors.push(MapError::Reference {
+            origin: Origin::file(COUNTRIES),
+            message: format!("{parts} country polygons; at most {MAX_COUNTRY_PARTS}"),
+        });
+    }
+    errors
 }
 
 fn features(file: &str, text: Text, errors: &mut Vec<MapError>) -> Vec<RawFeature> {

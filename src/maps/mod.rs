@@ -24,7 +24,7 @@ pub use check::{
 };
 pub use error::{MapError, Origin};
 pub use import::import_route;
-pub use load::{embedded_text, FILES};
+pub use load::{embedded_text, FILES, MAX_COUNTRY_PARTS, MAX_ZONES};
 pub use locate::{locate, CorridorHit, CountryHit, Location, ZoneHit, ZoneKind};
 pub use model::{
     Atlas, Bcp, Confidence, Corridor, Country, CountryCode, CoverageGap, InvalidCountryCode,

@@ -228,3 +228,24 @@ fn a_post_of_an_unknown_crossing_is_rejected() {
         ProblemKind::IncompletePair
     ));
 }
+
+#[test]
+fn maps_with_more_zones_than_the_engine_can_name_are_refused() {
+    let mut atlas = shipped();
+    let zones = atlas.posts().count() + atlas.offices.len() + atlas.coverage_gaps.len();
+    let Some(office) = atlas.offices.first().cloned() else {
+        panic!("the shipped maps have customs offices");
+    };
+    atlas
+        .offices
+        .extend(std::iter::repeat_n(office, MAX_ZONES - zones));
+    assert!(load::beyond_limits(&atlas).is_empty(), "{MAX_ZONES} zones fit");
+    let one_more = atlas.offices[0].clone();
+    atlas.offices.push(one_more);
+    let refused: Vec<String> = load::beyond_limits(&atlas)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("65536 zones"), "{}", refused[0]);
+}
