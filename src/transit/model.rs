@@ -268,7 +268,7 @@ impl Transit {
         self.passages.shrink_to_fit();
         self.sections.shrink_to_fit();
         self.risk.reasons.shrink_to_fit();
-        self.motion.recent.shrink_to_fit();
+        self.motion.speeds.shrink_to_fit();
         if let Some(route) = self.itinerary.route.as_mut() {
             route.legs.shrink_to_fit();
         }

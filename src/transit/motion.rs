@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use geo::Coord;
 use serde::{Deserialize, Serialize};
 
@@ -12,10 +12,12 @@ use super::line::{haversine_m, RouteLine};
 use super::rules::TransitRules;
 use crate::telemetry::GeoPoint;
 
-/// Recent speeds kept at most; the time window of the rules usually binds first.
-const MAX_RECENT: usize = 256;
+/// Slots the window of recent speeds is cut into: the mean is exact to a twelfth of the
+/// window (five minutes of the shipped hour).
+const SLOTS: i64 = 12;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "MotionRecord")]
 pub struct Motion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_t: Option<DateTime<Utc>>,
@@ -24,9 +26,9 @@ pub struct Motion {
     /// Progress along the route at the newest fix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chainage_m: Option<f64>,
-    /// Moving speeds of recent fixes, oldest first.
-    #[serde(default)]
-    pub recent: VecDeque<(DateTime<Utc>, f64)>,
+    /// Moving speeds of recent fixes, summed per slot of time, oldest first.
+    #[serde(default, skip_serializing_if = "RecentSpeeds::is_empty")]
+    pub speeds: RecentSpeeds,
     /// Stationary time outside BCPs since the current section started.
     #[serde(default)]
     pub stopped_s: i64,
@@ -74,17 +76,11 @@ impl Motion {
                 self.stopped_s += (t - t0).num_seconds();
             }
         }
+        let window_min = rules.speed.recent_window_min;
         if speed >= rules.speed.moving_above_kmh {
-            self.recent.push_back((t, speed));
+            self.speeds.add(t, speed, window_min);
         }
-        let window = Duration::minutes(rules.speed.recent_window_min);
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t0, _)| t - *t0 > window || self.recent.len() > MAX_RECENT)
-        {
-            self.recent.pop_front();
-        }
+        self.speeds.forget_before(t, window_min);
         self.last_t = Some(t);
         self.point = Some(point);
         self.chainage_m = line.locate(here).map(|a| a.chainage_m);
@@ -92,15 +88,133 @@ impl Motion {
 
     /// Mean speed of the recent moving fixes, if there are any.
     pub fn moving_speed_kmh(&self) -> Option<f64> {
-        let n = self.recent.len();
-        (n > 0).then(|| self.recent.iter().map(|(_, s)| s).sum::<f64>() / n as f64)
+        self.speeds.mean_kmh()
+    }
+}
+
+/// The moving speeds of the last window of time, as a sum and a count per slot (a twelfth
+/// of the window). The ETA needs only their mean; a list of every fix's speed held up to
+/// 256 entries per truck (kilobytes each, and in every transit record written).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecentSpeeds(VecDeque<SpeedSlot>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpeedSlot {
+    /// Start of the slot, in whole minutes since 1970 (device time).
+    from_min: i64,
+    fixes: u32,
+    sum_kmh: f64,
+}
+
+impl RecentSpeeds {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
+    fn slot_min(window_min: i64) -> i64 {
+        (window_min / SLOTS).max(1)
+    }
+
+    /// Counts a moving fix at `t`, newer than every fix counted before.
+    fn add(&mut self, t: DateTime<Utc>, speed_kmh: f64, window_min: i64) {
+        let slot = Self::slot_min(window_min);
+        let from_min = t.timestamp().div_euclid(60).div_euclid(slot) * slot;
+        match self.0.back_mut() {
+            Some(last) if last.from_min >= from_min => {
+                last.fixes += 1;
+                last.sum_kmh += speed_kmh;
+            }
+            _ => {
+                if self.0.capacity() == 0 {
+                    // Room for the whole window at once: the deque never grows past it.
+                    self.0.reserve_exact(SLOTS as usize + 2);
+                }
+                self.0.push_back(SpeedSlot {
+                    from_min,
+                    fixes: 1,
+                    sum_kmh: speed_kmh,
+                });
+            }
+        }
+    }
+
+    /// Drops the slots whose every fix is older than the window before `t`.
+    fn forget_before(&mut self, t: DateTime<Utc>, window_min: i64) {
+        let slot = Self::slot_min(window_min);
+        let now_min = t.timestamp().div_euclid(60);
+        while self
+            .0
+            .front()
+            .is_some_and(|s| now_min - (s.from_min + slot) >= window_min)
+        {
+            self.0.pop_front();
+        }
+    }
+
+    fn mean_kmh(&self) -> Option<f64> {
+        let fixes: u32 = self.0.iter().map(|s| s.fixes).sum();
+        let sum: f64 = self.0.iter().map(|s| s.sum_kmh).sum();
+        (fixes > 0).then(|| sum / f64::from(fixes))
+    }
+
+    /// Speeds as records written before the slots held them: one entry per fix.
+    fn from_fixes(fixes: &[(DateTime<Utc>, f64)]) -> Self {
+        let mut speeds = Self::default();
+        let mut newest: Option<DateTime<Utc>> = None;
+        for (t, kmh) in fixes {
+            if newest.is_none_or(|n| *t > n) {
+                speeds.add(*t, *kmh, SLOTS * 5);
+                newest = Some(*t);
+            }
+        }
+        speeds
+    }
+}
+
+/// A transit record's motion as stored or received: records written before the speeds
+/// were held per slot carry one entry per fix under `recent`.
+#[derive(Deserialize)]
+struct MotionRecord {
+    #[serde(default)]
+    last_t: Option<DateTime<Utc>>,
+    #[serde(default)]
+    point: Option<GeoPoint>,
+    #[serde(default)]
+    chainage_m: Option<f64>,
+    #[serde(default)]
+    speeds: Option<RecentSpeeds>,
+    #[serde(default)]
+    recent: Vec<(DateTime<Utc>, f64)>,
+    #[serde(default)]
+    stopped_s: i64,
+    #[serde(default)]
+    section_started_at: Option<DateTime<Utc>>,
+}
+
+impl From<MotionRecord> for Motion {
+    fn from(r: MotionRecord) -> Self {
+        Self {
+            last_t: r.last_t,
+            point: r.point,
+            chainage_m: r.chainage_m,
+            speeds: r
+                .speeds
+                .unwrap_or_else(|| RecentSpeeds::from_fixes(&r.recent)),
+            stopped_s: r.stopped_s,
+            section_started_at: r.section_started_at,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone};
 
     fn at(minute: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0)
@@ -136,5 +250,43 @@ mod tests {
         motion.observe(&rules, &line, at(10), p, Some(0.0), false);
         assert_eq!(motion.stopped_s, 30 * 60);
         assert!(motion.chainage_m.is_some_and(|c| c > 40_000.0));
+    }
+
+    #[test]
+    fn a_day_of_fixes_every_ten_seconds_holds_a_window_of_slots() {
+        let rules = TransitRules::embedded().expect("rules");
+        let line = RouteLine::new(vec![Coord { x: 73.0, y: 40.0 }, Coord { x: 74.0, y: 40.0 }]);
+        let mut motion = Motion::default();
+        let start = at(0);
+        for i in 0..8_640_i32 {
+            let t = start + Duration::seconds(10 * i64::from(i));
+            let lon = 73.0 + f64::from(i) * 0.001;
+            // 60 km/h for the first hours, 90 km/h for the last hour.
+            let kmh = if i >= 8_640 - 360 { 90.0 } else { 60.0 };
+            motion.observe(&rules, &line, t, GeoPoint { lat: 40.0, lon }, Some(kmh), false);
+        }
+        assert!(motion.speeds.0.len() <= SLOTS as usize + 1);
+        assert!(motion.speeds.0.capacity() <= SLOTS as usize + 2);
+        // The last hour, to a slot: the mean is the last hour's speed, not the day's.
+        let mean = motion.moving_speed_kmh().expect("moving");
+        assert!((85.0..=90.0).contains(&mean), "{mean}");
+        // The record written for the transit stays a few hundred bytes.
+        let json = serde_json::to_string(&motion).expect("json");
+        assert!(json.len() < 1_000, "{} bytes: {json}", json.len());
+    }
+
+    #[test]
+    fn a_record_written_with_one_speed_per_fix_is_read_into_slots() {
+        let json = serde_json::json!({
+            "last_t": at(10),
+            "recent": [[at(0), 40.0], [at(5), 60.0], [at(10), 80.0]],
+            "stopped_s": 30,
+        });
+        let motion: Motion = serde_json::from_value(json).expect("an earlier record");
+        assert_eq!(motion.moving_speed_kmh(), Some(60.0));
+        assert_eq!(motion.stopped_s, 30);
+        let again: Motion =
+            serde_json::from_str(&serde_json::to_string(&motion).expect("json")).expect("read");
+        assert_eq!(again, motion);
     }
 }
