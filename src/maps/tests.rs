@@ -239,7 +239,10 @@ fn maps_with_more_zones_than_the_engine_can_name_are_refused() {
     atlas
         .offices
         .extend(std::iter::repeat_n(office, MAX_ZONES - zones));
-    assert!(load::beyond_limits(&atlas).is_empty(), "{MAX_ZONES} zones fit");
+    assert!(
+        load::beyond_limits(&atlas).is_empty(),
+        "{MAX_ZONES} zones fit"
+    );
     let one_more = atlas.offices[0].clone();
     atlas.offices.push(one_more);
     let refused: Vec<String> = load::beyond_limits(&atlas)

@@ -263,7 +263,14 @@ mod tests {
             let lon = 73.0 + f64::from(i) * 0.001;
             // 60 km/h for the first hours, 90 km/h for the last hour.
             let kmh = if i >= 8_640 - 360 { 90.0 } else { 60.0 };
-            motion.observe(&rules, &line, t, GeoPoint { lat: 40.0, lon }, Some(kmh), false);
+            motion.observe(
+                &rules,
+                &line,
+                t,
+                GeoPoint { lat: 40.0, lon },
+                Some(kmh),
+                false,
+            );
         }
         assert!(motion.speeds.0.len() <= SLOTS as usize + 1);
         assert!(motion.speeds.0.capacity() <= SLOTS as usize + 2);
