@@ -65,6 +65,9 @@ struct Start {
 struct Flow {
     fixes_per_s: f64,
     cpu_us_per_fix: f64,
+    /// Caravan's RSS once the run is committed: the fleet as it drives, with its history
+    /// windows and recent speeds filled (a restored fleet may hold less).
+    rss_after_mib: f64,
 }
 
 fn mib(kib: u64) -> f64 {
@@ -169,6 +172,7 @@ async fn through(
     Ok(Flow {
         fixes_per_s: rate,
         cpu_us_per_fix: cpu * 1e6 / committed.max(1) as f64,
+        rss_after_mib: mib(server.process.memory_kib()?.0),
     })
 }
 
@@ -208,6 +212,7 @@ async fn broker_alone(
     Ok(Flow {
         fixes_per_s: target as f64 / trace.seconds().max(1e-9),
         cpu_us_per_fix: cpu * 1e6 / target.max(1) as f64,
+        rss_after_mib: mib(broker.memory_kib()?.0),
     })
 }
 
@@ -232,9 +237,9 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     }
     let limit = Duration::from_secs(args.timeout_s);
     println!(
-        "| devices on transits | round | empty: ready s | fleet: /healthz s | fleet: ready s | ready ratio | start-up CPU s | empty RSS MiB | fleet RSS MiB | KiB/device | stop s | signal_lost at restart | fixes/s | broker alone fixes/s | ratio | µs CPU/fix | broker µs/fix |"
+        "| devices on transits | round | empty: ready s | fleet: /healthz s | fleet: ready s | ready ratio | start-up CPU s | empty RSS MiB | fleet RSS MiB | KiB/device | stop s | signal_lost at restart | fixes/s | broker alone fixes/s | ratio | µs CPU/fix | broker µs/fix | RSS after the run MiB | KiB/device after the run |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.devices {
         let fleet = Arc::new(TransitFleet::new("scale", n)?);
         let dir = server::temp_dir("scale")?;
@@ -253,7 +258,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         // store was written): that is its job, once. Measured separately.
         let (first, _) = start_once(Some(dir.path()), limit, None).await?;
         println!(
-            "| {n} | first start | | {:.2} | {:.2} | | {:.1} | | {:.0} | | {} | {:.0} (first) | | | | | |",
+            "| {n} | first start | | {:.2} | {:.2} | | {:.1} | | {:.0} | | {} | {:.0} (first) | | | | | | | |",
             first.healthz_s,
             first.ready_s,
             first.cpu_s,
@@ -270,8 +275,9 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
             let flow = flow.unwrap_or_default();
             let broker = broker_alone(&fleet, &args, seq_base).await?;
             let per_device_kib = (start.rss_mib - empty.rss_mib) * 1024.0 / n as f64;
+            let driven_kib = (flow.rss_after_mib - empty.rss_mib) * 1024.0 / n as f64;
             println!(
-                "| {n} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {:.0} % | {:.1} | {:.1} |",
+                "| {n} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {:.0} % | {:.1} | {:.1} | {:.0} | {:.2} |",
                 round + 1,
                 empty.ready_s,
                 start.healthz_s,
@@ -288,12 +294,14 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
                 100.0 * flow.fixes_per_s / broker.fixes_per_s.max(1e-9),
                 flow.cpu_us_per_fix,
                 broker.cpu_us_per_fix,
+                flow.rss_after_mib,
+                driven_kib,
             );
             rows.push((empty, start, flow, broker));
         }
         let m = |f: &dyn Fn(&Round) -> f64| median(rows.iter().map(f).collect());
         println!(
-            "| {n} | median | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {:.2} | | {:.0} | {:.0} | {:.0} % | {:.1} | {:.1} |",
+            "| {n} | median | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {:.2} | | {:.0} | {:.0} | {:.0} % | {:.1} | {:.1} | {:.0} | {:.2} |",
             m(&|r| r.0.ready_s),
             m(&|r| r.1.healthz_s),
             m(&|r| r.1.ready_s),
@@ -308,6 +316,8 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
             m(&|r| 100.0 * r.2.fixes_per_s / r.3.fixes_per_s.max(1e-9)),
             m(&|r| r.2.cpu_us_per_fix),
             m(&|r| r.3.cpu_us_per_fix),
+            m(&|r| r.2.rss_after_mib),
+            m(&|r| (r.2.rss_after_mib - r.0.rss_mib) * 1024.0 / n as f64),
         );
     }
     Ok(())
