@@ -76,12 +76,19 @@ impl TransitFleet {
 
     /// Fix number `k` (from 0) of device `i` at device time `t`: the truck's place along its
     /// route, its start spread along the route by a fixed stride, moving `STEP_M` per fix.
+    /// A truck that reaches the end of its route stands there (speed 0) rather than jumping
+    /// back to the start: a jump would raise alerts no real fleet raises.
     pub fn fix_json(&self, i: usize, k: u64, seq: u64, t: DateTime<Utc>) -> String {
         let (route, direction) = self.route(i);
         let length = route.length_m().max(1.0);
         // A stride of 7.919 km over the trucks of one route spreads them along it.
-        let start = (i / (2 * self.routes.len())) as f64 * 7_919.0;
-        let along = (start + k as f64 * STEP_M) % length;
+        let start = ((i / (2 * self.routes.len())) as f64 * 7_919.0) % length;
+        let along = start + k as f64 * STEP_M;
+        let (along, speed_kmh) = if along < length {
+            (along, 60.0)
+        } else {
+            (length, 0.0)
+        };
         let chainage = if direction == 0 {
             along
         } else {
@@ -94,7 +101,7 @@ impl TransitFleet {
             (place.bearing + 180.0) % 360.0
         };
         format!(
-            r#"{{"seq":{seq},"t":"{}","lat":{:.6},"lon":{:.6},"speed_kmh":60.0,"heading_deg":{heading:.0},"hdop":0.9,"sats":11}}"#,
+            r#"{{"seq":{seq},"t":"{}","lat":{:.6},"lon":{:.6},"speed_kmh":{speed_kmh:.1},"heading_deg":{heading:.0},"hdop":0.9,"sats":11}}"#,
             t.format("%Y-%m-%dT%H:%M:%SZ"),
             place.lat,
             place.lon,
@@ -102,7 +109,8 @@ impl TransitFleet {
     }
 
     /// `total` single fixes, round-robin over the devices: each device's fixes are
-    /// `PERIOD_S` apart in device time, the last of them `end`; seqs from `seq_base + 1`.
+    /// `PERIOD_S` apart in device time, the last of them `end`; seqs from `seq_base + 1`, and
+    /// places continuing from the `seq_base` fixes before them (the truck drives on).
     pub fn fixes(&self, total: usize, seq_base: u64, end: DateTime<Utc>) -> Vec<Message> {
         let n = self.ids.len();
         let rounds = total.div_ceil(n.max(1)) as i64;
@@ -113,7 +121,7 @@ impl TransitFleet {
                 let t = end - Duration::seconds(PERIOD_S * (rounds - 1 - k as i64));
                 let seq = seq_base + k + 1;
                 let topic = format!("caravan/v1/dev/{}/pos", self.ids[i]);
-                (i, topic, self.fix_json(i, k, seq, t).into_bytes())
+                (i, topic, self.fix_json(i, seq_base + k, seq, t).into_bytes())
             })
             .collect()
     }
