@@ -112,12 +112,27 @@ async fn start_once(
     let mut server = server::start_caravan_in(dir, None)?;
     let mut start = wait_ready(&server, launched, limit).await?;
     let api = Api::new(&server.api, server.token.clone());
-    // The first silence check runs as soon as the state is restored; its commit lands
-    // within a moment.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    start.signal_lost = api
-        .metric(r#"caravan_geofence_events_total{kind="signal_lost"}"#)
-        .await;
+    // The first silence check runs as soon as the state is restored and raises a unit of
+    // losses at a time, each once the one before is committed. Wait until it has raised
+    // them all and the committer has caught up: a stop before that leaves losses
+    // uncommitted, and the next start raises them again (an alert and a rewritten transit
+    // each) and measures them as its own.
+    let mut raised = -1.0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = api
+            .metric(r#"caravan_geofence_events_total{kind="signal_lost"}"#)
+            .await;
+        let queued = api.metric(r#"caravan_queue_depth{queue="commit"}"#).await;
+        if now == raised && queued == 0.0 {
+            break;
+        }
+        if launched.elapsed() > limit {
+            bail!("the first silence check did not finish within {} s", limit.as_secs());
+        }
+        raised = now;
+    }
+    start.signal_lost = raised;
     let flow = match work {
         Some((fleet, args, seq_base)) => Some(through(&server, &api, fleet, args, seq_base).await?),
         None => None,
