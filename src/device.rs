@@ -22,6 +22,7 @@ pub struct Device {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reading<T> {
     pub value: T,
+    #[serde(serialize_with = "crate::telemetry::rfc3339::serialize")]
     pub t: DateTime<Utc>,
 }
 
@@ -30,6 +31,7 @@ pub struct Reading<T> {
 pub struct SealState {
     pub seal_id: String,
     pub event: SealEventKind,
+    #[serde(serialize_with = "crate::telemetry::rfc3339::serialize")]
     pub t: DateTime<Utc>,
 }
 
@@ -42,6 +44,7 @@ pub struct SealState {
 pub struct DeviceState {
     /// Highest `seq` seen: the duplicate window is anchored on it.
     pub max_seq: Option<u64>,
+    #[serde(serialize_with = "crate::telemetry::rfc3339::serialize_option")]
     pub last_seen_at: Option<DateTime<Utc>>,
     pub position: Option<Fix>,
     pub seal: Option<Box<SealState>>,

@@ -241,6 +241,7 @@ pub struct DeviceGeoState {
     /// Zones the device is confirmed inside (ids of posts, offices, coverage gaps).
     pub zones: Vec<String>,
     pub corridor: Option<CorridorPosition>,
+    #[serde(serialize_with = "crate::telemetry::rfc3339::serialize_option")]
     pub last_fix_at: Option<DateTime<Utc>>,
     pub point: Option<GeoPoint>,
 }

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, Statement};
 
 use super::evidence::{report_leaf, ReportRow};
 use super::StoreError;
@@ -33,7 +33,7 @@ macro_rules! columns {
     };
 }
 
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "INSERT INTO reports_recent (",
     columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -57,6 +57,11 @@ const REDELIVERED: &str = concat!(
        WHERE p.device_id = r.device_id AND p.t_ms = r.t_ms AND p.seq IS r.seq
          AND p.batch IS r.batch)"
 );
+
+/// JSON that serde_json wrote, as text (it writes only UTF-8; this never fails).
+pub fn utf8(json: &[u8]) -> Result<&str, StoreError> {
+    std::str::from_utf8(json).map_err(|e| StoreError::Invalid(format!("JSON not UTF-8: {e}")))
+}
 
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -86,15 +91,20 @@ impl Tail {
         Ok(tail)
     }
 
-    /// Appends one report to the tail, in `batch`; returns its leaf.
+    /// Appends one report to the tail, in `batch`, with `insert` (a statement of [`INSERT`]);
+    /// returns its leaf. `json` is a buffer the caller keeps from one report to the next, so
+    /// a commit of many reports does not allocate one for each body.
     pub fn insert(
         &mut self,
-        tx: &Transaction<'_>,
+        insert: &mut Statement<'_>,
         report: &Report,
         batch: i64,
+        json: &mut Vec<u8>,
     ) -> Result<Digest, StoreError> {
         let point = report.point();
-        let body = serde_json::to_string(&report.body)?;
+        json.clear();
+        serde_json::to_writer(&mut *json, &report.body)?;
+        let body = utf8(json)?;
         let row = ReportRow {
             device_id: report.device_id.as_str(),
             seq: report.seq().map(|s| s as i64),
@@ -103,9 +113,9 @@ impl Tail {
             received_ms: millis(report.received_at),
             lat: point.map(|p| p.lat),
             lon: point.map(|p| p.lon),
-            body: &body,
+            body,
         };
-        tx.prepare_cached(INSERT)?.execute(params![
+        insert.execute(params![
             row.device_id,
             row.seq,
             row.kind,

@@ -108,3 +108,60 @@ fn a_restart_folds_what_the_tail_held_and_sees_its_seq_window() {
     let recent = &snapshot.recent_reports[0].1;
     assert_eq!(recent.len(), 3);
 }
+
+/// A commit serialises many bodies and states through one buffer: each row must hold its own
+/// JSON, exactly as `serde_json::to_string` writes it (the leaves hash that text), and the
+/// state of a device written twice in one commit is the later one.
+#[test]
+fn each_row_holds_its_own_json_when_one_commit_writes_many() {
+    use crate::device::DeviceState;
+    let (dir, mut writer, reader) = store();
+    let state = |seq: u64| {
+        let mut state = DeviceState::default();
+        if let Write::Report(report) = fix(seq) {
+            state.apply(&report);
+        }
+        Write::DeviceState(device(), Box::new(state))
+    };
+    // A long body after a short one and a short state after a long one: nothing of the
+    // earlier text may be left in the later row.
+    let mut writes = vec![fix(1), state(1), fix(2), state(2)];
+    if let Write::Report(report) = &mut writes[2] {
+        if let ReportBody::Fix(fix) = &mut report.body {
+            fix.heading_deg = Some(123.456_789);
+            fix.alt_m = Some(-12.5);
+        }
+    }
+    writer.commit(&writes).unwrap();
+
+    let conn = rusqlite::Connection::open(dir.path().join("caravan.sqlite")).unwrap();
+    let bodies: Vec<String> = conn
+        .prepare("SELECT body FROM reports_recent ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected: Vec<String> = [&writes[0], &writes[2]]
+        .iter()
+        .map(|w| match w {
+            Write::Report(r) => serde_json::to_string(&r.body).unwrap(),
+            _ => unreachable!("reports only"),
+        })
+        .collect();
+    assert_eq!(bodies, expected);
+    let stored: String = conn
+        .query_row("SELECT state FROM device_state", [], |row| row.get(0))
+        .unwrap();
+    let Write::DeviceState(_, last) = &writes[3] else {
+        unreachable!("a state")
+    };
+    assert_eq!(stored, serde_json::to_string(last).unwrap());
+    let (_, read) = reader.device(&device()).unwrap().unwrap();
+    assert_eq!(read.max_seq, Some(2));
+    // The batch's leaves are those of the rows as stored.
+    writer.fold_reports().unwrap();
+    let verified = reader.verify_positions(&mut |_, _| {}).unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    assert_eq!(verified.reports, 2);
+}

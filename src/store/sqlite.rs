@@ -120,6 +120,12 @@ impl StoreWriter for SqliteWriter {
         let mut saved = None;
         let mut chain = self.chain.clone();
         let mut leaves = Vec::new();
+        // The two statements that run once per report and once per device, prepared once
+        // per commit rather than looked up in the cache for every write, and one buffer for
+        // the JSON they store.
+        let mut insert_report = None;
+        let mut upsert_state = None;
+        let mut json = Vec::with_capacity(1024);
         for write in writes {
             match write {
                 Write::Device(d) => {
@@ -135,15 +141,25 @@ impl StoreWriter for SqliteWriter {
                     ])?;
                 }
                 Write::Report(report) => {
-                    leaves.push(self.tail.insert(&tx, report, self.batches.next)?);
+                    let insert = match &mut insert_report {
+                        Some(statement) => statement,
+                        None => insert_report.insert(tx.prepare_cached(reports::INSERT)?),
+                    };
+                    let batch = self.batches.next;
+                    leaves.push(self.tail.insert(insert, report, batch, &mut json)?);
                     committed.reports += 1;
                 }
                 Write::DeviceState(id, state) => {
-                    tx.prepare_cached(
-                        "INSERT INTO device_state (device_id, state) VALUES (?1, ?2)
-                         ON CONFLICT(device_id) DO UPDATE SET state = excluded.state",
-                    )?
-                    .execute(params![id.as_str(), serde_json::to_string(state)?])?;
+                    let upsert = match &mut upsert_state {
+                        Some(statement) => statement,
+                        None => upsert_state.insert(tx.prepare_cached(
+                            "INSERT INTO device_state (device_id, state) VALUES (?1, ?2)
+                             ON CONFLICT(device_id) DO UPDATE SET state = excluded.state",
+                        )?),
+                    };
+                    json.clear();
+                    serde_json::to_writer(&mut json, state)?;
+                    upsert.execute(params![id.as_str(), reports::utf8(&json)?])?;
                 }
                 Write::DeadLetter(d) => {
                     if dead_letters::insert(&tx, d, &self.dead_letters)? {
@@ -189,6 +205,8 @@ impl StoreWriter for SqliteWriter {
                 }
             }
         }
+        // They borrow the transaction, which is committed below.
+        drop((insert_report, upsert_state));
         let events_id = committed
             .event_ids
             .last()

@@ -8,6 +8,7 @@ mod decode;
 mod device_id;
 mod reject;
 mod report;
+pub mod rfc3339;
 mod topic;
 pub mod wire;
 

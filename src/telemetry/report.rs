@@ -24,6 +24,7 @@ impl GeoPoint {
 pub struct Fix {
     pub seq: u64,
     /// Device time of the fix (UTC), not the time it reached us.
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub t: DateTime<Utc>,
     #[serde(flatten)]
     pub point: GeoPoint,
@@ -62,6 +63,7 @@ impl SealEventKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SealEvent {
     pub seq: u64,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub t: DateTime<Utc>,
     pub seal_id: String,
     pub event: SealEventKind,
@@ -74,6 +76,7 @@ pub struct SealEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub seq: u64,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub t: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub battery_pct: Option<f64>,
@@ -110,6 +113,7 @@ pub enum ReportBody {
 pub struct Report {
     pub device_id: DeviceId,
     /// Server time at the edge; with the device time it shows how late the data is.
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub received_at: DateTime<Utc>,
     #[serde(flatten)]
     pub body: ReportBody,
