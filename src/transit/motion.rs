@@ -126,7 +126,7 @@ impl RecentSpeeds {
         let from_min = t.timestamp().div_euclid(60).div_euclid(slot) * slot;
         match self.0.back_mut() {
             Some(last) if last.from_min >= from_min => {
-                last.fixes += 1;
+                last.fixes = last.fixes.saturating_add(1);
                 last.sum_kmh += speed_kmh;
             }
             _ => {
@@ -150,16 +150,27 @@ impl RecentSpeeds {
         while self
             .0
             .front()
-            .is_some_and(|s| now_min - (s.from_min + slot) >= window_min)
+            .is_some_and(|s| now_min.saturating_sub(s.from_min.saturating_add(slot)) >= window_min)
         {
             self.0.pop_front();
         }
     }
 
     fn mean_kmh(&self) -> Option<f64> {
-        let fixes: u32 = self.0.iter().map(|s| s.fixes).sum();
+        let fixes: f64 = self.0.iter().map(|s| f64::from(s.fixes)).sum();
         let sum: f64 = self.0.iter().map(|s| s.sum_kmh).sum();
-        (fixes > 0).then(|| sum / f64::from(fixes))
+        (fixes > 0.0).then(|| sum / fixes)
+    }
+
+    /// The newest slots a window holds, of slots read from a record (a peer's or an edited
+    /// one could hold any number).
+    fn newest(mut self) -> Self {
+        let keep = SLOTS as usize + 1;
+        if self.0.len() > keep {
+            self.0.drain(..self.0.len() - keep);
+        }
+        self.0.shrink_to_fit();
+        self
     }
 
     /// Speeds as records written before the slots held them: one entry per fix.
@@ -172,7 +183,7 @@ impl RecentSpeeds {
                 newest = Some(*t);
             }
         }
-        speeds
+        speeds.newest()
     }
 }
 
@@ -204,6 +215,7 @@ impl From<MotionRecord> for Motion {
             chainage_m: r.chainage_m,
             speeds: r
                 .speeds
+                .map(RecentSpeeds::newest)
                 .unwrap_or_else(|| RecentSpeeds::from_fixes(&r.recent)),
             stopped_s: r.stopped_s,
             section_started_at: r.section_started_at,
@@ -295,5 +307,33 @@ mod tests {
         let again: Motion =
             serde_json::from_str(&serde_json::to_string(&motion).expect("json")).expect("read");
         assert_eq!(again, motion);
+    }
+
+    #[test]
+    fn a_record_with_more_slots_than_a_window_keeps_the_newest() {
+        let slots: Vec<serde_json::Value> = (0..1_000_i64)
+            .map(|i| serde_json::json!({ "from_min": i * 5, "fixes": u32::MAX, "sum_kmh": 60.0 }))
+            .chain([serde_json::json!({ "from_min": i64::MAX, "fixes": 1, "sum_kmh": 1.0 })])
+            .collect();
+        let json = serde_json::json!({ "speeds": slots });
+        let mut motion: Motion = serde_json::from_value(json).expect("slots");
+        assert_eq!(motion.speeds.0.len(), SLOTS as usize + 1);
+        assert_eq!(motion.speeds.0.back().map(|s| s.from_min), Some(i64::MAX));
+        // Counting on and forgetting from the extremes neither panics nor wraps.
+        let rules = TransitRules::embedded().expect("rules");
+        let line = RouteLine::new(vec![Coord { x: 73.0, y: 40.0 }, Coord { x: 74.0, y: 40.0 }]);
+        motion.observe(
+            &rules,
+            &line,
+            at(0),
+            GeoPoint {
+                lat: 40.0,
+                lon: 73.0,
+            },
+            Some(80.0),
+            false,
+        );
+        assert!(motion.speeds.0.len() <= SLOTS as usize + 1);
+        assert!(motion.moving_speed_kmh().is_some());
     }
 }

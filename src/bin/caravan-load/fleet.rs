@@ -121,7 +121,11 @@ impl TransitFleet {
                 let t = end - Duration::seconds(PERIOD_S * (rounds - 1 - k as i64));
                 let seq = seq_base + k + 1;
                 let topic = format!("caravan/v1/dev/{}/pos", self.ids[i]);
-                (i, topic, self.fix_json(i, seq_base + k, seq, t).into_bytes())
+                (
+                    i,
+                    topic,
+                    self.fix_json(i, seq_base + k, seq, t).into_bytes(),
+                )
             })
             .collect()
     }

@@ -128,7 +128,10 @@ async fn start_once(
             break;
         }
         if launched.elapsed() > limit {
-            bail!("the first silence check did not finish within {} s", limit.as_secs());
+            bail!(
+                "the first silence check did not finish within {} s",
+                limit.as_secs()
+            );
         }
         raised = now;
     }
