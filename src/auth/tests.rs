@@ -1,17 +1,13 @@
 //! The jurisdiction rules on transits declared through the real transit book and maps.
 
-use std::sync::Arc;
-
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Duration, Utc};
 
 use super::*;
 use crate::device::Device;
-use crate::maps::{Atlas, CountryCode};
+use crate::maps::CountryCode;
 use crate::telemetry::DeviceId;
-use crate::transit::{
-    Action, Actor, Declaration, Driver, GoodsLine, OfficerAction, RiskRules, Transit, TransitBook,
-    TransitRules,
-};
+use crate::transit::fixtures::bishkek_almaty;
+use crate::transit::{Action, OfficerAction};
 
 fn who(role: &str) -> Principal {
     Principal {
@@ -23,44 +19,6 @@ fn who(role: &str) -> Principal {
 
 fn cc(code: &str) -> CountryCode {
     code.parse().unwrap()
-}
-
-/// Bishkek → Akzhol → Almaty (KG, KZ) on `truck-1` of `kg-trans`.
-fn bishkek_almaty() -> Transit {
-    let atlas = Arc::new(Atlas::embedded().unwrap());
-    let mut book = TransitBook::new(
-        atlas,
-        TransitRules::embedded().unwrap(),
-        RiskRules::embedded().unwrap(),
-    );
-    let at = Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap();
-    let decl = Declaration {
-        reference: "24KG0101-000001".into(),
-        carrier: "kg-trans".into(),
-        vehicle_plate: "01KG123ABC".into(),
-        trailer_plates: vec![],
-        driver: Driver {
-            name: "Bakyt Asanov".into(),
-            document: None,
-        },
-        devices: vec!["truck-1".into()],
-        seals: vec![],
-        goods: vec![GoodsLine {
-            hs_code: "845011".into(),
-            description: "washing machines".into(),
-            gross_kg: 12_400.0,
-            value: 48_000.0,
-            currency: "USD".into(),
-        }],
-        departure_office: "bishkek".into(),
-        itinerary: vec!["akzhol".into()],
-        destination_office: "almaty".into(),
-        deadline: at + Duration::days(3),
-    };
-    *book
-        .declare(decl, &Actor("kg".into()), at, &|_| true)
-        .expect("a valid declaration")
-        .transit
 }
 
 fn device() -> Device {

@@ -261,15 +261,11 @@ pub fn differences(rebuilt: &Rebuilt, stored: &Transit) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use chrono::{Duration, TimeZone, Utc};
 
     use super::*;
-    use crate::maps::Atlas;
-    use crate::transit::{
-        Actor, Declaration, Driver, GoodsLine, RiskRules, TransitBook, TransitRules,
-    };
+    use crate::transit::fixtures::{bishkek_almaty, declared_at};
+    use crate::transit::Actor;
 
     fn event(id: i64, kind: &str, body: serde_json::Value) -> StoredEvent {
         let at = Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap();
@@ -289,39 +285,8 @@ mod tests {
 
     #[test]
     fn a_step_recorded_after_a_later_one_is_rebuilt_at_its_place_in_time() {
-        let mut book = TransitBook::new(
-            Arc::new(Atlas::embedded().unwrap()),
-            TransitRules::embedded().unwrap(),
-            RiskRules::embedded().unwrap(),
-        );
-        let at = Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap();
-        let decl = Declaration {
-            reference: "24KG0101-000001".into(),
-            carrier: "kg-trans".into(),
-            vehicle_plate: "01KG123ABC".into(),
-            trailer_plates: vec![],
-            driver: Driver {
-                name: "Bakyt Asanov".into(),
-                document: None,
-            },
-            devices: vec!["truck-1".into()],
-            seals: vec![],
-            goods: vec![GoodsLine {
-                hs_code: "845011".into(),
-                description: "washing machines".into(),
-                gross_kg: 12_400.0,
-                value: 48_000.0,
-                currency: "USD".into(),
-            }],
-            departure_office: "bishkek".into(),
-            itinerary: vec!["akzhol".into()],
-            destination_office: "almaty".into(),
-            deadline: at + Duration::days(3),
-        };
-        let mut stored = *book
-            .declare(decl, &Actor("kg".into()), at, &|_| true)
-            .unwrap()
-            .transit;
+        let at = declared_at();
+        let mut stored = bishkek_almaty();
         let declared = serde_json::to_value(&stored).unwrap();
         // Suspended by an alert of device time 10:02, resumed by an officer at 10:01 server
         // time: the resumption is recorded first, the suspension second.

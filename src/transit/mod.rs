@@ -38,6 +38,8 @@ pub mod rules;
 mod shared;
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;
 
 pub use alert::{Alert, AlertAction, AlertKind, AlertState, Outcome};
