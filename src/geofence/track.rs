@@ -100,6 +100,11 @@ impl DeviceTrack {
         }
     }
 
+    /// The part of a country the last fix lies in (several parts can be one country).
+    pub fn country_part(&self) -> Option<u32> {
+        self.last().and_then(|s| s.country.part())
+    }
+
     pub(crate) fn last(&self) -> Option<&Sample> {
         self.history.back()
     }

@@ -5,7 +5,7 @@
 //! failed commit is retried with backoff while intake waits behind the bounded queue: nothing
 //! is acknowledged that is not stored.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use crate::health::Health;
 use crate::live::Live;
 use crate::metrics::{Metrics, Queue};
 use crate::store::{StoreError, StoreWriter, Write};
+use crate::telemetry::DeviceId;
 
 /// Writes that belong together, and what to do once they are committed.
 pub struct Unit {
@@ -71,6 +72,9 @@ impl<W: StoreWriter> Committer<W> {
                 count = self.deferred.len(),
                 "Stopped with acknowledgements the broker connection did not take; those messages will be redelivered."
             );
+        }
+        if let Err(error) = self.writer.finish() {
+            warn!(%error, "The device states waiting for the next fold were not written; the next start rebuilds them from the reports.");
         }
     }
 
@@ -209,7 +213,9 @@ impl<W: StoreWriter> Committer<W> {
                         let _ = self.live.send(Live::Event { id, event });
                     }
                 }
-                Write::DeviceState(device_id, state) if listening => {
+                Write::DeviceState(device_id, state) | Write::DeviceProgress(device_id, state)
+                    if listening =>
+                {
                     let state = Arc::from(state);
                     let _ = self.live.send(Live::Device { device_id, state });
                 }
@@ -237,21 +243,43 @@ impl<W: StoreWriter> Committer<W> {
 }
 
 /// Keeps only the last state of each device in a batch: each state is the whole state, so the
-/// earlier ones would be written only to be overwritten in the same transaction.
-fn latest_states_only(writes: Vec<Write>) -> Vec<Write> {
-    let mut seen = HashSet::new();
-    let keep: Vec<bool> = writes
-        .iter()
-        .rev()
-        .map(|write| match write {
-            Write::DeviceState(id, _) => seen.insert(id),
-            _ => true,
-        })
+/// earlier ones would be written only to be overwritten in the same transaction. The last is
+/// written in this commit if any of the device's states in the batch had to be (it holds what
+/// that one changed), and may wait for the next fold only if none had.
+pub(super) fn latest_states_only(writes: Vec<Write>) -> Vec<Write> {
+    // Per device: whether a state was seen after this write (walking backwards) and whether
+    // any of its states must be written now.
+    let mut seen: HashMap<&DeviceId, bool> = HashMap::new();
+    let mut keep = vec![true; writes.len()];
+    for (n, write) in writes.iter().enumerate().rev() {
+        let (id, now) = match write {
+            Write::DeviceState(id, _) => (id, true),
+            Write::DeviceProgress(id, _) => (id, false),
+            _ => continue,
+        };
+        match seen.get_mut(id) {
+            Some(any_now) => {
+                keep[n] = false;
+                *any_now |= now;
+            }
+            None => {
+                seen.insert(id, now);
+            }
+        }
+    }
+    let now: HashSet<DeviceId> = seen
+        .into_iter()
+        .filter(|(_, now)| *now)
+        .map(|(id, _)| id.clone())
         .collect();
     writes
         .into_iter()
-        .zip(keep.into_iter().rev())
+        .zip(keep)
         .filter_map(|(write, keep)| keep.then_some(write))
+        .map(|write| match write {
+            Write::DeviceProgress(id, state) if now.contains(&id) => Write::DeviceState(id, state),
+            write => write,
+        })
         .collect()
 }
 
@@ -396,6 +424,32 @@ mod tests {
         assert_eq!(
             got,
             [vec![vec![1, 2, 3]], vec![vec![7, 8, 9]], vec![vec![3, 4]]]
+        );
+    }
+
+    #[test]
+    fn a_batch_writes_a_device_state_now_if_any_of_its_states_had_to_be() {
+        let progress = |id: &str, seq| match state(id, seq) {
+            Write::DeviceState(id, s) => Write::DeviceProgress(id, s),
+            other => other,
+        };
+        let writes = vec![
+            state("a", 1),
+            progress("a", 2),
+            progress("b", 1),
+            progress("b", 2),
+        ];
+        let kept: Vec<_> = latest_states_only(writes)
+            .into_iter()
+            .map(|w| match w {
+                Write::DeviceState(id, s) => (id.to_string(), s.max_seq, "now"),
+                Write::DeviceProgress(id, s) => (id.to_string(), s.max_seq, "later"),
+                _ => unreachable!("only states were given"),
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [("a".into(), Some(2), "now"), ("b".into(), Some(2), "later")]
         );
     }
 

@@ -600,10 +600,10 @@ fn restore(
                     }
                     restored.refused += 1;
                 }
+                // Asked of the store even when the stored state holds no seq: the reports
+                // are the record, and a state can lag them.
                 let (stored_seqs, reports) = match (seqs.remove(&id), recent.remove(&id)) {
                     (Some(s), Some(r)) => (s, r),
-                    // Never reported: nothing stored to replay.
-                    _ if state.max_seq.is_none() => Default::default(),
                     _ => replay(&id, state.max_seq)?,
                 };
                 restored.replayed += 1;
@@ -628,6 +628,16 @@ fn replayed(
     for seq in stored_seqs {
         window.insert(*seq);
     }
+    // The stored state may lag the reports (it is written about once a second, and a crash
+    // loses what waited): folding them in again brings it up to them, and changes nothing
+    // it already holds.
+    let mut state = state;
+    for report in reports {
+        state.apply(report);
+    }
+    if let Some(max) = stored_seqs.last() {
+        state.max_seq = state.max_seq.max(Some(*max));
+    }
     let mut track = geo.restore(id, reports);
     if let Some(since) = state.signal_lost_since.as_deref() {
         track.resume_signal_lost(*since);
@@ -636,6 +646,8 @@ fn replayed(
     saved::tracked(state, window, track)
 }
 
+#[cfg(test)]
+mod lag_tests;
 #[cfg(test)]
 mod saved_tests;
 #[cfg(test)]

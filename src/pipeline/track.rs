@@ -51,6 +51,10 @@ pub(super) fn track(
     if reports.is_empty() {
         return;
     }
+    let (country_before, lost_before) = (
+        tracked.geo.country_part(),
+        tracked.state.signal_lost_since.as_deref().copied(),
+    );
     let events = geo.evaluate(&mut tracked.geo, &reports, detected_at);
     let mut transit_writes = Vec::new();
     transits.after_reports(&reports, &events, detected_at, &mut transit_writes);
@@ -78,7 +82,19 @@ pub(super) fn track(
         geo: Some(Box::new(geo_state)),
         ..tracked.state.clone()
     };
-    writes.push(Write::DeviceState(device_id.clone(), Box::new(written)));
+    // What readers filter and decide on beyond the reports themselves (the country, which
+    // decides who may see the device, the zones, which change only with an event, and an
+    // outstanding signal loss) is written in this commit when it changed; a state that only
+    // moved on waits for the next fold of the report tail (`store::device_state`).
+    let changed = !events.is_empty()
+        || tracked.geo.country_part() != country_before
+        || written.signal_lost_since.as_deref().copied() != lost_before;
+    let (id, state) = (device_id.clone(), Box::new(written));
+    writes.push(if changed {
+        Write::DeviceState(id, state)
+    } else {
+        Write::DeviceProgress(id, state)
+    });
 }
 
 pub(super) fn log_reject(

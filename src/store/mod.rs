@@ -7,6 +7,7 @@
 mod accounts;
 mod checkpoint;
 mod dead_letters;
+mod device_state;
 mod event_log;
 mod evidence;
 mod evidence_export;
@@ -74,8 +75,15 @@ pub struct DeadLetter {
 pub enum Write {
     Device(Device),
     Report(Report),
-    /// Boxed: the state is far larger than the other writes.
+    /// A device's state, written in this commit. Boxed: the state is far larger than the
+    /// other writes.
     DeviceState(DeviceId, Box<DeviceState>),
+    /// A device's state after reports that changed nothing but what the reports themselves
+    /// record (seq, last seen, position, readings, seal) and its progress along its corridor.
+    /// It may wait for the next fold of the report tail (about a second), which writes each
+    /// device's newest such state once: until then readers apply the tail's reports to the
+    /// stored state, and a start after a crash rebuilds it from them (`store::reports`).
+    DeviceProgress(DeviceId, Box<DeviceState>),
     DeadLetter(DeadLetter),
     /// Appended to the hash-chained event log.
     Event(LoggedEvent),
@@ -171,6 +179,15 @@ pub trait StoreWriter: Send + 'static {
     /// # Errors
     /// Any database error; nothing of the batch is then stored.
     fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError>;
+
+    /// Writes what was left to write later (device states waiting for the next fold), at a
+    /// stop.
+    ///
+    /// # Errors
+    /// Any database error; what waited is then rebuilt from the reports at the next start.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// What the pipeline needs to resume after a restart.

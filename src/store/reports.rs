@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Statement};
 
+use super::device_state;
 use super::evidence::{report_leaf, ReportRow};
 use super::StoreError;
 use crate::evidence::merkle::Digest;
@@ -77,7 +78,9 @@ pub struct Tail {
 }
 
 impl Tail {
-    /// Folds whatever a previous run left in the tail, so a fresh writer starts empty.
+    /// Folds whatever a previous run left in the tail, so a fresh writer starts empty. A run
+    /// that stopped without folding (a crash) also left device states unwritten that those
+    /// reports are the record of: they are brought up to date first, in the same transaction.
     ///
     /// # Errors
     /// The fold fails.
@@ -87,7 +90,7 @@ impl Tail {
             tried_at: Instant::now(),
             failed: false,
         };
-        tail.fold(conn)?;
+        tail.fold(conn, |tx| device_state::rebuild_from_tail(tx).map(drop))?;
         Ok(tail)
     }
 
@@ -136,15 +139,22 @@ impl Tail {
             && (self.tried_at.elapsed() >= FOLD_EVERY || (!self.failed && self.rows >= FOLD_ROWS))
     }
 
-    /// Moves the tail into `reports` in one transaction; returns how many of its reports were
+    /// Moves the tail into `reports` in one transaction, after `first` (which writes the device
+    /// states the tail's reports are part of, so that readers never see the reports leave the
+    /// tail before the states that hold them are stored); returns how many of its reports were
     /// already there (redeliveries), which are dropped.
     ///
     /// # Errors
     /// The transaction fails; the tail is then left as it was, to be folded later.
-    pub fn fold(&mut self, conn: &mut Connection) -> Result<usize, StoreError> {
+    pub fn fold(
+        &mut self,
+        conn: &mut Connection,
+        first: impl FnOnce(&Connection) -> Result<(), StoreError>,
+    ) -> Result<usize, StoreError> {
         self.tried_at = Instant::now();
         self.failed = true;
         let tx = conn.transaction()?;
+        first(&tx)?;
         let waiting: i64 = tx.query_row("SELECT count(*) FROM reports_recent", [], |r| r.get(0))?;
         let moved = tx.execute(FOLD, [])?;
         if usize::try_from(waiting).unwrap_or(0) > moved {
@@ -231,13 +241,8 @@ pub fn recent(conn: &Connection, id: &DeviceId, limit: usize) -> Result<Vec<Repo
     Ok(reports)
 }
 
-/// The seqs at or above `floor` among a device's newest `newest` reports, ascending.
-pub fn recent_seqs(
-    conn: &Connection,
-    id: &DeviceId,
-    newest: u64,
-    floor: u64,
-) -> Result<Vec<u64>, StoreError> {
+/// The seqs among a device's newest `newest` reports, ascending.
+pub fn recent_seqs(conn: &Connection, id: &DeviceId, newest: u64) -> Result<Vec<u64>, StoreError> {
     let sql = format!(
         "{} ORDER BY t_ms DESC LIMIT ?2",
         both("seq, t_ms", "device_id = ?1 AND seq IS NOT NULL")
@@ -247,7 +252,6 @@ pub fn recent_seqs(
     let mut seqs = stmt
         .query_map(params![id.as_str(), newest], |row| row.get::<_, i64>(0))?
         .map(|s| s.map(|s| s as u64))
-        .filter(|s| s.as_ref().map_or(true, |s| *s >= floor))
         .collect::<Result<Vec<_>, _>>()?;
     seqs.sort_unstable();
     Ok(seqs)

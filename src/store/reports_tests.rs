@@ -165,3 +165,44 @@ fn each_row_holds_its_own_json_when_one_commit_writes_many() {
     assert!(verified.problems.is_empty(), "{:?}", verified.problems);
     assert_eq!(verified.reports, 2);
 }
+
+/// A state that only moved on waits for the fold of the tail; until then readers see it
+/// from the stored state and the tail's reports, and a stop writes it.
+#[test]
+fn a_state_waiting_for_the_fold_is_read_from_the_tails_reports_and_written_at_a_stop() {
+    use crate::device::DeviceState;
+    let (dir, mut writer, reader) = store();
+    let state_after = |seq: u64| {
+        let mut state = DeviceState::default();
+        for s in 1..=seq {
+            if let Write::Report(report) = fix(s) {
+                state.apply(&report);
+            }
+        }
+        state
+    };
+    let progress = |seq| Write::DeviceProgress(device(), Box::new(state_after(seq)));
+    let conn = rusqlite::Connection::open(dir.path().join("caravan.sqlite")).unwrap();
+    let stored = || -> Option<String> {
+        conn.query_row("SELECT state FROM device_state", [], |row| row.get(0))
+            .ok()
+    };
+    writer.commit(&[fix(1), progress(1)]).unwrap();
+    writer.commit(&[fix(2), progress(2)]).unwrap();
+    assert_eq!(stored(), None, "nothing written before the fold");
+    let (_, read) = reader.device(&device()).unwrap().unwrap();
+    assert_eq!(read, state_after(2));
+    let page = reader
+        .devices(&super::DeviceFilter::default(), None, 10)
+        .unwrap();
+    assert_eq!(page[0].1, state_after(2));
+
+    writer.fold_reports().unwrap();
+    let json = |seq| Some(serde_json::to_string(&state_after(seq)).unwrap());
+    assert_eq!(stored(), json(2), "the newest, written with the fold");
+    writer.commit(&[fix(3), progress(3)]).unwrap();
+    assert_eq!(stored(), json(2));
+    assert_eq!(reader.device(&device()).unwrap().unwrap().1, state_after(3));
+    writer.finish().unwrap();
+    assert_eq!(stored(), json(3), "written at the stop");
+}

@@ -10,6 +10,7 @@ use tracing::warn;
 use super::accounts;
 use super::checkpoint::{self, Checkpointer};
 use super::dead_letters::{self, DeadLetterPolicy};
+use super::device_state;
 use super::event_log::{self, ChainReport, EventQuery, StoredEvent};
 use super::evidence::{self, BatchChain, ChainHead, PositionsReport};
 use super::migrations::migrate;
@@ -77,6 +78,7 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
         batches,
         rules,
         tail,
+        pending: device_state::Pending::default(),
         dead_letters: DeadLetterPolicy::default(),
         pruner: dead_letters::Pruner::new(),
         checkpointer,
@@ -94,6 +96,8 @@ pub struct SqliteWriter {
     rules: TransitRules,
     /// Reports committed but not yet folded into the indexed table.
     tail: Tail,
+    /// Device states committed as progress, written with the next fold of the tail.
+    pending: device_state::Pending,
     dead_letters: DeadLetterPolicy,
     pruner: dead_letters::Pruner,
     /// Last, so the writer's connection is closed before the final checkpoint.
@@ -108,8 +112,16 @@ impl SqliteWriter {
 
     /// Folds the report tail now, as the writer does once a second under load.
     #[cfg(test)]
-    pub(super) fn fold_reports(&mut self) -> Result<usize, StoreError> {
-        self.tail.fold(&mut self.conn)
+    pub(crate) fn fold_reports(&mut self) -> Result<usize, StoreError> {
+        self.fold()
+    }
+
+    /// Writes the waiting device states and folds the report tail, in one transaction.
+    fn fold(&mut self) -> Result<usize, StoreError> {
+        let pending = &self.pending;
+        let duplicates = self.tail.fold(&mut self.conn, |tx| pending.write_all(tx))?;
+        self.pending.clear();
+        Ok(duplicates)
     }
 }
 
@@ -126,6 +138,13 @@ impl StoreWriter for SqliteWriter {
         let mut insert_report = None;
         let mut upsert_state = None;
         let mut json = Vec::with_capacity(1024);
+        // What becomes of each device's waiting state once this commits, in order: kept
+        // (progress, written with the next fold) or forgotten (a newer state was written).
+        let mut states = Vec::new();
+        let saving = writes.iter().any(|w| matches!(w, Write::SavedTracks(_)));
+        if saving {
+            self.pending.write_all(&tx)?;
+        }
         for write in writes {
             match write {
                 Write::Device(d) => {
@@ -149,17 +168,18 @@ impl StoreWriter for SqliteWriter {
                     leaves.push(self.tail.insert(insert, report, batch, &mut json)?);
                     committed.reports += 1;
                 }
-                Write::DeviceState(id, state) => {
+                // Progress waits for the next fold, except at a clean stop (the save of the
+                // tracks), after which there may be none.
+                Write::DeviceProgress(id, state) if !saving => {
+                    states.push((id, Some(&**state)));
+                }
+                Write::DeviceState(id, state) | Write::DeviceProgress(id, state) => {
                     let upsert = match &mut upsert_state {
                         Some(statement) => statement,
-                        None => upsert_state.insert(tx.prepare_cached(
-                            "INSERT INTO device_state (device_id, state) VALUES (?1, ?2)
-                             ON CONFLICT(device_id) DO UPDATE SET state = excluded.state",
-                        )?),
+                        None => upsert_state.insert(tx.prepare_cached(device_state::UPSERT)?),
                     };
-                    json.clear();
-                    serde_json::to_writer(&mut json, state)?;
-                    upsert.execute(params![id.as_str(), reports::utf8(&json)?])?;
+                    device_state::write(upsert, id, state, &mut json)?;
+                    states.push((id, None));
                 }
                 Write::DeadLetter(d) => {
                     if dead_letters::insert(&tx, d, &self.dead_letters)? {
@@ -230,6 +250,15 @@ impl StoreWriter for SqliteWriter {
             super::saved_tracks::replace(&tx, saved, events_id, batch)?;
         }
         tx.commit()?;
+        if saving {
+            self.pending.clear();
+        }
+        for (id, state) in states {
+            match state {
+                Some(state) => self.pending.keep(id, state),
+                None => self.pending.forget(id),
+            }
+        }
         self.chain = chain;
         self.batches.events_id = events_id;
         if let Some(hash) = bound {
@@ -248,7 +277,7 @@ impl StoreWriter for SqliteWriter {
         }
         if self.tail.is_due() {
             // The reports are committed in the tail already; a failed fold is tried again.
-            match self.tail.fold(&mut self.conn) {
+            match self.fold() {
                 Ok(duplicates) => committed.duplicates += duplicates,
                 Err(e) => {
                     warn!(error = %e, "Moving new reports into the indexed table failed; retrying in a second.")
@@ -259,6 +288,15 @@ impl StoreWriter for SqliteWriter {
             checkpoint::checkpoint(&self.conn, "PASSIVE");
         }
         Ok(committed)
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        // The tail itself may wait for the next start, which folds it; only the states that
+        // waited for it would be older there than they were here.
+        if !self.pending.is_empty() {
+            self.fold()?;
+        }
+        Ok(())
     }
 }
 
@@ -377,11 +415,15 @@ impl StoreReader for SqliteReader {
                 "SELECT {DEVICE_COLUMNS} FROM devices d
                  LEFT JOIN device_state s USING (device_id) WHERE d.device_id = ?1"
             );
-            let row = conn
+            // One read transaction for the state and the tail (`device_state::overlay`).
+            let tx = conn.unchecked_transaction()?;
+            let row = tx
                 .prepare_cached(&sql)?
                 .query_row([id.as_str()], device_row)
                 .optional()?;
-            row.map(to_device).transpose()
+            let mut found: Vec<_> = row.map(to_device).transpose()?.into_iter().collect();
+            device_state::overlay(&tx, &mut found, |d: &Device| &d.device_id)?;
+            Ok(found.pop())
         })
     }
 
@@ -401,12 +443,19 @@ impl StoreReader for SqliteReader {
                  ORDER BY d.device_id LIMIT ?2"
             );
             let after = after.map_or("", DeviceId::as_str);
-            let mut stmt = conn.prepare_cached(&sql)?;
+            // One read transaction for the states and the tail (`device_state::overlay`).
+            let tx = conn.unchecked_transaction()?;
+            let mut stmt = tx.prepare_cached(&sql)?;
             let rows = stmt.query_map(
                 params![after, limit as i64, filter.carrier, filter.country],
                 device_row,
             )?;
-            rows.map(|row| to_device(row?)).collect()
+            let mut page = rows
+                .map(|row| to_device(row?))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            drop(stmt);
+            device_state::overlay(&tx, &mut page, |d: &Device| &d.device_id)?;
+            Ok(page)
         })
     }
 
@@ -440,7 +489,9 @@ impl StoreReader for SqliteReader {
             let mut recent = Vec::new();
             for (device, state) in &devices {
                 let id = &device.device_id;
-                if state.max_seq.is_none() || saved.contains_key(id) {
+                // A device without a saved track is rebuilt from its reports, whatever its
+                // stored state says: a state may lag the reports it was built from.
+                if saved.contains_key(id) {
                     continue;
                 }
                 let (s, r) = window(conn, id, state.max_seq, seq_window, recent_reports)?;
@@ -671,7 +722,11 @@ impl StoreReader for SqliteReader {
     }
 }
 
-/// A device's stored seqs in the duplicate window below `max_seq`, and its last reports.
+/// A device's stored seqs in the duplicate window below its highest seq, and its last reports.
+///
+/// The highest seq is the stored state's `max_seq` or the highest stored seq, whichever is
+/// higher: the reports are the record, and a state that lags them (or is missing) must not
+/// shrink the window.
 fn window(
     conn: &Connection,
     id: &DeviceId,
@@ -679,15 +734,14 @@ fn window(
     seq_window: u64,
     recent_reports: usize,
 ) -> Result<(Vec<u64>, Vec<Report>), StoreError> {
-    let seqs = match max_seq {
-        // Seqs follow device time, so the window's seqs are among the newest reports; twice
-        // the window leaves room for reports recorded out of order. One that is still missed
-        // is caught by the unique index if it comes again.
-        Some(max) => {
-            let floor = max.saturating_sub(seq_window.saturating_sub(1));
-            reports::recent_seqs(conn, id, seq_window.saturating_mul(2), floor)?
-        }
-        None => Vec::new(),
-    };
+    // Seqs follow device time, so the window's seqs are among the newest reports; twice the
+    // window leaves room for reports recorded out of order. One that is still missed is
+    // caught by the unique index if it comes again.
+    let mut seqs = reports::recent_seqs(conn, id, seq_window.saturating_mul(2))?;
+    let newest = seqs.last().copied().max(max_seq);
+    if let Some(max) = newest {
+        let floor = max.saturating_sub(seq_window.saturating_sub(1));
+        seqs.retain(|s| *s >= floor);
+    }
     Ok((seqs, reports::recent(conn, id, recent_reports)?))
 }
