@@ -12,6 +12,7 @@ mod evidence;
 mod evidence_export;
 mod exchange;
 mod migrations;
+pub mod postgres;
 pub mod private;
 mod reports;
 #[cfg(test)]
@@ -39,6 +40,8 @@ pub use sqlite::{open, SqliteReader, SqliteWriter};
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -54,7 +57,7 @@ pub enum StoreError {
     Closed,
     #[error("a stored record is invalid: {0}")]
     Invalid(String),
-    #[error("cannot start the store's checkpoint thread: {0}")]
+    #[error("cannot start a thread of the store: {0}")]
     Thread(std::io::Error),
 }
 
