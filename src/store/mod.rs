@@ -13,6 +13,7 @@ mod evidence_export;
 mod exchange;
 mod location;
 mod migrations;
+pub mod postgres;
 pub mod private;
 mod reports;
 #[cfg(test)]
@@ -41,6 +42,8 @@ pub use sqlite::{open, SqliteReader, SqliteWriter, FILE_NAME as SQLITE_FILE};
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -56,7 +59,7 @@ pub enum StoreError {
     Closed,
     #[error("a stored record is invalid: {0}")]
     Invalid(String),
-    #[error("cannot start the store's checkpoint thread: {0}")]
+    #[error("cannot start a thread of the store: {0}")]
     Thread(std::io::Error),
     #[error("the store URL {0} is of no known kind: use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or no URL for the embedded SQLite in the data directory")]
     UnknownScheme(String),
