@@ -215,6 +215,20 @@ fn open(data: &Path) -> Connection {
     db
 }
 
+/// Edits the event log of the store in `data` around its append-only triggers, as someone
+/// holding the database would: `sqlite` and `postgres` are the same edit in each one's SQL.
+fn edit_events(data: &Path, sqlite: &str, postgres: &str) {
+    crate::test_store::execute(
+        data,
+        &format!("DROP TRIGGER IF EXISTS event_log_no_update; DROP TRIGGER IF EXISTS event_log_no_delete; {sqlite}"),
+        &format!("ALTER TABLE event_log DISABLE TRIGGER USER; {postgres}"),
+    );
+}
+
+fn newest_event_in(data: &Path) -> i64 {
+    crate::test_store::count(data, "SELECT max(id) FROM event_log")
+}
+
 fn newest_event(db: &Connection) -> i64 {
     db.query_row("SELECT max(id) FROM event_log", [], |r| r.get(0))
         .expect("events")
@@ -240,15 +254,13 @@ fn the_untouched_record_verifies_with_its_signed_checkpoint() {
 
 #[test]
 fn one_changed_event_is_named() {
-    if sqlite_only(SqliteOnly::EditsACopiedSqliteFile) {
-        return;
-    }
     let (_keep, data, checkpoints) = copy();
-    let db = open(&data);
-    let id = newest_event(&db) / 2;
-    db.execute("UPDATE event_log SET late = 1 - late WHERE id = ?1", [id])
-        .expect("edited");
-    drop(db);
+    let id = newest_event_in(&data) / 2;
+    edit_events(
+        &data,
+        &format!("UPDATE event_log SET late = 1 - late WHERE id = {id}"),
+        &format!("UPDATE event_log SET late = NOT late WHERE id = {id}"),
+    );
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
     assert!(text.contains(&format!("broken at record {id}")), "{text}");
@@ -256,15 +268,10 @@ fn one_changed_event_is_named() {
 
 #[test]
 fn one_deleted_middle_event_is_named() {
-    if sqlite_only(SqliteOnly::EditsACopiedSqliteFile) {
-        return;
-    }
     let (_keep, data, checkpoints) = copy();
-    let db = open(&data);
-    let id = newest_event(&db) / 2;
-    db.execute("DELETE FROM event_log WHERE id = ?1", [id])
-        .expect("deleted");
-    drop(db);
+    let id = newest_event_in(&data) / 2;
+    let delete = format!("DELETE FROM event_log WHERE id = {id}");
+    edit_events(&data, &delete, &delete);
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
     assert!(
@@ -275,16 +282,11 @@ fn one_deleted_middle_event_is_named() {
 
 #[test]
 fn the_newest_events_deleted_are_found_by_the_checkpoint() {
-    if sqlite_only(SqliteOnly::EditsACopiedSqliteFile) {
-        return;
-    }
     let (_keep, data, checkpoints) = copy();
-    let db = open(&data);
-    let newest = newest_event(&db);
+    let newest = newest_event_in(&data);
     let cut = newest.min(20);
-    db.execute("DELETE FROM event_log WHERE id > ?1", [newest - cut])
-        .expect("deleted");
-    drop(db);
+    let delete = format!("DELETE FROM event_log WHERE id > {}", newest - cut);
+    edit_events(&data, &delete, &delete);
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
     assert!(text.contains("the store was cut back"), "{text}");
@@ -455,24 +457,15 @@ fn positions_moved_by_a_degree_are_named() {
 
 #[test]
 fn a_deleted_and_an_added_position_are_named() {
-    if sqlite_only(SqliteOnly::EditsACopiedSqliteFile) {
-        return;
-    }
     let (_keep, data, checkpoints) = copy();
-    let db = open(&data);
-    db.execute(
-        "DELETE FROM reports WHERE device_id = ?1 AND seq = 500",
-        [DEVICE],
-    )
-    .expect("deleted");
-    db.execute(
-        "INSERT INTO reports (device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch)
+    // The same SQL on both stores: reports have no triggers.
+    let edit = format!(
+        "DELETE FROM reports WHERE device_id = '{DEVICE}' AND seq = 500;
+         INSERT INTO reports (device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch)
          SELECT device_id, 5000, kind, t_ms + 1, received_ms, lat, lon, body, batch
-         FROM reports WHERE device_id = ?1 AND seq = 700",
-        [DEVICE],
-    )
-    .expect("added");
-    drop(db);
+         FROM reports WHERE device_id = '{DEVICE}' AND seq = 700;"
+    );
+    crate::test_store::execute(&data, &edit, &edit);
     let (ok, text) = verify(&data, &checkpoints);
     assert!(!ok, "{text}");
     assert!(
