@@ -72,15 +72,13 @@ impl App {
     /// # Errors
     /// The store cannot be opened, or an address cannot be bound.
     pub async fn start(settings: Settings) -> anyhow::Result<App> {
-        let data_dir = settings.store.data_dir.clone();
-        let (writer, reader) = tokio::task::spawn_blocking(move || store::open(&data_dir))
-            .await?
-            .with_context(|| {
-                format!("opening the store in {}", settings.store.data_dir.display())
-            })?;
-        let mut writer = writer;
-        writer.set_dead_letter_policy(settings.dead_letters.policy());
-        let reader: Arc<dyn StoreReader> = Arc::new(reader);
+        let location = store::Location::of(&settings.store)?;
+        let (store_settings, policy) = (settings.store.clone(), settings.dead_letters.policy());
+        let (writer, reader) =
+            tokio::task::spawn_blocking(move || store::open_from(&store_settings, policy))
+                .await?
+                .with_context(|| format!("opening the store ({location})"))?;
+        info!(store = %location, "Store opened.");
         let (key, evidence) = evidence::start(&settings, reader.clone())?;
 
         // Bound before anything runs, so a busy port is an error at once; nothing is
@@ -220,7 +218,7 @@ impl App {
         let http = listener.local_addr()?;
         // Only now that everything that can fail has started: a first start that fails (a
         // port in use) must not make a token that nobody is shown.
-        let bootstrap_token = bootstrap(&settings.store.data_dir, reader.clone()).await?;
+        let bootstrap_token = bootstrap(&settings, reader.clone()).await?;
         let mut tasks = Vec::new();
         if !settings.exchange.countries.is_empty() {
             let links = crate::exchange::sender::Links {
@@ -259,7 +257,7 @@ impl App {
         };
         let api = tokio::spawn(api::serve(listener, ctx, cancel.clone()));
 
-        info!(%http, mqtt = %format!("{}:{}", mqtt.host, mqtt.port), embedded_broker, "Caravan is running.");
+        info!(%http, mqtt = %format!("{}:{}", mqtt.host, mqtt.port), embedded_broker, store = %location, "Caravan is running.");
         Ok(App {
             http,
             mqtt,
@@ -319,15 +317,15 @@ impl App {
 
 /// Makes a coordinator token when the store has none, so a fresh install can be used at all.
 async fn bootstrap(
-    data_dir: &std::path::Path,
+    settings: &Settings,
     reader: Arc<dyn StoreReader>,
 ) -> anyhow::Result<Option<String>> {
-    let data_dir = data_dir.to_owned();
+    let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
         if !reader.tokens()?.is_empty() {
             return Ok(None);
         }
-        tokens::create_in(&data_dir, FIRST_TOKEN, Role::Coordinator).map(Some)
+        tokens::create_in(&settings, FIRST_TOKEN, Role::Coordinator).map(Some)
     })
     .await?
 }

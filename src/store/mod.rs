@@ -12,7 +12,9 @@ mod event_log;
 mod evidence;
 mod evidence_export;
 mod exchange;
+mod location;
 mod migrations;
+pub mod postgres;
 pub mod private;
 mod reports;
 #[cfg(test)]
@@ -34,12 +36,15 @@ pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
 pub use evidence_export::{chain_leaf, ChainFrontiers, ExportData, RawBatch, RawEvent, RawReport};
 pub use exchange::{ExchangeCursors, OutboxDepth, OutboxMessage, Taken, TransitExchange};
-pub use sqlite::{open, SqliteReader, SqliteWriter};
+pub use location::{masked, open_from, Location, Opened, StoreUrl};
+pub use sqlite::{open, SqliteReader, SqliteWriter, FILE_NAME as SQLITE_FILE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -55,8 +60,10 @@ pub enum StoreError {
     Closed,
     #[error("a stored record is invalid: {0}")]
     Invalid(String),
-    #[error("cannot start the store's checkpoint thread: {0}")]
+    #[error("cannot start a thread of the store: {0}")]
     Thread(std::io::Error),
+    #[error("the store URL {0} is of no known kind: use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or no URL for the embedded SQLite in the data directory")]
+    UnknownScheme(String),
 }
 
 /// A message refused at the edge, kept as a dead letter.
