@@ -7,17 +7,26 @@ use anyhow::Context as _;
 use caravan::simulate::{register, FleetDevice, Registration};
 
 use crate::fleet::TransitFleet;
+use crate::server::Server;
 
 /// Requests in flight at once while declaring.
 const CONCURRENCY: usize = 32;
 
-/// Reports stored in the data directory of a running (or stopped) Caravan, read from its
-/// SQLite file: the rows a run's committed count is checked against. A report folded from
-/// the tail and delivered again can be in both tables for a moment; `UNION` counts it once.
+/// Reports stored by a running (or stopped) Caravan: the rows a run's committed count is
+/// checked against.
 ///
 /// # Errors
-/// The file cannot be opened or read.
-pub fn stored_reports(data_dir: &Path) -> anyhow::Result<u64> {
+/// The store cannot be opened or read.
+pub fn stored_reports(server: &Server) -> anyhow::Result<u64> {
+    match &server.store {
+        Some(url) => crate::postgres::stored_reports(url),
+        None => sqlite_reports(&server.data_dir),
+    }
+}
+
+/// Reports in the data directory's SQLite file. A report folded from the tail and delivered
+/// again can be in both tables for a moment; `UNION` counts it once.
+fn sqlite_reports(data_dir: &Path) -> anyhow::Result<u64> {
     let path = data_dir.join("caravan.sqlite");
     let conn = rusqlite::Connection::open_with_flags(
         &path,

@@ -9,6 +9,7 @@ mod api;
 mod fleet;
 mod latency;
 mod memory;
+mod postgres;
 mod scale;
 mod seed;
 mod server;

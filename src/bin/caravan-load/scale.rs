@@ -156,7 +156,7 @@ async fn through(
     args: &ScaleArgs,
     seq_base: u64,
 ) -> anyhow::Result<Flow> {
-    let rows_before = stored_reports(&server.data_dir)?;
+    let rows_before = stored_reports(server)?;
     let committed_before = api.committed_fixes().await;
     let messages = fleet.fixes(args.messages, seq_base, chrono::Utc::now());
     let target = committed_before + args.messages as u64;
@@ -182,7 +182,7 @@ async fn through(
     }
     publish.await??;
     let committed = api.committed_fixes().await - committed_before;
-    let rows = stored_reports(&server.data_dir)? - rows_before;
+    let rows = stored_reports(server)? - rows_before;
     if rows != committed {
         bail!("the metric says {committed} fixes were committed, the store holds {rows} more rows");
     }

@@ -105,6 +105,8 @@ pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
 pub struct Server {
     pub process: Process,
     pub data_dir: PathBuf,
+    /// The PostgreSQL database the store is in, when not the data directory's SQLite.
+    pub store: Option<String>,
     pub api: String,
     pub mqtt: (String, u16),
     pub token: Option<String>,
@@ -149,6 +151,18 @@ pub fn temp_dir(what: &str) -> anyhow::Result<TempDir> {
 /// # Errors
 /// As [`start_caravan`].
 pub fn start_caravan_in(data_dir: Option<&Path>, mqtt_url: Option<&str>) -> anyhow::Result<Server> {
+    start_caravan_on(data_dir, None, mqtt_url)
+}
+
+/// As [`start_caravan_in`], with the store in the PostgreSQL database `store` when given.
+///
+/// # Errors
+/// As [`start_caravan`].
+pub fn start_caravan_on(
+    data_dir: Option<&Path>,
+    store: Option<&str>,
+    mqtt_url: Option<&str>,
+) -> anyhow::Result<Server> {
     let dir = match data_dir {
         Some(_) => None,
         None => Some(TempDir::new("caravan")?),
@@ -187,6 +201,7 @@ pub fn start_caravan_in(data_dir: Option<&Path>, mqtt_url: Option<&str>) -> anyh
     command
         .arg("--data-dir")
         .arg(&data_dir)
+        .args(store.map(|url| format!("--store={url}")))
         .args(["serve", "--http", "127.0.0.1:0"])
         .env(
             "RUST_LOG",
@@ -244,6 +259,7 @@ pub fn start_caravan_in(data_dir: Option<&Path>, mqtt_url: Option<&str>) -> anyh
     Ok(Server {
         process,
         data_dir,
+        store: store.map(str::to_owned),
         api,
         mqtt,
         token,

@@ -33,9 +33,15 @@ pub struct ThroughputArgs {
     /// Give up on a scenario after this many seconds.
     #[arg(long, default_value_t = 180)]
     pub timeout_s: u64,
-    /// Only these scenarios (caravan-embedded, mosquitto-only, caravan-mosquitto).
+    /// Only these scenarios (caravan-embedded, caravan-postgres, mosquitto-only,
+    /// caravan-mosquitto).
     #[arg(long)]
     pub only: Vec<String>,
+    /// A PostgreSQL server (a URL whose user may create databases) for the
+    /// caravan-postgres scenario: Caravan's own endpoint, the store in a new database there.
+    /// Without it the scenario is not run.
+    #[arg(long, env = "CARAVAN_LOAD_POSTGRES", value_name = "URL")]
+    pub postgres: Option<String>,
 }
 
 /// One measured scenario.
@@ -46,6 +52,8 @@ struct Row {
     cpu_s: f64,
     /// Context switches of the process's threads during the run.
     switches: u64,
+    /// CPU seconds of the PostgreSQL server during the run (0 for a store inside Caravan).
+    store_cpu_s: f64,
     peak_rss_kib: u64,
 }
 
@@ -93,6 +101,21 @@ pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
     if wanted("caravan-embedded") {
         let caravan = server::start_caravan(None)?;
         rows.push(through_caravan("caravan-embedded", &args, &fleet, &caravan).await?);
+    }
+    match &args.postgres {
+        Some(admin) if wanted("caravan-postgres") => {
+            let store = crate::postgres::fresh_database(admin)?;
+            let caravan = server::start_caravan_on(None, Some(&store), None)?;
+            let row = through_caravan("caravan-postgres", &args, &fleet, &caravan).await;
+            // Stopped first: a database in use cannot be dropped.
+            drop(caravan);
+            crate::postgres::drop_database(admin, &store)?;
+            rows.push(row?);
+        }
+        None if !args.only.is_empty() && wanted("caravan-postgres") => {
+            anyhow::bail!("caravan-postgres needs --postgres URL (or CARAVAN_LOAD_POSTGRES)")
+        }
+        _ => {}
     }
     if wanted("mosquitto-only") {
         let (mosquitto, port) = server::start_mosquitto(args.mosquitto_inflight)?;
@@ -149,7 +172,7 @@ async fn through_caravan(
         eprintln!("{name}: {rejects} messages were refused");
     }
     let committed = api.committed_fixes().await;
-    let stored = stored_reports(&caravan.data_dir)?;
+    let stored = stored_reports(caravan)?;
     if committed != stored {
         anyhow::bail!(
             "{name}: the metric says {committed} fixes were committed, the store holds {stored}"
@@ -174,6 +197,7 @@ where
 {
     let messages = fleet.fixes(args.messages, 0, chrono::Utc::now());
     let cpu_before = cpu_seconds(process.pid());
+    let store_cpu_before = store_cpu(name);
     let switches_before = context_switches(process.pid());
     let started = Instant::now();
     let (connections, inflight) = (args.connections, args.inflight);
@@ -184,6 +208,7 @@ where
     let trace = traffic::watch(started, target, Duration::from_millis(50), timeout, count).await;
     let cpu_s = cpu_seconds(process.pid()) - cpu_before;
     let switches = context_switches(process.pid()).saturating_sub(switches_before);
+    let store_cpu_s = store_cpu(name) - store_cpu_before;
     if trace.reached {
         publish.await??;
     } else {
@@ -200,26 +225,37 @@ where
         trace,
         cpu_s,
         switches,
+        store_cpu_s,
         peak_rss_kib,
     })
+}
+
+/// The PostgreSQL server's CPU seconds so far, for the scenario that stores there.
+fn store_cpu(name: &str) -> f64 {
+    if name == "caravan-postgres" {
+        crate::postgres::server_cpu_seconds()
+    } else {
+        0.0
+    }
 }
 
 fn report(args: &ThroughputArgs, rows: &[Row]) {
     let target = args.messages as u64;
     println!(
-        "| scenario | fixes arrived | seconds | fixes/s (10–90 %) | fixes/s until the count last grew | process CPU µs/fix | context switches/fix | peak RSS MiB |"
+        "| scenario | fixes arrived | seconds | fixes/s (10–90 %) | fixes/s until the count last grew | process CPU µs/fix | PostgreSQL CPU µs/fix | context switches/fix | peak RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         let done = row.trace.points.last().map_or(0, |p| p.1);
         println!(
-            "| {} | {done}{} | {:.1} | {:.0} | {:.0} | {:.1} | {:.3} | {:.0} |",
+            "| {} | {done}{} | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} | {:.3} | {:.0} |",
             row.name,
             if row.trace.reached { "" } else { " (stalled)" },
             row.trace.seconds(),
             row.trace.sustained(target),
             row.trace.while_progressing(),
             row.cpu_s * 1e6 / done.max(1) as f64,
+            row.store_cpu_s * 1e6 / done.max(1) as f64,
             row.switches as f64 / done.max(1) as f64,
             row.peak_rss_kib as f64 / 1024.0,
         );
