@@ -164,7 +164,9 @@ impl StoreReader for PgReader {
             let mut recent = Vec::new();
             for (device, state) in &devices {
                 let id = &device.device_id;
-                if state.max_seq.is_none() || saved.contains_key(id) {
+                // A device without a saved track is rebuilt from its reports, whatever its
+                // stored state says (as on SQLite: the reports are the record).
+                if saved.contains_key(id) {
                     continue;
                 }
                 let (s, r) = reports::window(c, id, state.max_seq, seq_window, recent_reports)?;

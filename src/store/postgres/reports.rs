@@ -207,7 +207,10 @@ pub(super) fn window(
     let rows = c.query(
         "SELECT seq FROM reports WHERE device_id = $1 AND seq IS NOT NULL
          ORDER BY t_ms DESC LIMIT $2",
-        &[&id.as_str(), &i64::try_from(window_reads(window)).unwrap_or(i64::MAX)],
+        &[
+            &id.as_str(),
+            &i64::try_from(window_reads(window)).unwrap_or(i64::MAX),
+        ],
     )?;
     let newest_first = rows
         .iter()
