@@ -43,7 +43,7 @@ pub use sqlite::{open, SqliteReader, SqliteWriter, FILE_NAME as SQLITE_FILE};
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_reason(.0))]
     Postgres(#[from] ::postgres::Error),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
@@ -64,6 +64,15 @@ pub enum StoreError {
     Thread(std::io::Error),
     #[error("the store URL {0} is of no known kind: use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or no URL for the embedded SQLite in the data directory")]
     UnknownScheme(String),
+}
+
+/// What the server said, not only "db error": the client's own text for an error the server
+/// reported leaves the reason (a refused edit of the event log, a lost lease) in its source.
+fn postgres_reason(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 /// A message refused at the edge, kept as a dead letter.
