@@ -12,6 +12,7 @@ mod evidence;
 mod evidence_export;
 mod exchange;
 mod migrations;
+pub mod postgres;
 pub mod private;
 mod reports;
 #[cfg(test)]
@@ -39,6 +40,8 @@ pub use sqlite::{open, SqliteReader, SqliteWriter};
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -54,6 +57,12 @@ pub enum StoreError {
     Closed,
     #[error("a stored record is invalid: {0}")]
     Invalid(String),
+    /// The writer's lease epoch is no longer the one in the store: another instance took
+    /// over, and this one must not write again (src/store/postgres/lease.rs).
+    #[error("fenced: the lease of epoch {epoch} was taken over by another instance")]
+    Fenced { epoch: i64 },
+    #[error("this store has no lease: only one instance may use it")]
+    NoLease,
     #[error("cannot start the store's checkpoint thread: {0}")]
     Thread(std::io::Error),
 }
@@ -171,6 +180,18 @@ pub trait StoreWriter: Send + 'static {
     /// # Errors
     /// Any database error; nothing of the batch is then stored.
     fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError>;
+
+    /// Makes every later commit check, inside its transaction, that the lease is still at
+    /// `epoch`, and fail with [`StoreError::Fenced`] otherwise: the writer of an active
+    /// instance among several on one database (src/store/postgres/lease.rs). Only a store
+    /// several instances share has a lease.
+    ///
+    /// # Errors
+    /// [`StoreError::NoLease`] from a store without one (SQLite).
+    fn fence(&mut self, epoch: i64) -> Result<(), StoreError> {
+        let _ = epoch;
+        Err(StoreError::NoLease)
+    }
 }
 
 /// What the pipeline needs to resume after a restart.

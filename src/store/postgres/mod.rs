@@ -1,0 +1,5 @@
+//! The PostgreSQL store.
+
+pub mod lease;
+#[cfg(test)]
+pub(crate) mod test_db;
