@@ -63,7 +63,7 @@ pub enum StoreError {
     Fenced { epoch: i64 },
     #[error("this store has no lease: only one instance may use it")]
     NoLease,
-    #[error("cannot start the store's checkpoint thread: {0}")]
+    #[error("cannot start a thread of the store: {0}")]
     Thread(std::io::Error),
 }
 

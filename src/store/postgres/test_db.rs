@@ -69,7 +69,8 @@ impl Drop for TestDb {
         // Best effort: a database left behind only takes space on a test server.
         off_runtime(move || {
             if let Ok(mut client) = Client::connect(&admin, NoTls) {
-                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         });
     }
