@@ -289,12 +289,12 @@ fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         seeded.body_bytes
     );
-    let token = caravan::tokens::create_in(dir.path(), "api load", Role::Coordinator)?;
     let server = tokio::runtime::Runtime::new()?;
     let mut settings = Settings::default();
     settings.http.listen = "127.0.0.1:0".parse()?;
     settings.mqtt.listen = "127.0.0.1:0".parse()?;
     settings.store.data_dir = dir.path().to_owned();
+    let token = caravan::tokens::create_in(&settings, "api load", Role::Coordinator)?;
     let t = Instant::now();
     let app = server.block_on(App::start(settings))?;
     eprintln!(

@@ -87,16 +87,14 @@ impl App {
     /// # Errors
     /// The store cannot be opened, or an address cannot be bound.
     pub async fn start(settings: Settings) -> anyhow::Result<App> {
-        let data_dir = settings.store.data_dir.clone();
-        let (writer, reader) = tokio::task::spawn_blocking(move || store::open(&data_dir))
-            .await?
-            .with_context(|| {
-                format!("opening the store in {}", settings.store.data_dir.display())
-            })?;
-        let mut writer = writer;
-        writer.set_dead_letter_policy(settings.dead_letters.policy());
-        let reader: Arc<dyn StoreReader> = Arc::new(reader);
-        let lease_url = lease_url(&settings);
+        let location = store::Location::of(&settings.store)?;
+        let (store_settings, policy) = (settings.store.clone(), settings.dead_letters.policy());
+        let (writer, reader) =
+            tokio::task::spawn_blocking(move || store::open_from(&store_settings, policy))
+                .await?
+                .with_context(|| format!("opening the store ({location})"))?;
+        info!(store = %location, "Store opened.");
+        let lease_url = lease_url(&location);
         let roles = match lease_url {
             Some(_) => Roles::standby(),
             None => Roles::single(),
@@ -242,7 +240,7 @@ impl App {
             }
         };
         let sessions = embedded_broker.then_some(sessions);
-        info!(%http, mqtt = %format!("{}:{}", mqtt.host, mqtt.port), embedded_broker, role = roles.role().name(), "Caravan is running.");
+        info!(%http, mqtt = %format!("{}:{}", mqtt.host, mqtt.port), embedded_broker, store = %location, role = roles.role().name(), "Caravan is running.");
         Ok(App {
             http,
             mqtt,
@@ -460,7 +458,7 @@ impl<W: StoreWriter> Intake<W> {
         ));
         // Only now that everything that can fail has started: a first start that fails (a
         // port in use) must not make a token that nobody is shown.
-        let bootstrap_token = bootstrap(&settings.store.data_dir, self.reader.clone()).await?;
+        let bootstrap_token = bootstrap(settings, self.reader.clone()).await?;
         let mut tasks = Vec::new();
         if !settings.exchange.countries.is_empty() {
             let links = crate::exchange::sender::Links {
@@ -522,9 +520,11 @@ impl<W: StoreWriter> Intake<W> {
 }
 
 /// The lease's database, when the store is one several instances share.
-fn lease_url(settings: &Settings) -> Option<String> {
-    let _ = settings;
-    None
+fn lease_url(location: &store::Location) -> Option<String> {
+    match location {
+        store::Location::Postgres(url) => Some(url.0.clone()),
+        store::Location::Sqlite(_) => None,
+    }
 }
 
 /// How other instances see this one as the lease's holder: its host, process and API.
@@ -582,15 +582,15 @@ fn keep_first_token(data_dir: &std::path::Path, token: &str) {
 
 /// Makes a coordinator token when the store has none, so a fresh install can be used at all.
 async fn bootstrap(
-    data_dir: &std::path::Path,
+    settings: &Settings,
     reader: Arc<dyn StoreReader>,
 ) -> anyhow::Result<Option<String>> {
-    let data_dir = data_dir.to_owned();
+    let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
         if !reader.tokens()?.is_empty() {
             return Ok(None);
         }
-        tokens::create_in(&data_dir, FIRST_TOKEN, Role::Coordinator).map(Some)
+        tokens::create_in(&settings, FIRST_TOKEN, Role::Coordinator).map(Some)
     })
     .await?
 }

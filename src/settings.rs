@@ -189,7 +189,11 @@ impl MqttSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
+    /// The instance key, checkpoints, historian spill and (without `url`) the SQLite store.
     pub data_dir: PathBuf,
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` to keep the store in PostgreSQL; unset,
+    /// it is the embedded SQLite file in `data_dir`.
+    pub url: Option<crate::store::StoreUrl>,
     /// Most writes in one group commit.
     pub max_batch: usize,
 }
@@ -198,6 +202,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./caravan-data"),
+            url: None,
             max_batch: 16_000,
         }
     }
@@ -244,6 +249,8 @@ pub struct Overrides {
     pub mqtt_listen: Option<SocketAddr>,
     pub mqtt_url: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `--store`: may carry a password, so it is kept as a [`crate::store::StoreUrl`].
+    pub store_url: Option<crate::store::StoreUrl>,
 }
 
 impl Overrides {
@@ -263,6 +270,9 @@ impl Overrides {
         }
         if let Some(dir) = &self.data_dir {
             set("store", "data_dir", dir.display().to_string().into());
+        }
+        if let Some(url) = &self.store_url {
+            set("store", "url", url.0.clone().into());
         }
         tree
     }
@@ -374,6 +384,40 @@ mod tests {
         let mut settings = Settings::default();
         settings.mqtt.password = Some(Secret("hunter2".into()));
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_store_url_comes_from_the_file_the_environment_or_the_flag() {
+        figment::Jail::expect_with(|jail| {
+            let url = |s: &Settings| s.store.url.as_ref().map(|u| u.0.clone());
+            let load = |flags: &Overrides| {
+                Settings::load(Some(Path::new("caravan.toml")), Settings::env(), flags)
+            };
+            jail.create_file("caravan.toml", "[store]\ndata_dir = \"/var/lib/caravan\"\n")?;
+            let s = load(&Overrides::default()).unwrap();
+            assert_eq!(url(&s), None, "no URL: the embedded SQLite");
+            jail.create_file(
+                "caravan.toml",
+                "[store]\nurl = \"postgres://caravan@db/file\"\n",
+            )?;
+            assert_eq!(
+                url(&load(&Overrides::default()).unwrap()).as_deref(),
+                Some("postgres://caravan@db/file")
+            );
+            jail.set_env("CARAVAN__STORE__URL", "postgres://caravan@db/env");
+            assert_eq!(
+                url(&load(&Overrides::default()).unwrap()).as_deref(),
+                Some("postgres://caravan@db/env")
+            );
+            let flags = Overrides {
+                store_url: Some(crate::store::StoreUrl("postgres://caravan@db/flag".into())),
+                ..Overrides::default()
+            };
+            let s = load(&flags).unwrap();
+            assert_eq!(url(&s).as_deref(), Some("postgres://caravan@db/flag"));
+            assert_eq!(s.store.data_dir, PathBuf::from("./caravan-data"));
+            Ok(())
+        });
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! Issuing and revoking API tokens, for the CLI, the first start and the API.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 
 use crate::auth::{token, Role};
+use crate::settings::Settings;
 use crate::store::{self, NewToken, StoreReader, StoreWriter, Write};
 
 /// A freshly issued token: the text (shown once) and what to store.
@@ -41,47 +40,53 @@ pub fn issue_until(
     Ok(Issued { text, write })
 }
 
-/// Issues a token straight into the store in `data_dir` (the server may be running: SQLite
-/// serialises the two writers).
+/// Issues a token straight into the store the settings name (the server may be running: the
+/// database serialises the two writers).
 ///
 /// # Errors
 /// The store cannot be opened or written, or no randomness.
-pub fn create_in(data_dir: &Path, name: &str, role: Role) -> anyhow::Result<String> {
-    let (mut writer, _) = store::open(data_dir)?;
+pub fn create_in(settings: &Settings, name: &str, role: Role) -> anyhow::Result<String> {
+    let (mut writer, _) = open(settings)?;
     let issued = issue(name, role)?;
     writer.commit(&[issued.write])?;
     Ok(issued.text)
 }
 
-/// Issues a token for `role` named `name` straight into the store in `data_dir`, revoking
+/// Issues a token for `role` named `name` straight into the store, revoking
 /// in the same commit every live token of that name: a process that mints a token for its
 /// own use on each start keeps at most one alive, even after a crash.
 ///
 /// # Errors
 /// The store cannot be opened, read or written, or no randomness.
-pub fn replace_in(data_dir: &Path, name: &str, role: Role) -> anyhow::Result<String> {
-    let (mut writer, reader) = store::open(data_dir)?;
-    let mut writes = revocations(&reader, name)?;
+pub fn replace_in(settings: &Settings, name: &str, role: Role) -> anyhow::Result<String> {
+    let (mut writer, reader) = open(settings)?;
+    let mut writes = revocations(reader.as_ref(), name)?;
     let issued = issue(name, role)?;
     writes.push(issued.write);
     writer.commit(&writes)?;
     Ok(issued.text)
 }
 
-/// Revokes every live token named `name` in the store in `data_dir`; returns how many.
+/// Revokes every live token named `name` in the store; returns how many.
 ///
 /// # Errors
 /// The store cannot be opened, read or written.
-pub fn revoke_named_in(data_dir: &Path, name: &str) -> anyhow::Result<usize> {
-    let (mut writer, reader) = store::open(data_dir)?;
-    let writes = revocations(&reader, name)?;
+pub fn revoke_named_in(settings: &Settings, name: &str) -> anyhow::Result<usize> {
+    let (mut writer, reader) = open(settings)?;
+    let writes = revocations(reader.as_ref(), name)?;
     if !writes.is_empty() {
         writer.commit(&writes)?;
     }
     Ok(writes.len())
 }
 
-fn revocations(reader: &impl StoreReader, name: &str) -> anyhow::Result<Vec<Write>> {
+/// With the configured dead-letter policy: any commit may prune dead letters, and it must do
+/// so by the operator's retention, not the default one.
+fn open(settings: &Settings) -> anyhow::Result<store::Opened> {
+    store::open_from(&settings.store, settings.dead_letters.policy()).map_err(anyhow::Error::from)
+}
+
+fn revocations(reader: &dyn StoreReader, name: &str) -> anyhow::Result<Vec<Write>> {
     let now = Utc::now();
     Ok(reader
         .tokens()?

@@ -67,9 +67,7 @@ pub fn run(command: AuditCommand, settings: &Settings) -> anyhow::Result<()> {
 
 fn verify(settings: &Settings, pinned: Option<String>, extra: Vec<PathBuf>) -> anyhow::Result<()> {
     let dir = &settings.store.data_dir;
-    if !dir.join("caravan.sqlite").is_file() {
-        bail!("no Caravan store in {}", dir.display());
-    }
+    existing_store(settings)?;
     let public = match pinned {
         Some(text) => Some(key::parse_public(&text).context("--key takes 64 hex digits")?),
         None => match InstanceKey::load(&dir.join(KEY_FILE)) {
@@ -86,7 +84,7 @@ fn verify(settings: &Settings, pinned: Option<String>, extra: Vec<PathBuf>) -> a
         checkpoint_dirs,
         public,
     };
-    let (_, reader) = store::open(dir)?;
+    let (_, reader) = super::open_store(settings)?;
     let mut last = std::time::Instant::now();
     let mut progress = |batches: i64, reports: u64| {
         if last.elapsed().as_secs() >= 5 {
@@ -94,7 +92,7 @@ fn verify(settings: &Settings, pinned: Option<String>, extra: Vec<PathBuf>) -> a
             last = std::time::Instant::now();
         }
     };
-    let report = audit(&reader, &trust, &mut progress)?;
+    let report = audit(reader.as_ref(), &trust, &mut progress)?;
     print(&report, &trust);
     if report.is_intact() {
         Ok(())
@@ -104,6 +102,17 @@ fn verify(settings: &Settings, pinned: Option<String>, extra: Vec<PathBuf>) -> a
             count(&report)
         )
     }
+}
+
+/// An audit of a store that is not there would make an empty one and call it intact. An
+/// SQLite store is a file that must exist; a PostgreSQL database is named on purpose.
+fn existing_store(settings: &Settings) -> anyhow::Result<()> {
+    if let store::Location::Sqlite(dir) = store::Location::of(&settings.store)? {
+        if !dir.join(store::SQLITE_FILE).is_file() {
+            bail!("no Caravan store in {}", dir.display());
+        }
+    }
+    Ok(())
 }
 
 fn count(r: &AuditReport) -> usize {
@@ -174,13 +183,11 @@ fn print(r: &AuditReport, trust: &Trust) {
 
 fn export(settings: &Settings, transit: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
     let dir = &settings.store.data_dir;
-    if !dir.join("caravan.sqlite").is_file() {
-        bail!("no Caravan store in {}", dir.display());
-    }
+    existing_store(settings)?;
     let key = InstanceKey::load(&dir.join(KEY_FILE))
         .context("reading the instance key (it is made when `caravan serve` first starts)")?;
-    let (_, reader) = store::open(dir)?;
-    let Some(bundle) = bundle::export(&reader, &key, transit, chrono::Utc::now())? else {
+    let (_, reader) = super::open_store(settings)?;
+    let Some(bundle) = bundle::export(reader.as_ref(), &key, transit, chrono::Utc::now())? else {
         bail!("no transit {transit} in the store");
     };
     let checkpoints = settings.evidence.checkpoint_dir(dir);

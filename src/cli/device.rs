@@ -9,7 +9,7 @@ use clap::Subcommand;
 use crate::auth::account::{self, AccountKind};
 use crate::device::Device;
 use crate::settings::Settings;
-use crate::store::{self, LoggedEvent, NewAccount, StoreReader, StoreWriter, Write};
+use crate::store::{LoggedEvent, NewAccount, StoreWriter, Write};
 use crate::telemetry::DeviceId;
 
 /// The running server's API and the caller's token.
@@ -127,7 +127,7 @@ pub async fn run(command: DeviceCommand, settings: &Settings) -> anyhow::Result<
             Ok(())
         }
         DeviceCommand::MosquittoPasswd => {
-            let (_, reader) = store::open(&settings.store.data_dir)?;
+            let (_, reader) = super::open_store(settings)?;
             for account in reader.accounts()? {
                 if let Some(line) = account::mosquitto_passwd_line(&account) {
                     println!("{line}");
@@ -241,8 +241,8 @@ async fn add(api: &Api, settings: &Settings, new: NewDevice) -> anyhow::Result<(
             let device_id = new.device_id.clone();
             let secret = add_offline(settings, new)?;
             println!(
-                "No server answers at {base}; registered {device_id} in {} (it takes effect at the next start).",
-                settings.store.data_dir.display()
+                "No server answers at {base}; registered {device_id} in the store ({}); it takes effect at the next start.",
+                crate::store::Location::of(&settings.store)?
             );
             print_credential(&serde_json::json!({"username": device_id, "password": secret}));
             Ok(())
@@ -260,7 +260,7 @@ fn add_offline(settings: &Settings, new: NewDevice) -> anyhow::Result<String> {
         .as_deref()
         .map(account::gateway_username)
         .transpose()?;
-    let (mut writer, reader) = store::open(&settings.store.data_dir)?;
+    let (mut writer, reader) = super::open_store(settings)?;
     if reader.device(&device_id)?.is_some() {
         bail!("device {device_id} is already registered");
     }

@@ -13,9 +13,11 @@ mod token;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::settings::{Overrides, Settings};
+use crate::store::{self, StoreUrl};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,9 +30,15 @@ pub struct Cli {
     /// and those by flags).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where the store lives (default ./caravan-data).
+    /// Where the instance key, checkpoints and the embedded SQLite store live (default
+    /// ./caravan-data).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the store in PostgreSQL: postgres://USER:PASSWORD@HOST:PORT/DATABASE (default:
+    /// the embedded SQLite in the data directory). Prefer `[store] url` or
+    /// CARAVAN__STORE__URL for a URL with a password: a flag shows in the process list.
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<StoreUrl>,
     /// How the log (on stderr) is written: text for people, json for a log collector.
     #[arg(
         long,
@@ -97,6 +105,7 @@ pub fn init_logging(format: LogFormat) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides {
         data_dir: cli.data_dir.clone(),
+        store_url: cli.store.clone(),
         ..Overrides::default()
     };
     if let Command::Serve(args) = &cli.command {
@@ -115,6 +124,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args, &settings).await,
         Command::Exchange(command) => exchange::run(command, &settings),
     }
+}
+
+/// Opens the store the settings name, for a command that works on it directly.
+///
+/// # Errors
+/// An unknown store URL, or the store cannot be opened.
+fn open_store(settings: &Settings) -> anyhow::Result<store::Opened> {
+    let location = store::Location::of(&settings.store)?;
+    store::open_from(&settings.store, settings.dead_letters.policy())
+        .with_context(|| format!("opening the store ({location})"))
 }
 
 /// An error and its causes on one line, each said once: a cause whose text its parent

@@ -12,7 +12,7 @@ use crate::tokens;
 /// small simulated fleet drives on the shipped corridors against this very server.
 pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let data_dir = settings.store.data_dir.clone();
-    let app = App::start(settings).await?;
+    let app = App::start(settings.clone()).await?;
     let broker = if app.embedded_broker {
         "embedded endpoint: devices connect with their credential"
     } else {
@@ -32,7 +32,7 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         println!("WARNING: the API is served without TLS beyond loopback; use a TLS proxy.");
     }
     if demo {
-        start_demo(&app, &data_dir);
+        start_demo(&app, &settings);
     }
     let cancel = app.cancel_token();
     tokio::spawn(async move {
@@ -41,7 +41,7 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
     });
     let stopped = app.wait().await;
     if demo {
-        if let Err(error) = tokens::revoke_named_in(&data_dir, DEMO_TOKEN) {
+        if let Err(error) = tokens::revoke_named_in(&settings, DEMO_TOKEN) {
             warn!(error = %format!("{error:#}"), "The demo fleet's token was not revoked; the next demo start revokes it.");
         }
     }
@@ -103,8 +103,8 @@ const DEMO_TOKEN: &str = "demo fleet (caravan serve --demo)";
 /// none after a clean stop). A token through the store rather than a bypass of
 /// authentication keeps the demo on the same API path, and in the same event log with its
 /// own actor name, as any client.
-fn start_demo(app: &App, data_dir: &Path) {
-    let token = match tokens::replace_in(data_dir, DEMO_TOKEN, Role::Coordinator) {
+fn start_demo(app: &App, settings: &Settings) {
+    let token = match tokens::replace_in(settings, DEMO_TOKEN, Role::Coordinator) {
         Ok(token) => token,
         Err(error) => {
             warn!(error = %format!("{error:#}"), "No token for the demo fleet; it does not run.");

@@ -1,4 +1,4 @@
-//! `caravan token create|list|revoke`, straight on the store in the data directory.
+//! `caravan token create|list|revoke`, straight on the store.
 
 use anyhow::bail;
 use chrono::Utc;
@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use crate::auth::Role;
 use crate::settings::Settings;
-use crate::store::{self, StoreReader, StoreWriter, Write};
+use crate::store::Write;
 use crate::tokens;
 
 #[derive(Debug, Subcommand)]
@@ -27,18 +27,17 @@ pub enum TokenCommand {
 }
 
 pub fn run(command: TokenCommand, settings: &Settings) -> anyhow::Result<()> {
-    let dir = &settings.store.data_dir;
     match command {
         TokenCommand::Create { role, name } => {
             // The same maps the server uses: a role naming a place they lack would see nothing.
             let (atlas, _) = crate::atlas::load(&settings.maps, settings.geofence.clone())?;
             role.check(&atlas)?;
-            let text = tokens::create_in(dir, &name, role.clone())?;
+            let text = tokens::create_in(settings, &name, role.clone())?;
             println!("{text}");
             eprintln!("Token for {name} ({role}). It is shown only now; keep it secret.");
         }
         TokenCommand::List => {
-            let (_, reader) = store::open(dir)?;
+            let (_, reader) = super::open_store(settings)?;
             for t in reader.tokens()? {
                 let state = t
                     .revoked_at
@@ -47,7 +46,7 @@ pub fn run(command: TokenCommand, settings: &Settings) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id } => {
-            let (mut writer, reader) = store::open(dir)?;
+            let (mut writer, reader) = super::open_store(settings)?;
             let Some(token) = reader.tokens()?.into_iter().find(|t| t.id == id) else {
                 bail!("no token {id}");
             };

@@ -11,6 +11,7 @@ mod event_log;
 mod evidence;
 mod evidence_export;
 mod exchange;
+mod location;
 mod migrations;
 pub mod postgres;
 pub mod private;
@@ -34,7 +35,8 @@ pub use event_log::{ChainReport, EventQuery, LoggedEvent, StoredEvent};
 pub use evidence::{exported_batch_hash, report_leaf, ChainHead, PositionsReport, ReportRow};
 pub use evidence_export::{chain_leaf, ChainFrontiers, ExportData, RawBatch, RawEvent, RawReport};
 pub use exchange::{ExchangeCursors, OutboxDepth, OutboxMessage, Taken, TransitExchange};
-pub use sqlite::{open, SqliteReader, SqliteWriter};
+pub use location::{masked, open_from, Location, Opened, StoreUrl};
+pub use sqlite::{open, SqliteReader, SqliteWriter, FILE_NAME as SQLITE_FILE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,6 +67,8 @@ pub enum StoreError {
     NoLease,
     #[error("cannot start a thread of the store: {0}")]
     Thread(std::io::Error),
+    #[error("the store URL {0} is of no known kind: use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or no URL for the embedded SQLite in the data directory")]
+    UnknownScheme(String),
 }
 
 /// A message refused at the edge, kept as a dead letter.

@@ -23,7 +23,8 @@ use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, Report};
 use crate::transit::TransitRules;
 
-const FILE_NAME: &str = "caravan.sqlite";
+/// The store's file in the data directory.
+pub const FILE_NAME: &str = "caravan.sqlite";
 
 /// Opens (creating if needed) the store in `data_dir` and migrates it.
 ///

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub mqtt_port: u16,
     mqtt_tls: Option<std::net::SocketAddr>,
     pub data_dir: PathBuf,
+    /// The settings the app started with: what a test opens the same store with.
+    pub settings: Settings,
     /// Keeps the temporary data directory alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
@@ -37,18 +39,16 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
-/// Starts the real server on `data_dir`, with `adjust` applied to the test settings.
+/// Starts the real server on `data_dir` (and, on PostgreSQL, that directory's database), with
+/// `adjust` applied to the test settings.
 pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let mut settings = Settings::default();
-    settings.http.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.mqtt.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.store.data_dir = data_dir.to_owned();
+    let mut settings = test_settings(data_dir);
     adjust(&mut settings);
-    let app = App::start(settings).await.expect("the app starts");
+    let app = App::start(settings.clone()).await.expect("the app starts");
     let base = format!("http://{}", app.http);
     let token = match &app.bootstrap_token {
         Some(token) => token.clone(),
-        None => caravan::tokens::create_in(data_dir, "test coordinator", Role::Coordinator)
+        None => caravan::tokens::create_in(&settings, "test coordinator", Role::Coordinator)
             .expect("a token"),
     };
     let test_app = TestApp {
@@ -57,6 +57,7 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut Settings)) -
         mqtt_port: app.mqtt.port,
         mqtt_tls: app.mqtt_tls,
         data_dir: data_dir.to_owned(),
+        settings,
         app: Some(app),
         _dir: None,
         http: reqwest::Client::new(),
@@ -67,7 +68,24 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut Settings)) -
     test_app
 }
 
+/// A test's settings on `data_dir`: ports 0, and the store the suite runs on
+/// ([`crate::test_store`]).
+pub fn test_settings(data_dir: &Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.http.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.mqtt.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.store.data_dir = data_dir.to_owned();
+    settings.store.url = crate::test_store::url_for(data_dir);
+    settings
+}
+
 impl TestApp {
+    /// Opens the app's store beside it, as a CLI command would.
+    pub fn open_store(&self) -> caravan::store::Opened {
+        caravan::store::open_from(&self.settings.store, self.settings.dead_letters.policy())
+            .expect("the store opens")
+    }
+
     /// The port of the endpoint's TLS listener, when it has one.
     pub fn mqtt_tls_port(&self) -> Option<u16> {
         self.mqtt_tls.map(|a| a.port())
@@ -97,7 +115,7 @@ impl TestApp {
     /// A token for another principal, e.g. `customs:KG`.
     pub fn token_for(&self, role: &str) -> String {
         let role: Role = role.parse().expect("a valid role");
-        caravan::tokens::create_in(&self.data_dir, "test", role).expect("a token")
+        caravan::tokens::create_in(&self.settings, "test", role).expect("a token")
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

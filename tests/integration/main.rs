@@ -1,7 +1,9 @@
-//! Integration tests: the real server (embedded broker, SQLite in a temporary directory, HTTP
-//! on port 0), driven as devices over MQTT and as clients over HTTP.
+//! Integration tests: the real server (embedded broker, SQLite in a temporary directory or a
+//! fresh PostgreSQL database, HTTP on port 0), driven as devices over MQTT and as clients over
+//! HTTP.
 
 mod helpers;
+mod test_store;
 
 mod access;
 mod acknowledgements;
