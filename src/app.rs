@@ -95,9 +95,14 @@ impl App {
                 .with_context(|| format!("opening the store ({location})"))?;
         info!(store = %location, "Store opened.");
         let lease_url = lease_url(&location);
-        let roles = match lease_url {
-            Some(_) => Roles::standby(),
-            None => Roles::single(),
+        let (roles, writer) = match lease_url {
+            Some(_) => {
+                // A writer opened now would hold the chain heads of this moment, and the
+                // active instance moves them on: the writer is opened when the lease is won.
+                drop(writer);
+                (Roles::standby(), None)
+            }
+            None => (Roles::single(), Some(writer)),
         };
         let (key, evidence) = evidence::start(&settings, reader.clone())?;
 
@@ -316,7 +321,9 @@ impl App {
 /// or once the lease is won on one of several.
 struct Intake<W> {
     settings: Settings,
-    writer: W,
+    /// The store's writer; `None` until the lease is won, with a store several instances
+    /// share.
+    writer: Option<W>,
     reader: Arc<dyn StoreReader>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -344,15 +351,27 @@ struct Started {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl<W: StoreWriter> Intake<W> {
+impl Intake<Box<dyn StoreWriter>> {
     /// Binds the endpoint (or connects to the broker), and starts the committer, the
     /// pipeline (which first restores tracking state from the store) and the exchange.
     async fn start(mut self) -> anyhow::Result<Started> {
         let settings = &self.settings;
+        let mut writer = match self.writer.take() {
+            Some(writer) => writer,
+            None => {
+                let (store, policy) = (settings.store.clone(), settings.dead_letters.policy());
+                let (writer, _) =
+                    tokio::task::spawn_blocking(move || store::open_from(&store, policy))
+                        .await?
+                        .context("opening the store's writer")?;
+                writer
+            }
+        };
         if let crate::role::Role::Active { epoch } = self.roles.role() {
             // Every commit from here on checks, in its transaction, that the lease is still
             // this epoch: a former holder can never write after a takeover.
-            self.writer.fence(epoch)?;
+            let fenced = tokio::task::spawn_blocking(move || writer.fence(epoch).map(|()| writer));
+            writer = fenced.await?.context("fencing the store's writer")?;
         }
         // Bound before anything runs, so a busy port is an error at once; nothing is
         // accepted until the pipeline is ready to take what devices send.
@@ -391,7 +410,7 @@ impl<W: StoreWriter> Intake<W> {
         let committer = Committer {
             deferred: std::collections::VecDeque::new(),
             live: self.live.clone(),
-            writer: self.writer,
+            writer,
             outbox,
             metrics: self.metrics.clone(),
             health: self.health.clone(),
