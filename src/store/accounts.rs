@@ -39,7 +39,7 @@ pub(super) fn revoke(
     Ok(())
 }
 
-const COLUMNS: &str = "username, kind, hash, gateway, created_at, revoked_at";
+pub(crate) const COLUMNS: &str = "username, kind, hash, gateway, created_at, revoked_at";
 
 pub(super) fn one(conn: &Connection, username: &str) -> Result<Option<Account>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM mqtt_accounts WHERE username = ?1");
@@ -57,7 +57,8 @@ pub(super) fn all(conn: &Connection) -> Result<Vec<Account>, StoreError> {
     rows.map(|r| account(r?)).collect()
 }
 
-type Raw = (
+/// username, kind, hash, gateway, created_at, revoked_at as stored (shared with PostgreSQL).
+pub(crate) type Raw = (
     String,
     String,
     Option<String>,
@@ -77,7 +78,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
     ))
 }
 
-fn account(
+pub(crate) fn account(
     (username, kind, hash, gateway, created_at, revoked_at): Raw,
 ) -> Result<Account, StoreError> {
     let corrupt = |what: &str| StoreError::Invalid(format!("mqtt account {username}: {what}"));

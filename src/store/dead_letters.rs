@@ -32,8 +32,13 @@ impl Default for DeadLetterPolicy {
 impl DeadLetterPolicy {
     /// The budget in rows: each row holds at most the payload prefix and about 512 bytes of
     /// reason, detail, topic and index.
-    fn max_rows(&self) -> u64 {
+    pub(crate) fn max_rows(&self) -> u64 {
         (self.max_total_bytes / (self.max_payload_bytes as u64 + 512)).max(1)
+    }
+
+    /// Letters received before this (ms) have expired.
+    pub(crate) fn oldest_kept(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.retention).timestamp_millis()
     }
 }
 
@@ -45,26 +50,48 @@ pub struct Trimmed {
     pub over_budget: usize,
 }
 
+/// A dead letter as stored: the payload cut to the policy's prefix, and the detail noting
+/// its full length and SHA-256 when it was. Shared with the PostgreSQL store.
+pub(crate) struct Kept<'a> {
+    pub(crate) payload: &'a [u8],
+    pub(crate) detail: String,
+    /// A topic is at most 64 KiB by MQTT; a readable prefix is kept.
+    pub(crate) topic: String,
+    pub(crate) cut: bool,
+}
+
+impl<'a> Kept<'a> {
+    pub(crate) fn of(d: &'a DeadLetter, policy: &DeadLetterPolicy) -> Self {
+        let cut = d.payload.len() > policy.max_payload_bytes;
+        let (payload, detail) = if cut {
+            let digest = Sha256::digest(&d.payload);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            let detail = format!(
+                "{} (payload cut to its first {} of {} bytes; SHA-256 of the whole: {hex})",
+                d.detail,
+                policy.max_payload_bytes,
+                d.payload.len()
+            );
+            (&d.payload[..policy.max_payload_bytes], detail)
+        } else {
+            (&d.payload[..], d.detail.clone())
+        };
+        Self {
+            payload,
+            detail,
+            topic: d.topic.chars().take(512).collect(),
+            cut,
+        }
+    }
+}
+
 /// Inserts a dead letter, its payload cut to the policy's prefix; true when it was cut.
 pub(super) fn insert(
     tx: &Transaction<'_>,
     d: &DeadLetter,
     policy: &DeadLetterPolicy,
 ) -> Result<bool, StoreError> {
-    let cut = d.payload.len() > policy.max_payload_bytes;
-    let (payload, detail) = if cut {
-        let digest = Sha256::digest(&d.payload);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let detail = format!(
-            "{} (payload cut to its first {} of {} bytes; SHA-256 of the whole: {hex})",
-            d.detail,
-            policy.max_payload_bytes,
-            d.payload.len()
-        );
-        (&d.payload[..policy.max_payload_bytes], detail)
-    } else {
-        (&d.payload[..], d.detail.clone())
-    };
+    let kept = Kept::of(d, policy);
     tx.prepare_cached(
         "INSERT INTO rejects (received_ms, reason, detail, topic, device_id, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -72,17 +99,16 @@ pub(super) fn insert(
     .execute(params![
         d.received_at.timestamp_millis(),
         d.reason.as_str(),
-        detail,
-        // A topic is at most 64 KiB by MQTT; keep a readable prefix.
-        d.topic.chars().take(512).collect::<String>(),
+        kept.detail,
+        kept.topic,
         d.device_id.as_ref().map(DeviceId::as_str),
-        payload,
+        kept.payload,
     ])?;
-    Ok(cut)
+    Ok(kept.cut)
 }
 
 /// Deletes what expired or exceeds the budget, at most once a minute.
-pub(super) struct Pruner {
+pub(crate) struct Pruner {
     last: Option<Instant>,
 }
 
@@ -91,19 +117,27 @@ impl Pruner {
         Self { last: None }
     }
 
+    /// True at most once a minute (and the first time): when to prune again.
+    pub(crate) fn due(&mut self) -> bool {
+        if self
+            .last
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
+        {
+            return false;
+        }
+        self.last = Some(Instant::now());
+        true
+    }
+
     pub fn prune_if_due(
         &mut self,
         conn: &Connection,
         policy: &DeadLetterPolicy,
         now: DateTime<Utc>,
     ) -> Result<Trimmed, StoreError> {
-        if self
-            .last
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
-        {
+        if !self.due() {
             return Ok(Trimmed::default());
         }
-        self.last = Some(Instant::now());
         prune(conn, policy, now)
     }
 }
@@ -113,8 +147,10 @@ pub(super) fn prune(
     policy: &DeadLetterPolicy,
     now: DateTime<Utc>,
 ) -> Result<Trimmed, StoreError> {
-    let oldest_kept = (now - policy.retention).timestamp_millis();
-    let expired = conn.execute("DELETE FROM rejects WHERE received_ms < ?1", [oldest_kept])?;
+    let expired = conn.execute(
+        "DELETE FROM rejects WHERE received_ms < ?1",
+        [policy.oldest_kept(now)],
+    )?;
     let over_budget = conn.execute(
         "DELETE FROM rejects WHERE id <= (SELECT id FROM rejects ORDER BY id DESC LIMIT 1 OFFSET ?1)",
         [policy.max_rows() as i64],
@@ -151,20 +187,27 @@ pub(super) fn newest(
     )?;
     let mut letters = Vec::new();
     for row in rows {
-        let (ms, reason, detail, topic, device_id, payload) = row?;
-        let Some(reason) = RejectReason::parse(&reason) else {
-            continue;
-        };
-        letters.push(DeadLetter {
-            received_at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
-            reason,
-            detail,
-            topic,
-            device_id: device_id.and_then(|d| DeviceId::parse(&d).ok()),
-            payload,
-        });
+        letters.extend(letter(row?));
     }
     Ok(letters)
+}
+
+/// received_ms, reason, detail, topic, device_id, payload.
+pub(crate) type LetterRow = (i64, String, String, String, Option<String>, Vec<u8>);
+
+/// A stored row as a dead letter; `None` for a reason this build does not know, which is
+/// skipped rather than failing the whole listing.
+pub(crate) fn letter(
+    (ms, reason, detail, topic, device_id, payload): LetterRow,
+) -> Option<DeadLetter> {
+    Some(DeadLetter {
+        received_at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+        reason: RejectReason::parse(&reason)?,
+        detail,
+        topic,
+        device_id: device_id.and_then(|d| DeviceId::parse(&d).ok()),
+        payload,
+    })
 }
 
 #[cfg(test)]

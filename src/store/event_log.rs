@@ -54,19 +54,41 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
-/// The text of a row exactly as stored, which is what the hash covers.
-struct Row<'a> {
-    kind: &'a str,
-    device_id: Option<&'a str>,
-    transit_id: Option<&'a str>,
-    occurred_ms: i64,
-    detected_ms: i64,
-    late: bool,
-    actor: Option<&'a str>,
-    body: &'a str,
+/// The text of a row exactly as stored, which is what the hash covers. Shared with the
+/// PostgreSQL store, so both hash the same bytes.
+pub(crate) struct Row<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) device_id: Option<&'a str>,
+    pub(crate) transit_id: Option<&'a str>,
+    pub(crate) occurred_ms: i64,
+    pub(crate) detected_ms: i64,
+    pub(crate) late: bool,
+    pub(crate) actor: Option<&'a str>,
+    pub(crate) body: &'a str,
 }
 
-fn hash(prev: &str, row: &Row<'_>) -> String {
+impl<'a> Row<'a> {
+    /// The row `event` is stored as, `body` being its JSON text ([`body_text`]).
+    pub(crate) fn of(event: &'a LoggedEvent, body: &'a str) -> Self {
+        Row {
+            kind: &event.kind,
+            device_id: event.device_id.as_ref().map(DeviceId::as_str),
+            transit_id: event.transit_id.as_deref(),
+            occurred_ms: event.occurred_at.timestamp_millis(),
+            detected_ms: event.detected_at.timestamp_millis(),
+            late: event.late,
+            actor: event.actor.as_deref(),
+            body,
+        }
+    }
+}
+
+/// The JSON text an event's body is stored (and hashed) as.
+pub(crate) fn body_text(event: &LoggedEvent) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&event.body)?)
+}
+
+pub(crate) fn hash(prev: &str, row: &Row<'_>) -> String {
     let mut h = Sha256::new();
     // A unit separator between fields, so no two different rows hash the same text.
     for part in [
@@ -119,17 +141,8 @@ pub fn append(
     event: &LoggedEvent,
     chain: &mut String,
 ) -> Result<i64, StoreError> {
-    let body = serde_json::to_string(&event.body)?;
-    let row = Row {
-        kind: &event.kind,
-        device_id: event.device_id.as_ref().map(DeviceId::as_str),
-        transit_id: event.transit_id.as_deref(),
-        occurred_ms: event.occurred_at.timestamp_millis(),
-        detected_ms: event.detected_at.timestamp_millis(),
-        late: event.late,
-        actor: event.actor.as_deref(),
-        body: &body,
-    };
+    let body = body_text(event)?;
+    let row = Row::of(event, &body);
     let new = hash(chain, &row);
     tx.prepare_cached(
         "INSERT INTO event_log (kind, device_id, transit_id, occurred_ms, detected_ms, late,
@@ -152,7 +165,7 @@ pub fn append(
     Ok(tx.last_insert_rowid())
 }
 
-fn time(ms: i64) -> DateTime<Utc> {
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
@@ -216,10 +229,8 @@ pub fn verify_chain(conn: &Connection) -> Result<ChainReport, StoreError> {
          FROM event_log ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
-    let mut expected_prev = GENESIS.to_owned();
-    let mut count = 0;
+    let mut walk = ChainWalk::default();
     while let Some(r) = rows.next()? {
-        count += 1;
         let id: i64 = r.get(0)?;
         let (kind, device_id, transit_id): (String, Option<String>, Option<String>) =
             (r.get(1)?, r.get(2)?, r.get(3)?);
@@ -235,25 +246,62 @@ pub fn verify_chain(conn: &Connection) -> Result<ChainReport, StoreError> {
             actor: actor.as_deref(),
             body: &body,
         };
-        let broken = if prev != expected_prev {
+        if let Some(report) = walk.check(id, &prev, &row, stored) {
+            return Ok(report);
+        }
+    }
+    Ok(walk.finish())
+}
+
+/// A walk along the chain, row by row in id order, whichever database the rows come from.
+pub(crate) struct ChainWalk {
+    expected_prev: String,
+    rows: u64,
+}
+
+impl Default for ChainWalk {
+    fn default() -> Self {
+        Self {
+            expected_prev: GENESIS.to_owned(),
+            rows: 0,
+        }
+    }
+}
+
+impl ChainWalk {
+    /// Checks the next row; the report when it is the first that does not fit.
+    pub(crate) fn check(
+        &mut self,
+        id: i64,
+        prev: &str,
+        row: &Row<'_>,
+        stored: String,
+    ) -> Option<ChainReport> {
+        self.rows += 1;
+        let broken = if prev != self.expected_prev {
             Some("its previous-hash does not match the row before it (a row was removed or inserted)")
-        } else if hash(&prev, &row) != stored {
+        } else if hash(prev, row) != stored {
             Some("its content does not match its hash (the row was edited)")
         } else {
             None
         };
         if let Some(why) = broken {
-            return Ok(ChainReport {
-                rows: count,
+            return Some(ChainReport {
+                rows: self.rows,
                 first_broken: Some((id, why.to_owned())),
             });
         }
-        expected_prev = stored;
+        self.expected_prev = stored;
+        None
     }
-    Ok(ChainReport {
-        rows: count,
-        first_broken: None,
-    })
+
+    /// The report of a walk that found every row in place.
+    pub(crate) fn finish(self) -> ChainReport {
+        ChainReport {
+            rows: self.rows,
+            first_broken: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -140,14 +140,27 @@ pub fn exported_batch_hash(b: &super::evidence_export::RawBatch) -> String {
     })
 }
 
-/// Records a committed batch of report leaves; returns the batch's hash.
-pub fn bind(
-    tx: &Transaction<'_>,
+/// A batch of report leaves as it is stored: its row and its hash. Both stores store
+/// exactly this, so the same commits make the same chain in either.
+pub struct SealedBatch {
+    pub batch: i64,
+    pub reports: i64,
+    pub root: String,
+    pub events_id: i64,
+    pub events_head: String,
+    pub committed_ms: i64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Sorts a commit's leaves and seals them as the batch after `chain`, following event
+/// `events` (id and hash) at `committed_ms`.
+pub fn seal(
     chain: &BatchChain,
     leaves: &mut [Digest],
     events: (i64, &str),
     committed_ms: i64,
-) -> Result<String, StoreError> {
+) -> SealedBatch {
     leaves.sort_unstable();
     let root = to_hex(&merkle::root(leaves));
     let row = BatchRow {
@@ -160,23 +173,44 @@ pub fn bind(
         committed_ms,
     };
     let hash = batch_hash(&row);
+    SealedBatch {
+        batch: row.batch,
+        reports: row.reports,
+        events_id: row.events_id,
+        events_head: row.events_head.to_owned(),
+        committed_ms,
+        prev_hash: chain.head.clone(),
+        hash,
+        root,
+    }
+}
+
+/// Records a committed batch of report leaves; returns the batch's hash.
+pub fn bind(
+    tx: &Transaction<'_>,
+    chain: &BatchChain,
+    leaves: &mut [Digest],
+    events: (i64, &str),
+    committed_ms: i64,
+) -> Result<String, StoreError> {
+    let sealed = seal(chain, leaves, events, committed_ms);
     tx.prepare_cached(
         "INSERT INTO report_batches (batch, reports, root, events_id, events_head,
                                      committed_ms, leaves, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
-        row.batch,
-        row.reports,
-        row.root,
-        row.events_id,
-        row.events_head,
-        row.committed_ms,
+        sealed.batch,
+        sealed.reports,
+        sealed.root,
+        sealed.events_id,
+        sealed.events_head,
+        sealed.committed_ms,
         leaves.as_flattened(),
-        row.prev,
-        hash,
+        sealed.prev_hash,
+        sealed.hash,
     ])?;
-    Ok(hash)
+    Ok(sealed.hash)
 }
 
 /// The heads of both chains as stored now.
@@ -283,59 +317,118 @@ impl PositionsReport {
 
 type Pending = HashMap<i64, Vec<(Digest, Ident)>>;
 
-const REPORT_COLUMNS: &str = "device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch";
+/// The columns of [`StoredReport`], in its order.
+pub const REPORT_COLUMNS: &str = "device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch";
 
-/// Reads reports into `pending` by batch. Below `done_below` batches are complete, and a
-/// report without a batch is one stored before batches existed only while it is 0.
-fn gather(
-    stmt: &mut rusqlite::Statement<'_>,
-    args: impl rusqlite::Params,
-    pending: &mut Pending,
-    report: &mut PositionsReport,
-    done_below: i64,
-) -> Result<(), StoreError> {
-    let mut rows = stmt.query(args)?;
-    while let Some(r) = rows.next()? {
-        let device_id: String = r.get(0)?;
-        let (seq, kind, t_ms, received_ms): (Option<i64>, String, i64, i64) =
-            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-        let (lat, lon, body, batch): (Option<f64>, Option<f64>, String, Option<i64>) =
-            (r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?);
-        report.reports += 1;
-        let Some(batch) = batch else {
-            if done_below > 0 {
-                report.problem(format!(
-                    "a report of device {device_id} at {t_ms} ms has no batch among reports that all have one: it was added"
-                ));
-            } else {
-                report.not_covered += 1;
-            }
-            continue;
-        };
-        let leaf = report_leaf(&ReportRow {
-            device_id: &device_id,
-            seq,
-            kind: &kind,
-            t_ms,
-            received_ms,
-            lat,
-            lon,
-            body: &body,
-        });
-        let ident = Ident {
-            device_id,
-            seq,
-            t_ms,
-        };
-        if batch < done_below {
+/// A stored report's columns as the verifier reads them.
+pub struct StoredReport {
+    pub device_id: String,
+    pub seq: Option<i64>,
+    pub kind: String,
+    pub t_ms: i64,
+    pub received_ms: i64,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub body: String,
+    pub batch: Option<i64>,
+}
+
+/// A stored `report_batches` row.
+pub struct StoredBatch {
+    pub batch: i64,
+    pub reports: i64,
+    pub root: String,
+    pub events_id: i64,
+    pub events_head: String,
+    pub committed_ms: i64,
+    pub leaves: Vec<u8>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// What [`verify`] reads, from either store: only the SQL differs.
+pub trait PositionsSource {
+    /// Where each fold (SQLite) or commit (PostgreSQL) of reports ended: (last report id,
+    /// last batch), by report id.
+    fn folds(&mut self) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// Reports that may belong to any batch: the unfolded tail and the redelivered copies.
+    fn loose_reports(&mut self, each: &mut dyn FnMut(StoredReport)) -> Result<(), StoreError>;
+    /// The id of the first report stored with a batch.
+    fn first_batched(&mut self) -> Result<Option<i64>, StoreError>;
+    /// Reports with `after < id <= through`, by id.
+    fn reports_between(
+        &mut self,
+        after: i64,
+        through: i64,
+        each: &mut dyn FnMut(StoredReport),
+    ) -> Result<(), StoreError>;
+    /// At most `limit` batches numbered above `after`, in order.
+    fn batches_after(&mut self, after: i64, limit: usize) -> Result<Vec<StoredBatch>, StoreError>;
+    /// The hash of event record `id`.
+    fn event_hash(&mut self, id: i64) -> Result<Option<String>, StoreError>;
+}
+
+/// Takes one report into `pending` by batch. Below `done_below` batches are complete, and
+/// a report without a batch is one stored before batches existed only while it is 0.
+fn gather(r: StoredReport, pending: &mut Pending, report: &mut PositionsReport, done_below: i64) {
+    report.reports += 1;
+    let Some(batch) = r.batch else {
+        if done_below > 0 {
             report.problem(format!(
-                "the report of {ident} claims batch {batch}, which was already complete: it was added later"
+                "a report of device {} at {} ms has no batch among reports that all have one: it was added",
+                r.device_id, r.t_ms
             ));
-            continue;
+        } else {
+            report.not_covered += 1;
         }
-        pending.entry(batch).or_default().push((leaf, ident));
+        return;
+    };
+    let leaf = report_leaf(&ReportRow {
+        device_id: &r.device_id,
+        seq: r.seq,
+        kind: &r.kind,
+        t_ms: r.t_ms,
+        received_ms: r.received_ms,
+        lat: r.lat,
+        lon: r.lon,
+        body: &r.body,
+    });
+    let ident = Ident {
+        device_id: r.device_id,
+        seq: r.seq,
+        t_ms: r.t_ms,
+    };
+    if batch < done_below {
+        report.problem(format!(
+            "the report of {ident} claims batch {batch}, which was already complete: it was added later"
+        ));
+        return;
     }
-    Ok(())
+    pending.entry(batch).or_default().push((leaf, ident));
+}
+
+/// The batches in order, read a page at a time.
+struct Batches {
+    page: std::collections::VecDeque<StoredBatch>,
+    after: i64,
+}
+
+impl Batches {
+    const PAGE: usize = 1024;
+
+    fn next(
+        &mut self,
+        source: &mut dyn PositionsSource,
+    ) -> Result<Option<StoredBatch>, StoreError> {
+        if self.page.is_empty() {
+            self.page = source.batches_after(self.after, Self::PAGE)?.into();
+        }
+        let next = self.page.pop_front();
+        if let Some(b) = &next {
+            self.after = b.batch;
+        }
+        Ok(next)
+    }
 }
 
 /// Walks every batch in order and checks its chain link, its root, its link to the event
@@ -348,61 +441,53 @@ pub fn verify(
     conn: &Connection,
     progress: &mut dyn FnMut(i64, u64),
 ) -> Result<PositionsReport, StoreError> {
+    verify_from(&mut SqliteSource(conn), progress)
+}
+
+/// [`verify`] over any store.
+///
+/// # Errors
+/// Database errors only; differences are the report.
+pub fn verify_from(
+    source: &mut dyn PositionsSource,
+    progress: &mut dyn FnMut(i64, u64),
+) -> Result<PositionsReport, StoreError> {
     let mut report = PositionsReport::default();
     let mut pending = Pending::new();
-    let mut batches = conn.prepare(
-        "SELECT batch, reports, root, events_id, events_head, committed_ms, leaves, prev_hash,
-                hash FROM report_batches ORDER BY batch",
-    )?;
-    let mut batches = batches.query([])?;
-    let mut event_hash = conn.prepare("SELECT hash FROM event_log WHERE id = ?1")?;
     let mut walk = Walk {
         expected_prev: GENESIS.to_owned(),
         next: 1,
         broken: false,
     };
-    let mut folds =
-        conn.prepare("SELECT last_row, last_batch FROM report_folds ORDER BY last_row")?;
-    let folds: Vec<(i64, i64)> = folds
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut range = conn.prepare(&format!(
-        "SELECT {REPORT_COLUMNS} FROM reports WHERE id > ?1 AND id <= ?2"
-    ))?;
+    let mut batches = Batches {
+        page: Default::default(),
+        after: i64::MIN,
+    };
+    let folds = source.folds()?;
     // What the tail and the redelivered copies hold belongs to any batch; both stay small.
-    for table in ["reports_recent", "reports_redelivered"] {
-        let mut stmt = conn.prepare(&format!("SELECT {REPORT_COLUMNS} FROM {table}"))?;
-        gather(&mut stmt, [], &mut pending, &mut report, 0)?;
-    }
+    source.loose_reports(&mut |r| gather(r, &mut pending, &mut report, 0))?;
     let mut prev_row = match folds.first() {
         // Reports stored before the first fold with batches were never bound.
         Some(_) => {
-            let first_batched: Option<i64> = conn
-                .query_row(
-                    "SELECT min(id) FROM reports WHERE batch IS NOT NULL",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            let start = first_batched.unwrap_or(1) - 1;
-            gather(&mut range, params![0, start], &mut pending, &mut report, 0)?;
+            let start = source.first_batched()?.unwrap_or(1) - 1;
+            source.reports_between(0, start, &mut |r| {
+                gather(r, &mut pending, &mut report, 0);
+            })?;
             start
         }
         None => 0,
     };
     for (last_row, last_batch) in folds.iter().copied().chain([(i64::MAX, i64::MAX)]) {
-        gather(
-            &mut range,
-            params![prev_row, last_row],
-            &mut pending,
-            &mut report,
-            walk.next,
-        )?;
+        let done_below = walk.next;
+        source.reports_between(prev_row, last_row, &mut |r| {
+            gather(r, &mut pending, &mut report, done_below);
+        })?;
         prev_row = last_row;
         while walk.next <= last_batch {
-            let Some(row) = batches.next()? else { break };
-            walk.check(row, &mut event_hash, &mut pending, &mut report)?;
+            let Some(row) = batches.next(source)? else {
+                break;
+            };
+            walk.check(row, source, &mut pending, &mut report)?;
         }
         progress(report.batches, report.reports);
     }
@@ -418,6 +503,112 @@ pub fn verify(
     Ok(report)
 }
 
+struct SqliteSource<'a>(&'a Connection);
+
+fn stored_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReport> {
+    Ok(StoredReport {
+        device_id: r.get(0)?,
+        seq: r.get(1)?,
+        kind: r.get(2)?,
+        t_ms: r.get(3)?,
+        received_ms: r.get(4)?,
+        lat: r.get(5)?,
+        lon: r.get(6)?,
+        body: r.get(7)?,
+        batch: r.get(8)?,
+    })
+}
+
+impl SqliteSource<'_> {
+    fn each(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        each: &mut dyn FnMut(StoredReport),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut rows = stmt.query(args)?;
+        while let Some(r) = rows.next()? {
+            each(stored_report(r)?);
+        }
+        Ok(())
+    }
+}
+
+impl PositionsSource for SqliteSource<'_> {
+    fn folds(&mut self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut stmt = self
+            .0
+            .prepare("SELECT last_row, last_batch FROM report_folds ORDER BY last_row")?;
+        let folds = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(folds)
+    }
+
+    fn loose_reports(&mut self, each: &mut dyn FnMut(StoredReport)) -> Result<(), StoreError> {
+        for table in ["reports_recent", "reports_redelivered"] {
+            self.each(&format!("SELECT {REPORT_COLUMNS} FROM {table}"), [], each)?;
+        }
+        Ok(())
+    }
+
+    fn first_batched(&mut self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT min(id) FROM reports WHERE batch IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    fn reports_between(
+        &mut self,
+        after: i64,
+        through: i64,
+        each: &mut dyn FnMut(StoredReport),
+    ) -> Result<(), StoreError> {
+        self.each(
+            &format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id > ?1 AND id <= ?2"),
+            params![after, through],
+            each,
+        )
+    }
+
+    fn batches_after(&mut self, after: i64, limit: usize) -> Result<Vec<StoredBatch>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT batch, reports, root, events_id, events_head, committed_ms, leaves,
+                    prev_hash, hash
+             FROM report_batches WHERE batch > ?1 ORDER BY batch LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after, limit as i64], |r| {
+            Ok(StoredBatch {
+                batch: r.get(0)?,
+                reports: r.get(1)?,
+                root: r.get(2)?,
+                events_id: r.get(3)?,
+                events_head: r.get(4)?,
+                committed_ms: r.get(5)?,
+                leaves: r.get(6)?,
+                prev_hash: r.get(7)?,
+                hash: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn event_hash(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT hash FROM event_log WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+}
+
 struct Walk {
     expected_prev: String,
     next: i64,
@@ -427,15 +618,22 @@ struct Walk {
 impl Walk {
     fn check(
         &mut self,
-        r: &rusqlite::Row<'_>,
-        event_hash: &mut rusqlite::Statement<'_>,
+        b: StoredBatch,
+        source: &mut dyn PositionsSource,
         pending: &mut Pending,
         report: &mut PositionsReport,
     ) -> Result<(), StoreError> {
-        let (batch, reports, root): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let (events_id, events_head, committed_ms): (i64, String, i64) =
-            (r.get(3)?, r.get(4)?, r.get(5)?);
-        let (leaves, prev, stored): (Vec<u8>, String, String) = (r.get(6)?, r.get(7)?, r.get(8)?);
+        let StoredBatch {
+            batch,
+            reports,
+            root,
+            events_id,
+            events_head,
+            committed_ms,
+            leaves,
+            prev_hash: prev,
+            hash: stored,
+        } = b;
         report.batches += 1;
         let mut ok = true;
         if batch != self.next || prev != self.expected_prev {
@@ -463,7 +661,7 @@ impl Walk {
         let linked: Option<String> = if events_id == 0 {
             Some(GENESIS.to_owned())
         } else {
-            event_hash.query_row([events_id], |r| r.get(0)).optional()?
+            source.event_hash(events_id)?
         };
         if linked.as_deref() != Some(events_head.as_str()) {
             report.problem(format!(

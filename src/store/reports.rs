@@ -67,6 +67,74 @@ fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// The columns a report is stored as (and its leaf covers), its body serialised into `json`.
+/// Both stores store exactly these, so a report has the same leaf in either.
+///
+/// # Errors
+/// The body cannot be serialised.
+pub fn row<'a>(report: &'a Report, json: &'a mut Vec<u8>) -> Result<ReportRow<'a>, StoreError> {
+    let point = report.point();
+    json.clear();
+    serde_json::to_writer(&mut *json, &report.body)?;
+    Ok(ReportRow {
+        device_id: report.device_id.as_str(),
+        seq: report.seq().map(|s| s as i64),
+        kind: report.kind().as_str(),
+        t_ms: millis(report.occurred_at()),
+        received_ms: millis(report.received_at),
+        lat: point.map(|p| p.lat),
+        lon: point.map(|p| p.lon),
+        body: utf8(json)?,
+    })
+}
+
+/// The fix a stored body holds, if it is one.
+///
+/// # Errors
+/// The body is not a report.
+pub fn fix_of(body: &str) -> Result<Option<Fix>, StoreError> {
+    Ok(match serde_json::from_str(body)? {
+        ReportBody::Fix(fix) => Some(fix),
+        _ => None,
+    })
+}
+
+/// A stored report of device `id`, from its body and receive time.
+///
+/// # Errors
+/// The body is not a report.
+pub fn report_of(id: &DeviceId, body: &str, received_ms: i64) -> Result<Report, StoreError> {
+    Ok(Report {
+        device_id: id.clone(),
+        received_at: DateTime::from_timestamp_millis(received_ms).unwrap_or_default(),
+        body: serde_json::from_str(body)?,
+    })
+}
+
+/// The seqs at or above `floor`, ascending.
+pub fn seqs_from(newest_first: impl IntoIterator<Item = i64>, floor: u64) -> Vec<u64> {
+    let mut seqs: Vec<u64> = newest_first
+        .into_iter()
+        .map(|s| s as u64)
+        .filter(|s| *s >= floor)
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
+/// What a device's duplicate window reads: its newest `(count, floor)` seqs at or above the
+/// floor, for the highest seq stored `max_seq`. Seqs follow device time, so the window's
+/// seqs are among the newest reports; twice the window leaves room for reports recorded out
+/// of order. One that is still missed is caught by the unique index if it comes again.
+pub fn seq_window(max_seq: Option<u64>, seq_window: u64) -> Option<(u64, u64)> {
+    max_seq.map(|max| {
+        (
+            seq_window.saturating_mul(2),
+            max.saturating_sub(seq_window.saturating_sub(1)),
+        )
+    })
+}
+
 /// The writer's count of what waits in `reports_recent`.
 pub struct Tail {
     rows: usize,
@@ -101,20 +169,7 @@ impl Tail {
         batch: i64,
         json: &mut Vec<u8>,
     ) -> Result<Digest, StoreError> {
-        let point = report.point();
-        json.clear();
-        serde_json::to_writer(&mut *json, &report.body)?;
-        let body = utf8(json)?;
-        let row = ReportRow {
-            device_id: report.device_id.as_str(),
-            seq: report.seq().map(|s| s as i64),
-            kind: report.kind().as_str(),
-            t_ms: millis(report.occurred_at()),
-            received_ms: millis(report.received_at),
-            lat: point.map(|p| p.lat),
-            lon: point.map(|p| p.lon),
-            body,
-        };
+        let row = row(report, json)?;
         insert.execute(params![
             row.device_id,
             row.seq,
@@ -198,9 +253,7 @@ pub fn track(
     )?;
     let mut fixes = Vec::new();
     for body in rows {
-        if let ReportBody::Fix(fix) = serde_json::from_str(&body?)? {
-            fixes.push(fix);
-        }
+        fixes.extend(fix_of(&body?)?);
     }
     Ok(fixes)
 }
@@ -221,11 +274,7 @@ pub fn recent(conn: &Connection, id: &DeviceId, limit: usize) -> Result<Vec<Repo
     let mut reports = Vec::new();
     for row in rows {
         let (body, received_ms) = row?;
-        reports.push(Report {
-            device_id: id.clone(),
-            received_at: DateTime::from_timestamp_millis(received_ms).unwrap_or_default(),
-            body: serde_json::from_str(&body)?,
-        });
+        reports.push(report_of(id, &body, received_ms)?);
     }
     reports.reverse();
     Ok(reports)
@@ -244,11 +293,8 @@ pub fn recent_seqs(
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let newest = i64::try_from(newest).unwrap_or(i64::MAX);
-    let mut seqs = stmt
+    let newest_first = stmt
         .query_map(params![id.as_str(), newest], |row| row.get::<_, i64>(0))?
-        .map(|s| s.map(|s| s as u64))
-        .filter(|s| s.as_ref().map_or(true, |s| *s >= floor))
         .collect::<Result<Vec<_>, _>>()?;
-    seqs.sort_unstable();
-    Ok(seqs)
+    Ok(seqs_from(newest_first, floor))
 }

@@ -338,7 +338,7 @@ impl SqliteReader {
 const DEVICE_COLUMNS: &str = "d.device_id, d.carrier, d.plate, d.registered_at, s.state";
 
 /// device_id, carrier, plate, registered_at, state JSON.
-type DeviceRow = (String, String, Option<String>, String, Option<String>);
+pub(super) type DeviceRow = (String, String, Option<String>, String, Option<String>);
 
 fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
     Ok((
@@ -350,11 +350,11 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
     ))
 }
 
-fn corrupt(what: String) -> StoreError {
+pub(super) fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(serde::de::Error::custom(what))
 }
 
-fn to_device(row: DeviceRow) -> Result<(Device, DeviceState), StoreError> {
+pub(super) fn to_device(row: DeviceRow) -> Result<(Device, DeviceState), StoreError> {
     let (id, carrier, plate, registered_at, state) = row;
     let device = Device {
         device_id: DeviceId::parse(&id).map_err(|e| corrupt(e.to_string()))?,
@@ -539,17 +539,8 @@ impl StoreReader for SqliteReader {
                     ))
                 })
                 .optional()?;
-            row.map(|(token_id, name, role)| {
-                let role = role
-                    .parse()
-                    .map_err(|e: InvalidRole| corrupt(e.to_string()))?;
-                Ok(Principal {
-                    token_id,
-                    name,
-                    role,
-                })
-            })
-            .transpose()
+            row.map(|(token_id, name, role)| principal_of(token_id, name, &role))
+                .transpose()
         })
     }
 
@@ -589,20 +580,7 @@ impl StoreReader for SqliteReader {
             })?;
             rows.map(|row| {
                 let ((id, name, role), created, revoked, expires) = row?;
-                let time = |t: &str| {
-                    t.parse::<DateTime<Utc>>()
-                        .map_err(|e| corrupt(format!("token {id}: {e}")))
-                };
-                Ok(TokenRecord {
-                    id,
-                    name,
-                    role: role
-                        .parse()
-                        .map_err(|e: InvalidRole| corrupt(e.to_string()))?,
-                    created_at: time(&created)?,
-                    revoked_at: revoked.as_deref().map(time).transpose()?,
-                    expires_at: expires.and_then(DateTime::<Utc>::from_timestamp_millis),
-                })
+                token_record(id, name, &role, &created, revoked.as_deref(), expires)
             })
             .collect()
         })
@@ -672,6 +650,43 @@ impl StoreReader for SqliteReader {
     }
 }
 
+/// A stored token's row, read back.
+pub(super) fn token_record(
+    id: i64,
+    name: String,
+    role: &str,
+    created: &str,
+    revoked: Option<&str>,
+    expires_ms: Option<i64>,
+) -> Result<TokenRecord, StoreError> {
+    let time = |t: &str| {
+        t.parse::<DateTime<Utc>>()
+            .map_err(|e| corrupt(format!("token {id}: {e}")))
+    };
+    Ok(TokenRecord {
+        id,
+        name,
+        role: role
+            .parse()
+            .map_err(|e: InvalidRole| corrupt(e.to_string()))?,
+        created_at: time(created)?,
+        revoked_at: revoked.map(time).transpose()?,
+        expires_at: expires_ms.and_then(DateTime::<Utc>::from_timestamp_millis),
+    })
+}
+
+/// The principal of a live token's row.
+pub(super) fn principal_of(token_id: i64, name: String, role: &str) -> Result<Principal, StoreError> {
+    let role = role
+        .parse()
+        .map_err(|e: InvalidRole| corrupt(e.to_string()))?;
+    Ok(Principal {
+        token_id,
+        name,
+        role,
+    })
+}
+
 /// A device's stored seqs in the duplicate window below `max_seq`, and its last reports.
 fn window(
     conn: &Connection,
@@ -680,14 +695,8 @@ fn window(
     seq_window: u64,
     recent_reports: usize,
 ) -> Result<(Vec<u64>, Vec<Report>), StoreError> {
-    let seqs = match max_seq {
-        // Seqs follow device time, so the window's seqs are among the newest reports; twice
-        // the window leaves room for reports recorded out of order. One that is still missed
-        // is caught by the unique index if it comes again.
-        Some(max) => {
-            let floor = max.saturating_sub(seq_window.saturating_sub(1));
-            reports::recent_seqs(conn, id, seq_window.saturating_mul(2), floor)?
-        }
+    let seqs = match reports::seq_window(max_seq, seq_window) {
+        Some((newest, floor)) => reports::recent_seqs(conn, id, newest, floor)?,
         None => Vec::new(),
     };
     Ok((seqs, reports::recent(conn, id, recent_reports)?))

@@ -16,8 +16,7 @@ pub const EXPECTED_SINCE: i64 = 5;
 /// # Errors
 /// Database errors, or a transit that does not serialise.
 pub fn upsert(tx: &Transaction<'_>, t: &Transit, rules: &TransitRules) -> Result<(), StoreError> {
-    let body = serde_json::to_string(t)?;
-    let stage = serde_json::to_value(t.stage)?;
+    let c = Columns::of(t)?;
     tx.prepare_cached(
         "INSERT INTO transits (id, reference, issuing_country, carrier, stage, status, open,
              next_checkpoint, deadline_ms, declared_ms, updated_ms, body)
@@ -31,16 +30,45 @@ pub fn upsert(tx: &Transaction<'_>, t: &Transit, rules: &TransitRules) -> Result
         t.reference,
         t.issuing_country.as_str(),
         t.carrier,
-        stage.as_str().unwrap_or(""),
-        t.status().as_str(),
-        t.is_open(),
-        t.next_checkpoint(),
-        t.deadline.timestamp_millis(),
-        t.declared_at.timestamp_millis(),
-        chrono::Utc::now().timestamp_millis(),
-        body,
+        c.stage,
+        c.status,
+        c.open,
+        c.next_checkpoint,
+        c.deadline_ms,
+        c.declared_ms,
+        c.updated_ms,
+        c.body,
     ])?;
     expect(tx, t, rules)
+}
+
+/// The stored columns of a transit that are not plain fields of it: what listings filter
+/// and sort on, and the JSON. Shared with the PostgreSQL store, so both store the same.
+pub(crate) struct Columns {
+    pub(crate) stage: String,
+    pub(crate) status: &'static str,
+    pub(crate) open: bool,
+    pub(crate) next_checkpoint: Option<String>,
+    pub(crate) deadline_ms: i64,
+    pub(crate) declared_ms: i64,
+    pub(crate) updated_ms: i64,
+    pub(crate) body: String,
+}
+
+impl Columns {
+    pub(crate) fn of(t: &Transit) -> Result<Self, StoreError> {
+        let stage = serde_json::to_value(t.stage)?;
+        Ok(Self {
+            stage: stage.as_str().unwrap_or("").to_owned(),
+            status: t.status().as_str(),
+            open: t.is_open(),
+            next_checkpoint: t.next_checkpoint().map(str::to_owned),
+            deadline_ms: t.deadline.timestamp_millis(),
+            declared_ms: t.declared_at.timestamp_millis(),
+            updated_ms: chrono::Utc::now().timestamp_millis(),
+            body: serde_json::to_string(t)?,
+        })
+    }
 }
 
 /// Rewrites the posts where `t` is expected next (none once it has arrived or closed).
@@ -75,7 +103,7 @@ pub fn expect_stored(tx: &Transaction<'_>, rules: &TransitRules) -> Result<(), S
     Ok(())
 }
 
-fn parse(body: &str) -> Result<Transit, StoreError> {
+pub(crate) fn parse(body: &str) -> Result<Transit, StoreError> {
     Ok(serde_json::from_str(body)?)
 }
 

@@ -198,6 +198,7 @@ fn the_cli_creates_lists_and_revokes_tokens() {
             .args(args)
             .arg("--data-dir")
             .arg(dir.path())
+            .envs(crate::test_store::env_for(dir.path()))
             .output()
             .unwrap()
     };

@@ -62,6 +62,7 @@ async fn device_add_without_a_server_writes_the_store_for_the_next_start() {
         .args(["device", "add", "offline-1", "--carrier", "tj-cargo"])
         .args(["--api", "http://127.0.0.1:9", "--data-dir"])
         .arg(dir.path())
+        .envs(crate::test_store::env_for(dir.path()))
         .output()
         .unwrap();
     assert!(
@@ -86,6 +87,7 @@ fn serve_prints_its_addresses_and_exits_cleanly_on_sigterm() {
             "--data-dir",
         ])
         .arg(dir.path())
+        .envs(crate::test_store::env_for(dir.path()))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -183,4 +185,27 @@ fn exchange_identity_prints_the_entry_a_peer_adds_as_it_is() {
     assert_eq!(peers[0].url, "https://caravan.customs.example.kg");
     assert_eq!(peers[0].countries, vec!["KG".parse().expect("a country")]);
     assert_eq!(peers[0].fingerprint, key.fingerprint(), "{text}");
+}
+
+#[test]
+fn a_store_url_of_an_unknown_kind_is_refused_naming_it_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = caravan()
+        .args(["token", "list", "--data-dir"])
+        .arg(dir.path())
+        .args(["--store", "mysql://caravan:hunter2@db.example/caravan"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("mysql://caravan:***@db.example/caravan"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("postgres://"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(
+        !dir.path().join(caravan::store::SQLITE_FILE).exists(),
+        "no SQLite store was made instead"
+    );
 }

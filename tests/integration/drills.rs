@@ -164,7 +164,9 @@ fn free_port() -> u16 {
 
 /// Registers the devices and their MQTT accounts straight into the store.
 fn register(data_dir: &Path) -> Vec<(String, String)> {
-    let (mut writer, _) = store::open(data_dir).expect("store");
+    let settings = crate::helpers::test_settings(data_dir);
+    let (mut writer, _) =
+        store::open_from(&settings.store, settings.dead_letters.policy()).expect("store");
     let mut writes = Vec::new();
     let mut secrets = Vec::new();
     for n in 0..DEVICES {
@@ -196,6 +198,7 @@ fn passwd_lines(data_dir: &Path) -> Vec<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_caravan"))
         .arg("--data-dir")
         .arg(data_dir)
+        .envs(crate::test_store::env_for(data_dir))
         .args(["device", "mosquitto-passwd"])
         .output()
         .expect("caravan runs");
@@ -224,6 +227,24 @@ fn all_stored(
 
 /// `(device, seq)` → how many times it is stored (the indexed table and the tail).
 fn stored_seqs(data_dir: &Path) -> BTreeMap<(String, u64), usize> {
+    // PostgreSQL's store has no unindexed tail.
+    let on_postgres = crate::test_store::with_postgres(data_dir, |client| {
+        client
+            .query(
+                "SELECT device_id, seq, COUNT(*) FROM reports GROUP BY device_id, seq",
+                &[],
+            )
+            .expect("query")
+            .iter()
+            .map(|r| {
+                let (device, seq, n): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+                ((device, seq as u64), n as usize)
+            })
+            .collect()
+    });
+    if let Some(stored) = on_postgres {
+        return stored;
+    }
     let conn = rusqlite::Connection::open(data_dir.join("caravan.sqlite")).expect("opens");
     let mut stmt = conn
         .prepare(
@@ -268,6 +289,7 @@ impl Server {
             .args(["--http", &format!("127.0.0.1:{http}")])
             .arg("--data-dir")
             .arg(data_dir)
+            .envs(crate::test_store::env_for(data_dir))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -105,6 +105,7 @@ fn a_first_start_on_a_busy_port_says_so_once_and_the_next_start_shows_the_token(
         command
             .arg("--data-dir")
             .arg(data.path())
+            .envs(crate::test_store::env_for(data.path()))
             .args(["serve", "--http", http, "--mqtt-listen", "127.0.0.1:0"])
             .env("RUST_BACKTRACE", "0")
             .stdin(std::process::Stdio::null());

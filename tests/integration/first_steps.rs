@@ -61,6 +61,7 @@ fn serve(dir: &Path) -> (Child, String, u16, String) {
             "127.0.0.1:0",
         ])
         .env("RUST_LOG", "warn")
+        .envs(crate::test_store::env_for(&dir.join("caravan-data")))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -150,6 +151,11 @@ fn the_readme_first_steps_work_as_written() {
     let blocks = first_steps();
     assert!(blocks.iter().filter(|b| b.lang == "sh").count() >= 5);
     let mut env: Vec<(String, String)> = vec![("CARAVAN__HTTP__LISTEN".into(), http.clone())];
+    env.extend(
+        crate::test_store::env_for(&dir.path().join("caravan-data"))
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
     let mut credential = None::<String>;
     let mut outputs = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
@@ -234,6 +240,7 @@ fn the_first_steps_script_runs_against_a_fresh_server() {
         .arg(repo("examples/first-steps.sh"))
         .current_dir(dir.path())
         .env("CARAVAN", env!("CARGO_BIN_EXE_caravan"))
+        .envs(crate::test_store::env_for(&dir.path().join("caravan-data")))
         .env("CARAVAN_API", format!("http://{http}"))
         .env("CARAVAN_MQTT_PORT", mqtt.to_string())
         .env("CARAVAN_TOKEN", &token)

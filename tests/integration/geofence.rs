@@ -266,6 +266,7 @@ async fn the_event_log_verifies_and_an_edited_record_is_named() {
         std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
             .args(["audit", "verify", "--data-dir"])
             .arg(&dir)
+            .envs(crate::test_store::env_for(&dir))
             .output()
             .unwrap()
     };
@@ -277,21 +278,19 @@ async fn the_event_log_verifies_and_an_edited_record_is_named() {
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("intact"));
 
-    // Someone with the database file softens the rope cut to a plain seal event.
+    // Someone with the database softens the rope cut to a plain seal event.
     let target = logged
         .iter()
         .find(|e| e["body"]["seal_id"] == "S-9" && e["body"]["event"] == "rope_cut")
         .unwrap();
     let id = target["id"].as_i64().unwrap();
-    let db = rusqlite::Connection::open(dir.join("caravan.sqlite")).unwrap();
-    db.execute_batch("DROP TRIGGER event_log_no_update")
-        .unwrap();
-    db.execute(
-        "UPDATE event_log SET body = replace(body, 'rope_cut', 'armed') WHERE id = ?1",
-        [id],
-    )
-    .unwrap();
-    drop(db);
+    let edit =
+        format!("UPDATE event_log SET body = replace(body, 'rope_cut', 'armed') WHERE id = {id}");
+    crate::test_store::execute(
+        &dir,
+        &format!("DROP TRIGGER event_log_no_update; {edit}"),
+        &format!("ALTER TABLE event_log DISABLE TRIGGER event_log_no_update; {edit}"),
+    );
     let broken = verify();
     assert!(!broken.status.success());
     let message = String::from_utf8_lossy(&broken.stderr);

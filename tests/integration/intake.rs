@@ -100,9 +100,7 @@ async fn a_store_that_takes_nothing_shows_as_a_stall() {
     let device = app.mqtt("stuck-1").await;
     // Another process holds the database's write lock, as a full disk or a stuck backup
     // would stop commits.
-    let db = app.data_dir.join("caravan.sqlite");
-    let lock = rusqlite::Connection::open(&db).expect("opens");
-    lock.execute_batch("BEGIN EXCLUSIVE").expect("locks");
+    let lock = crate::test_store::hold_write_lock(&app.data_dir);
     device
         .publish_json(&topic("stuck-1", "pos"), &fix(1, 1, 39.0, 73.0))
         .await;
@@ -126,7 +124,7 @@ async fn a_store_that_takes_nothing_shows_as_a_stall() {
         (app.metric("caravan_intake_stalled").await == 1.0).then_some(())
     })
     .await;
-    lock.execute_batch("ROLLBACK").expect("unlocks");
+    lock.release();
     eventually("the fix is applied once the store takes it", || async {
         (app.device("stuck-1").await["position"]["seq"] == 1).then_some(())
     })

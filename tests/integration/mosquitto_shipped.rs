@@ -142,6 +142,7 @@ fn exported(app: &TestApp) -> Vec<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_caravan"))
         .arg("--data-dir")
         .arg(&app.data_dir)
+        .envs(crate::test_store::env_for(&app.data_dir))
         .args(["device", "mosquitto-passwd"])
         .output()
         .expect("caravan runs");

@@ -196,10 +196,7 @@ async fn a_broken_rules_file_in_the_data_directory_stops_the_start_naming_it() {
         "[lanes]\nyellow_from = 9\nred_from = 1\n",
     )
     .expect("written");
-    let mut settings = caravan::settings::Settings::default();
-    settings.http.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.mqtt.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.store.data_dir = data.path().to_owned();
+    let settings = crate::helpers::test_settings(data.path());
     let error = caravan::app::App::start(settings)
         .await
         .err()
@@ -228,6 +225,7 @@ fn serve(data: &Path, http: &str) -> Command {
             "--data-dir",
         ])
         .arg(data)
+        .envs(crate::test_store::env_for(data))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command

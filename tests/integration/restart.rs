@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::helpers::{eventually, fix, minutes_ago, spawn_app, spawn_app_in, topic, TestApp};
+use crate::test_store::{sqlite_only, SqliteOnly};
 
 #[tokio::test]
 async fn a_restart_shows_the_same_state_and_track() {
@@ -203,6 +204,11 @@ async fn a_clean_stop_saves_the_tracking_state_and_the_next_start_takes_it_up_on
         Saved::Retyped,
         Saved::MarkerRetyped,
     ] {
+        if matches!(saved, Saved::Retyped | Saved::MarkerRetyped)
+            && sqlite_only(SqliteOnly::RetypesAColumn)
+        {
+            continue;
+        }
         let app = spawn_app().await;
         app.register("s-1").await;
         let device = app.mqtt("s-1").await;
@@ -217,20 +223,23 @@ async fn a_clean_stop_saves_the_tracking_state_and_the_next_start_takes_it_up_on
         let dir = app.data_dir.clone();
         let keep = app.shutdown().await;
 
-        let conn = rusqlite::Connection::open(dir.join("caravan.sqlite")).expect("opens");
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM saved_tracks", [], |r| r.get(0))
-            .expect("the saved tracks");
+        let rows = crate::test_store::count(&dir, "SELECT count(*) FROM saved_tracks");
         assert_eq!(rows, 1, "{saved:?}: the stop saved the device's state");
-        let edit = match saved {
-            Saved::AsLeft => "SELECT 1",
-            Saved::Overtaken => "UPDATE saved_tracks_at SET events_id = events_id - 1",
-            Saved::Edited => "UPDATE saved_tracks SET body = x'ff01ff01ff'",
-            Saved::Retyped => "UPDATE saved_tracks SET body = 'a text'",
-            Saved::MarkerRetyped => "UPDATE saved_tracks_at SET engine = 42",
+        // (SQLite, PostgreSQL): the same edit in each one's SQL.
+        let (sqlite, postgres) = match saved {
+            Saved::AsLeft => ("SELECT 1", "SELECT 1"),
+            Saved::Overtaken => (
+                "UPDATE saved_tracks_at SET events_id = events_id - 1",
+                "UPDATE saved_tracks_at SET events_id = events_id - 1",
+            ),
+            Saved::Edited => (
+                "UPDATE saved_tracks SET body = x'ff01ff01ff'",
+                "UPDATE saved_tracks SET body = '\\xff01ff01ff'::bytea",
+            ),
+            Saved::Retyped => ("UPDATE saved_tracks SET body = 'a text'", ""),
+            Saved::MarkerRetyped => ("UPDATE saved_tracks_at SET engine = 42", ""),
         };
-        conn.execute_batch(edit).expect("the edit");
-        drop(conn);
+        crate::test_store::execute(&dir, sqlite, postgres);
 
         let app = spawn_app_in(&dir, |_| {}).await;
         eventually("the state is restored", || async {

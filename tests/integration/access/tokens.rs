@@ -123,7 +123,7 @@ async fn an_expired_token_no_longer_authenticates() {
     let future = chrono::Utc::now() + chrono::Duration::hours(1);
     let expired = caravan::tokens::issue_until("old shift", role.clone(), Some(past)).unwrap();
     let current = caravan::tokens::issue_until("this shift", role, Some(future)).unwrap();
-    let (mut writer, _) = caravan::store::open(&app.data_dir).unwrap();
+    let (mut writer, _) = app.open_store();
     writer.commit(&[expired.write, current.write]).unwrap();
     let (status, _) = app.get_as(&expired.text, "/api/v1/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

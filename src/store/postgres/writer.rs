@@ -1,0 +1,164 @@
+//! The one writer: a group commit in one PostgreSQL transaction, on the writer's thread.
+
+use chrono::Utc;
+use postgres::{Client, NoTls};
+use tracing::warn;
+
+use super::{
+    accounts, dead_letters, devices, event_log, evidence, exchange, reports, saved_tracks, tokens,
+    transits,
+};
+use crate::store::dead_letters::DeadLetterPolicy;
+use crate::store::evidence::BatchChain;
+use crate::store::reports::utf8;
+use crate::store::{Committed, StoreError, Write};
+use crate::transit::TransitRules;
+
+/// What the writer's thread owns.
+pub(super) struct WriterState {
+    pub(super) url: String,
+    pub(super) client: Client,
+    /// Hash of the newest event-log row; advanced only when a commit succeeds.
+    pub(super) chain: String,
+    /// Where the next batch of reports joins the evidence; advanced only on a commit.
+    pub(super) batches: BatchChain,
+    /// What expected arrivals are ordered by.
+    pub(super) rules: TransitRules,
+    pub(super) dead_letters: DeadLetterPolicy,
+    pruner: dead_letters::Pruner,
+}
+
+impl WriterState {
+    pub(super) fn open(url: String) -> Result<Self, StoreError> {
+        let mut client = Client::connect(&url, NoTls)?;
+        super::migrate::migrate(&mut client)?;
+        let chain = event_log::head(&mut client)?;
+        let batches = evidence::chain(&mut client)?;
+        Ok(Self {
+            url,
+            client,
+            chain,
+            batches,
+            rules: TransitRules::embedded()?,
+            dead_letters: DeadLetterPolicy::default(),
+            pruner: dead_letters::Pruner::new(),
+        })
+    }
+
+    /// A lost connection is opened again before the next commit, and both chains are read
+    /// back: a commit whose answer was lost may or may not have been applied.
+    fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            warn!("The connection to PostgreSQL was lost; opening it again.");
+            let mut client = Client::connect(&self.url, NoTls)?;
+            self.chain = event_log::head(&mut client)?;
+            self.batches = evidence::chain(&mut client)?;
+            self.client = client;
+        }
+        Ok(())
+    }
+
+    /// Applies all writes in one transaction: all or nothing.
+    pub(super) fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
+        self.reconnect_if_closed()?;
+        let mut tx = self.client.transaction()?;
+        let mut committed = Committed::default();
+        let mut saved = None;
+        let mut chain = self.chain.clone();
+        let mut leaves = Vec::new();
+        let batch = self.batches.next;
+        // Reports and device states are sent a statement per run of them, not one per
+        // write; a run ends before any other write, which keeps the writes' order (a
+        // device's registration comes before its reports).
+        let mut pending = reports::Pending::default();
+        let mut states: Vec<(String, String)> = Vec::new();
+        let mut json = Vec::with_capacity(1024);
+        for write in writes {
+            if !matches!(write, Write::Report(_) | Write::DeviceState(..)) {
+                committed.duplicates += pending.flush(&mut tx, batch)?;
+                devices::upsert_states(&mut tx, &mut states)?;
+            }
+            match write {
+                Write::Device(d) => devices::insert(&mut tx, d)?,
+                Write::Report(report) => {
+                    leaves.push(pending.push(report, &mut json)?);
+                    committed.reports += 1;
+                }
+                Write::DeviceState(id, state) => {
+                    json.clear();
+                    serde_json::to_writer(&mut json, state)?;
+                    states.push((id.as_str().to_owned(), utf8(&json)?.to_owned()));
+                }
+                Write::DeadLetter(d) => {
+                    if dead_letters::insert(&mut tx, d, &self.dead_letters)? {
+                        committed.trimmed.payloads_cut += 1;
+                    }
+                }
+                Write::Event(e) => committed
+                    .event_ids
+                    .push(event_log::append(&mut tx, e, &mut chain)?),
+                Write::Token(t) => tokens::insert(&mut tx, t)?,
+                Write::RevokeToken { id, at } => tokens::revoke(&mut tx, *id, *at)?,
+                Write::Transit(t) => transits::upsert(&mut tx, t, &self.rules)?,
+                Write::Account(a) => accounts::upsert(&mut tx, a)?,
+                Write::RevokeAccount { username, at } => {
+                    accounts::revoke(&mut tx, username, *at)?;
+                }
+                Write::SavedTracks(s) => saved = Some(s),
+                Write::Outbox(m) => exchange::queue(&mut tx, m)?,
+                Write::Delivered {
+                    peer,
+                    seq,
+                    taken,
+                    at,
+                } => exchange::delivered(&mut tx, peer, *seq, taken, at.timestamp_millis())?,
+                Write::Applied { peer_key, seq, at } => {
+                    exchange::applied(&mut tx, peer_key, *seq, at.timestamp_millis())?;
+                }
+            }
+        }
+        committed.duplicates += pending.flush(&mut tx, batch)?;
+        devices::upsert_states(&mut tx, &mut states)?;
+        let events_id = committed
+            .event_ids
+            .last()
+            .copied()
+            .unwrap_or(self.batches.events_id);
+        let bound = if leaves.is_empty() {
+            None
+        } else {
+            let now = Utc::now().timestamp_millis();
+            let hash = evidence::bind(
+                &mut tx,
+                &self.batches,
+                &mut leaves,
+                (events_id, chain.as_str()),
+                now,
+            )?;
+            reports::mark_fold(&mut tx, batch)?;
+            Some(hash)
+        };
+        if let Some(saved) = saved {
+            let batch = self.batches.next - i64::from(bound.is_none());
+            saved_tracks::replace(&mut tx, saved, events_id, batch)?;
+        }
+        tx.commit()?;
+        self.chain = chain;
+        self.batches.events_id = events_id;
+        if let Some(hash) = bound {
+            self.batches.head = hash;
+            self.batches.next += 1;
+        }
+        match self
+            .pruner
+            .prune_if_due(&mut self.client, &self.dead_letters, Utc::now())
+        {
+            Ok(pruned) => {
+                committed.trimmed.expired += pruned.expired;
+                committed.trimmed.over_budget += pruned.over_budget;
+            }
+            Err(e) => warn!(error = %e, "Pruning dead letters failed; retrying in a minute."),
+        }
+        Ok(committed)
+    }
+}
