@@ -220,10 +220,9 @@ impl App {
                         }
                     },
                     false => {
-                        tasks.push(tokio::spawn(intake.start_when_active(
-                            roles.clone(),
-                            cancel.clone(),
-                        )));
+                        tasks.push(tokio::spawn(
+                            intake.start_when_active(roles.clone(), cancel.clone()),
+                        ));
                         None
                     }
                 }
@@ -336,7 +335,10 @@ struct Intake<W> {
     peers: Vec<Arc<crate::exchange::Peer>>,
     exchange_status: Arc<crate::exchange::Status>,
     sessions: Arc<Sessions>,
-    inputs: (mpsc::Sender<crate::pipeline::Input>, mpsc::Receiver<crate::pipeline::Input>),
+    inputs: (
+        mpsc::Sender<crate::pipeline::Input>,
+        mpsc::Receiver<crate::pipeline::Input>,
+    ),
     cancel: CancellationToken,
     abandoned: Arc<std::sync::atomic::AtomicUsize>,
     roles: Arc<Roles>,
@@ -594,8 +596,12 @@ async fn stop_when_lost(roles: Arc<Roles>, cancel: CancellationToken) {
 fn keep_first_token(data_dir: &std::path::Path, token: &str) {
     let path = data_dir.join(crate::cli::serve::FIRST_TOKEN_FILE);
     match crate::store::private::write(&path, &format!("{token}\n")) {
-        Ok(()) => warn!(path = %path.display(), "First start: a coordinator token was written to this owner-only file; read it, then delete the file."),
-        Err(e) => error!(error = %e, path = %path.display(), "The first coordinator token could not be written; revoke it with `caravan token` and make another."),
+        Ok(()) => {
+            warn!(path = %path.display(), "First start: a coordinator token was written to this owner-only file; read it, then delete the file.")
+        }
+        Err(e) => {
+            error!(error = %e, path = %path.display(), "The first coordinator token could not be written; revoke it with `caravan token` and make another.")
+        }
     }
 }
 

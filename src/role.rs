@@ -254,7 +254,9 @@ impl Keeper {
             if !self.roles.lost.is_cancelled() {
                 match client.release(epoch) {
                     Ok(()) => info!(epoch, "Gave the lease up."),
-                    Err(e) => warn!(error = %e, epoch, "Could not give the lease up; it expires by itself."),
+                    Err(e) => {
+                        warn!(error = %e, epoch, "Could not give the lease up; it expires by itself.")
+                    }
                 }
             }
         }
@@ -289,7 +291,10 @@ impl Keeper {
     }
 
     fn failed(&mut self, e: &crate::store::StoreError) {
-        if self.complained.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+        if self
+            .complained
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+        {
             warn!(error = %e, "The lease could not be checked; retrying every period.");
             self.complained = Some(Instant::now());
         }

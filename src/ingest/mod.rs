@@ -21,8 +21,8 @@ pub use broker_url::{BrokerAddr, BrokerUrlError};
 pub use dead_letter::render as render_dead_letter;
 
 use crate::health::Health;
-use crate::role::Roles;
 use crate::pipeline::{Ack, Delivery, Input, Outbox};
+use crate::role::Roles;
 use crate::settings::MqttSettings;
 use crate::store::DeadLetter;
 use crate::telemetry::{decode, Limits, Topic};

@@ -156,8 +156,10 @@ pub fn open_from(
     }
 }
 
-fn open_postgres(url: &StoreUrl, _dead_letters: DeadLetterPolicy) -> Result<Opened, StoreError> {
-    Err(StoreError::UnknownScheme(url.to_string()))
+fn open_postgres(url: &StoreUrl, dead_letters: DeadLetterPolicy) -> Result<Opened, StoreError> {
+    let (mut writer, reader) = super::postgres::open(&url.0)?;
+    writer.set_dead_letter_policy(dead_letters)?;
+    Ok((Box::new(writer), Arc::new(reader)))
 }
 
 /// The committer and the CLI hold whichever writer the settings chose.

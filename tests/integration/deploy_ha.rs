@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn deploy(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(path)
 }
 
 fn read(path: &str) -> String {
@@ -65,7 +67,10 @@ fn check_session(instance: &Effective) {
 
 fn service<'a>(compose: &'a Yaml, name: &str) -> &'a Yaml {
     let service = &compose["services"][name];
-    assert!(!service.is_badvalue(), "compose/ha.yml has no service {name}");
+    assert!(
+        !service.is_badvalue(),
+        "compose/ha.yml has no service {name}"
+    );
     service
 }
 
@@ -88,7 +93,11 @@ fn environment(service: &Yaml) -> BTreeMap<String, String> {
 fn strings(value: &Yaml) -> Vec<String> {
     value
         .as_vec()
-        .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -99,10 +108,16 @@ fn the_compose_pair_shares_the_store_the_broker_and_one_mqtt_session() {
     let (a, b) = (service(compose, "caravan-a"), service(compose, "caravan-b"));
     let (env_a, env_b) = (environment(a), environment(b));
     let (ea, eb) = (effective(&env_a), effective(&env_b));
-    assert_eq!(ea, eb, "both instances run with the same store, broker and session");
+    assert_eq!(
+        ea, eb,
+        "both instances run with the same store, broker and session"
+    );
     check_session(&ea);
     let store = ea.store_url.as_deref().unwrap_or_default();
-    assert!(store.contains("@postgres:5432/"), "the compose PostgreSQL: {store}");
+    assert!(
+        store.contains("@postgres:5432/"),
+        "the compose PostgreSQL: {store}"
+    );
     assert!(ea
         .mqtt_url
         .as_deref()
@@ -111,7 +126,11 @@ fn the_compose_pair_shares_the_store_the_broker_and_one_mqtt_session() {
     assert!(!service(compose, "mosquitto").is_badvalue());
 
     for s in [a, b] {
-        assert_eq!(s["restart"].as_str(), Some("unless-stopped"), "a lost lease restarts");
+        assert_eq!(
+            s["restart"].as_str(),
+            Some("unless-stopped"),
+            "a lost lease restarts"
+        );
         assert_eq!(
             s["depends_on"]["postgres"]["condition"].as_str(),
             Some("service_healthy")
@@ -149,8 +168,7 @@ fn the_systemd_hosts_run_the_same_unit_with_the_same_store_and_session() {
     let last = |key: &str| {
         unit.iter()
             .chain(drop_in.iter())
-            .filter(|(k, _)| k == key)
-            .next_back()
+            .rfind(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     };
     assert_eq!(last("Restart").as_deref(), Some("always"));

@@ -122,7 +122,8 @@ impl Drop for Database {
         let (admin, name) = (self.admin.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
             if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
-                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         })
         .join();
@@ -190,7 +191,11 @@ impl Site {
         }
     }
 
-    fn publishers(&self, acked: &Acked, stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<bool>> {
+    fn publishers(
+        &self,
+        acked: &Acked,
+        stop: &Arc<AtomicBool>,
+    ) -> Vec<tokio::task::JoinHandle<bool>> {
         self.devices
             .iter()
             .map(|(id, secret)| {
@@ -226,11 +231,19 @@ impl Site {
         for (device, seqs) in &acked {
             for seq in seqs {
                 let n = stored.get(&(device.clone(), *seq)).copied().unwrap_or(0);
-                assert_eq!(n, 1, "{device} seq {seq}: acknowledged, stored {n} times\n{}", logs());
+                assert_eq!(
+                    n,
+                    1,
+                    "{device} seq {seq}: acknowledged, stored {n} times\n{}",
+                    logs()
+                );
             }
             total += seqs.len();
         }
-        assert!(stored.values().all(|n| *n == 1), "something is stored twice");
+        assert!(
+            stored.values().all(|n| *n == 1),
+            "something is stored twice"
+        );
         total
     }
 }
@@ -251,7 +264,9 @@ fn store_settings(url: &str) -> caravan::settings::Settings {
 
 /// Registers the devices and a coordinator token straight into the store (which migrates
 /// it), before any instance runs.
-fn register(settings: &caravan::settings::Settings) -> (Vec<(String, String)>, Vec<String>, String) {
+fn register(
+    settings: &caravan::settings::Settings,
+) -> (Vec<(String, String)>, Vec<String>, String) {
     let (mut writer, _) =
         caravan::store::open_from(&settings.store, settings.dead_letters.policy())
             .expect("the PostgreSQL store");
@@ -275,8 +290,9 @@ fn register(settings: &caravan::settings::Settings) -> (Vec<(String, String)>, V
     }
     writer.commit(&writes).expect("registered");
     drop(writer);
-    let token = caravan::tokens::create_in(settings, "standby drills", caravan::auth::Role::Coordinator)
-        .expect("a token");
+    let token =
+        caravan::tokens::create_in(settings, "standby drills", caravan::auth::Role::Coordinator)
+            .expect("a token");
     (devices, lines, token)
 }
 
@@ -349,7 +365,11 @@ impl Instance {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("{} took no intake within {within:?}:\n{}", self.name, self.log_text());
+        panic!(
+            "{} took no intake within {within:?}:\n{}",
+            self.name,
+            self.log_text()
+        );
     }
 
     async fn get(&self, path: &str, token: &str) -> reqwest::Response {
@@ -379,7 +399,11 @@ impl Instance {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("{} did not exit within {within:?}:\n{}", self.name, self.log_text());
+        panic!(
+            "{} did not exit within {within:?}:\n{}",
+            self.name,
+            self.log_text()
+        );
     }
 
     fn log_text(&self) -> String {
@@ -432,7 +456,10 @@ async fn a_standby_serves_reads_and_refuses_writes_naming_the_active_instance() 
     let body: Value = refused.json().await.expect("a JSON error");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("not the active instance"), "{body}");
-    assert!(message.contains(&format!("http 127.0.0.1:{}", a.http)), "names the active one: {body}");
+    assert!(
+        message.contains(&format!("http 127.0.0.1:{}", a.http)),
+        "names the active one: {body}"
+    );
 }
 
 /// One failover: the active instance is killed mid-stream. Returns (lease taken over, intake
@@ -450,7 +477,10 @@ async fn failover_once(site: &Site) -> (Duration, Duration, usize) {
     // The survivor's API answers reads all along.
     let mut took_over = None;
     while killed.elapsed() < TAKEOVER_LIMIT * 2 {
-        let health = b.health().await.expect("the standby's API answers during the failover");
+        let health = b
+            .health()
+            .await
+            .expect("the standby's API answers during the failover");
         let reads = b.get("/api/v1/devices", &site.token).await;
         assert_eq!(reads.status(), 200, "reads are served during the failover");
         if health["role"] == "active" {
@@ -474,7 +504,9 @@ async fn failover_once(site: &Site) -> (Duration, Duration, usize) {
     assert!(total > 100, "the drill carried traffic ({total})");
     let (holder, epoch) = site.db.lease();
     assert_eq!(epoch, 2);
-    assert!(holder.unwrap_or_default().contains(&format!("http 127.0.0.1:{}", b.http)));
+    assert!(holder
+        .unwrap_or_default()
+        .contains(&format!("http 127.0.0.1:{}", b.http)));
     drop(b);
     (took_over, resumed, total)
 }
@@ -526,7 +558,8 @@ async fn a_frozen_leader_that_wakes_after_a_takeover_never_commits_again_and_exi
 
     a.signal("STOP");
     let frozen = Instant::now();
-    b.wait_role("active", TAKEOVER_LIMIT + Duration::from_secs(2)).await;
+    b.wait_role("active", TAKEOVER_LIMIT + Duration::from_secs(2))
+        .await;
     b.wait_intake(Duration::from_secs(30)).await;
     let took_over = frozen.elapsed();
     let before = site.db.stored().len();
@@ -540,7 +573,10 @@ async fn a_frozen_leader_that_wakes_after_a_takeover_never_commits_again_and_exi
     let health = b.health().await.expect("the new leader answers");
     assert_eq!(health["role"], "active");
     assert_eq!(health["epoch"], 2, "the new leader keeps the lease");
-    assert!(site.db.stored().len() >= before, "the new leader keeps storing");
+    assert!(
+        site.db.stored().len() >= before,
+        "the new leader keeps storing"
+    );
     stop.store(true, Ordering::Relaxed);
     for publisher in publishers {
         let done = tokio::time::timeout(Duration::from_secs(60), publisher)
@@ -552,6 +588,8 @@ async fn a_frozen_leader_that_wakes_after_a_takeover_never_commits_again_and_exi
     let total = site.all_stored_once(&acked, &[&a, &b]).await;
     let (holder, epoch) = site.db.lease();
     assert_eq!(epoch, 2, "nobody took the lease back");
-    assert!(holder.unwrap_or_default().contains(&format!("http 127.0.0.1:{}", b.http)));
+    assert!(holder
+        .unwrap_or_default()
+        .contains(&format!("http 127.0.0.1:{}", b.http)));
     eprintln!("split brain: taken over {took_over:?} after SIGSTOP; the woken leader exited ({status}); {total} acknowledged, each stored once");
 }

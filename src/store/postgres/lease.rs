@@ -286,7 +286,10 @@ mod tests {
         tenure.answered(start, None);
         assert_eq!(tenure.next(start + TERMS.every), Step::Acquire);
         tenure.answered(start + TERMS.every, Some(7));
-        assert_eq!(tenure.next(start + TERMS.every * 2), Step::Renew { epoch: 7 });
+        assert_eq!(
+            tenure.next(start + TERMS.every * 2),
+            Step::Renew { epoch: 7 }
+        );
         assert!(tenure.holds(start + TERMS.every * 2));
     }
 
@@ -377,7 +380,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(600));
             assert_eq!(b.acquire().expect("acquire"), None, "renewed, not expired");
             std::thread::sleep(Duration::from_millis(400));
-            assert_eq!(b.acquire().expect("acquire"), Some(2), "expired: taken over");
+            assert_eq!(
+                b.acquire().expect("acquire"),
+                Some(2),
+                "expired: taken over"
+            );
             assert_eq!(a.holder().expect("holder"), Some(("b".into(), 2)));
         })
         .join()
@@ -409,7 +416,11 @@ mod tests {
 
             b.release(2).expect("release");
             assert_eq!(a.holder().expect("holder"), None);
-            assert_eq!(a.acquire().expect("acquire"), Some(3), "released: free at once");
+            assert_eq!(
+                a.acquire().expect("acquire"),
+                Some(3),
+                "released: free at once"
+            );
         })
         .join()
         .expect("the test thread");

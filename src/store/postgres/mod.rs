@@ -92,6 +92,10 @@ impl StoreWriter for PgWriter {
         let writes = writes.to_vec();
         self.worker.run(move |state| state.commit(&writes))
     }
+
+    fn fence(&mut self, epoch: i64) -> Result<(), StoreError> {
+        self.worker.run(move |state| state.fence(epoch))
+    }
 }
 
 /// Read connections, each on its own thread, at most [`MAX_READERS`].
