@@ -233,9 +233,11 @@ impl Keeper {
     fn run(mut self, stop: &CancellationToken) {
         while !stop.is_cancelled() && !self.roles.lost.is_cancelled() {
             let asked_at = Instant::now();
-            match self.tenure.next(asked_at) {
-                Step::Stop => break,
-                step => self.ask(step, asked_at),
+            // A `Stop` asks nothing: the standing below is then `Lost`, which stops intake
+            // and ends this loop.
+            let step = self.tenure.next(asked_at);
+            if step != Step::Stop {
+                self.ask(step, asked_at);
             }
             let holder = match self.tenure.standing() {
                 Standing::Waiting => self.client.as_mut().and_then(|c| c.holder().ok()),
