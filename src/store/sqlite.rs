@@ -676,7 +676,11 @@ pub(super) fn token_record(
 }
 
 /// The principal of a live token's row.
-pub(super) fn principal_of(token_id: i64, name: String, role: &str) -> Result<Principal, StoreError> {
+pub(super) fn principal_of(
+    token_id: i64,
+    name: String,
+    role: &str,
+) -> Result<Principal, StoreError> {
     let role = role
         .parse()
         .map_err(|e: InvalidRole| corrupt(e.to_string()))?;
