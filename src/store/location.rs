@@ -152,7 +152,15 @@ pub fn open_from(
             writer.set_dead_letter_policy(dead_letters);
             Ok((Box::new(writer), Arc::new(reader)))
         }
-        Location::Postgres(url) => open_postgres(&url, dead_letters),
+        Location::Postgres(url) => {
+            // The data directory still holds the instance key and the checkpoints: it is made
+            // owner-only here, as the SQLite store's open makes it.
+            super::private::dir(&settings.data_dir).map_err(|source| StoreError::DataDir {
+                path: settings.data_dir.clone(),
+                source,
+            })?;
+            open_postgres(&url, dead_letters)
+        }
     }
 }
 

@@ -49,8 +49,19 @@ CREATE TABLE rejects (
 );
 CREATE INDEX rejects_time ON rejects(received_ms);
 
+-- Ids that run from 1 without gaps, as SQLite's rowids do: the evidence counts event records
+-- by their ids (a checkpoint's head is the last id), and a sequence would leave a gap at
+-- every rolled-back commit. The one writer takes the next id under its transaction.
+CREATE FUNCTION next_row_id() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('SELECT coalesce(max(id), 0) + 1 FROM %I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+        INTO NEW.id;
+    RETURN NEW;
+END;
+$$;
+
 CREATE TABLE event_log (
-    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          BIGINT PRIMARY KEY,
     kind        TEXT COLLATE "C" NOT NULL,
     device_id   TEXT COLLATE "C",
     transit_id  TEXT COLLATE "C",
@@ -64,6 +75,8 @@ CREATE TABLE event_log (
 );
 CREATE INDEX event_log_device ON event_log(device_id, id);
 CREATE INDEX event_log_transit ON event_log(transit_id, id);
+CREATE TRIGGER event_log_next_id BEFORE INSERT ON event_log
+    FOR EACH ROW EXECUTE FUNCTION next_row_id();
 
 -- Append-only tables: the database refuses edits, deletions and truncation through SQL.
 -- (A superuser can still disable the triggers; the hash chains are what detect that.)
@@ -77,8 +90,9 @@ CREATE TRIGGER event_log_no_update BEFORE UPDATE OR DELETE ON event_log
 CREATE TRIGGER event_log_no_truncate BEFORE TRUNCATE ON event_log
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change('the event log is append-only');
 
+-- Token ids are shown to officers and named when revoking: numbered as SQLite numbers them.
 CREATE TABLE access_tokens (
-    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         BIGINT PRIMARY KEY,
     name       TEXT NOT NULL,
     role       TEXT NOT NULL,
     hash       TEXT COLLATE "C" NOT NULL UNIQUE,
@@ -86,6 +100,8 @@ CREATE TABLE access_tokens (
     revoked_at TEXT,
     expires_ms BIGINT
 );
+CREATE TRIGGER access_tokens_next_id BEFORE INSERT ON access_tokens
+    FOR EACH ROW EXECUTE FUNCTION next_row_id();
 
 CREATE TABLE transits (
     id              TEXT COLLATE "C" PRIMARY KEY,
