@@ -88,21 +88,21 @@ impl App {
     /// The store cannot be opened, or an address cannot be bound.
     pub async fn start(settings: Settings) -> anyhow::Result<App> {
         let location = store::Location::of(&settings.store)?;
-        let (store_settings, policy) = (settings.store.clone(), settings.dead_letters.policy());
-        let (writer, reader) =
-            tokio::task::spawn_blocking(move || store::open_from(&store_settings, policy))
-                .await?
-                .with_context(|| format!("opening the store ({location})"))?;
-        info!(store = %location, "Store opened.");
         let lease_url = lease_url(&location);
-        let (roles, writer) = match lease_url {
-            Some(_) => {
-                // A writer opened now would hold the chain heads of this moment, and the
-                // active instance moves them on: the writer is opened when the lease is won.
-                drop(writer);
-                (Roles::standby(), None)
-            }
-            None => (Roles::single(), Some(writer)),
+        let leased = lease_url.is_some();
+        let (store_settings, policy) = (settings.store.clone(), settings.dead_letters.policy());
+        let (writer, reader) = tokio::task::spawn_blocking(move || {
+            let (writer, reader) = store::open_from(&store_settings, policy)?;
+            // A writer opened now would hold the chain heads of this moment, and the active
+            // instance moves them on: with a lease, it is opened when the lease is won.
+            anyhow::Ok(((!leased).then_some(writer), reader))
+        })
+        .await?
+        .with_context(|| format!("opening the store ({location})"))?;
+        info!(store = %location, "Store opened.");
+        let roles = match lease_url {
+            Some(_) => Roles::standby(),
+            None => Roles::single(),
         };
         let (key, evidence) = evidence::start(&settings, reader.clone())?;
 
@@ -205,7 +205,7 @@ impl App {
                     roles.clone(),
                     lease_stop.clone(),
                 )?;
-                lease = Some((lease_stop, keeper));
+                lease = Some((lease_stop.clone(), keeper));
                 tasks.push(tokio::spawn(roles.clone().watch_expiry(cancel.clone())));
                 tasks.push(tokio::spawn(stop_when_lost(roles.clone(), cancel.clone())));
                 ctx.sessions = settings.mqtt.url.is_none().then(|| sessions.clone());
@@ -216,6 +216,7 @@ impl App {
                         Ok(started) => Some(started),
                         Err(e) => {
                             cancel.cancel();
+                            lease_stop.cancel();
                             return Err(e);
                         }
                     },

@@ -114,7 +114,10 @@ async fn healthz_reports_the_broker_link_and_the_store() {
         b.remove("role");
         b.remove("epoch")
     });
-    assert!(matches!(epoch, Some(Value::Null) | Some(Value::Number(_))), "{epoch:?}");
+    assert!(
+        matches!(epoch, Some(Value::Null) | Some(Value::Number(_))),
+        "{epoch:?}"
+    );
     assert_eq!(
         body,
         json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off", "tracking": "ok", "intake": "ok",
