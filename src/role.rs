@@ -126,6 +126,11 @@ impl Roles {
     }
 
     fn standing(&self, standing: Standing, holder: Option<String>) {
+        // Lost is final, whatever the lease thread learns after another part (a fenced
+        // commit) found the lease gone.
+        if self.lost.is_cancelled() {
+            return;
+        }
         match standing {
             Standing::Waiting => {
                 self.role.send_if_modified(|role| {
@@ -303,5 +308,66 @@ impl Keeper {
         if self.client.as_ref().is_some_and(LeaseClient::is_closed) {
             self.client = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_takes_no_writes_and_an_active_instance_only_within_its_hold() {
+        let roles = Roles::standby();
+        assert!(!roles.role().writes());
+        assert!(!roles.holds());
+        let now = Instant::now();
+        roles.standing(
+            Standing::Holding {
+                epoch: 4,
+                valid_until: now + Duration::from_secs(60),
+            },
+            None,
+        );
+        assert_eq!(roles.role(), Role::Active { epoch: 4 });
+        assert!(roles.role().writes() && roles.holds());
+        roles.standing(
+            Standing::Holding {
+                epoch: 4,
+                valid_until: now,
+            },
+            None,
+        );
+        assert!(!roles.holds(), "past its hold it may not dial the broker");
+    }
+
+    #[test]
+    fn a_lost_lease_stops_intake_once_and_for_good() {
+        let roles = Roles::standby();
+        roles.standing(
+            Standing::Holding {
+                epoch: 2,
+                valid_until: Instant::now() + Duration::from_secs(60),
+            },
+            None,
+        );
+        let lost = roles.lost();
+        assert!(!lost.is_cancelled());
+        roles.lose(2, Loss::TakenOver);
+        assert!(lost.is_cancelled());
+        assert_eq!(roles.role(), Role::Lost { epoch: 2 });
+        assert_eq!(roles.role().name(), "fenced");
+        // A late renewal's answer cannot bring it back.
+        roles.standing(Standing::Waiting, Some("other".into()));
+        assert!(!roles.holds() && !roles.role().writes());
+    }
+
+    #[test]
+    fn the_only_instance_is_always_active_and_names_no_epoch() {
+        let roles = Roles::single();
+        assert!(roles.holds() && roles.role().writes());
+        assert_eq!(
+            (roles.role().name(), roles.role().epoch()),
+            ("active", None)
+        );
     }
 }
