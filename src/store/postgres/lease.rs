@@ -427,6 +427,49 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_frozen_inside_a_commit_holds_a_takeover_back_only_briefly() {
+        std::thread::spawn(|| {
+            let Some((db, mut writer)) = leased_db("lease_frozen_writer") else {
+                return;
+            };
+            let mut a = LeaseClient::connect(&db.url, "a", short(100)).expect("a");
+            assert_eq!(a.acquire().expect("acquire"), Some(1));
+            // The fenced writer's session, frozen (SIGSTOP) after its fence check.
+            writer
+                .batch_execute(crate::store::postgres::writer::FENCED_IDLE_IN_TRANSACTION)
+                .expect("the fenced writer's setting");
+            let mut tx = writer.transaction().expect("tx");
+            hold(&mut tx, 1).expect("epoch 1");
+            let started = Instant::now();
+            let mut b = LeaseClient::connect(&db.url, "b", short(5_000)).expect("b");
+            let taken = loop {
+                // Each try gives up after a period (its statement timeout); the standby tries
+                // again, as it does every period.
+                if let Ok(Some(epoch)) = b.acquire() {
+                    break epoch;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "still held back"
+                );
+                if b.is_closed() {
+                    b = LeaseClient::connect(&db.url, "b", short(5_000)).expect("b");
+                }
+            };
+            assert_eq!(taken, 2);
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                started.elapsed()
+            );
+            // The frozen session was ended: its commit cannot land.
+            assert!(tx.commit().is_err());
+        })
+        .join()
+        .expect("the test thread");
+    }
+
+    #[test]
     fn a_takeover_waits_for_the_commit_in_flight_and_fences_the_next() {
         std::thread::spawn(|| {
             let Some((db, mut writer)) = leased_db("lease_takeover_waits") else {

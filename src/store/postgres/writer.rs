@@ -35,7 +35,8 @@ pub(super) struct WriterState {
 /// frozen mid-commit (SIGSTOP, a paused VM) would otherwise hold the lease row's share lock,
 /// and keep a takeover waiting, for as long as it is frozen. Its transaction rolls back; none
 /// of it was acknowledged, so the broker delivers it again to the new holder.
-const FENCED_IDLE_IN_TRANSACTION: &str = "SET idle_in_transaction_session_timeout = 2000";
+pub(super) const FENCED_IDLE_IN_TRANSACTION: &str =
+    "SET idle_in_transaction_session_timeout = 2000";
 
 impl WriterState {
     pub(super) fn open(url: String) -> Result<Self, StoreError> {
