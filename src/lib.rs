@@ -23,6 +23,7 @@ pub mod live;
 pub mod maps;
 pub mod metrics;
 pub mod pipeline;
+pub mod role;
 pub mod rules;
 pub mod settings;
 pub mod simulate;

@@ -65,6 +65,8 @@ pub struct Context {
     pub streams: Arc<stream::Streams>,
     /// The exchange with peer instances (empty when off).
     pub exchange: Arc<crate::exchange::Directory>,
+    /// Active or standby: a standby serves reads and refuses writes.
+    pub roles: Arc<crate::role::Roles>,
 }
 
 /// Request bodies above this are refused before they are read.
@@ -91,37 +93,40 @@ pub fn routes(
         .and_then(service::metrics)
         .map(Reply::into_response);
     // Each resource's routes are boxed: it keeps the filter types (and compile times) small.
-    let api = healthz
-        .or(metrics)
-        .unify()
-        .or(openapi::routes())
-        .unify()
-        .or(auth::routes(ctx.clone()))
-        .unify()
-        .or(devices::routes(ctx.clone()))
-        .unify()
-        .or(credentials::routes(ctx.clone()))
-        .unify()
-        .or(dead_letters::routes(ctx.clone()))
-        .unify()
-        .or(transits::routes(ctx.clone()))
-        .unify()
-        .or(alerts::routes(ctx.clone()))
-        .unify()
-        .or(posts::routes(ctx.clone()))
-        .unify()
-        .or(stats::routes(ctx.clone()))
-        .unify()
-        .or(stream::routes(ctx.clone()))
-        .unify()
-        .or(evidence::routes(ctx.clone()))
-        .unify()
-        .or(exchange::routes(ctx.clone()))
-        .unify()
-        .or(maps::routes(ctx))
-        .unify()
-        .or(crate::dashboard::routes())
-        .unify()
+    let api = writes_allowed(ctx.clone())
+        .and(
+            healthz
+                .or(metrics)
+                .unify()
+                .or(openapi::routes())
+                .unify()
+                .or(auth::routes(ctx.clone()))
+                .unify()
+                .or(devices::routes(ctx.clone()))
+                .unify()
+                .or(credentials::routes(ctx.clone()))
+                .unify()
+                .or(dead_letters::routes(ctx.clone()))
+                .unify()
+                .or(transits::routes(ctx.clone()))
+                .unify()
+                .or(alerts::routes(ctx.clone()))
+                .unify()
+                .or(posts::routes(ctx.clone()))
+                .unify()
+                .or(stats::routes(ctx.clone()))
+                .unify()
+                .or(stream::routes(ctx.clone()))
+                .unify()
+                .or(evidence::routes(ctx.clone()))
+                .unify()
+                .or(exchange::routes(ctx.clone()))
+                .unify()
+                .or(maps::routes(ctx))
+                .unify()
+                .or(crate::dashboard::routes())
+                .unify(),
+        )
         .recover(error::handle_rejection);
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::path::full()
@@ -140,6 +145,38 @@ pub fn routes(
                 export::convert(export::Wish::read(accept, &query), path.as_str(), response).await
             },
         )
+}
+
+/// Refuses every request that could write (any method but GET, HEAD and OPTIONS) while this
+/// instance is not the active one: only the active instance writes to the shared store, and
+/// a standby's writes would otherwise wait in a pipeline that never runs. The answer names
+/// the active instance when the lease says which it is, so a client or a proxy can go there.
+fn writes_allowed(ctx: Context) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::method()
+        .and(with(ctx))
+        .and_then(|method: warp::http::Method, ctx: Context| async move {
+            let reads = [
+                warp::http::Method::GET,
+                warp::http::Method::HEAD,
+                warp::http::Method::OPTIONS,
+            ];
+            let role = ctx.roles.role();
+            if reads.contains(&method) || role.writes() {
+                return Ok(());
+            }
+            let message = match role {
+                crate::role::Role::Standby {
+                    holder: Some(holder),
+                } => format!("not the active instance; the active one is {holder}"),
+                _ => "not the active instance".to_owned(),
+            };
+            Err(warp::reject::custom(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_active",
+                message,
+            )))
+        })
+        .untuple_one()
 }
 
 /// A query string as `T`, with an error that names the offending parameter. (Tokens never

@@ -18,6 +18,17 @@ pub async fn healthz(ctx: Context) -> Result<warp::reply::Response, Infallible> 
     };
     let mut report = ctx.health.report();
     report.historian = historian_state(&ctx.historian.stats());
+    let role = ctx.roles.role();
+    if let crate::role::Role::Standby { .. } = role {
+        // A standby consumes nothing: no broker connection and no tracking state are its
+        // health. It is healthy when it can serve reads and take over.
+        report.broker = "standby";
+        report.tracking = "standby";
+        report.status = "ok";
+    }
+    if let crate::role::Role::Lost { .. } = role {
+        report.status = "degraded";
+    }
     if let Some(problem) = ping {
         report.store = format!("failing: {problem}");
         report.status = "degraded";
@@ -31,6 +42,8 @@ pub async fn healthz(ctx: Context) -> Result<warp::reply::Response, Infallible> 
     // A peer that is down is the exchange's problem, not this instance's: it is reported
     // here but does not make the instance unhealthy (its messages wait in the outbox).
     body["exchange"] = exchange_state(&ctx.exchange);
+    body["role"] = role.name().into();
+    body["epoch"] = role.epoch().into();
     Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
 }
 

@@ -6,7 +6,7 @@ mod exchange;
 mod logging;
 mod maps;
 mod rules;
-mod serve;
+pub(crate) mod serve;
 mod simulate;
 mod token;
 

@@ -45,6 +45,9 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
             warn!(error = %format!("{error:#}"), "The demo fleet's token was not revoked; the next demo start revokes it.");
         }
     }
+    if let Some(fault) = stopped.fault {
+        anyhow::bail!("stopped by itself: {fault}");
+    }
     if stopped.uncommitted > 0 {
         anyhow::bail!(
             "stopped with {} message batches the store would not take; they were not acknowledged and will be delivered again",

@@ -111,6 +111,19 @@ impl Endpoint {
     /// # Errors
     /// An address cannot be bound, or the certificate or key cannot be used.
     pub async fn bind(settings: EndpointSettings) -> Result<Endpoint, EndpointError> {
+        Self::bind_sharing(settings, Arc::default()).await
+    }
+
+    /// As [`Endpoint::bind`], with sessions made earlier: an instance that starts as a
+    /// standby serves the API (which disconnects revoked devices through them) before it
+    /// binds the endpoint.
+    ///
+    /// # Errors
+    /// As [`Endpoint::bind`].
+    pub async fn bind_sharing(
+        settings: EndpointSettings,
+        sessions: Arc<Sessions>,
+    ) -> Result<Endpoint, EndpointError> {
         let plain = bind(settings.listen).await?;
         let tls = match &settings.tls {
             Some(t) => {
@@ -126,7 +139,7 @@ impl Endpoint {
             plain,
             tls,
             settings,
-            sessions: Arc::new(Sessions::default()),
+            sessions,
         })
     }
 

@@ -22,6 +22,7 @@ pub use dead_letter::render as render_dead_letter;
 
 use crate::health::Health;
 use crate::pipeline::{Ack, Delivery, Input, Outbox};
+use crate::role::Roles;
 use crate::settings::MqttSettings;
 use crate::store::DeadLetter;
 use crate::telemetry::{decode, Limits, Topic};
@@ -68,6 +69,9 @@ pub struct Ingest {
     eventloop: EventLoop,
     limits: Limits,
     health: Arc<Health>,
+    /// Whether this instance may (re)connect: the active one among several on one store,
+    /// within its lease (`crate::role`); always, for the only instance.
+    roles: Arc<Roles>,
 }
 
 /// Connects (lazily: the event loop dials) to the broker with a persistent session and manual
@@ -105,11 +109,19 @@ pub fn connect(
         eventloop,
         limits,
         health,
+        roles: Roles::single(),
     };
     (outbox, ingest)
 }
 
 impl Ingest {
+    /// Connects only while `roles` says this instance holds the lease, and drops the
+    /// connection the moment it is lost.
+    pub fn leased(mut self, roles: Arc<Roles>) -> Self {
+        self.roles = roles;
+        self
+    }
+
     /// Forwards decoded messages to the pipeline until `cancel`; then keeps the connection up
     /// until `drained` (the committer has queued its last acknowledgements), flushes them and
     /// disconnects. Messages that arrive after `cancel` are not acknowledged: the broker keeps
@@ -123,8 +135,24 @@ impl Ingest {
         let mut pipeline = Some(pipeline);
         let mut paused_warning = None;
         let mut outage = outage::Outage::default();
+        let lost = self.roles.lost();
+        // The event loop dials on the first poll and on the first poll after an error: a
+        // former holder of the lease must never dial, or the broker would hand it the
+        // persistent session back from its successor.
+        let mut dialing = true;
         loop {
+            if dialing && !self.roles.holds() {
+                warn!("Not the active instance any more: the broker connection is dropped and not dialled again.");
+                return;
+            }
+            dialing = false;
             let event = tokio::select! {
+                biased;
+                () = lost.cancelled() => {
+                    // No DISCONNECT: flushing it would poll the event loop, which may dial.
+                    warn!("Lost the lease: the broker connection is dropped at once.");
+                    return;
+                }
                 () = cancel.cancelled(), if pipeline.is_some() => {
                     pipeline = None;
                     continue;
@@ -155,6 +183,7 @@ impl Ingest {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    dialing = true;
                     self.health.set_broker_connected(false);
                     match outage.failed(std::time::Instant::now()) {
                         outage::Tell::Began => warn!(
@@ -170,6 +199,7 @@ impl Ingest {
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                         () = drained.cancelled() => break,
+                        () = lost.cancelled() => return,
                     }
                 }
             }

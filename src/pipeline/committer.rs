@@ -45,6 +45,8 @@ pub struct Committer<W> {
     pub stopping: tokio_util::sync::CancellationToken,
     /// Units given up at shutdown because the store would not take them.
     pub abandoned: Arc<std::sync::atomic::AtomicUsize>,
+    /// This instance's role: a fenced commit means another instance took the lease over.
+    pub roles: Arc<crate::role::Roles>,
 }
 
 impl<W: StoreWriter> Committer<W> {
@@ -154,6 +156,14 @@ impl<W: StoreWriter> Committer<W> {
                         .inc_by(committed.reports as u64);
                     self.health.set_store(Ok(()));
                     break committed.event_ids;
+                }
+                Err(StoreError::Fenced { epoch }) => {
+                    // Retrying cannot help: another instance writes now. Nothing of the
+                    // batch is acknowledged, so the broker delivers it to that instance.
+                    self.roles
+                        .lose(epoch, crate::store::postgres::lease::Loss::TakenOver);
+                    self.abandon(&StoreError::Fenced { epoch }, after.len());
+                    return;
                 }
                 Err(e) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);
@@ -335,6 +345,7 @@ mod tests {
             deferred: VecDeque::new(),
             stopping: tokio_util::sync::CancellationToken::new(),
             abandoned: Arc::default(),
+            roles: crate::role::Roles::single(),
         };
         let (tx, rx) = mpsc::channel(16);
         for pkid in 1..=5 {
@@ -397,6 +408,7 @@ mod tests {
             deferred: VecDeque::new(),
             stopping: tokio_util::sync::CancellationToken::new(),
             abandoned: Arc::default(),
+            roles: crate::role::Roles::single(),
         };
         let unit = |ack| Unit {
             writes: Vec::new(),

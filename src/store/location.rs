@@ -179,6 +179,10 @@ impl StoreWriter for Box<dyn StoreWriter> {
     fn finish(&mut self) -> Result<(), StoreError> {
         (**self).finish()
     }
+
+    fn fence(&mut self, epoch: i64) -> Result<(), StoreError> {
+        (**self).fence(epoch)
+    }
 }
 
 #[cfg(test)]

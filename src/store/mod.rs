@@ -60,6 +60,12 @@ pub enum StoreError {
     Closed,
     #[error("a stored record is invalid: {0}")]
     Invalid(String),
+    /// The writer's lease epoch is no longer the one in the store: another instance took
+    /// over, and this one must not write again (src/store/postgres/lease.rs).
+    #[error("fenced: the lease of epoch {epoch} was taken over by another instance")]
+    Fenced { epoch: i64 },
+    #[error("this store has no lease: only one instance may use it")]
+    NoLease,
     #[error("cannot start a thread of the store: {0}")]
     Thread(std::io::Error),
     #[error("the store URL {0} is of no known kind: use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or no URL for the embedded SQLite in the data directory")]
@@ -203,6 +209,18 @@ pub trait StoreWriter: Send + 'static {
     /// Any database error; what waited is then rebuilt from the reports at the next start.
     fn finish(&mut self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Makes every later commit check, inside its transaction, that the lease is still at
+    /// `epoch`, and fail with [`StoreError::Fenced`] otherwise: the writer of an active
+    /// instance among several on one database (src/store/postgres/lease.rs). Only a store
+    /// several instances share has a lease.
+    ///
+    /// # Errors
+    /// [`StoreError::NoLease`] from a store without one (SQLite).
+    fn fence(&mut self, epoch: i64) -> Result<(), StoreError> {
+        let _ = epoch;
+        Err(StoreError::NoLease)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Every API error has the one JSON shape and the right status.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::spawn_app;
 
@@ -106,6 +106,18 @@ async fn healthz_reports_the_broker_link_and_the_store() {
         (body["tracking"] == "ok").then_some(body)
     })
     .await;
+    // The only instance is active; on PostgreSQL it holds the lease's first epoch, on
+    // SQLite there is no lease.
+    assert_eq!(body["role"], "active");
+    let mut body = body;
+    let epoch = body.as_object_mut().and_then(|b| {
+        b.remove("role");
+        b.remove("epoch")
+    });
+    assert!(
+        matches!(epoch, Some(Value::Null) | Some(Value::Number(_))),
+        "{epoch:?}"
+    );
     assert_eq!(
         body,
         json!({"status": "ok", "broker": "connected", "store": "ok", "historian": "off", "tracking": "ok", "intake": "ok",

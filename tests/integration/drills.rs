@@ -338,18 +338,18 @@ impl Drop for Server {
 
 /// A device as the wire contract asks: QoS 1, a persistent session, and every message
 /// without a PUBACK sent again (same packet id, DUP) after each reconnect.
-struct SimDevice {
-    id: String,
-    secret: String,
-    addr: SocketAddr,
-    acked: Arc<Mutex<HashMap<String, HashSet<u64>>>>,
-    stop_sending: Arc<std::sync::atomic::AtomicBool>,
+pub(crate) struct SimDevice {
+    pub(crate) id: String,
+    pub(crate) secret: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) acked: Arc<Mutex<HashMap<String, HashSet<u64>>>>,
+    pub(crate) stop_sending: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SimDevice {
     /// Runs until it has stopped sending and every message is acknowledged; false if that
     /// did not happen within a minute.
-    async fn run(self) -> bool {
+    pub(crate) async fn run(self) -> bool {
         let mut unacked: BTreeMap<u16, (u64, Publish)> = BTreeMap::new();
         let mut next_seq = 1u64;
         let started = Instant::now();

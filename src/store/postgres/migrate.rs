@@ -5,7 +5,10 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// Each entry moves the schema from version `index` to `index + 1`. Append only.
-pub(super) const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_lease.sql"),
+];
 
 /// Any constant both instances agree on: it serialises migrations run by several instances
 /// starting at once against the same database.

@@ -17,6 +17,7 @@ mod devices;
 mod event_log;
 mod evidence;
 mod exchange;
+pub mod lease;
 mod migrate;
 mod reports;
 mod saved_tracks;
@@ -90,6 +91,10 @@ impl StoreWriter for PgWriter {
         // The writes cross to the writer's thread; the caller waits for the commit anyway.
         let writes = writes.to_vec();
         self.worker.run(move |state| state.commit(&writes))
+    }
+
+    fn fence(&mut self, epoch: i64) -> Result<(), StoreError> {
+        self.worker.run(move |state| state.fence(epoch))
     }
 }
 

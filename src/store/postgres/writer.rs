@@ -26,7 +26,17 @@ pub(super) struct WriterState {
     pub(super) rules: TransitRules,
     pub(super) dead_letters: DeadLetterPolicy,
     pruner: dead_letters::Pruner,
+    /// The lease epoch every commit checks first, once this is the writer of the active
+    /// instance among several (src/store/postgres/lease.rs).
+    fence: Option<i64>,
 }
+
+/// A fenced writer's session ends after this long idle inside a transaction: a process
+/// frozen mid-commit (SIGSTOP, a paused VM) would otherwise hold the lease row's share lock,
+/// and keep a takeover waiting, for as long as it is frozen. Its transaction rolls back; none
+/// of it was acknowledged, so the broker delivers it again to the new holder.
+pub(super) const FENCED_IDLE_IN_TRANSACTION: &str =
+    "SET idle_in_transaction_session_timeout = 2000";
 
 impl WriterState {
     pub(super) fn open(url: String) -> Result<Self, StoreError> {
@@ -42,7 +52,15 @@ impl WriterState {
             rules: TransitRules::embedded()?,
             dead_letters: DeadLetterPolicy::default(),
             pruner: dead_letters::Pruner::new(),
+            fence: None,
         })
+    }
+
+    /// Fences every later commit with the lease's `epoch` (see [`super::lease::hold`]).
+    pub(super) fn fence(&mut self, epoch: i64) -> Result<(), StoreError> {
+        self.client.batch_execute(FENCED_IDLE_IN_TRANSACTION)?;
+        self.fence = Some(epoch);
+        Ok(())
     }
 
     /// A lost connection is opened again before the next commit, and both chains are read
@@ -51,6 +69,9 @@ impl WriterState {
         if self.client.is_closed() {
             warn!("The connection to PostgreSQL was lost; opening it again.");
             let mut client = Client::connect(&self.url, NoTls)?;
+            if self.fence.is_some() {
+                client.batch_execute(FENCED_IDLE_IN_TRANSACTION)?;
+            }
             self.chain = event_log::head(&mut client)?;
             self.batches = evidence::chain(&mut client)?;
             self.client = client;
@@ -62,6 +83,9 @@ impl WriterState {
     pub(super) fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
         self.reconnect_if_closed()?;
         let mut tx = self.client.transaction()?;
+        if let Some(epoch) = self.fence {
+            super::lease::hold(&mut tx, epoch)?;
+        }
         let mut committed = Committed::default();
         let mut saved = None;
         let mut chain = self.chain.clone();
