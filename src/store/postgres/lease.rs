@@ -7,10 +7,12 @@
 //! within `ttl + every` of the holder's last renewal.
 //!
 //! The epoch fences the writer: every commit of an active instance first reads the epoch
-//! `FOR SHARE` in its own transaction ([`hold`]) and is refused when it is not the writer's.
-//! A takeover's `UPDATE` waits for a commit in flight (it holds the share lock) and every
-//! later commit of the former holder reads the new epoch, so nothing a former holder writes
-//! lands after a takeover.
+//! `FOR KEY SHARE` in its own transaction ([`hold`]) and is refused when it is not the
+//! writer's. A takeover locks the row `FOR UPDATE`, which waits for a commit in flight, and
+//! every later commit of the former holder reads the new epoch, so nothing a former holder
+//! writes lands after a takeover. A renewal changes only the expiry: its lock (`FOR NO KEY
+//! UPDATE`) does not wait for the holder's own commits, so a commit stuck behind a stalled
+//! store cannot make its instance lose the lease; the stall shows as one in `/healthz`.
 //!
 //! [`Tenure`] is the pure part (what to do next, and whether the hold is still good on this
 //! instance's monotonic clock); [`LeaseClient`] is the SQL.
@@ -146,7 +148,7 @@ impl Tenure {
     }
 }
 
-/// Fences a commit: to be run first in the writer's transaction. The share lock it takes
+/// Fences a commit: to be run first in the writer's transaction. The key-share lock it takes
 /// makes a takeover wait for this transaction, and the takeover's new epoch makes every
 /// later one fail here.
 ///
@@ -155,7 +157,7 @@ impl Tenure {
 /// query failed.
 pub fn hold(tx: &mut impl GenericClient, epoch: i64) -> Result<(), StoreError> {
     let row = tx.query_opt(
-        "SELECT epoch FROM caravan_lease WHERE id = 1 FOR SHARE",
+        "SELECT epoch FROM caravan_lease WHERE id = 1 FOR KEY SHARE",
         &[],
     )?;
     let current: Option<i64> = row.map(|row| row.try_get(0)).transpose()?;
@@ -218,11 +220,18 @@ impl LeaseClient {
     /// The statement failed.
     pub fn acquire(&mut self) -> Result<Option<i64>, StoreError> {
         let row = self.client.query_opt(
-            "UPDATE caravan_lease
+            // `FOR UPDATE` first: a plain UPDATE of these columns would lock the row only
+            // `FOR NO KEY UPDATE`, which does not wait for the `FOR KEY SHARE` of a commit in
+            // flight (`hold`). Checked again once the lock is had: a renewal may have come.
+            "WITH expired AS (
+                 SELECT id FROM caravan_lease WHERE id = 1 AND expires_at < now() FOR UPDATE
+             )
+             UPDATE caravan_lease
              SET holder = $1, epoch = epoch + 1,
                  expires_at = now() + $2 * interval '1 millisecond'
-             WHERE id = 1 AND expires_at < now()
-             RETURNING epoch",
+             FROM expired
+             WHERE caravan_lease.id = expired.id
+             RETURNING caravan_lease.epoch",
             &[&self.me, &(self.ttl_ms as f64)],
         )?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
@@ -499,6 +508,28 @@ mod tests {
             assert!(waited >= Duration::from_millis(40), "waited {waited:?}");
             let mut tx = writer.transaction().expect("tx");
             assert!(matches!(hold(&mut tx, 1), Err(StoreError::Fenced { .. })));
+        })
+        .join()
+        .expect("the test thread");
+    }
+
+    #[test]
+    fn a_commit_stuck_behind_a_stalled_store_does_not_hold_its_own_renewal_back() {
+        std::thread::spawn(|| {
+            let Some((db, mut writer)) = leased_db("lease_renewal_beside_a_commit") else {
+                return;
+            };
+            let mut a = LeaseClient::connect(&db.url, "a", short(5_000)).expect("a");
+            assert_eq!(a.acquire().expect("acquire"), Some(1));
+            // The holder's commit has passed its fence and waits (a locked table, a full
+            // disk): its renewals must still go through, or a stalled store would cost the
+            // instance its lease.
+            let mut tx = writer.transaction().expect("tx");
+            hold(&mut tx, 1).expect("epoch 1");
+            let started = Instant::now();
+            assert_eq!(a.renew(1).expect("a renewal beside the commit"), Some(1));
+            assert!(started.elapsed() < Duration::from_millis(100));
+            tx.commit().expect("the commit lands");
         })
         .join()
         .expect("the test thread");

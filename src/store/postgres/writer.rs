@@ -32,7 +32,7 @@ pub(super) struct WriterState {
 }
 
 /// A fenced writer's session ends after this long idle inside a transaction: a process
-/// frozen mid-commit (SIGSTOP, a paused VM) would otherwise hold the lease row's share lock,
+/// frozen mid-commit (SIGSTOP, a paused VM) would otherwise hold its lock on the lease row,
 /// and keep a takeover waiting, for as long as it is frozen. Its transaction rolls back; none
 /// of it was acknowledged, so the broker delivers it again to the new holder.
 pub(super) const FENCED_IDLE_IN_TRANSACTION: &str =
