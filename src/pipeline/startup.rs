@@ -20,6 +20,7 @@ use crate::historian::Historian;
 use crate::maps::Atlas;
 use crate::metrics::Metrics;
 use crate::store::StoreReader;
+use crate::transit::SharedOnRead;
 
 /// Reports replayed per device to rebuild its geofence state (its history window).
 const RECENT_REPORTS: usize = 32;
@@ -62,9 +63,10 @@ impl Startup {
             let engine = geo.engine().index().fingerprint().to_owned();
             // The devices and the transits are read side by side: two connections, and at
             // the scale of a national fleet each read takes seconds.
+            let itineraries = SharedOnRead::default();
             let ((snapshot, devices_s), (stored, transits_s)) = std::thread::scope(|scope| {
                 let transits = scope.spawn(|| {
-                    let stored = reader.all_transits();
+                    let stored = reader.all_transits(&|t| itineraries.take_in(t));
                     (stored, started.elapsed().as_secs_f64())
                 });
                 let snapshot = reader.snapshot(SeqWindow::WIDTH, RECENT_REPORTS, &engine);
@@ -75,7 +77,8 @@ impl Startup {
                 anyhow::Ok(((snapshot?, devices_s), (stored?, transits_s)))
             })?;
             let read_s = started.elapsed().as_secs_f64();
-            let mut transits = TransitStep::new(atlas, stored, hist, rules)?;
+            let mut transits =
+                TransitStep::new(atlas, stored, itineraries.into_inner(), hist, rules)?;
             if let Some(mut exchange) = exchange {
                 exchange.resume(reader.exchange_cursors()?);
                 transits = transits.with_exchange(exchange);

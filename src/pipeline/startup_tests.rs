@@ -13,7 +13,7 @@ use crate::maps::Atlas;
 use crate::metrics::Metrics;
 use crate::store::Snapshot;
 use crate::telemetry::DeviceId;
-use crate::transit::{Actor, Declaration, RiskRules, TransitBook, TransitRules};
+use crate::transit::{Actor, Declaration, RiskRules, SharedItineraries, TransitBook, TransitRules};
 
 /// Trucks declared on the same itinerary, Kashgar → Irkeshtam → Osh.
 const TRUCKS: usize = 2_000;
@@ -63,8 +63,14 @@ fn thousands_of_trucks_on_one_corridor_share_one_route_built_once() {
         devices.push((device, DeviceState::default()));
     }
     let rules = crate::rules::Rules::built_in().expect("the shipped rules");
-    let transits = TransitStep::new(atlas.clone(), stored, Historian::default(), rules)
-        .expect("the shipped rules load");
+    let transits = TransitStep::new(
+        atlas.clone(),
+        stored,
+        SharedItineraries::default(),
+        Historian::default(),
+        rules,
+    )
+    .expect("the shipped rules load");
     let snapshot = Snapshot {
         devices,
         recent_seqs: Vec::new(),

@@ -18,8 +18,8 @@ use crate::store::{LoggedEvent, Write};
 use crate::telemetry::{DeviceId, Fix, Report, ReportBody};
 use crate::transit::rules::RulesError;
 use crate::transit::{
-    Action, ActionError, Actor, Declaration, FieldError, Record, Transit, TransitBook,
-    TransitChange, TransitId,
+    Action, ActionError, Actor, Declaration, FieldError, Record, SharedItineraries, Transit,
+    TransitBook, TransitChange, TransitId,
 };
 
 /// A request from the API, answered once its effects are committed.
@@ -66,10 +66,12 @@ impl TransitStep {
     pub fn new(
         atlas: Arc<Atlas>,
         stored: Vec<Transit>,
+        itineraries: SharedItineraries,
         historian: Historian,
         rules: crate::rules::Rules,
     ) -> Result<Self, RulesError> {
-        let mut book = TransitBook::new(atlas, rules.transit, rules.risk);
+        let mut book =
+            TransitBook::new(atlas, rules.transit, rules.risk).with_itineraries(itineraries);
         book.restore(stored);
         Ok(Self {
             book,

@@ -386,11 +386,16 @@ pub trait StoreReader: Send + Sync + 'static {
     /// # Errors
     /// Database errors or a corrupt row.
     fn transit(&self, id: &str) -> Result<Option<crate::transit::Transit>, StoreError>;
-    /// Every transit, open or closed, in no particular order.
+    /// Every transit, open or closed, in no particular order. Each is passed through
+    /// `take_in` as soon as it is decoded, on the thread that read it: a start shares the
+    /// itineraries there, so that the copies decoded from the rows never all live at once.
     ///
     /// # Errors
     /// Database errors or a corrupt row.
-    fn all_transits(&self) -> Result<Vec<crate::transit::Transit>, StoreError>;
+    fn all_transits(
+        &self,
+        take_in: &(dyn Fn(&mut crate::transit::Transit) + Sync),
+    ) -> Result<Vec<crate::transit::Transit>, StoreError>;
     /// Transits, newest declared first; only open ones when `open_only`.
     ///
     /// # Errors

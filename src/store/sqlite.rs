@@ -649,11 +649,14 @@ impl StoreReader for SqliteReader {
         self.with_conn(|conn| super::transits::list(conn, open_only, limit))
     }
 
-    fn all_transits(&self) -> Result<Vec<crate::transit::Transit>, StoreError> {
+    fn all_transits(
+        &self,
+        take_in: &(dyn Fn(&mut crate::transit::Transit) + Sync),
+    ) -> Result<Vec<crate::transit::Transit>, StoreError> {
         // Decoding is most of the work: two halves on two connections, side by side.
         let (odd, even) = std::thread::scope(|scope| {
-            let odd = scope.spawn(|| self.with_conn(|conn| super::transits::all(conn, 1)));
-            let even = self.with_conn(|conn| super::transits::all(conn, 0));
+            let odd = scope.spawn(|| self.with_conn(|conn| super::transits::all(conn, 1, take_in)));
+            let even = self.with_conn(|conn| super::transits::all(conn, 0, take_in));
             (odd.join(), even)
         });
         let mut transits = even?;

@@ -138,10 +138,19 @@ pub fn list(conn: &Connection, open_only: bool, limit: usize) -> Result<Vec<Tran
 ///
 /// # Errors
 /// Database errors or a corrupt row.
-pub fn all(conn: &Connection, half: i64) -> Result<Vec<Transit>, StoreError> {
+pub fn all(
+    conn: &Connection,
+    half: i64,
+    take_in: &dyn Fn(&mut Transit),
+) -> Result<Vec<Transit>, StoreError> {
     let mut stmt = conn.prepare("SELECT body FROM transits WHERE rowid % 2 = ?1")?;
     let rows = stmt.query_map([half], |row| row.get::<_, String>(0))?;
-    rows.map(|body| parse(&body?)).collect()
+    rows.map(|body| {
+        let mut t = parse(&body?)?;
+        take_in(&mut t);
+        Ok(t)
+    })
+    .collect()
 }
 
 /// Open transits expected next at `post_id`, soonest ETA first (then newest declared),

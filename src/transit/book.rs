@@ -83,6 +83,12 @@ impl TransitBook {
         }
     }
 
+    /// Starts from the itineraries shared while the stored transits were read.
+    pub fn with_itineraries(mut self, itineraries: SharedItineraries) -> Self {
+        self.itineraries = itineraries;
+        self
+    }
+
     /// Resumes from the store: every transit declared so far (closed ones count for the
     /// uniqueness of references and the carriers' history).
     pub fn restore(&mut self, transits: impl IntoIterator<Item = Transit>) {

@@ -56,4 +56,4 @@ pub use motion::Motion;
 pub use record::{Record, TransitChange};
 pub use risk::{Lane, RiskAssessment, RiskRules};
 pub use rules::TransitRules;
-pub use shared::SharedItineraries;
+pub use shared::{SharedItineraries, SharedOnRead};

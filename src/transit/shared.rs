@@ -11,10 +11,11 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::itinerary::{Checkpoint, Itinerary, Leg};
 use super::line::RouteLine;
+use super::model::Transit;
 
 /// The parts of an itinerary that transits on the same places share.
 #[derive(Clone)]
@@ -36,7 +37,12 @@ impl Parts {
     /// Compared in full, not only by the places: a transit declared before the maps changed
     /// keeps its own route rather than taking the one declared since.
     fn equals(&self, it: &Itinerary) -> bool {
-        *self.checkpoints == *it.checkpoints && *self.legs == *it.legs && *self.line == *it.line
+        let same = Arc::ptr_eq(&self.checkpoints, &it.checkpoints)
+            && Arc::ptr_eq(&self.legs, &it.legs)
+            && Arc::ptr_eq(&self.line, &it.line);
+        same || *self.checkpoints == *it.checkpoints
+            && *self.legs == *it.legs
+            && *self.line == *it.line
     }
 
     /// Whether a transit still holds these parts, besides the cache.
@@ -99,6 +105,28 @@ impl SharedItineraries {
         self.parts.retain(|_, candidates| !candidates.is_empty());
         self.held = self.parts.values().map(Vec::len).sum();
         self.prune_at = self.held * 2;
+    }
+}
+
+/// Itineraries shared by the threads that read the stored transits at a start, as each
+/// transit is decoded: decoded all first, a hundred thousand transits' copies of a few
+/// dozen itineraries were several hundred megabytes at once, and the allocator kept that
+/// peak long after the copies were dropped.
+#[derive(Default)]
+pub struct SharedOnRead(Mutex<SharedItineraries>);
+
+impl SharedOnRead {
+    /// Shares `t`'s itinerary and gives back the room its lists were decoded into.
+    pub fn take_in(&self, t: &mut Transit) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .share(&mut t.itinerary);
+        t.shrink_to_fit();
+    }
+
+    pub fn into_inner(self) -> SharedItineraries {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

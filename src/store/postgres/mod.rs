@@ -318,11 +318,26 @@ impl StoreReader for PgReader {
         self.with_conn(move |c| transits::get(c, &id))
     }
 
-    fn all_transits(&self) -> Result<Vec<Transit>, StoreError> {
+    fn all_transits(
+        &self,
+        take_in: &(dyn Fn(&mut Transit) + Sync),
+    ) -> Result<Vec<Transit>, StoreError> {
+        // The worker threads only fetch the rows: the bodies are decoded here.
+        let half = |n| {
+            let bodies = self.with_conn(move |c| transits::bodies(c, n))?;
+            bodies
+                .iter()
+                .map(|body| {
+                    let mut t = super::transits::parse(body)?;
+                    take_in(&mut t);
+                    Ok(t)
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        };
         // Decoding is most of the work: two halves on two connections, side by side.
         let (odd, even) = std::thread::scope(|scope| {
-            let odd = scope.spawn(|| self.with_conn(|c| transits::all(c, 1)));
-            let even = self.with_conn(|c| transits::all(c, 0));
+            let odd = scope.spawn(|| half(1));
+            let even = half(0);
             (odd.join(), even)
         });
         let mut all = even?;

@@ -110,13 +110,15 @@ pub(crate) fn list(
 ///
 /// # Errors
 /// Database errors or a corrupt row.
-pub(crate) fn all(c: &mut impl GenericClient, half: i64) -> Result<Vec<Transit>, StoreError> {
+pub(crate) fn bodies(c: &mut impl GenericClient, half: i64) -> Result<Vec<String>, StoreError> {
     let half = i32::try_from(half & 1).unwrap_or_default();
     let rows = c.query(
         "SELECT body FROM transits WHERE hashtext(id) & 1 = $1",
         &[&half],
     )?;
-    rows.iter().map(|row| parse(row.try_get(0)?)).collect()
+    rows.iter()
+        .map(|row| row.try_get(0).map_err(StoreError::from))
+        .collect()
 }
 
 /// Open transits expected next at `post_id`, soonest ETA first (then newest declared),
@@ -359,8 +361,12 @@ mod tests {
                 f.declare(&reference, &format!("truck-h{n}"), n).0
             })
             .collect();
-        let mut read = ids(all(&mut f.client, 0).unwrap());
-        let odd = ids(all(&mut f.client, 1).unwrap());
+        let mut half = |n| {
+            let bodies = bodies(&mut f.client, n).unwrap();
+            ids(bodies.iter().map(|b| parse(b).unwrap()).collect())
+        };
+        let mut read = half(0);
+        let odd = half(1);
         assert!(!read.is_empty() && !odd.is_empty(), "{read:?} {odd:?}");
         read.extend(odd);
         read.sort();
