@@ -320,7 +320,7 @@ type Pending = HashMap<i64, Vec<(Digest, Ident)>>;
 /// The columns of [`StoredReport`], in its order.
 pub const REPORT_COLUMNS: &str = "device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch";
 
-/// A stored report's columns as the verifier reads them.
+/// A stored report's columns ([`REPORT_COLUMNS`]), as the verifier and the export read them.
 pub struct StoredReport {
     pub device_id: String,
     pub seq: Option<i64>,
@@ -505,7 +505,8 @@ pub fn verify_from(
 
 struct SqliteSource<'a>(&'a Connection);
 
-fn stored_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReport> {
+/// A row of [`REPORT_COLUMNS`].
+pub(super) fn stored_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReport> {
     Ok(StoredReport {
         device_id: r.get(0)?,
         seq: r.get(1)?,

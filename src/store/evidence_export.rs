@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::evidence::ChainHead;
+use super::evidence::{stored_report, ChainHead, StoredReport, REPORT_COLUMNS};
 use super::StoreError;
 use crate::evidence::merkle::{self, from_hex, Digest, Frontier};
 
@@ -108,6 +108,31 @@ pub struct RawReport {
     pub batch: i64,
 }
 
+impl TryFrom<StoredReport> for RawReport {
+    type Error = StoreError;
+
+    /// An export reads only reports committed in a batch: one without is refused.
+    fn try_from(r: StoredReport) -> Result<Self, StoreError> {
+        let Some(batch) = r.batch else {
+            return Err(StoreError::Invalid(format!(
+                "the report of device {} at {} ms has no batch",
+                r.device_id, r.t_ms
+            )));
+        };
+        Ok(RawReport {
+            device_id: r.device_id,
+            seq: r.seq,
+            kind: r.kind,
+            t_ms: r.t_ms,
+            received_ms: r.received_ms,
+            lat: r.lat,
+            lon: r.lon,
+            body: r.body,
+            batch,
+        })
+    }
+}
+
 /// A report batch's chained row and its sorted leaves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawBatch {
@@ -173,25 +198,14 @@ pub fn export(
     for device in devices {
         for table in ["reports", "reports_recent"] {
             let mut stmt = conn.prepare(&format!(
-                "SELECT device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch FROM {table}
+                "SELECT {REPORT_COLUMNS} FROM {table}
                  WHERE device_id = ?1 AND t_ms >= ?2 AND t_ms <= ?3 AND batch <= ?4
                  ORDER BY t_ms, seq"
             ))?;
-            let rows = stmt.query_map(params![device, from_ms, to_ms, head.batches], |r| {
-                Ok(RawReport {
-                    device_id: r.get(0)?,
-                    seq: r.get(1)?,
-                    kind: r.get(2)?,
-                    t_ms: r.get(3)?,
-                    received_ms: r.get(4)?,
-                    lat: r.get(5)?,
-                    lon: r.get(6)?,
-                    body: r.get(7)?,
-                    batch: r.get(8)?,
-                })
-            })?;
+            let rows =
+                stmt.query_map(params![device, from_ms, to_ms, head.batches], stored_report)?;
             for row in rows {
-                out.reports.push(row?);
+                out.reports.push(row?.try_into()?);
                 if out.reports.len() > MAX_BUNDLE_REPORTS {
                     return Err(StoreError::Corrupt(serde::de::Error::custom(format!(
                         "the transit has more than {MAX_BUNDLE_REPORTS} reports; export a shorter period"

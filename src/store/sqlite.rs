@@ -477,35 +477,12 @@ impl StoreReader for SqliteReader {
         engine: &str,
     ) -> Result<Snapshot, StoreError> {
         let devices = self.devices(&DeviceFilter::default(), None, usize::MAX >> 1)?;
-        // The save only saves time: one that cannot be read (an edited store) is replayed.
-        let saved = self
-            .with_conn(|conn| super::saved_tracks::read_current(conn, engine))
-            .unwrap_or_else(|error| {
-                warn!(%error, "The tracking state saved at the last stop cannot be read; replaying every device's reports.");
-                Default::default()
-            });
+        let saved = self.with_conn(|conn| super::saved_tracks::read_current(conn, engine));
         // One connection for every device: a checkout per query cost more than the query.
-        let (recent_seqs, recent) = self.with_conn(|conn| {
-            let mut seqs = Vec::new();
-            let mut recent = Vec::new();
-            for (device, state) in &devices {
-                let id = &device.device_id;
-                // A device without a saved track is rebuilt from its reports, whatever its
-                // stored state says: a state may lag the reports it was built from.
-                if saved.contains_key(id) {
-                    continue;
-                }
-                let (s, r) = window(conn, id, state.max_seq, seq_window, recent_reports)?;
-                seqs.push((id.clone(), s));
-                recent.push((id.clone(), r));
-            }
-            Ok((seqs, recent))
-        })?;
-        Ok(Snapshot {
-            devices,
-            recent_seqs,
-            recent_reports: recent,
-            saved,
+        self.with_conn(|conn| {
+            Snapshot::gather(devices, saved, |id, max_seq| {
+                window(conn, id, max_seq, seq_window, recent_reports)
+            })
         })
     }
 

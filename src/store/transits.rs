@@ -179,52 +179,11 @@ pub fn expected_at(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use chrono::{DateTime, Duration, TimeZone, Utc};
     use rusqlite::Connection;
 
-    use crate::maps::Atlas;
     use crate::store::{open, SqliteReader, SqliteWriter, StoreReader, StoreWriter, Write};
-    use crate::transit::declare::DeclaredSeal;
-    use crate::transit::{
-        Action, Actor, Declaration, Driver, GoodsLine, OfficerAction, RiskRules, TransitBook,
-        TransitId, TransitRules,
-    };
-
-    fn at(minutes: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap() + Duration::minutes(minutes)
-    }
-
-    /// Kashgar → Torugart → Akzhol → Almaty.
-    fn declaration(reference: &str, device: &str) -> Declaration {
-        Declaration {
-            reference: reference.into(),
-            carrier: "kg-trans".into(),
-            vehicle_plate: "01KG123ABC".into(),
-            trailer_plates: Vec::new(),
-            driver: Driver {
-                name: "Bakyt Asanov".into(),
-                document: None,
-            },
-            devices: vec![device.into()],
-            seals: vec![DeclaredSeal {
-                id: format!("S-{reference}"),
-                device_id: None,
-            }],
-            goods: vec![GoodsLine {
-                hs_code: "845011".into(),
-                description: "washing machines".into(),
-                gross_kg: 12_400.0,
-                value: 48_000.0,
-                currency: "USD".into(),
-            }],
-            departure_office: "kashgar".into(),
-            itinerary: vec!["torugart".into(), "akzhol".into()],
-            destination_office: "almaty".into(),
-            deadline: at(10 * 24 * 60),
-        }
-    }
+    use crate::transit::fixtures::{book, kashgar_almaty, minutes_in};
+    use crate::transit::{Action, Actor, OfficerAction, TransitBook, TransitId};
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -237,24 +196,19 @@ mod tests {
         fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
             let (writer, reader) = open(dir.path()).unwrap();
-            let book = TransitBook::new(
-                Arc::new(Atlas::embedded().unwrap()),
-                TransitRules::embedded().unwrap(),
-                RiskRules::embedded().unwrap(),
-            );
             Self {
                 _dir: dir,
-                book,
+                book: book(),
                 writer,
                 reader,
             }
         }
 
         fn declare(&mut self, reference: &str, device: &str, minute: i64) -> TransitId {
-            let decl = declaration(reference, device);
+            let decl = kashgar_almaty(reference, device);
             let change = self
                 .book
-                .declare(decl, &Actor::system(), at(minute), &|_| true)
+                .declare(decl, &Actor::system(), minutes_in(minute), &|_| true)
                 .unwrap();
             self.writer
                 .commit(&[Write::Transit(change.transit.clone())])
@@ -266,7 +220,7 @@ mod tests {
             let by = Actor("customs:KG".into());
             let change = self
                 .book
-                .act(id, Action::Lifecycle(action), &by, at(minute))
+                .act(id, Action::Lifecycle(action), &by, minutes_in(minute))
                 .unwrap();
             self.writer
                 .commit(&[Write::Transit(change.transit)])

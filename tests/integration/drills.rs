@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::mosquitto_shipped::{service_line, start_broker};
+use crate::server::{free_port, Server};
 
 const TRIALS: usize = 10;
 const DEVICES: usize = 10;
@@ -88,7 +89,7 @@ async fn drill(signal: &str, setup: Setup) {
         };
         // Where the devices connect.
         let device_port = broker.as_ref().map_or(mqtt, |b| b.plain);
-        let mut server = Server::start(dir.path(), mqtt, http, ingest.as_ref()).await;
+        let mut server = start(dir.path(), mqtt, http, ingest.as_ref()).await;
 
         let acked = Arc::new(Mutex::new(HashMap::<String, HashSet<u64>>::new()));
         let stop_sending = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -107,8 +108,8 @@ async fn drill(signal: &str, setup: Setup) {
         let fault_at = Duration::from_millis(700 + (trial as u64 * 137) % 900);
         tokio::time::sleep(fault_at).await;
         server.signal(signal);
-        server.wait_exit();
-        server = Server::start(dir.path(), mqtt, http, ingest.as_ref()).await;
+        server.wait_exit(Duration::from_secs(10));
+        server = start(dir.path(), mqtt, http, ingest.as_ref()).await;
         tokio::time::sleep(Duration::from_millis(1200)).await;
         stop_sending.store(true, std::sync::atomic::Ordering::Relaxed);
         for device in devices {
@@ -127,7 +128,7 @@ async fn drill(signal: &str, setup: Setup) {
             }
         }
         server.signal("TERM");
-        server.wait_exit();
+        server.wait_exit(Duration::from_secs(10));
         drop(broker);
 
         let stored = stored_seqs(dir.path());
@@ -153,13 +154,6 @@ async fn drill(signal: &str, setup: Setup) {
         acknowledged_total > TRIALS * 500,
         "the drills carried traffic"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Registers the devices and their MQTT accounts straight into the store.
@@ -270,70 +264,26 @@ struct Ingest {
     secret: String,
 }
 
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    async fn start(data_dir: &Path, mqtt: u16, http: u16, ingest: Option<&Ingest>) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_caravan"));
-        if let Some(ingest) = ingest {
-            command
-                .env("CARAVAN__MQTT__URL", &ingest.url)
-                .env("CARAVAN__MQTT__USERNAME", "caravan-ingest")
-                .env("CARAVAN__MQTT__PASSWORD", &ingest.secret);
-        }
-        let mut child = command
-            .arg("serve")
-            .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .envs(crate::test_store::env_for(data_dir))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("caravan starts");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while Instant::now() < deadline {
-            if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{http}/healthz")).await {
-                if response.status().is_success() {
-                    return Server { child };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("caravan did not become healthy within 90 s");
+/// Starts Caravan on `mqtt` and `http`, reading the devices through `ingest` if given, and
+/// waits until it is healthy.
+async fn start(data_dir: &Path, mqtt: u16, http: u16, ingest: Option<&Ingest>) -> Server {
+    let mut command = Server::command(http, data_dir);
+    if let Some(ingest) = ingest {
+        command
+            .env("CARAVAN__MQTT__URL", &ingest.url)
+            .env("CARAVAN__MQTT__USERNAME", "caravan-ingest")
+            .env("CARAVAN__MQTT__PASSWORD", &ingest.secret);
     }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        panic!("caravan did not exit within 10 s of its signal");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+    command
+        .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
+        .envs(crate::test_store::env_for(data_dir))
+        .env("RUST_LOG", "warn");
+    let server = Server::spawn("caravan", command, http, None);
+    assert!(
+        server.wait_healthy(Duration::from_secs(90)).await,
+        "caravan did not become healthy within 90 s"
+    );
+    server
 }
 
 /// A device as the wire contract asks: QoS 1, a persistent session, and every message

@@ -32,6 +32,7 @@ mod national_transits;
 mod openapi;
 mod operations;
 mod restart;
+mod server;
 mod simulate;
 mod standby;
 mod stream;

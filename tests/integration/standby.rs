@@ -11,8 +11,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +23,7 @@ use serde_json::Value;
 
 use crate::drills::SimDevice;
 use crate::mosquitto_shipped::{service_line, start_broker, Broker};
+use crate::server::{free_port, Server};
 
 const DEVICES: usize = 5;
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(10);
@@ -166,7 +165,8 @@ impl Site {
         let data = self.dir.path().join(name);
         std::fs::create_dir_all(&data).expect("data dir");
         let log = self.dir.path().join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_caravan"))
+        let mut command = Server::command(http, &data);
+        command
             .env("CARAVAN__STORE__URL", &self.db.url)
             .env(
                 "CARAVAN__MQTT__URL",
@@ -174,20 +174,9 @@ impl Site {
             )
             .env("CARAVAN__MQTT__USERNAME", "caravan-ingest")
             .env("CARAVAN__MQTT__PASSWORD", &self.ingest_secret)
-            .env("RUST_LOG", "info,rumqttc=warn")
-            .arg("serve")
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("caravan starts");
+            .env("RUST_LOG", "info,rumqttc=warn");
         Instance {
-            name: name.to_owned(),
-            child,
-            http,
-            log,
+            server: Server::spawn(name, command, http, Some(log)),
         }
     }
 
@@ -225,7 +214,7 @@ impl Site {
         let logs = || {
             instances
                 .iter()
-                .map(|i| format!("--- {}:\n{}", i.name, i.log_text()))
+                .map(|i| format!("--- {}:\n{}", i.server.name, i.server.log_text()))
                 .collect::<String>()
         };
         for (device, seqs) in &acked {
@@ -308,24 +297,15 @@ fn passwd_line(id: &str, hash: &str) -> String {
     .expect("a passwd line")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
+/// One of the two instances.
 struct Instance {
-    name: String,
-    child: Child,
-    http: u16,
-    log: PathBuf,
+    server: Server,
 }
 
 impl Instance {
     async fn health(&self) -> Option<Value> {
         let response = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{}/healthz", self.http))
+            .get(format!("http://127.0.0.1:{}/healthz", self.server.http))
             .timeout(Duration::from_secs(2))
             .send()
             .await
@@ -346,8 +326,8 @@ impl Instance {
         }
         panic!(
             "{} was not {role} within {within:?}; its log:\n{}",
-            self.name,
-            self.log_text()
+            self.server.name,
+            self.server.log_text()
         );
     }
 
@@ -367,54 +347,19 @@ impl Instance {
         }
         panic!(
             "{} took no intake within {within:?}:\n{}",
-            self.name,
-            self.log_text()
+            self.server.name,
+            self.server.log_text()
         );
     }
 
     async fn get(&self, path: &str, token: &str) -> reqwest::Response {
         reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{}{path}", self.http))
+            .get(format!("http://127.0.0.1:{}{path}", self.server.http))
             .bearer_auth(token)
             .timeout(Duration::from_secs(5))
             .send()
             .await
             .expect("the API answers")
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit; its status.
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "{} did not exit within {within:?}:\n{}",
-            self.name,
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -446,7 +391,7 @@ async fn a_standby_serves_reads_and_refuses_writes_naming_the_active_instance() 
     assert!(devices.to_string().contains("standby-0"), "{devices}");
 
     let refused = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/api/v1/devices", b.http))
+        .post(format!("http://127.0.0.1:{}/api/v1/devices", b.server.http))
         .bearer_auth(&site.token)
         .json(&serde_json::json!({"device_id": "standby-new", "carrier": "x"}))
         .send()
@@ -457,7 +402,7 @@ async fn a_standby_serves_reads_and_refuses_writes_naming_the_active_instance() 
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("not the active instance"), "{body}");
     assert!(
-        message.contains(&format!("http 127.0.0.1:{}", a.http)),
+        message.contains(&format!("http 127.0.0.1:{}", a.server.http)),
         "names the active one: {body}"
     );
 }
@@ -471,9 +416,9 @@ async fn failover_once(site: &Site) -> (Duration, Duration, usize) {
     let publishers = site.publishers(&acked, &stop);
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    a.signal("KILL");
+    a.server.signal("KILL");
     let killed = Instant::now();
-    a.wait_exit(Duration::from_secs(5));
+    a.server.wait_exit(Duration::from_secs(5));
     // The survivor's API answers reads all along.
     let mut took_over = None;
     while killed.elapsed() < TAKEOVER_LIMIT * 2 {
@@ -506,7 +451,7 @@ async fn failover_once(site: &Site) -> (Duration, Duration, usize) {
     assert_eq!(epoch, 2);
     assert!(holder
         .unwrap_or_default()
-        .contains(&format!("http 127.0.0.1:{}", b.http)));
+        .contains(&format!("http 127.0.0.1:{}", b.server.http)));
     drop(b);
     (took_over, resumed, total)
 }
@@ -558,17 +503,17 @@ async fn a_frozen_leader_that_wakes_after_a_takeover_never_commits_again_and_exi
     let publishers = site.publishers(&acked, &stop);
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    a.signal("STOP");
+    a.server.signal("STOP");
     let frozen = Instant::now();
     b.wait_role("active", TAKEOVER_LIMIT + Duration::from_secs(2))
         .await;
     b.wait_intake(Duration::from_secs(30)).await;
     let took_over = frozen.elapsed();
     let before = site.db.stored().len();
-    a.signal("CONT");
-    let status = a.wait_exit(Duration::from_secs(10));
+    a.server.signal("CONT");
+    let status = a.server.wait_exit(Duration::from_secs(10));
     assert!(!status.success(), "the former leader exits with an error");
-    let log = a.log_text();
+    let log = a.server.log_text();
     assert!(log.contains("Lost the lease"), "it says why:\n{log}");
 
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -592,6 +537,6 @@ async fn a_frozen_leader_that_wakes_after_a_takeover_never_commits_again_and_exi
     assert_eq!(epoch, 2, "nobody took the lease back");
     assert!(holder
         .unwrap_or_default()
-        .contains(&format!("http 127.0.0.1:{}", b.http)));
+        .contains(&format!("http 127.0.0.1:{}", b.server.http)));
     eprintln!("split brain: taken over {took_over:?} after SIGSTOP; the woken leader exited ({status}); {total} acknowledged, each stored once");
 }

@@ -11,7 +11,7 @@ use crate::store::evidence::{
     seal, BatchChain, ChainHead, PositionsSource, StoredBatch, StoredReport, REPORT_COLUMNS,
 };
 use crate::store::evidence_export::{
-    chain_leaf, ChainFrontiers, ExportData, RawBatch, RawEvent, RawReport, MAX_BUNDLE_REPORTS,
+    chain_leaf, ChainFrontiers, ExportData, RawBatch, RawEvent, MAX_BUNDLE_REPORTS,
 };
 use crate::store::StoreError;
 
@@ -107,6 +107,7 @@ pub(super) fn hashes_at(
 /// What [`crate::store::evidence::verify_from`] reads, from PostgreSQL.
 pub(super) struct Source<'a, C>(pub(super) &'a mut C);
 
+/// A row of [`REPORT_COLUMNS`].
 fn stored_report(r: &Row) -> Result<StoredReport, postgres::Error> {
     Ok(StoredReport {
         device_id: r.try_get(0)?,
@@ -274,22 +275,14 @@ pub(super) fn export(
     }
     for device in devices {
         for r in c.query(
-            "SELECT device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch FROM reports
-             WHERE device_id = $1 AND t_ms >= $2 AND t_ms <= $3 AND batch <= $4
-             ORDER BY t_ms, seq",
+            &format!(
+                "SELECT {REPORT_COLUMNS} FROM reports
+                 WHERE device_id = $1 AND t_ms >= $2 AND t_ms <= $3 AND batch <= $4
+                 ORDER BY t_ms, seq"
+            ),
             &[device, &from_ms, &to_ms, &head.batches],
         )? {
-            out.reports.push(RawReport {
-                device_id: r.try_get(0)?,
-                seq: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                t_ms: r.try_get(3)?,
-                received_ms: r.try_get(4)?,
-                lat: r.try_get(5)?,
-                lon: r.try_get(6)?,
-                body: r.try_get(7)?,
-                batch: r.try_get(8)?,
-            });
+            out.reports.push(stored_report(&r)?.try_into()?);
             if out.reports.len() > MAX_BUNDLE_REPORTS {
                 return Err(StoreError::Corrupt(serde::de::Error::custom(format!(
                     "the transit has more than {MAX_BUNDLE_REPORTS} reports; export a shorter period"

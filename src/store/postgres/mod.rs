@@ -160,29 +160,9 @@ impl StoreReader for PgReader {
         // queries.
         self.with_conn(move |c| {
             let devices = devices::list(c, &DeviceFilter::default(), None, usize::MAX >> 1)?;
-            // The save only saves time: one that cannot be read is replayed.
-            let saved = saved_tracks::read_current(c, &engine).unwrap_or_else(|error| {
-                tracing::warn!(%error, "The tracking state saved at the last stop cannot be read; replaying every device's reports.");
-                Default::default()
-            });
-            let mut recent_seqs = Vec::new();
-            let mut recent = Vec::new();
-            for (device, state) in &devices {
-                let id = &device.device_id;
-                // A device without a saved track is rebuilt from its reports, whatever its
-                // stored state says (as on SQLite: the reports are the record).
-                if saved.contains_key(id) {
-                    continue;
-                }
-                let (s, r) = reports::window(c, id, state.max_seq, seq_window, recent_reports)?;
-                recent_seqs.push((id.clone(), s));
-                recent.push((id.clone(), r));
-            }
-            Ok(Snapshot {
-                devices,
-                recent_seqs,
-                recent_reports: recent,
-                saved,
+            let saved = saved_tracks::read_current(c, &engine);
+            Snapshot::gather(devices, saved, |id, max_seq| {
+                reports::window(c, id, max_seq, seq_window, recent_reports)
             })
         })
     }

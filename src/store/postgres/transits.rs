@@ -145,54 +145,13 @@ pub(crate) fn expected_at(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use chrono::{DateTime, Duration, TimeZone, Utc};
     use postgres::{Client, NoTls};
 
     use super::*;
-    use crate::maps::Atlas;
     use crate::store::postgres::test_db::{self, TestDb};
     use crate::store::{SqliteReader, SqliteWriter, StoreReader, StoreWriter, Write};
-    use crate::transit::declare::DeclaredSeal;
-    use crate::transit::{
-        Action, Actor, Declaration, Driver, GoodsLine, OfficerAction, RiskRules, TransitBook,
-        TransitId,
-    };
-
-    fn at(minutes: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap() + Duration::minutes(minutes)
-    }
-
-    /// Kashgar → Torugart → Akzhol → Almaty.
-    fn declaration(reference: &str, device: &str) -> Declaration {
-        Declaration {
-            reference: reference.into(),
-            carrier: "kg-trans".into(),
-            vehicle_plate: "01KG123ABC".into(),
-            trailer_plates: Vec::new(),
-            driver: Driver {
-                name: "Bakyt Asanov".into(),
-                document: None,
-            },
-            devices: vec![device.into()],
-            seals: vec![DeclaredSeal {
-                id: format!("S-{reference}"),
-                device_id: None,
-            }],
-            goods: vec![GoodsLine {
-                hs_code: "845011".into(),
-                description: "washing machines".into(),
-                gross_kg: 12_400.0,
-                value: 48_000.0,
-                currency: "USD".into(),
-            }],
-            departure_office: "kashgar".into(),
-            itinerary: vec!["torugart".into(), "akzhol".into()],
-            destination_office: "almaty".into(),
-            deadline: at(10 * 24 * 60),
-        }
-    }
+    use crate::transit::fixtures::{book, kashgar_almaty, minutes_in};
+    use crate::transit::{Action, Actor, OfficerAction, TransitBook, TransitId};
 
     /// Every change written to PostgreSQL and, for comparison, to SQLite.
     struct Fixture {
@@ -212,18 +171,13 @@ mod tests {
             crate::store::postgres::migrate::migrate(&mut client).unwrap();
             let dir = tempfile::tempdir().unwrap();
             let (writer, reader) = crate::store::open(dir.path()).unwrap();
-            let book = TransitBook::new(
-                Arc::new(Atlas::embedded().unwrap()),
-                TransitRules::embedded().unwrap(),
-                RiskRules::embedded().unwrap(),
-            );
             Some(Self {
                 _db: db,
                 client,
                 _dir: dir,
                 writer,
                 reader,
-                book,
+                book: book(),
                 rules: TransitRules::embedded().unwrap(),
             })
         }
@@ -238,10 +192,10 @@ mod tests {
         }
 
         fn declare(&mut self, reference: &str, device: &str, minute: i64) -> TransitId {
-            let decl = declaration(reference, device);
+            let decl = kashgar_almaty(reference, device);
             let change = self
                 .book
-                .declare(decl, &Actor::system(), at(minute), &|_| true)
+                .declare(decl, &Actor::system(), minutes_in(minute), &|_| true)
                 .unwrap();
             self.store(&change.transit);
             change.transit.id
@@ -251,7 +205,7 @@ mod tests {
             let by = Actor("customs:KG".into());
             let change = self
                 .book
-                .act(id, Action::Lifecycle(action), &by, at(minute))
+                .act(id, Action::Lifecycle(action), &by, minutes_in(minute))
                 .unwrap();
             self.store(&change.transit);
         }
