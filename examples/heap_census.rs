@@ -18,8 +18,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use clap::Parser;
-
 /// Size classes by power of two: class `i` holds allocations of `2^(i-1)` to `2^i - 1`
 /// bytes; the last one everything from 4 KiB.
 const CLASSES: usize = 14;
@@ -94,25 +92,5 @@ fn main() -> ExitCode {
         std::thread::sleep(Duration::from_secs(2));
         eprintln!("{}", census());
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: no async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
-        let cli = caravan::cli::Cli::parse();
-        caravan::cli::init_logging(cli.log_format);
-        match caravan::cli::run(cli).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {}", caravan::cli::describe(&e));
-                ExitCode::FAILURE
-            }
-        }
-    })
+    caravan::cli::main()
 }

@@ -1,11 +1,4 @@
-// warp's filter types nest one level per route; the API's routes need more than the default.
-#![recursion_limit = "256"]
-
 use std::process::ExitCode;
-
-use clap::Parser;
-
-use caravan::cli::Cli;
 
 /// mimalloc rather than the system allocator: about a fifth less CPU per fix
 /// (ARCHITECTURE.md, "Dependencies, and why"; BENCHMARKS.md).
@@ -36,27 +29,7 @@ fn purge_at_once() {
 
 fn main() -> ExitCode {
     purge_at_once();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: no async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
-        let cli = Cli::parse();
-        caravan::cli::init_logging(cli.log_format);
-        match caravan::cli::run(cli).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {}", caravan::cli::describe(&e));
-                ExitCode::FAILURE
-            }
-        }
-    })
+    caravan::cli::main()
 }
 
 #[cfg(test)]

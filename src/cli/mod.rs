@@ -100,6 +100,33 @@ pub fn init_logging(format: LogFormat) {
     logging::init(format);
 }
 
+/// The `caravan` command: parses the command line, runs the command on a multi-threaded
+/// runtime and says why it failed, if it did. The binaries around it choose the allocator.
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: no async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let cli = Cli::parse();
+        init_logging(cli.log_format);
+        match run(cli).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}", describe(&e));
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 /// # Errors
 /// Whatever the command failed on, with context.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

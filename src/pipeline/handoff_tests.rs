@@ -15,20 +15,13 @@ use crate::maps::Atlas;
 use crate::metrics::Metrics;
 use crate::store::{Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId};
-use crate::transit::SharedItineraries;
 
 fn pipeline(committer: mpsc::Sender<Vec<Unit>>) -> Pipeline {
     let atlas = Arc::new(Atlas::embedded().expect("the shipped maps load"));
     let index = Arc::new(GeofenceIndex::new(&atlas));
     let rules = crate::rules::Rules::built_in().expect("the shipped rules");
-    let transits = TransitStep::new(
-        atlas.clone(),
-        Vec::new(),
-        SharedItineraries::default(),
-        Historian::default(),
-        rules,
-    )
-    .expect("the shipped rules load");
+    let transits = TransitStep::new(atlas.clone(), Historian::default(), rules)
+        .expect("the shipped rules load");
     Pipeline::new(
         Snapshot::default(),
         Geo::new(index, &atlas),

@@ -20,7 +20,6 @@ use crate::maps::Atlas;
 use crate::metrics::Metrics;
 use crate::store::{self, SqliteReader, SqliteWriter, StoreReader, StoreWriter, Write};
 use crate::telemetry::{DeviceId, Fix, GeoPoint, Report, ReportBody};
-use crate::transit::SharedItineraries;
 
 /// How the run before the restart left `device_state`.
 #[derive(Clone, Copy, Debug)]
@@ -81,14 +80,8 @@ fn start(dir: &Path, atlas: &Arc<Atlas>) -> (SqliteWriter, SqliteReader, Pipelin
         .snapshot(SeqWindow::WIDTH, 32, &engine)
         .expect("the snapshot reads");
     let rules = crate::rules::Rules::built_in().expect("the shipped rules");
-    let mut transits = TransitStep::new(
-        atlas.clone(),
-        Vec::new(),
-        SharedItineraries::default(),
-        Historian::default(),
-        rules,
-    )
-    .expect("the shipped rules load");
+    let mut transits = TransitStep::new(atlas.clone(), Historian::default(), rules)
+        .expect("the shipped rules load");
     let replay = |id: &DeviceId, max_seq| reader.device_window(id, max_seq, SeqWindow::WIDTH, 32);
     let never = CancellationToken::new();
     let (devices, _) = restore(snapshot, &geo, &mut transits, &never, &replay)

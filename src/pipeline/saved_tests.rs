@@ -15,7 +15,6 @@ use crate::maps::Atlas;
 use crate::metrics::Metrics;
 use crate::store::{Snapshot, Write};
 use crate::telemetry::{DeviceId, Fix, GeoPoint, Report, ReportBody};
-use crate::transit::SharedItineraries;
 
 const TRUCKS: usize = 3;
 
@@ -66,14 +65,8 @@ fn silent_fleet_of(trucks: usize) -> (Pipeline, mpsc::Receiver<Vec<Unit>>, Arc<M
         snapshot.recent_reports.push((id, vec![report]));
     }
     let rules = crate::rules::Rules::built_in().expect("the shipped rules");
-    let transits = TransitStep::new(
-        atlas.clone(),
-        Vec::new(),
-        SharedItineraries::default(),
-        Historian::default(),
-        rules,
-    )
-    .expect("the shipped rules load");
+    let transits = TransitStep::new(atlas.clone(), Historian::default(), rules)
+        .expect("the shipped rules load");
     let (committer, units) = mpsc::channel(16);
     let metrics = Arc::new(Metrics::new());
     let pipeline = Pipeline::new(

@@ -78,7 +78,7 @@ impl Startup {
             })?;
             let read_s = started.elapsed().as_secs_f64();
             let mut transits =
-                TransitStep::new(atlas, stored, itineraries.into_inner(), hist, rules)?;
+                TransitStep::new(atlas, hist, rules)?.restored(stored, itineraries.into_inner());
             if let Some(mut exchange) = exchange {
                 exchange.resume(reader.exchange_cursors()?);
                 transits = transits.with_exchange(exchange);

@@ -63,14 +63,9 @@ fn thousands_of_trucks_on_one_corridor_share_one_route_built_once() {
         devices.push((device, DeviceState::default()));
     }
     let rules = crate::rules::Rules::built_in().expect("the shipped rules");
-    let transits = TransitStep::new(
-        atlas.clone(),
-        stored,
-        SharedItineraries::default(),
-        Historian::default(),
-        rules,
-    )
-    .expect("the shipped rules load");
+    let transits = TransitStep::new(atlas.clone(), Historian::default(), rules)
+        .expect("the shipped rules load")
+        .restored(stored, SharedItineraries::default());
     let snapshot = Snapshot {
         devices,
         recent_seqs: Vec::new(),

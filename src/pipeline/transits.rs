@@ -65,20 +65,22 @@ impl TransitStep {
     /// The shipped rules files are broken.
     pub fn new(
         atlas: Arc<Atlas>,
-        stored: Vec<Transit>,
-        itineraries: SharedItineraries,
         historian: Historian,
         rules: crate::rules::Rules,
     ) -> Result<Self, RulesError> {
-        let mut book =
-            TransitBook::new(atlas, rules.transit, rules.risk).with_itineraries(itineraries);
-        book.restore(stored);
         Ok(Self {
-            book,
+            book: TransitBook::new(atlas, rules.transit, rules.risk),
             routes: RouteCache::default(),
             historian,
             exchange: None,
         })
+    }
+
+    /// Resumes from the stored transits, with the itineraries shared as they were read.
+    pub fn restored(mut self, stored: Vec<Transit>, itineraries: SharedItineraries) -> Self {
+        self.book.adopt_itineraries(itineraries);
+        self.book.restore(stored);
+        self
     }
 
     /// Keeps peer instances informed of the transits that concern them, and applies what

@@ -83,10 +83,10 @@ impl TransitBook {
         }
     }
 
-    /// Starts from the itineraries shared while the stored transits were read.
-    pub fn with_itineraries(mut self, itineraries: SharedItineraries) -> Self {
+    /// Takes up the itineraries shared while the stored transits were read, before they are
+    /// restored: those transits already hold their copies.
+    pub fn adopt_itineraries(&mut self, itineraries: SharedItineraries) {
         self.itineraries = itineraries;
-        self
     }
 
     /// Resumes from the store: every transit declared so far (closed ones count for the

@@ -32,19 +32,10 @@ pub(crate) fn bishkek_almaty() -> Transit {
         carrier: "kg-trans".into(),
         vehicle_plate: "01KG123ABC".into(),
         trailer_plates: vec![],
-        driver: Driver {
-            name: "Bakyt Asanov".into(),
-            document: None,
-        },
+        driver: driver(),
         devices: vec!["truck-1".into()],
         seals: vec![],
-        goods: vec![GoodsLine {
-            hs_code: "845011".into(),
-            description: "washing machines".into(),
-            gross_kg: 12_400.0,
-            value: 48_000.0,
-            currency: "USD".into(),
-        }],
+        goods: washing_machines(),
         departure_office: "bishkek".into(),
         itinerary: vec!["akzhol".into()],
         destination_office: "almaty".into(),
@@ -54,6 +45,25 @@ pub(crate) fn bishkek_almaty() -> Transit {
         .declare(decl, &Actor("kg".into()), at, &|_| true)
         .expect("a valid declaration")
         .transit
+}
+
+/// The driver of both fixtures' truck.
+fn driver() -> Driver {
+    Driver {
+        name: "Bakyt Asanov".into(),
+        document: None,
+    }
+}
+
+/// Both fixtures' load.
+fn washing_machines() -> Vec<GoodsLine> {
+    vec![GoodsLine {
+        hs_code: "845011".into(),
+        description: "washing machines".into(),
+        gross_kg: 12_400.0,
+        value: 48_000.0,
+        currency: "USD".into(),
+    }]
 }
 
 /// `minutes` after 08:00 on the day of [`kashgar_almaty`]'s declarations.
@@ -69,22 +79,13 @@ pub(crate) fn kashgar_almaty(reference: &str, device: &str) -> Declaration {
         carrier: "kg-trans".into(),
         vehicle_plate: "01KG123ABC".into(),
         trailer_plates: Vec::new(),
-        driver: Driver {
-            name: "Bakyt Asanov".into(),
-            document: None,
-        },
+        driver: driver(),
         devices: vec![device.into()],
         seals: vec![DeclaredSeal {
             id: format!("S-{reference}"),
             device_id: None,
         }],
-        goods: vec![GoodsLine {
-            hs_code: "845011".into(),
-            description: "washing machines".into(),
-            gross_kg: 12_400.0,
-            value: 48_000.0,
-            currency: "USD".into(),
-        }],
+        goods: washing_machines(),
         departure_office: "kashgar".into(),
         itinerary: vec!["torugart".into(), "akzhol".into()],
         destination_office: "almaty".into(),
