@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use chrono::{DateTime, Utc};
 
 use crate::api::{stored_reports, Api};
-use crate::fleet::TransitFleet;
+use crate::fleet::{TransitFleet, PERIOD_S};
 use crate::server::{self, Server};
 use crate::throughput::cpu_seconds;
 use crate::traffic;
@@ -101,12 +102,36 @@ async fn wait_ready(server: &Server, launched: Instant, limit: Duration) -> anyh
     }
 }
 
+/// Which of the fleet's fixes a round publishes: each device's fixes after its first
+/// `seq_base`, the last of them at device time `end`.
+#[derive(Clone, Copy)]
+struct Leg {
+    seq_base: u64,
+    end: DateTime<Utc>,
+}
+
+impl Leg {
+    /// Round `round` (from 0) of `per_round` fixes a device, after the `seeded` fixes whose
+    /// last was at `seeded_end`. Device times run on `PERIOD_S` apart from round to round:
+    /// when each round's fixes ended at the time it ran, a round spanning more time than
+    /// had passed since the round before sent fixes older than the newest already
+    /// evaluated, farther along the route, and measured Caravan's late-fix checks (GNSS
+    /// anomalies, each an event and a rewritten transit) rather than a fleet driving on.
+    fn of(round: usize, per_round: usize, seeded: usize, seeded_end: DateTime<Utc>) -> Self {
+        let after = (round + 1) * per_round;
+        Self {
+            seq_base: (seeded + round * per_round) as u64,
+            end: seeded_end + chrono::Duration::seconds(PERIOD_S * after as i64),
+        }
+    }
+}
+
 /// Starts Caravan on `dir` (a fresh store when `None`), waits until it is ready, lets its
 /// first silence check commit, optionally runs `work`, and stops it.
 async fn start_once(
     dir: Option<&Path>,
     limit: Duration,
-    work: Option<(&TransitFleet, &ScaleArgs, u64)>,
+    work: Option<(&TransitFleet, &ScaleArgs, Leg)>,
 ) -> anyhow::Result<(Start, Option<Flow>)> {
     let launched = Instant::now();
     let mut server = server::start_caravan_in(dir, None)?;
@@ -137,7 +162,7 @@ async fn start_once(
     }
     start.signal_lost = raised;
     let flow = match work {
-        Some((fleet, args, seq_base)) => Some(through(&server, &api, fleet, args, seq_base).await?),
+        Some((fleet, args, leg)) => Some(through(&server, &api, fleet, args, leg).await?),
         None => None,
     };
     start.stop_s = server
@@ -154,11 +179,11 @@ async fn through(
     api: &Api,
     fleet: &TransitFleet,
     args: &ScaleArgs,
-    seq_base: u64,
+    leg: Leg,
 ) -> anyhow::Result<Flow> {
     let rows_before = stored_reports(server)?;
     let committed_before = api.committed_fixes().await;
-    let messages = fleet.fixes(args.messages, seq_base, chrono::Utc::now());
+    let messages = fleet.fixes(args.messages, leg.seq_base, leg.end);
     let target = committed_before + args.messages as u64;
     let pid = server.process.pid();
     let cpu_before = cpu_seconds(pid);
@@ -196,14 +221,10 @@ async fn through(
 
 /// Mosquitto alone, with a counting subscriber, for the same messages: the broker every
 /// figure is set against (Caravan's own endpoint is not a broker and has no "alone").
-async fn broker_alone(
-    fleet: &TransitFleet,
-    args: &ScaleArgs,
-    seq_base: u64,
-) -> anyhow::Result<Flow> {
+async fn broker_alone(fleet: &TransitFleet, args: &ScaleArgs, leg: Leg) -> anyhow::Result<Flow> {
     let (broker, port) = server::start_mosquitto(100)?;
     let count = traffic::counting_subscriber("127.0.0.1", port).await?;
-    let messages = fleet.fixes(args.messages, seq_base, chrono::Utc::now());
+    let messages = fleet.fixes(args.messages, leg.seq_base, leg.end);
     let target = args.messages as u64;
     let cpu_before = cpu_seconds(broker.pid());
     let started = Instant::now();
@@ -248,7 +269,8 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         std::fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
         let fleet = TransitFleet::new("scale", n)?;
         let (dir, fixes) = (dir.clone(), args.fixes);
-        tokio::task::spawn_blocking(move || crate::seed::seed(&dir, &fleet, fixes))
+        let end = Utc::now() - chrono::Duration::hours(1);
+        tokio::task::spawn_blocking(move || crate::seed::seed(&dir, &fleet, fixes, end))
             .await
             .context("seeding")??;
         return Ok(());
@@ -263,9 +285,17 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         let dir = server::temp_dir("scale")?;
         let seeding = Instant::now();
         let (seed_fleet, seed_dir, fixes) = (fleet.clone(), dir.path().to_owned(), args.fixes);
-        tokio::task::spawn_blocking(move || crate::seed::seed(&seed_dir, &seed_fleet, fixes))
-            .await
-            .context("seeding")??;
+        // An hour of silence before the first start, and room for every round's fixes
+        // before the time they are sent (Caravan refuses fixes from the future).
+        let per_round = args.messages.div_ceil(n);
+        let seeded_end = Utc::now()
+            - chrono::Duration::hours(1)
+            - chrono::Duration::seconds(PERIOD_S * (args.rounds * per_round) as i64);
+        tokio::task::spawn_blocking(move || {
+            crate::seed::seed(&seed_dir, &seed_fleet, fixes, seeded_end)
+        })
+        .await
+        .context("seeding")??;
         eprintln!(
             "{n} devices on transits over {} office-to-office corridors, {} fixes each, written in {:.1} s",
             fleet.corridors(),
@@ -286,12 +316,12 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         );
         let mut rows = Vec::new();
         for round in 0..args.rounds {
-            let seq_base = (args.fixes + round * args.messages.div_ceil(n)) as u64;
+            let leg = Leg::of(round, per_round, args.fixes, seeded_end);
             let (empty, _) = start_once(None, limit, None).await?;
             let (start, flow) =
-                start_once(Some(dir.path()), limit, Some((&fleet, &args, seq_base))).await?;
+                start_once(Some(dir.path()), limit, Some((&fleet, &args, leg))).await?;
             let flow = flow.unwrap_or_default();
-            let broker = broker_alone(&fleet, &args, seq_base).await?;
+            let broker = broker_alone(&fleet, &args, leg).await?;
             let per_device_kib = (start.rss_mib - empty.rss_mib) * 1024.0 / n as f64;
             let driven_kib = (flow.rss_after_mib - empty.rss_mib) * 1024.0 / n as f64;
             println!(

@@ -18,26 +18,30 @@ use caravan::simulate::CARRIER;
 use caravan::store::{StoreWriter, Write};
 use caravan::telemetry::{decode, DeviceId, Limits};
 use caravan::transit::{Actor, RiskRules, TransitBook, TransitRules};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::fleet::{TransitFleet, PERIOD_S};
 
 /// Devices per transaction.
 const CHUNK: usize = 2_000;
 
-/// Writes `fleet`'s devices, transits and `fixes` fixes per device (the last of them an
-/// hour ago, `PERIOD_S` apart) into a new store in `dir`.
-///
-/// # Errors
-/// The store cannot be written, or a declaration is refused.
 /// The gateway account the seeded devices are bound to.
 pub const GATEWAY: &str = "load-gateway";
 
-pub fn seed(dir: &Path, fleet: &TransitFleet, fixes: usize) -> anyhow::Result<()> {
+/// Writes `fleet`'s devices, transits and `fixes` fixes per device (the last of them at
+/// `end`, `PERIOD_S` apart) into a new store in `dir`.
+///
+/// # Errors
+/// The store cannot be written, or a declaration is refused.
+pub fn seed(
+    dir: &Path,
+    fleet: &TransitFleet,
+    fixes: usize,
+    end: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let (mut writer, _reader) = caravan::store::open(dir).context("opening the store")?;
     let atlas = Arc::new(Atlas::embedded()?);
     let now = Utc::now();
-    let end = now - Duration::hours(1);
     let officer = Actor("load-seed".into());
     let limits = Limits::default();
     let n = fleet.ids.len();
