@@ -98,16 +98,15 @@ impl WriterState {
         let mut leaves = Vec::new();
         let batch = self.batches.next;
         // Reports and device states are sent a statement per run of them, not one per
-        // write; a run ends before any other write, which keeps the writes' order (a
-        // device's registration comes before its reports).
+        // write. A run ends only before a device's registration, which its reports and
+        // state refer to; no other write reads or refers to either table, so letting a run
+        // span them stores the same rows in the same order, in a few statements a commit
+        // instead of a pair per event.
         let mut pending = reports::Pending::default();
         let mut states: Vec<(String, String)> = Vec::new();
         let mut json = Vec::with_capacity(1024);
         for write in writes {
-            if !matches!(
-                write,
-                Write::Report(_) | Write::DeviceState(..) | Write::DeviceProgress(..)
-            ) {
+            if matches!(write, Write::Device(_)) {
                 committed.duplicates += pending.flush(&mut tx, statements, batch)?;
                 devices::upsert_states(&mut tx, statements, &mut states)?;
             }
