@@ -2,6 +2,7 @@
 
 use postgres::{GenericClient, Row};
 
+use super::statements::Statements;
 use crate::device::{Device, DeviceState};
 use crate::store::sqlite::{to_device, DeviceRow};
 use crate::store::{DeviceFilter, StoreError};
@@ -19,9 +20,17 @@ fn device_row(row: &Row) -> Result<DeviceRow, postgres::Error> {
     ))
 }
 
-pub(super) fn insert(tx: &mut impl GenericClient, d: &Device) -> Result<(), StoreError> {
-    tx.execute(
+pub(super) fn insert(
+    tx: &mut impl GenericClient,
+    statements: &mut Statements,
+    d: &Device,
+) -> Result<(), StoreError> {
+    let insert = statements.get(
+        tx,
         "INSERT INTO devices (device_id, carrier, plate, registered_at) VALUES ($1, $2, $3, $4)",
+    )?;
+    tx.execute(
+        &insert,
         &[
             &d.device_id.as_str(),
             &d.carrier,
@@ -36,6 +45,7 @@ pub(super) fn insert(tx: &mut impl GenericClient, d: &Device) -> Result<(), Stor
 /// (one statement may not update a row twice).
 pub(super) fn upsert_states(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     states: &mut Vec<(String, String)>,
 ) -> Result<(), StoreError> {
     if states.is_empty() {
@@ -51,12 +61,13 @@ pub(super) fn upsert_states(
         .filter(|(i, (id, _))| last.get(id.as_str()) == Some(i))
         .map(|(_, (id, state))| (id.as_str(), state.as_str()))
         .unzip();
-    tx.execute(
+    let upsert = statements.get(
+        tx,
         "INSERT INTO device_state (device_id, state)
          SELECT * FROM unnest($1::text[], $2::text[])
          ON CONFLICT (device_id) DO UPDATE SET state = excluded.state",
-        &[&ids, &bodies],
     )?;
+    tx.execute(&upsert, &[&ids, &bodies])?;
     states.clear();
     Ok(())
 }

@@ -6,6 +6,8 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::GenericClient;
 
+use super::statements::Statements;
+
 use crate::store::event_log::{
     body_text, hash, time, ChainReport, ChainWalk, EventQuery, LoggedEvent, Row, StoredEvent,
     GENESIS,
@@ -28,17 +30,22 @@ pub(crate) fn head(c: &mut impl GenericClient) -> Result<String, StoreError> {
 /// as `SqliteWriter` does.
 pub(crate) fn append(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     event: &LoggedEvent,
     chain: &mut String,
 ) -> Result<i64, StoreError> {
     let body = body_text(event)?;
     let row = Row::of(event, &body);
     let new = hash(chain, &row);
-    let inserted = tx.query_one(
+    let insert = statements.get(
+        tx,
         "INSERT INTO event_log (kind, device_id, transit_id, occurred_ms, detected_ms, late,
                                 actor, body, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          RETURNING id",
+    )?;
+    let inserted = tx.query_one(
+        &insert,
         &[
             &row.kind,
             &row.device_id,
@@ -153,11 +160,12 @@ mod tests {
         let db = test_db::fresh(test)?;
         let mut client = Client::connect(&db.url, NoTls).unwrap();
         crate::store::postgres::migrate::migrate(&mut client).unwrap();
+        let mut statements = Statements::default();
         for range in [1..=n / 2, n / 2 + 1..=n] {
             let mut chain = head(&mut client).unwrap();
             let mut tx = client.transaction().unwrap();
             for i in range {
-                append(&mut tx, &event(i), &mut chain).unwrap();
+                append(&mut tx, &mut statements, &event(i), &mut chain).unwrap();
             }
             tx.commit().unwrap();
         }

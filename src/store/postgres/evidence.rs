@@ -5,6 +5,7 @@
 
 use postgres::{GenericClient, Row};
 
+use super::statements::Statements;
 use crate::evidence::merkle::Digest;
 use crate::store::event_log::GENESIS;
 use crate::store::evidence::{
@@ -38,16 +39,21 @@ pub(super) fn chain(c: &mut impl GenericClient) -> Result<BatchChain, StoreError
 /// Records a committed batch of report leaves; returns the batch's hash.
 pub(super) fn bind(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     chain: &BatchChain,
     leaves: &mut [Digest],
     events: (i64, &str),
     committed_ms: i64,
 ) -> Result<String, StoreError> {
     let sealed = seal(chain, leaves, events, committed_ms);
-    tx.execute(
+    let insert = statements.get(
+        tx,
         "INSERT INTO report_batches (batch, reports, root, events_id, events_head,
                                      committed_ms, leaves, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )?;
+    tx.execute(
+        &insert,
         &[
             &sealed.batch,
             &sealed.reports,

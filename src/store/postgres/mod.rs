@@ -21,6 +21,7 @@ pub mod lease;
 mod migrate;
 mod reports;
 mod saved_tracks;
+mod statements;
 #[cfg(test)]
 pub(crate) mod test_db;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use postgres::GenericClient;
 
+use super::statements::Statements;
 use crate::evidence::merkle::Digest;
 use crate::store::evidence::report_leaf;
 use crate::store::reports::{fix_of, report_of, row, seqs_in_window, window_reads};
@@ -64,18 +65,23 @@ impl Pending {
     pub(super) fn flush(
         &mut self,
         tx: &mut impl GenericClient,
+        statements: &mut Statements,
         batch: i64,
     ) -> Result<usize, StoreError> {
         if self.is_empty() {
             return Ok(0);
         }
-        let inserted = tx.query(
+        let insert = statements.get(
+            tx,
             "INSERT INTO reports (device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch)
              SELECT d, s, k, t, r, la, lo, b, $9
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[],
                          $6::float8[], $7::float8[], $8::text[]) AS u(d, s, k, t, r, la, lo, b)
              ON CONFLICT (device_id, t_ms, seq) DO NOTHING
              RETURNING device_id, t_ms, seq",
+        )?;
+        let inserted = tx.query(
+            &insert,
             &[
                 &self.device_id,
                 &self.seq,
@@ -101,7 +107,7 @@ impl Pending {
                 Some(n) if *n > 0 => *n -= 1,
                 _ => {
                     duplicates += 1;
-                    self.redelivered(tx, i, batch)?;
+                    self.redelivered(tx, statements, i, batch)?;
                 }
             }
         }
@@ -112,16 +118,21 @@ impl Pending {
     fn redelivered(
         &self,
         tx: &mut impl GenericClient,
+        statements: &mut Statements,
         i: usize,
         batch: i64,
     ) -> Result<(), StoreError> {
-        tx.execute(
+        let insert = statements.get(
+            tx,
             "INSERT INTO reports_redelivered
                  (device_id, seq, kind, t_ms, received_ms, lat, lon, body, batch)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
              WHERE NOT EXISTS (SELECT 1 FROM reports p
                  WHERE p.device_id = $1 AND p.t_ms = $4
                    AND p.seq IS NOT DISTINCT FROM $2 AND p.batch IS NOT DISTINCT FROM $9)",
+        )?;
+        tx.execute(
+            &insert,
             &[
                 &self.device_id[i],
                 &self.seq[i],
@@ -140,13 +151,18 @@ impl Pending {
 
 /// Marks where this commit's reports end, as SQLite marks where a fold ends: the verifier
 /// reads each batch's reports as one range of ids.
-pub(super) fn mark_fold(tx: &mut impl GenericClient, batch: i64) -> Result<(), StoreError> {
-    tx.execute(
+pub(super) fn mark_fold(
+    tx: &mut impl GenericClient,
+    statements: &mut Statements,
+    batch: i64,
+) -> Result<(), StoreError> {
+    let mark = statements.get(
+        tx,
         "INSERT INTO report_folds (last_row, last_batch)
          SELECT coalesce(max(id), 0), $1 FROM reports
          ON CONFLICT (last_row) DO UPDATE SET last_batch = excluded.last_batch",
-        &[&batch],
     )?;
+    tx.execute(&mark, &[&batch])?;
     Ok(())
 }
 

@@ -432,3 +432,36 @@ fn readers_beyond_the_pool_wait_for_a_connection() {
     });
     assert!(reader.open_connections() <= super::MAX_READERS);
 }
+
+#[test]
+fn a_writer_whose_connection_was_lost_prepares_its_statements_again() {
+    let Some(db) = test_db::fresh("a_writer_whose_connection_was_lost") else {
+        return;
+    };
+    let (mut writer, reader) = open(&db.url).expect("open");
+    let history = history();
+    for writes in history.iter().take(2) {
+        writer.commit(writes).expect("commit");
+    }
+    let url = db.url.clone();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        client
+            .batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .expect("terminate the writer's session");
+    })
+    .join()
+    .expect("the client's thread");
+    // The commit that finds the connection gone fails; the next one opens a new connection,
+    // where the statements the old one had prepared do not exist.
+    let retried = (0..2).find_map(|_| writer.commit(&history[2]).ok());
+    assert!(retried.is_some(), "no commit after the connection was lost");
+    for writes in history.iter().skip(3) {
+        writer.commit(writes).expect("commit on the new connection");
+    }
+    let report = reader.verify_positions(&mut |_, _| {}).expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

@@ -5,6 +5,8 @@
 
 use postgres::GenericClient;
 
+use super::statements::Statements;
+
 use crate::store::transits::{parse, Columns};
 use crate::store::StoreError;
 use crate::transit::eta::expectations;
@@ -16,17 +18,22 @@ use crate::transit::{Transit, TransitRules};
 /// Database errors, or a transit that does not serialise.
 pub(crate) fn upsert(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     t: &Transit,
     rules: &TransitRules,
 ) -> Result<(), StoreError> {
     let c = Columns::of(t)?;
-    tx.execute(
+    let upsert = statements.get(
+        tx,
         "INSERT INTO transits (id, reference, issuing_country, carrier, stage, status, open,
              next_checkpoint, deadline_ms, declared_ms, updated_ms, body)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (id) DO UPDATE SET stage = excluded.stage, status = excluded.status,
              open = excluded.open, next_checkpoint = excluded.next_checkpoint,
              updated_ms = excluded.updated_ms, body = excluded.body",
+    )?;
+    tx.execute(
+        &upsert,
         &[
             &t.id.as_str(),
             &t.reference,
@@ -42,26 +49,26 @@ pub(crate) fn upsert(
             &c.body,
         ],
     )?;
-    expect(tx, t, rules)
+    expect(tx, statements, t, rules)
 }
 
 /// Rewrites the posts where `t` is expected next (none once it has arrived or closed).
 fn expect(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     t: &Transit,
     rules: &TransitRules,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "DELETE FROM transit_expected WHERE transit_id = $1",
-        &[&t.id.as_str()],
-    )?;
+    let delete = statements.get(tx, "DELETE FROM transit_expected WHERE transit_id = $1")?;
+    tx.execute(&delete, &[&t.id.as_str()])?;
     let posts = expectations(t, rules);
     if posts.is_empty() {
         return Ok(());
     }
     let declared_ms = t.declared_at.timestamp_millis();
     // Every column is in the key: a post listed twice is one row, as SQLite's REPLACE makes it.
-    let insert = tx.prepare(
+    let insert = statements.get(
+        tx,
         "INSERT INTO transit_expected (post_id, eta_after_s, declared_ms, transit_id)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )?;
@@ -184,7 +191,7 @@ mod tests {
 
         fn store(&mut self, t: &Transit) {
             let mut tx = self.client.transaction().unwrap();
-            upsert(&mut tx, t, &self.rules).unwrap();
+            upsert(&mut tx, &mut Statements::default(), t, &self.rules).unwrap();
             tx.commit().unwrap();
             self.writer
                 .commit(&[Write::Transit(Box::new(t.clone()))])

@@ -4,6 +4,7 @@ use chrono::Utc;
 use postgres::{Client, NoTls};
 use tracing::warn;
 
+use super::statements::Statements;
 use super::{
     accounts, dead_letters, devices, event_log, evidence, exchange, reports, saved_tracks, tokens,
     transits,
@@ -18,6 +19,8 @@ use crate::transit::TransitRules;
 pub(super) struct WriterState {
     pub(super) url: String,
     pub(super) client: Client,
+    /// The commit's statements, prepared on `client`; emptied with each new connection.
+    statements: Statements,
     /// Hash of the newest event-log row; advanced only when a commit succeeds.
     pub(super) chain: String,
     /// Where the next batch of reports joins the evidence; advanced only on a commit.
@@ -47,6 +50,7 @@ impl WriterState {
         Ok(Self {
             url,
             client,
+            statements: Statements::default(),
             chain,
             batches,
             rules: TransitRules::embedded()?,
@@ -75,6 +79,7 @@ impl WriterState {
             self.chain = event_log::head(&mut client)?;
             self.batches = evidence::chain(&mut client)?;
             self.client = client;
+            self.statements = Statements::default();
         }
         Ok(())
     }
@@ -82,6 +87,7 @@ impl WriterState {
     /// Applies all writes in one transaction: all or nothing.
     pub(super) fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
         self.reconnect_if_closed()?;
+        let statements = &mut self.statements;
         let mut tx = self.client.transaction()?;
         if let Some(epoch) = self.fence {
             super::lease::hold(&mut tx, epoch)?;
@@ -92,21 +98,20 @@ impl WriterState {
         let mut leaves = Vec::new();
         let batch = self.batches.next;
         // Reports and device states are sent a statement per run of them, not one per
-        // write; a run ends before any other write, which keeps the writes' order (a
-        // device's registration comes before its reports).
+        // write. A run ends only before a device's registration, which its reports and
+        // state refer to; no other write reads or refers to either table, so letting a run
+        // span them stores the same rows in the same order, in a few statements a commit
+        // instead of a pair per event.
         let mut pending = reports::Pending::default();
         let mut states: Vec<(String, String)> = Vec::new();
         let mut json = Vec::with_capacity(1024);
         for write in writes {
-            if !matches!(
-                write,
-                Write::Report(_) | Write::DeviceState(..) | Write::DeviceProgress(..)
-            ) {
-                committed.duplicates += pending.flush(&mut tx, batch)?;
-                devices::upsert_states(&mut tx, &mut states)?;
+            if matches!(write, Write::Device(_)) {
+                committed.duplicates += pending.flush(&mut tx, statements, batch)?;
+                devices::upsert_states(&mut tx, statements, &mut states)?;
             }
             match write {
-                Write::Device(d) => devices::insert(&mut tx, d)?,
+                Write::Device(d) => devices::insert(&mut tx, statements, d)?,
                 Write::Report(report) => {
                     leaves.push(pending.push(report, &mut json)?);
                     committed.reports += 1;
@@ -125,10 +130,10 @@ impl WriterState {
                 }
                 Write::Event(e) => committed
                     .event_ids
-                    .push(event_log::append(&mut tx, e, &mut chain)?),
+                    .push(event_log::append(&mut tx, statements, e, &mut chain)?),
                 Write::Token(t) => tokens::insert(&mut tx, t)?,
                 Write::RevokeToken { id, at } => tokens::revoke(&mut tx, *id, *at)?,
-                Write::Transit(t) => transits::upsert(&mut tx, t, &self.rules)?,
+                Write::Transit(t) => transits::upsert(&mut tx, statements, t, &self.rules)?,
                 Write::Account(a) => accounts::upsert(&mut tx, a)?,
                 Write::RevokeAccount { username, at } => {
                     accounts::revoke(&mut tx, username, *at)?;
@@ -146,8 +151,8 @@ impl WriterState {
                 }
             }
         }
-        committed.duplicates += pending.flush(&mut tx, batch)?;
-        devices::upsert_states(&mut tx, &mut states)?;
+        committed.duplicates += pending.flush(&mut tx, statements, batch)?;
+        devices::upsert_states(&mut tx, statements, &mut states)?;
         let events_id = committed
             .event_ids
             .last()
@@ -159,12 +164,13 @@ impl WriterState {
             let now = Utc::now().timestamp_millis();
             let hash = evidence::bind(
                 &mut tx,
+                statements,
                 &self.batches,
                 &mut leaves,
                 (events_id, chain.as_str()),
                 now,
             )?;
-            reports::mark_fold(&mut tx, batch)?;
+            reports::mark_fold(&mut tx, statements, batch)?;
             Some(hash)
         };
         if let Some(saved) = saved {
