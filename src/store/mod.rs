@@ -242,32 +242,39 @@ impl Snapshot {
     /// The snapshot of `devices`, the same on every store: a device with a saved track
     /// (`saved`, when it could be read) is taken up from it; every other one is rebuilt from
     /// its reports, whatever its stored state says (a state may lag the reports it was built
-    /// from), with `window` reading its duplicate-window seqs and its last reports (given its
-    /// stored `max_seq`).
+    /// from), with `windows` reading, for each device and its stored `max_seq`, its
+    /// duplicate-window seqs and its last reports, in the order given.
     fn gather<W>(
         devices: Vec<(Device, DeviceState)>,
         saved: Result<std::collections::HashMap<DeviceId, Vec<u8>>, StoreError>,
-        mut window: W,
+        windows: W,
     ) -> Result<Self, StoreError>
     where
-        W: FnMut(&DeviceId, Option<u64>) -> Result<(Vec<u64>, Vec<Report>), StoreError>,
+        W: FnOnce(&[(DeviceId, Option<u64>)]) -> Result<Vec<Window>, StoreError>,
     {
         // The save only saves time: one that cannot be read (an edited store) is replayed.
         let saved = saved.unwrap_or_else(|error| {
             tracing::warn!(%error, "The tracking state saved at the last stop cannot be read; replaying every device's reports.");
             Default::default()
         });
-        let mut recent_seqs = Vec::new();
-        let mut recent_reports = Vec::new();
-        for (device, state) in &devices {
-            let id = &device.device_id;
-            if saved.contains_key(id) {
-                continue;
-            }
-            let (seqs, reports) = window(id, state.max_seq)?;
-            recent_seqs.push((id.clone(), seqs));
-            recent_reports.push((id.clone(), reports));
+        let replayed: Vec<(DeviceId, Option<u64>)> = devices
+            .iter()
+            .filter(|(device, _)| !saved.contains_key(&device.device_id))
+            .map(|(device, state)| (device.device_id.clone(), state.max_seq))
+            .collect();
+        let read = windows(&replayed)?;
+        if read.len() != replayed.len() {
+            return Err(StoreError::Invalid(format!(
+                "{} devices' reports read for {} devices to replay",
+                read.len(),
+                replayed.len()
+            )));
         }
+        let (recent_seqs, recent_reports) = replayed
+            .into_iter()
+            .zip(read)
+            .map(|((id, _), (seqs, reports))| ((id.clone(), seqs), (id, reports)))
+            .unzip();
         Ok(Self {
             devices,
             recent_seqs,
@@ -276,6 +283,9 @@ impl Snapshot {
         })
     }
 }
+
+/// A device's duplicate-window seqs and its last reports, as a restore replays them.
+pub type Window = (Vec<u64>, Vec<Report>);
 
 /// Readers for the API. Blocking: call them from `spawn_blocking`.
 pub trait StoreReader: Send + Sync + 'static {

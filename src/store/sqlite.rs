@@ -478,11 +478,28 @@ impl StoreReader for SqliteReader {
     ) -> Result<Snapshot, StoreError> {
         let devices = self.devices(&DeviceFilter::default(), None, usize::MAX >> 1)?;
         let saved = self.with_conn(|conn| super::saved_tracks::read_current(conn, engine));
-        // One connection for every device: a checkout per query cost more than the query.
-        self.with_conn(|conn| {
-            Snapshot::gather(devices, saved, |id, max_seq| {
-                window(conn, id, max_seq, seq_window, recent_reports)
-            })
+        Snapshot::gather(devices, saved, |replayed| {
+            // One connection per half of the devices, the halves side by side: after a
+            // crash every device is replayed, and its two queries and the decoding of its
+            // reports are most of a start. Within a half, one connection for every device:
+            // a checkout per query cost more than the query.
+            let read = |half: &[(DeviceId, Option<u64>)]| {
+                self.with_conn(|conn| {
+                    half.iter()
+                        .map(|(id, max_seq)| window(conn, id, *max_seq, seq_window, recent_reports))
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+            };
+            let (first, second) = replayed.split_at(replayed.len() / 2);
+            let (first, second) = std::thread::scope(|scope| {
+                let second = scope.spawn(|| read(second));
+                (read(first), second.join())
+            });
+            let mut windows = first?;
+            windows.extend(second.map_err(|_| {
+                StoreError::Invalid("the read of half the devices' reports failed".into())
+            })??);
+            Ok(windows)
         })
     }
 

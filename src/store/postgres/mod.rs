@@ -162,8 +162,13 @@ impl StoreReader for PgReader {
         self.with_conn(move |c| {
             let devices = devices::list(c, &DeviceFilter::default(), None, usize::MAX >> 1)?;
             let saved = saved_tracks::read_current(c, &engine);
-            Snapshot::gather(devices, saved, |id, max_seq| {
-                reports::window(c, id, max_seq, seq_window, recent_reports)
+            Snapshot::gather(devices, saved, |replayed| {
+                replayed
+                    .iter()
+                    .map(|(id, max_seq)| {
+                        reports::window(c, id, *max_seq, seq_window, recent_reports)
+                    })
+                    .collect()
             })
         })
     }
