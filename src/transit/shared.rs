@@ -110,8 +110,8 @@ impl SharedItineraries {
 
 /// Itineraries shared by the threads that read the stored transits at a start, as each
 /// transit is decoded: decoded all first, a hundred thousand transits' copies of a few
-/// dozen itineraries were several hundred megabytes at once, and the allocator kept that
-/// peak long after the copies were dropped.
+/// dozen itineraries were about two hundred megabytes at once, and the allocator kept part
+/// of that peak long after the copies were dropped.
 #[derive(Default)]
 pub struct SharedOnRead(Mutex<SharedItineraries>);
 

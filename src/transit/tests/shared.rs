@@ -112,3 +112,42 @@ fn a_transit_restored_from_the_store_holds_its_lists_at_their_size() {
     assert_eq!(held.goods.capacity(), held.goods.len());
     assert_eq!(held.trailer_plates.capacity(), held.trailer_plates.len());
 }
+
+#[test]
+fn transits_shared_as_they_are_read_on_two_threads_are_held_once_by_the_book() {
+    let mut declaring = book();
+    let stored: Vec<String> = (1..=4)
+        .map(|n| declared(&mut declaring, declaration_for(n)))
+        .map(|t| serde_json::to_string(&t).expect("a transit encodes"))
+        .collect();
+    let sharing = crate::transit::SharedOnRead::default();
+    let decode = |half: &[String]| -> Vec<Transit> {
+        half.iter()
+            .map(|json| {
+                let mut t: Transit = serde_json::from_str(json).expect("a stored transit decodes");
+                sharing.take_in(&mut t);
+                t
+            })
+            .collect()
+    };
+    let (first, second) = stored.split_at(2);
+    let mut read = std::thread::scope(|scope| {
+        let second = scope.spawn(|| decode(second));
+        let mut read = decode(first);
+        read.extend(second.join().expect("the other half decodes"));
+        read
+    });
+    // Shared as soon as decoded, before the book sees them; lists at their size.
+    assert!(read.windows(2).all(|w| shares(&w[0], &w[1])));
+    assert!(read.iter().all(|t| t.seals.capacity() == t.seals.len()));
+    let line = Arc::clone(&read[0].itinerary.line);
+    let mut book = book();
+    book.adopt_itineraries(sharing.into_inner());
+    book.restore(read.drain(..));
+    assert_eq!(book.itineraries(), 1);
+    // The book kept the copy the reading threads shared: no transit holds another.
+    for n in 1..=4 {
+        let held = book.transit_of(&device(n)).expect("open");
+        assert!(Arc::ptr_eq(&held.itinerary.line, &line));
+    }
+}
