@@ -315,38 +315,37 @@ impl Instance {
 
     /// Waits until `/healthz` says `role`, and returns how long it took.
     async fn wait_role(&self, role: &str, within: Duration) -> Duration {
-        let started = Instant::now();
-        while started.elapsed() < within {
-            if let Some(health) = self.health().await {
-                if health["role"] == role {
-                    return started.elapsed();
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "{} was not {role} within {within:?}; its log:\n{}",
-            self.server.name,
-            self.server.log_text()
-        );
+        self.wait_health(role, within, |health| health["role"] == role)
+            .await
     }
 
     /// Waits until this instance consumes the broker again.
     async fn wait_intake(&self, within: Duration) -> Duration {
+        self.wait_health("taking intake", within, |health| {
+            health["role"] == "active"
+                && health["broker"] == "connected"
+                && health["tracking"] == "ok"
+        })
+        .await
+    }
+
+    /// Waits until `/healthz` answers as `ready` wants, and returns how long it took; fails
+    /// with the instance's log, naming the wait as `what`.
+    async fn wait_health(
+        &self,
+        what: &str,
+        within: Duration,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Duration {
         let started = Instant::now();
         while started.elapsed() < within {
-            if let Some(health) = self.health().await {
-                if health["role"] == "active"
-                    && health["broker"] == "connected"
-                    && health["tracking"] == "ok"
-                {
-                    return started.elapsed();
-                }
+            if self.health().await.is_some_and(|health| ready(&health)) {
+                return started.elapsed();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!(
-            "{} took no intake within {within:?}:\n{}",
+            "{} was not {what} within {within:?}; its log:\n{}",
             self.server.name,
             self.server.log_text()
         );
@@ -364,6 +363,18 @@ impl Instance {
 }
 
 /// A first instance active at once, a second one standby: returns both.
+/// Stops the publishers started by [`Site::publishers`] and waits for each to finish.
+async fn stop_publishers(stop: &AtomicBool, publishers: Vec<tokio::task::JoinHandle<bool>>) {
+    stop.store(true, Ordering::Relaxed);
+    for publisher in publishers {
+        let done = tokio::time::timeout(Duration::from_secs(60), publisher)
+            .await
+            .expect("the publishers finish")
+            .expect("publisher task");
+        assert!(done, "a publisher gave up");
+    }
+}
+
 async fn pair(site: &Site) -> (Instance, Instance) {
     let a = site.start("a");
     a.wait_role("active", Duration::from_secs(60)).await;
@@ -437,14 +448,7 @@ async fn failover_once(site: &Site) -> (Duration, Duration, usize) {
     let took_over = took_over.expect("the standby took over");
     let resumed = took_over + b.wait_intake(Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, Ordering::Relaxed);
-    for publisher in publishers {
-        let done = tokio::time::timeout(Duration::from_secs(60), publisher)
-            .await
-            .expect("the publishers finish")
-            .expect("publisher task");
-        assert!(done, "a publisher gave up");
-    }
+    stop_publishers(&stop, publishers).await;
     let total = site.all_stored_once(&acked, &[&a, &b]).await;
     assert!(total > 100, "the drill carried traffic ({total})");
     let (holder, epoch) = site.db.lease();
@@ -524,14 +528,7 @@ async fn a_frozen_leader_that_wakes_after_a_takeover_never_commits_again_and_exi
         site.db.stored().len() >= before,
         "the new leader keeps storing"
     );
-    stop.store(true, Ordering::Relaxed);
-    for publisher in publishers {
-        let done = tokio::time::timeout(Duration::from_secs(60), publisher)
-            .await
-            .expect("the publishers finish")
-            .expect("publisher task");
-        assert!(done, "a publisher gave up");
-    }
+    stop_publishers(&stop, publishers).await;
     let total = site.all_stored_once(&acked, &[&a, &b]).await;
     let (holder, epoch) = site.db.lease();
     assert_eq!(epoch, 2, "nobody took the lease back");

@@ -26,6 +26,16 @@ fn declared(book: &mut TransitBook, decl: Declaration) -> Transit {
         .transit
 }
 
+/// `n` transits on the same itinerary, declared by a book of their own and written as the
+/// store holds them.
+fn stored(n: u32) -> Vec<String> {
+    let mut declaring = book();
+    (1..=n)
+        .map(|n| declared(&mut declaring, declaration_for(n)))
+        .map(|t| serde_json::to_string(&t).expect("a transit encodes"))
+        .collect()
+}
+
 fn shares(a: &Transit, b: &Transit) -> bool {
     let (a, b) = (&a.itinerary, &b.itinerary);
     Arc::ptr_eq(&a.line, &b.line)
@@ -53,11 +63,7 @@ fn transits_declared_on_the_same_itinerary_hold_one_copy_of_it() {
 
 #[test]
 fn transits_restored_from_the_store_share_their_itinerary_and_are_written_as_before() {
-    let mut declaring = book();
-    let stored: Vec<String> = (1..=3)
-        .map(|n| declared(&mut declaring, declaration_for(n)))
-        .map(|t| serde_json::to_string(&t).expect("a transit encodes"))
-        .collect();
+    let stored = stored(3);
     assert!(
         stored[0].contains(r#""line":{"points":[["#),
         "{}",
@@ -115,11 +121,7 @@ fn a_transit_restored_from_the_store_holds_its_lists_at_their_size() {
 
 #[test]
 fn transits_shared_as_they_are_read_on_two_threads_are_held_once_by_the_book() {
-    let mut declaring = book();
-    let stored: Vec<String> = (1..=4)
-        .map(|n| declared(&mut declaring, declaration_for(n)))
-        .map(|t| serde_json::to_string(&t).expect("a transit encodes"))
-        .collect();
+    let stored = stored(4);
     let sharing = crate::transit::SharedOnRead::default();
     let decode = |half: &[String]| -> Vec<Transit> {
         half.iter()
