@@ -156,7 +156,7 @@ impl TransitStep {
         }
         for (device, fixes) in by_device {
             if let Some(t) = self.book.transit_of(device) {
-                writes.extend(ex.queue_positions(t, device, &fixes, now));
+                writes.extend(ex.queue_positions(&t, device, &fixes, now));
             }
         }
     }
@@ -277,7 +277,7 @@ impl TransitStep {
                     Some(t) if t.held_by.is_some() => {
                         Err(format!("{id} is not held by this instance"))
                     }
-                    Some(t) => routing::check_action(from, t, &action).and_then(|()| {
+                    Some(t) => routing::check_action(from, &t, &action).and_then(|()| {
                         let by = Actor(format!("{by} via {}", from.name));
                         let signed = Exchange::attestation(from, signed);
                         self.book

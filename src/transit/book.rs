@@ -14,6 +14,7 @@ use super::effects::{count_outcome, next_country, settle, suspension};
 use super::inspection::{self, Attestation, InspectionError, InspectionReport};
 use super::lifecycle::{self, Cause, Effect, LifecycleError, OfficerAction};
 use super::model::{Actor, Stage, Status, Transit, TransitId};
+use super::packed::{Held, Packer};
 use super::react::react;
 use super::record::{Fact, Recorder, TransitChange};
 use super::risk::{self, CarrierHistory, RiskRules};
@@ -57,9 +58,10 @@ struct Ctx {
 
 pub struct TransitBook {
     ctx: Ctx,
-    /// Boxed: a transit is several hundred bytes, and a map's table keeps room for more
-    /// entries than it holds (up to twice as many), which would each be that size unboxed.
-    open: HashMap<TransitId, Box<Transit>>,
+    /// Boxed: a map's table keeps room for more entries than it holds (up to twice as
+    /// many), which would each be a held transit's size unboxed.
+    open: HashMap<TransitId, Box<Held>>,
+    packer: Packer,
     by_device: HashMap<DeviceId, TransitId>,
     /// Every transit ever declared, open or not: references stay unique.
     ids: HashSet<TransitId>,
@@ -75,6 +77,7 @@ impl TransitBook {
         Self {
             ctx: Ctx { atlas, rules, risk },
             open: HashMap::new(),
+            packer: Packer::default(),
             by_device: HashMap::new(),
             ids: HashSet::new(),
             held_elsewhere: HashMap::new(),
@@ -127,7 +130,8 @@ impl TransitBook {
                 self.by_device.insert(d.clone(), t.id.clone());
             }
         }
-        self.open.insert(t.id.clone(), Box::new(t));
+        let held = self.packer.pack(t);
+        self.open.insert(held.id.clone(), Box::new(held));
     }
 
     /// Moves a received transit's truck to the newest of `fixes` its holder forwarded;
@@ -139,21 +143,21 @@ impl TransitBook {
         device_id: &DeviceId,
         fixes: &[crate::exchange::message::Position],
     ) -> Option<TransitChange> {
-        let t = self.open.get_mut(id).filter(|t| t.held_by.is_some())?;
-        if !t.devices.contains(device_id) {
+        let held = self.open.get_mut(id).filter(|h| h.received)?;
+        if !held.devices.contains(device_id) {
             return None;
         }
         for f in fixes {
-            if t.motion.last_t.is_none_or(|last| f.t > last) {
-                t.motion.last_t = Some(f.t);
-                t.motion.point = Some(crate::telemetry::GeoPoint {
+            if held.motion.last_t.is_none_or(|last| f.t > last) {
+                held.motion.last_t = Some(f.t);
+                held.motion.point = Some(crate::telemetry::GeoPoint {
                     lat: f.lat,
                     lon: f.lon,
                 });
             }
         }
         Some(TransitChange {
-            transit: t.clone(),
+            transit: Box::new(self.packer.unpack(held)?),
             records: Vec::new(),
         })
     }
@@ -190,22 +194,25 @@ impl TransitBook {
         change
     }
 
-    pub fn transit(&self, id: &TransitId) -> Option<&Transit> {
-        self.open.get(id).map(|t| &**t)
+    /// An open transit's whole record, unpacked: for changes and checks, not for every fix.
+    pub fn transit(&self, id: &TransitId) -> Option<Transit> {
+        self.open.get(id).and_then(|h| self.packer.unpack(h))
     }
 
-    pub fn transit_of(&self, device: &DeviceId) -> Option<&Transit> {
+    pub fn transit_of(&self, device: &DeviceId) -> Option<Transit> {
         self.by_device.get(device).and_then(|id| self.transit(id))
+    }
+
+    /// Bytes of a held transit's packed record.
+    #[cfg(test)]
+    pub(crate) fn packed_len(&self, id: &TransitId) -> Option<usize> {
+        self.open.get(id).map(|h| h.packed_len())
     }
 
     /// The approved route the geofence engine should follow for a device on a transit.
     pub fn route_of(&self, device: &DeviceId) -> Option<&Route> {
-        self.transit_of(device)
-            .and_then(|t| t.itinerary.route.as_ref())
-    }
-
-    pub fn open_transits(&self) -> impl Iterator<Item = &Transit> {
-        self.open.values().map(|t| &**t)
+        let held = self.open.get(self.by_device.get(device)?)?;
+        held.itinerary.route.as_ref()
     }
 
     /// Distinct itineraries the open transits follow (each held once).
@@ -255,30 +262,36 @@ impl TransitBook {
         events: &[GeofenceEvent],
         detected_at: DateTime<Utc>,
     ) -> Vec<TransitChange> {
-        let mut changed: Vec<(TransitId, Recorder, Status)> = Vec::new();
+        let mut changed: Vec<(Transit, Recorder, Status)> = Vec::new();
         for e in events {
-            let Some(id) = self.by_device.get(&e.device_id).cloned() else {
+            let Some(id) = self.by_device.get(&e.device_id) else {
                 continue;
             };
-            let Some(t) = self.open.get_mut(&id) else {
-                continue;
-            };
-            let slot = match changed.iter().position(|(i, _, _)| *i == id) {
+            let slot = match changed.iter().position(|(t, _, _)| t.id == *id) {
                 Some(i) => i,
                 None => {
-                    changed.push((id.clone(), Recorder::new(t, detected_at), t.status()));
+                    let Some(t) = self.open.get(id).and_then(|h| self.packer.unpack(h)) else {
+                        continue;
+                    };
+                    let rec = Recorder::new(&t, detected_at);
+                    let before = t.status();
+                    changed.push((t, rec, before));
                     changed.len() - 1
                 }
             };
+            let (t, rec, _) = &mut changed[slot];
             let effects = react(t, e, &self.ctx.rules);
-            let rec = &mut changed[slot].1;
             settle(t, effects, rec, Some(&e.device_id));
         }
-        changed
-            .into_iter()
-            .filter(|(_, rec, _)| !rec.records.is_empty())
-            .filter_map(|(id, rec, before)| self.finish(&id, rec, before, &Actor::system()))
-            .collect()
+        let mut out = Vec::new();
+        for (t, rec, before) in changed {
+            if rec.records.is_empty() {
+                self.keep(t);
+            } else {
+                out.push(self.finish(t, rec, before, &Actor::system()));
+            }
+        }
+        out
     }
 
     /// Folds a report into its transit: fixes move the ETA and section speeds forward (no
@@ -288,13 +301,13 @@ impl TransitBook {
         report: &Report,
         detected_at: DateTime<Utc>,
     ) -> Option<TransitChange> {
-        let id = self.by_device.get(&report.device_id)?.clone();
-        let t = self.open.get_mut(&id)?;
+        let id = self.by_device.get(&report.device_id)?;
+        let held = self.open.get_mut(id)?;
         match &report.body {
             ReportBody::Fix(fix) => {
-                let at_bcp = t.stage == Stage::AtBcp;
-                let line = &t.itinerary.line;
-                t.motion.observe(
+                let at_bcp = held.stage == Stage::AtBcp;
+                let line = &held.itinerary.line;
+                held.motion.observe(
                     &self.ctx.rules,
                     line,
                     fix.t,
@@ -314,11 +327,12 @@ impl TransitBook {
                 c.detected_at = detected_at;
                 c.device_id = Some(report.device_id.clone());
                 c.detail = serde_json::json!({ "battery_pct": s.battery_pct });
+                let mut t = self.packer.unpack(held)?;
                 let before = t.status();
-                let mut rec = Recorder::new(t, detected_at);
+                let mut rec = Recorder::new(&t, detected_at);
                 let effects = vec![Effect::Alert(c)];
-                settle(t, effects, &mut rec, Some(&report.device_id));
-                self.finish(&id, rec, before, &Actor::system())
+                settle(&mut t, effects, &mut rec, Some(&report.device_id));
+                Some(self.finish(t, rec, before, &Actor::system()))
             }
             _ => None,
         }
@@ -351,10 +365,11 @@ impl TransitBook {
         now: DateTime<Utc>,
         attestation: Option<Attestation>,
     ) -> Result<TransitChange, ActionError> {
-        let t = self
-            .open
-            .get_mut(id)
+        // Changed on a copy: an action refused half-way leaves the held record as it was.
+        let mut transit = self
+            .transit(id)
             .ok_or_else(|| ActionError::NotFound(id.clone()))?;
+        let t = &mut transit;
         let before = t.status();
         let mut rec = Recorder::new(t, now);
         let cause = Cause {
@@ -390,8 +405,7 @@ impl TransitBook {
                 rec.push("alert_updated", Fact::by(by, now), &*a);
             }
         }
-        self.finish(id, rec, before, by)
-            .ok_or_else(|| ActionError::NotFound(id.clone()))
+        Ok(self.finish(transit, rec, before, by))
     }
 
     /// Raises overdue alerts for transits past their deadline and not yet arrived.
@@ -400,18 +414,13 @@ impl TransitBook {
             .open
             .values()
             // The holder of a received transit raises its overdue alert.
-            .filter(|t| t.held_by.is_none())
-            .filter(|t| now > t.deadline && !matches!(t.stage, Stage::Arrived))
-            .filter(|t| {
-                !t.alerts
-                    .iter()
-                    .any(|a| a.key == "overdue" && a.is_unresolved())
-            })
-            .map(|t| t.id.clone())
+            .filter(|h| !h.received && !h.overdue_raised)
+            .filter(|h| now > h.deadline && !matches!(h.stage, Stage::Arrived))
+            .map(|h| h.id.clone())
             .collect();
         let mut changes = Vec::new();
         for id in due {
-            let Some(t) = self.open.get_mut(&id) else {
+            let Some(mut t) = self.transit(&id) else {
                 continue;
             };
             let before = t.status();
@@ -419,26 +428,25 @@ impl TransitBook {
             c.detected_at = now;
             c.late = false;
             c.detail = serde_json::json!({ "deadline": t.deadline, "status": before });
-            let mut rec = Recorder::new(t, now);
-            settle(t, vec![Effect::Alert(c)], &mut rec, None);
-            changes.extend(self.finish(&id, rec, before, &Actor::system()));
+            let mut rec = Recorder::new(&t, now);
+            settle(&mut t, vec![Effect::Alert(c)], &mut rec, None);
+            changes.push(self.finish(t, rec, before, &Actor::system()));
         }
         changes
     }
 
-    /// Records suspension and resumption, rescoring, and takes a finished transit out of
-    /// the book; returns the transit as it now stands.
+    /// Records suspension and resumption, rescoring, and holds the transit as it now
+    /// stands, or takes it out of the book once finished; returns it.
     fn finish(
         &mut self,
-        id: &TransitId,
+        mut t: Transit,
         mut rec: Recorder,
         before: Status,
         by: &Actor,
-    ) -> Option<TransitChange> {
-        let t = self.open.get_mut(id)?;
-        suspension(t, before, by, rec.detected_at, &mut rec);
+    ) -> TransitChange {
+        suspension(&mut t, before, by, rec.detected_at, &mut rec);
         let history = self.carriers.get(&t.carrier).cloned().unwrap_or_default();
-        let risk = risk::assess(&self.ctx.risk, t, &history, rec.detected_at);
+        let risk = risk::assess(&self.ctx.risk, &t, &history, rec.detected_at);
         if (risk.score, risk.lane) != (t.risk.score, t.risk.lane) {
             rec.push(
                 "risk_assessed",
@@ -447,18 +455,26 @@ impl TransitBook {
             );
         }
         t.risk = risk;
-        let snapshot = t.clone();
-        if !t.is_open() {
-            if t.held_by.is_none() {
-                for d in &t.devices {
-                    self.by_device.remove(d);
-                }
-            }
-            self.open.remove(id);
-        }
-        Some(TransitChange {
+        let snapshot = Box::new(t.clone());
+        self.keep(t);
+        TransitChange {
             transit: snapshot,
             records: rec.records,
-        })
+        }
+    }
+
+    /// Holds a changed transit again, or lets it go once closed or cancelled.
+    fn keep(&mut self, t: Transit) {
+        if t.is_open() {
+            let held = self.packer.pack(t);
+            self.open.insert(held.id.clone(), Box::new(held));
+            return;
+        }
+        if t.held_by.is_none() {
+            for d in &t.devices {
+                self.by_device.remove(d);
+            }
+        }
+        self.open.remove(&t.id);
     }
 }

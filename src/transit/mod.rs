@@ -30,6 +30,7 @@ pub mod lifecycle;
 mod line;
 mod model;
 mod motion;
+mod packed;
 pub mod performance;
 mod react;
 mod record;
