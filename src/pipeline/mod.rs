@@ -541,8 +541,9 @@ impl Pipeline {
 }
 
 /// Where a device's seqs and last reports come from when its saved state cannot be used.
-pub(crate) type Replay<'a> =
-    &'a dyn Fn(&DeviceId, Option<u64>) -> Result<(Vec<u64>, Vec<Report>), crate::store::StoreError>;
+/// Called from the threads that rebuild the devices side by side.
+pub(crate) type Replay<'a> = &'a (dyn Fn(&DeviceId, Option<u64>) -> Result<(Vec<u64>, Vec<Report>), crate::store::StoreError>
+         + Sync);
 
 /// Every registered device's state, by id.
 type Devices = HashMap<DeviceId, Box<Tracked>>;
@@ -558,56 +559,102 @@ pub(crate) struct Restored {
     pub refused: usize,
 }
 
+impl Restored {
+    fn add(&mut self, other: &Restored) {
+        self.saved += other.saved;
+        self.replayed += other.replayed;
+        self.refused += other.refused;
+    }
+}
+
+/// One device as the snapshot holds it.
+struct Stored {
+    id: DeviceId,
+    state: DeviceState,
+    saved: Option<Vec<u8>>,
+    /// Its seqs and last reports, when the snapshot read them.
+    window: Option<(Vec<u64>, Vec<Report>)>,
+}
+
+/// A device rebuilt, before its track is given its transit's route.
+enum Rebuilt {
+    Resumed(DeviceState, saved::Resumed),
+    Replayed(Tracked),
+}
+
 /// Rebuilds every device's tracking state from the snapshot: its duplicate window, its
 /// geofence track and its transit's route. A device saved at the last clean stop is taken up
 /// as it was; any other is rebuilt by replaying its last reports (and resuming a signal loss
 /// it was left in). `None` when `cancel` fired first.
 ///
+/// When most devices are replayed, they are rebuilt in two halves side by side (each device's
+/// track depends on its own reports only, and the engine is read-only); the routes, which
+/// share one cache, are given after, in one pass.
+///
 /// # Errors
 /// A device's reports could not be read: tracking without them would raise again what was
 /// raised before.
 fn restore(
-    mut snapshot: Snapshot,
+    snapshot: Snapshot,
     geo: &Geo,
     transits: &mut TransitStep,
     cancel: &CancellationToken,
     replay: Replay<'_>,
 ) -> Result<Option<(Devices, Restored)>, crate::store::StoreError> {
-    let mut seqs: HashMap<DeviceId, Vec<u64>> = snapshot.recent_seqs.into_iter().collect();
-    let mut recent: HashMap<DeviceId, Vec<Report>> = snapshot.recent_reports.into_iter().collect();
-    let mut devices = HashMap::with_capacity(snapshot.devices.len());
-    let mut restored = Restored::default();
-    for (n, (device, state)) in snapshot.devices.into_iter().enumerate() {
-        if n % 1024 == 0 && cancel.is_cancelled() {
-            return Ok(None);
-        }
-        let id = device.device_id;
-        let resumed = snapshot
-            .saved
-            .remove(&id)
-            .map(|bytes| saved::resume(id.clone(), &bytes, geo.engine().index()));
-        let tracked = match resumed {
-            Some(Ok(saved::Resumed { seqs, mut track })) => {
-                restored.saved += 1;
+    let Snapshot {
+        devices: listed,
+        recent_seqs,
+        recent_reports,
+        mut saved,
+    } = snapshot;
+    let mut seqs: HashMap<DeviceId, Vec<u64>> = recent_seqs.into_iter().collect();
+    let mut recent: HashMap<DeviceId, Vec<Report>> = recent_reports.into_iter().collect();
+    let mut first: Vec<Stored> = listed
+        .into_iter()
+        .map(|(device, state)| {
+            let id = device.device_id;
+            let window = match (seqs.remove(&id), recent.remove(&id)) {
+                (Some(s), Some(r)) => Some((s, r)),
+                _ => None,
+            };
+            Stored {
+                saved: saved.remove(&id),
+                id,
+                state,
+                window,
+            }
+        })
+        .collect();
+    // Replaying is most of a start after a crash: two halves side by side. Devices saved at
+    // a clean stop are only decoded, which takes a fraction of that, and rebuilt on two
+    // threads they were held in more memory (each thread allocates from its own pages).
+    let replays = first.iter().filter(|d| d.saved.is_none()).count();
+    let at = if replays * 2 > first.len() {
+        first.len().div_ceil(2)
+    } else {
+        first.len()
+    };
+    let second = first.split_off(at);
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| rebuild(second, geo, cancel, replay));
+        let mine = rebuild(first, geo, cancel, replay);
+        (mine, other.join())
+    });
+    let second = second.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let (Some((first, mut restored)), Some((second, counted))) = (first?, second?) else {
+        return Ok(None);
+    };
+    restored.add(&counted);
+    let mut devices = HashMap::with_capacity(first.len() + second.len());
+    for (id, rebuilt) in first.into_iter().chain(second) {
+        let tracked = match rebuilt {
+            Rebuilt::Resumed(state, saved::Resumed { seqs, mut track }) => {
                 transits.assign_route(geo.engine(), &mut track.track);
                 saved::tracked(state, seqs, track.finish())
             }
-            failed => {
-                if let Some(Err(error)) = failed {
-                    // Once: an edited store could otherwise write a line per device.
-                    if restored.refused == 0 {
-                        warn!(%error, device_id = %id, "A saved track was not taken up; replaying the device's reports (the count follows once restored).");
-                    }
-                    restored.refused += 1;
-                }
-                // Asked of the store even when the stored state holds no seq: the reports
-                // are the record, and a state can lag them.
-                let (stored_seqs, reports) = match (seqs.remove(&id), recent.remove(&id)) {
-                    (Some(s), Some(r)) => (s, r),
-                    _ => replay(&id, state.max_seq)?,
-                };
-                restored.replayed += 1;
-                replayed(geo, transits, id.clone(), state, &stored_seqs, &reports)
+            Rebuilt::Replayed(mut tracked) => {
+                transits.assign_route(geo.engine(), &mut tracked.geo);
+                tracked
             }
         };
         devices.insert(id, Box::new(tracked));
@@ -615,10 +662,60 @@ fn restore(
     Ok(Some((devices, restored)))
 }
 
-/// A device's state rebuilt from its stored seqs and last reports.
+/// One half of the devices, rebuilt, with how.
+type Half = (Vec<(DeviceId, Rebuilt)>, Restored);
+
+/// Rebuilds `devices` on this thread; `None` when `cancel` fired first.
+fn rebuild(
+    devices: Vec<Stored>,
+    geo: &Geo,
+    cancel: &CancellationToken,
+    replay: Replay<'_>,
+) -> Result<Option<Half>, crate::store::StoreError> {
+    let mut restored = Restored::default();
+    let mut out = Vec::with_capacity(devices.len());
+    for (n, device) in devices.into_iter().enumerate() {
+        if n % 1024 == 0 && cancel.is_cancelled() {
+            return Ok(None);
+        }
+        let Stored {
+            id,
+            state,
+            saved,
+            window,
+        } = device;
+        let resumed = saved.map(|bytes| saved::resume(id.clone(), &bytes, geo.engine().index()));
+        let rebuilt = match resumed {
+            Some(Ok(resumed)) => {
+                restored.saved += 1;
+                Rebuilt::Resumed(state, resumed)
+            }
+            failed => {
+                if let Some(Err(error)) = failed {
+                    // Once a half: an edited store could otherwise write a line per device.
+                    if restored.refused == 0 {
+                        warn!(%error, device_id = %id, "A saved track was not taken up; replaying the device's reports (the count follows once restored).");
+                    }
+                    restored.refused += 1;
+                }
+                // Asked of the store even when the stored state holds no seq: the reports
+                // are the record, and a state can lag them.
+                let (stored_seqs, reports) = match window {
+                    Some(window) => window,
+                    None => replay(&id, state.max_seq)?,
+                };
+                restored.replayed += 1;
+                Rebuilt::Replayed(replayed(geo, id.clone(), state, &stored_seqs, &reports))
+            }
+        };
+        out.push((id, rebuilt));
+    }
+    Ok(Some((out, restored)))
+}
+
+/// A device's state rebuilt from its stored seqs and last reports, its route not yet given.
 fn replayed(
     geo: &Geo,
-    transits: &mut TransitStep,
     id: DeviceId,
     state: DeviceState,
     stored_seqs: &[u64],
@@ -642,7 +739,6 @@ fn replayed(
     if let Some(since) = state.signal_lost_since.as_deref() {
         track.resume_signal_lost(*since);
     }
-    transits.assign_route(geo.engine(), &mut track);
     saved::tracked(state, window, track)
 }
 

@@ -62,23 +62,26 @@ impl Startup {
             let started = Instant::now();
             let engine = geo.engine().index().fingerprint().to_owned();
             // The devices and the transits are read side by side: two connections, and at
-            // the scale of a national fleet each read takes seconds.
-            let itineraries = SharedOnRead::default();
-            let ((snapshot, devices_s), (stored, transits_s)) = std::thread::scope(|scope| {
-                let transits = scope.spawn(|| {
-                    let stored = reader.all_transits(&|t| itineraries.take_in(t));
-                    (stored, started.elapsed().as_secs_f64())
+            // the scale of a national fleet each read takes seconds. The transits, read
+            // sooner, are put in their book on their own thread while the devices are read.
+            let transits_reader = reader.clone();
+            let ((snapshot, devices_s), (transits, transits_s)) = std::thread::scope(|scope| {
+                let transits = scope.spawn(move || {
+                    let itineraries = SharedOnRead::default();
+                    let stored = transits_reader.all_transits(&|t| itineraries.take_in(t))?;
+                    let book = TransitStep::new(atlas, hist, rules)?
+                        .restored(stored, itineraries.into_inner());
+                    anyhow::Ok((book, started.elapsed().as_secs_f64()))
                 });
                 let snapshot = reader.snapshot(SeqWindow::WIDTH, RECENT_REPORTS, &engine);
                 let devices_s = started.elapsed().as_secs_f64();
-                let (stored, transits_s) = transits
+                let transits = transits
                     .join()
-                    .map_err(|_| anyhow::anyhow!("reading the transits failed"))?;
-                anyhow::Ok(((snapshot?, devices_s), (stored?, transits_s)))
+                    .map_err(|_| anyhow::anyhow!("reading the transits failed"))??;
+                anyhow::Ok(((snapshot?, devices_s), transits))
             })?;
             let read_s = started.elapsed().as_secs_f64();
-            let mut transits =
-                TransitStep::new(atlas, hist, rules)?.restored(stored, itineraries.into_inner());
+            let mut transits = transits;
             if let Some(mut exchange) = exchange {
                 exchange.resume(reader.exchange_cursors()?);
                 transits = transits.with_exchange(exchange);
