@@ -29,5 +29,6 @@ pub mod settings;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+mod threads;
 pub mod tokens;
 pub mod transit;

@@ -43,6 +43,7 @@ use crate::historian::Historian;
 use crate::metrics::{Metrics, Queue};
 use crate::store::{DeadLetter, LoggedEvent, SavedTracks, Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
+use crate::threads::side_by_side;
 
 /// A QoS 1 message to acknowledge once its effects are committed.
 #[derive(Clone, Debug)]
@@ -635,12 +636,10 @@ fn restore(
         first.len()
     };
     let second = first.split_off(at);
-    let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| rebuild(second, geo, cancel, replay));
-        let mine = rebuild(first, geo, cancel, replay);
-        (mine, other.join())
-    });
-    let second = second.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let (first, second) = side_by_side(
+        || rebuild(first, geo, cancel, replay),
+        || rebuild(second, geo, cancel, replay),
+    );
     let (Some((first, mut restored)), Some((second, counted))) = (first?, second?) else {
         return Ok(None);
     };

@@ -20,6 +20,7 @@ use crate::historian::Historian;
 use crate::maps::Atlas;
 use crate::metrics::Metrics;
 use crate::store::StoreReader;
+use crate::threads::side_by_side;
 use crate::transit::SharedOnRead;
 
 /// Reports replayed per device to rebuild its geofence state (its history window).
@@ -65,23 +66,21 @@ impl Startup {
             // the scale of a national fleet each read takes seconds. The transits, read
             // sooner, are put in their book on their own thread while the devices are read.
             let transits_reader = reader.clone();
-            let ((snapshot, devices_s), (transits, transits_s)) = std::thread::scope(|scope| {
-                let transits = scope.spawn(move || {
+            let (snapshot, transits) = side_by_side(
+                || {
+                    let snapshot = reader.snapshot(SeqWindow::WIDTH, RECENT_REPORTS, &engine);
+                    snapshot.map(|s| (s, started.elapsed().as_secs_f64()))
+                },
+                move || {
                     let itineraries = SharedOnRead::default();
                     let stored = transits_reader.all_transits(&|t| itineraries.take_in(t))?;
                     let book = TransitStep::new(atlas, hist, rules)?
                         .restored(stored, itineraries.into_inner());
                     anyhow::Ok((book, started.elapsed().as_secs_f64()))
-                });
-                let snapshot = reader.snapshot(SeqWindow::WIDTH, RECENT_REPORTS, &engine);
-                let devices_s = started.elapsed().as_secs_f64();
-                let transits = transits
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("reading the transits failed"))??;
-                anyhow::Ok(((snapshot?, devices_s), transits))
-            })?;
+                },
+            );
+            let ((snapshot, devices_s), (mut transits, transits_s)) = (snapshot?, transits?);
             let read_s = started.elapsed().as_secs_f64();
-            let mut transits = transits;
             if let Some(mut exchange) = exchange {
                 exchange.resume(reader.exchange_cursors()?);
                 transits = transits.with_exchange(exchange);

@@ -22,6 +22,7 @@ use crate::auth::account::Account;
 use crate::auth::{InvalidRole, Principal, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, Report};
+use crate::threads::side_by_side;
 use crate::transit::TransitRules;
 
 /// The store's file in the data directory.
@@ -491,14 +492,9 @@ impl StoreReader for SqliteReader {
                 })
             };
             let (first, second) = replayed.split_at(replayed.len() / 2);
-            let (first, second) = std::thread::scope(|scope| {
-                let second = scope.spawn(|| read(second));
-                (read(first), second.join())
-            });
+            let (first, second) = side_by_side(|| read(first), || read(second));
             let mut windows = first?;
-            windows.extend(second.map_err(|_| {
-                StoreError::Invalid("the read of half the devices' reports failed".into())
-            })??);
+            windows.extend(second?);
             Ok(windows)
         })
     }
@@ -648,15 +644,10 @@ impl StoreReader for SqliteReader {
         take_in: &(dyn Fn(&mut crate::transit::Transit) + Sync),
     ) -> Result<Vec<crate::transit::Transit>, StoreError> {
         // Decoding is most of the work: two halves on two connections, side by side.
-        let (odd, even) = std::thread::scope(|scope| {
-            let odd = scope.spawn(|| self.with_conn(|conn| super::transits::all(conn, 1, take_in)));
-            let even = self.with_conn(|conn| super::transits::all(conn, 0, take_in));
-            (odd.join(), even)
-        });
+        let half = |parity| self.with_conn(|conn| super::transits::all(conn, parity, take_in));
+        let (even, odd) = side_by_side(|| half(0), || half(1));
         let mut transits = even?;
-        transits.extend(
-            odd.map_err(|_| StoreError::Invalid("the read of half the transits failed".into()))??,
-        );
+        transits.extend(odd?);
         Ok(transits)
     }
 

@@ -45,6 +45,7 @@ use crate::auth::account::Account;
 use crate::auth::{Principal, TokenRecord};
 use crate::device::{Device, DeviceState};
 use crate::telemetry::{DeviceId, Fix, RejectReason, Report};
+use crate::threads::side_by_side;
 use crate::transit::Transit;
 use worker::{Pool, Worker};
 use writer::WriterState;
@@ -321,15 +322,9 @@ impl StoreReader for PgReader {
                 .collect::<Result<Vec<_>, StoreError>>()
         };
         // Decoding is most of the work: two halves on two connections, side by side.
-        let (odd, even) = std::thread::scope(|scope| {
-            let odd = scope.spawn(|| half(1));
-            let even = half(0);
-            (odd.join(), even)
-        });
+        let (even, odd) = side_by_side(|| half(0), || half(1));
         let mut all = even?;
-        all.extend(
-            odd.map_err(|_| StoreError::Invalid("the read of half the transits failed".into()))??,
-        );
+        all.extend(odd?);
         Ok(all)
     }
 
