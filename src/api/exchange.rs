@@ -197,7 +197,7 @@ async fn of_transit(id: String, who: Principal, ctx: Context) -> Result<impl Rep
         .iter()
         .filter(|p| match &t.held_by {
             Some(holder) => *holder == p.name,
-            None => crate::exchange::routing::concerns(&p.countries, &t),
+            None => crate::exchange::routing::concerns(&p.countries, &t.itinerary),
         })
         .map(|p| p.name.clone())
         .collect();

@@ -14,7 +14,7 @@ use crate::evidence::key::{fingerprint, verify};
 use crate::maps::CountryCode;
 use crate::store::{ExchangeCursors, LoggedEvent, OutboxMessage, Write};
 use crate::telemetry::{DeviceId, Fix};
-use crate::transit::{Action, Actor, Attestation, Transit};
+use crate::transit::{Action, Actor, Attestation, Itinerary, Transit, TransitId};
 
 /// Locates a point in a country of the maps.
 pub type Locate = Arc<dyn Fn(f64, f64) -> Option<CountryCode> + Send + Sync>;
@@ -60,7 +60,7 @@ impl Exchange {
         &self.countries
     }
 
-    fn message(&mut self, peer: &Peer, t: &Transit, body: Body, now: DateTime<Utc>) -> Write {
+    fn message(&mut self, peer: &Peer, id: &TransitId, body: Body, now: DateTime<Utc>) -> Write {
         let seq = self.last_queued.entry(peer.name.clone()).or_insert(0);
         *seq += 1;
         let protocol = PROTOCOLS.first().copied().unwrap_or(1);
@@ -70,7 +70,7 @@ impl Exchange {
             to: peer.fingerprint.clone(),
             seq: *seq,
             queued_at: now,
-            transit_id: t.id.clone(),
+            transit_id: id.clone(),
             body,
         };
         // A transit and an action always serialise; an empty text would be refused by the
@@ -79,7 +79,7 @@ impl Exchange {
         Write::Outbox(Box::new(OutboxMessage {
             peer: peer.name.clone(),
             seq: message.seq,
-            transit_id: t.id.to_string(),
+            transit_id: id.to_string(),
             kind: message.body.kind().to_owned(),
             message: text,
             created_ms: now.timestamp_millis(),
@@ -87,10 +87,10 @@ impl Exchange {
     }
 
     /// The peers a transit concerns: those with a country on its route.
-    fn concerned(&self, t: &Transit) -> Vec<Arc<Peer>> {
+    fn concerned(&self, itinerary: &Itinerary) -> Vec<Arc<Peer>> {
         self.peers
             .iter()
-            .filter(|p| concerns(&p.countries, t))
+            .filter(|p| concerns(&p.countries, itinerary))
             .cloned()
             .collect()
     }
@@ -100,33 +100,36 @@ impl Exchange {
         if t.held_by.is_some() {
             return Vec::new();
         }
-        let peers = self.concerned(t);
+        let peers = self.concerned(&t.itinerary);
         peers
             .iter()
             .map(|p| {
                 let view = view_for(&p.countries, t, self.locate.as_ref());
-                self.message(p, t, Body::Transit(Box::new(view)), now)
+                self.message(p, &t.id, Body::Transit(Box::new(view)), now)
             })
             .collect()
     }
 
-    /// Fixes of a device on a transit held here, for each peer the transit concerns: those
-    /// that lie in one of the peer's countries (where its customs may see positions).
+    /// Fixes of a device on the transit `id`, held here (a received transit's holder
+    /// forwards its positions), for each peer its itinerary concerns: those that lie in one of
+    /// the peer's countries (where its customs may see positions). Only the id and the
+    /// itinerary are read, which the transit book keeps decoded for every fix.
     pub fn queue_positions(
         &mut self,
-        t: &Transit,
+        id: &TransitId,
+        itinerary: &Itinerary,
         device_id: &DeviceId,
         fixes: &[&Fix],
         now: DateTime<Utc>,
     ) -> Vec<Write> {
-        if t.held_by.is_some() || fixes.is_empty() {
+        if fixes.is_empty() {
             return Vec::new();
         }
         let located: Vec<(Option<CountryCode>, &Fix)> = fixes
             .iter()
             .map(|f| ((self.locate)(f.point.lat, f.point.lon), *f))
             .collect();
-        let peers = self.concerned(t);
+        let peers = self.concerned(itinerary);
         let mut out = Vec::new();
         for p in peers {
             let theirs: Vec<Position> = located
@@ -145,7 +148,7 @@ impl Exchange {
                     device_id: device_id.clone(),
                     fixes: theirs,
                 };
-                out.push(self.message(&p, t, body, now));
+                out.push(self.message(&p, id, body, now));
             }
         }
         out
@@ -171,7 +174,7 @@ impl Exchange {
             by: by.clone(),
             at: now,
         };
-        Some(self.message(&peer, t, body, now))
+        Some(self.message(&peer, &t.id, body, now))
     }
 
     /// The peer whose key has this fingerprint.

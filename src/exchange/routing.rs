@@ -4,7 +4,7 @@
 use super::Peer;
 use crate::auth::{may_act, may_see_alert, may_see_inspection, may_see_place, Principal, Role};
 use crate::maps::CountryCode;
-use crate::transit::{Action, Transit};
+use crate::transit::{Action, Itinerary, Transit};
 
 /// The peer's countries as customs principals: a peer sees and does what they would.
 fn as_customs(countries: &[CountryCode]) -> Vec<Principal> {
@@ -19,8 +19,11 @@ fn as_customs(countries: &[CountryCode]) -> Vec<Principal> {
 }
 
 /// Whether a transit is any of the peer's business: its route has a leg in one of them.
-pub fn concerns(countries: &[CountryCode], t: &Transit) -> bool {
-    t.countries().iter().any(|c| countries.contains(c))
+pub fn concerns(countries: &[CountryCode], itinerary: &Itinerary) -> bool {
+    itinerary
+        .countries_from(0)
+        .iter()
+        .any(|c| countries.contains(c))
 }
 
 /// The transit as the customs of `countries` may see it: the alerts and inspections
@@ -77,7 +80,7 @@ pub fn check_record(
             t.id, t.issuing_country
         ));
     }
-    if !concerns(own, t) {
+    if !concerns(own, &t.itinerary) {
         return Err(format!("{} has no leg in this instance's countries", t.id));
     }
     match holder {

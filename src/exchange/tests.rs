@@ -476,7 +476,7 @@ fn positions_go_to_the_peers_whose_territory_they_lie_in() {
     };
     let (a, b, c) = (fix(1, 43.0), fix(2, 44.0), fix(3, 44.1));
     let device = DeviceId::parse("truck-cn-1").unwrap();
-    let sent = outbox(&ex.queue_positions(&t, &device, &[&a, &b, &c], at()));
+    let sent = outbox(&ex.queue_positions(&t.id, &t.itinerary, &device, &[&a, &b, &c], at()));
     assert_eq!(sent.len(), 1, "Kyrgyzstan gets none: no fix is on its soil");
     assert_eq!(sent[0].0, "kz");
     match &sent[0].2.body {

@@ -155,8 +155,8 @@ impl TransitStep {
             }
         }
         for (device, fixes) in by_device {
-            if let Some(t) = self.book.transit_of(device) {
-                writes.extend(ex.queue_positions(&t, device, &fixes, now));
+            if let Some((id, itinerary)) = self.book.itinerary_of(device) {
+                writes.extend(ex.queue_positions(id, itinerary, device, &fixes, now));
             }
         }
     }

@@ -12,6 +12,7 @@ use super::alert::{self, AlertAction, AlertError, AlertKind, Candidate};
 use super::declare::{self, Declaration, FieldError, Known};
 use super::effects::{count_outcome, next_country, settle, suspension};
 use super::inspection::{self, Attestation, InspectionError, InspectionReport};
+use super::itinerary::Itinerary;
 use super::lifecycle::{self, Cause, Effect, LifecycleError, OfficerAction};
 use super::model::{Actor, Stage, Status, Transit, TransitId};
 use super::packed::{Held, Packer};
@@ -209,10 +210,17 @@ impl TransitBook {
         self.open.get(id).map(|h| h.packed_len())
     }
 
+    /// The id and itinerary of the transit a device is on, read from what the book keeps
+    /// decoded. Only transits held here are found: a received one is not indexed by device.
+    pub fn itinerary_of(&self, device: &DeviceId) -> Option<(&TransitId, &Itinerary)> {
+        let held = self.open.get(self.by_device.get(device)?)?;
+        Some((&held.id, &held.itinerary))
+    }
+
     /// The approved route the geofence engine should follow for a device on a transit.
     pub fn route_of(&self, device: &DeviceId) -> Option<&Route> {
-        let held = self.open.get(self.by_device.get(device)?)?;
-        held.itinerary.route.as_ref()
+        self.itinerary_of(device)
+            .and_then(|(_, itinerary)| itinerary.route.as_ref())
     }
 
     /// Distinct itineraries the open transits follow (each held once).

@@ -81,6 +81,17 @@ pub struct Itinerary {
 }
 
 impl Itinerary {
+    /// Countries of the legs from `leg` on, in route order, each once.
+    pub fn countries_from(&self, leg: usize) -> Vec<CountryCode> {
+        let mut out: Vec<CountryCode> = Vec::new();
+        for l in self.legs.iter().skip(leg) {
+            if !out.contains(&l.country) {
+                out.push(l.country);
+            }
+        }
+        out
+    }
+
     pub fn checkpoint(&self, id: &str) -> Option<(usize, &Checkpoint)> {
         self.checkpoints
             .iter()

@@ -314,13 +314,7 @@ impl Transit {
     /// Countries of the legs from `leg` on: the authorities an inspection or an escalated
     /// alert on that leg is shown to.
     pub fn countries_from(&self, leg: usize) -> Vec<CountryCode> {
-        let mut out: Vec<CountryCode> = Vec::new();
-        for l in self.itinerary.legs.iter().skip(leg) {
-            if !out.contains(&l.country) {
-                out.push(l.country);
-            }
-        }
-        out
+        self.itinerary.countries_from(leg)
     }
 
     /// Every country the transit passes: who may see it.
