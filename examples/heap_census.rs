@@ -25,6 +25,10 @@ const CLASSES: usize = 14;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static BLOCKS: AtomicIsize = AtomicIsize::new(0);
 static BY_CLASS: [AtomicIsize; CLASSES] = [const { AtomicIsize::new(0) }; CLASSES];
+/// Live blocks by size rounded up to 8 bytes, for blocks under [`EXACT_BELOW`]: the census
+/// line ends with the sizes that hold the most, so a struct shows by its own size.
+const EXACT_BELOW: usize = 1024;
+static BY_SIZE: [AtomicIsize; EXACT_BELOW / 8] = [const { AtomicIsize::new(0) }; EXACT_BELOW / 8];
 
 fn class(size: usize) -> usize {
     (usize::BITS - size.leading_zeros()).min(CLASSES as u32 - 1) as usize
@@ -34,6 +38,9 @@ fn count(size: usize, sign: isize) {
     let bytes = sign * size as isize;
     LIVE.fetch_add(bytes, Relaxed);
     BY_CLASS[class(size)].fetch_add(bytes, Relaxed);
+    if let Some(blocks) = BY_SIZE.get(size.div_ceil(8)) {
+        blocks.fetch_add(sign, Relaxed);
+    }
 }
 
 struct Counting;
@@ -79,11 +86,24 @@ fn census() -> String {
             format!("{bound}:{}K", bytes.load(Relaxed) / 1024)
         })
         .collect();
+    let mut sizes: Vec<(usize, isize)> = BY_SIZE
+        .iter()
+        .enumerate()
+        .map(|(i, blocks)| (i * 8, blocks.load(Relaxed)))
+        .filter(|(_, blocks)| *blocks > 0)
+        .collect();
+    sizes.sort_by_key(|(size, blocks)| std::cmp::Reverse(*size as isize * blocks));
+    let sizes: Vec<String> = sizes
+        .iter()
+        .take(16)
+        .map(|(size, blocks)| format!("{size}B×{blocks}"))
+        .collect();
     format!(
-        "heap: {} KiB live in {} blocks | {}",
+        "heap: {} KiB live in {} blocks | {} | most held, by size up to 8 B: {}",
         LIVE.load(Relaxed) / 1024,
         BLOCKS.load(Relaxed),
-        classes.join(" ")
+        classes.join(" "),
+        sizes.join(" ")
     )
 }
 

@@ -10,6 +10,7 @@
 //! time, in one transaction: each device's page is then rewritten once for all its new
 //! reports. Readers look at both tables, so a committed report is visible at once.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -270,16 +271,29 @@ pub fn track(
     Ok(fixes)
 }
 
-/// A device's newest `limit` reports other than connection changes, oldest first.
-pub fn recent(conn: &Connection, id: &DeviceId, limit: usize) -> Result<Vec<Report>, StoreError> {
-    let sql = format!(
+/// A device's newest reports other than connection changes ([`recent`]); built once, so the
+/// two statements a start runs for every device are looked up, not formatted, each time.
+pub(super) static RECENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "{} ORDER BY t_ms DESC LIMIT ?2",
         both(
             "body, received_ms, t_ms, seq",
             "device_id = ?1 AND kind != 'conn'"
         )
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    )
+});
+
+/// A device's newest seqs ([`recent_seqs`]).
+pub(super) static RECENT_SEQS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} ORDER BY t_ms DESC LIMIT ?2",
+        both("seq, t_ms", "device_id = ?1 AND seq IS NOT NULL")
+    )
+});
+
+/// A device's newest `limit` reports other than connection changes, oldest first.
+pub fn recent(conn: &Connection, id: &DeviceId, limit: usize) -> Result<Vec<Report>, StoreError> {
+    let mut stmt = conn.prepare_cached(&RECENT)?;
     let rows = stmt.query_map(params![id.as_str(), limit as i64], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
     })?;
@@ -294,11 +308,7 @@ pub fn recent(conn: &Connection, id: &DeviceId, limit: usize) -> Result<Vec<Repo
 
 /// The seqs of a device's newest `newest` reports, newest first.
 pub fn recent_seqs(conn: &Connection, id: &DeviceId, newest: u64) -> Result<Vec<i64>, StoreError> {
-    let sql = format!(
-        "{} ORDER BY t_ms DESC LIMIT ?2",
-        both("seq, t_ms", "device_id = ?1 AND seq IS NOT NULL")
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&RECENT_SEQS)?;
     let newest = i64::try_from(newest).unwrap_or(i64::MAX);
     let newest_first = stmt
         .query_map(params![id.as_str(), newest], |row| row.get::<_, i64>(0))?

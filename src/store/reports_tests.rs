@@ -206,3 +206,30 @@ fn a_state_waiting_for_the_fold_is_read_from_the_tails_reports_and_written_at_a_
     writer.finish().unwrap();
     assert_eq!(stored(), json(3), "written at the stop");
 }
+
+#[test]
+fn a_devices_window_is_planned_once_however_often_it_is_read() {
+    // A start after a crash reads every device's window with these two statements; planned
+    // again at every read, they cost a parse per device and per statement.
+    use rusqlite::StatementStatus;
+
+    use super::reports::{recent, recent_seqs, RECENT, RECENT_SEQS};
+
+    let (_dir, mut writer, reader) = store();
+    writer.commit(&[fix(1), fix(2), fix(3)]).unwrap();
+    writer.fold_reports().unwrap();
+    let replans = reader
+        .with_conn(|conn| {
+            for limit in [2, 3, 2, 3] {
+                assert_eq!(recent(conn, &device(), limit)?.len(), limit);
+                assert_eq!(recent_seqs(conn, &device(), limit as u64)?.len(), limit);
+            }
+            let replans = |sql: &str| {
+                conn.prepare_cached(sql)
+                    .map(|s| s.get_status(StatementStatus::RePrepare))
+            };
+            Ok((replans(&RECENT)?, replans(&RECENT_SEQS)?))
+        })
+        .unwrap();
+    assert_eq!(replans, (0, 0), "the cached statements were planned again");
+}

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use tracing::warn;
 
@@ -32,6 +33,16 @@ pub const FILE_NAME: &str = "caravan.sqlite";
 ///
 /// # Errors
 /// The directory cannot be created, the file cannot be opened, or a migration fails.
+/// Plans each statement once, whatever is bound to it. Without this SQLite plans a statement
+/// again at every step after a bound `LIMIT ?` (or, with the STAT4 statistics the bundled
+/// build enables, a bound value compared to an indexed column) is bound anew, even to the same
+/// value: a cached statement is then parsed and planned at every use. A start after a crash
+/// runs two such statements per device.
+fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
 pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError> {
     let path = data_dir.join(FILE_NAME);
     super::private::dir(data_dir)
@@ -41,6 +52,7 @@ pub fn open(data_dir: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError>
             source,
         })?;
     let mut conn = Connection::open(&path)?;
+    stable_plans(&conn)?;
     // WAL lets readers run beside the writer; NORMAL sync is durable across a process crash
     // (the acknowledgement guarantee) and loses at most the last commits on power loss.
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -339,11 +351,12 @@ impl SqliteReader {
     fn open_reader(&self) -> Result<Connection, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
+        stable_plans(&conn)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(conn)
     }
 
-    fn with_conn<T>(
+    pub(super) fn with_conn<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
