@@ -152,7 +152,7 @@ impl Engine {
         if track.stop.is_still() {
             period = period.max(self.config().stopped_reporting_period_s);
         }
-        let last_fix = track.last().copied();
+        let last_fix = track.last();
         let found = track.signal.check(
             &self.index.zones,
             self.config(),
@@ -200,14 +200,15 @@ impl Engine {
     fn on_fix(&self, track: &mut DeviceTrack, fix: &Fix, found: &mut Vec<Found>) {
         let cfg = self.config();
         let c = coord(fix.point);
-        let last = track.last().map(|s| (s.c, s.t));
+        let last_sample = track.last();
+        let last = last_sample.map(|s| (s.c, s.t));
         let prev = match track.anomaly.judge(cfg, last, c, fix.t) {
             Verdict::Reject(kind) => return found.push(Found::new(kind, fix.t, Some(c))),
-            Verdict::Accept => track.last().copied(),
+            Verdict::Accept => last_sample,
             Verdict::Reanchor => None,
         };
         let scan = self.scan(prev.as_ref().map(|p| p.c), c);
-        let hint = track.last().and_then(|s| s.country.part());
+        let hint = last_sample.and_then(|s| s.country.part());
         let cur = Sample {
             t: fix.t,
             c,

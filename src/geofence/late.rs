@@ -27,12 +27,10 @@ use crate::telemetry::Fix;
 pub(crate) fn on_fix(engine: &Engine, track: &mut DeviceTrack, fix: &Fix, found: &mut Vec<Found>) {
     let cfg = engine.config();
     let c = coord(fix.point);
-    let at = track.history.partition_point(|s| s.t <= fix.t);
-    let prev = at
-        .checked_sub(1)
-        .and_then(|i| track.history.get(i))
-        .copied();
-    let next = track.history.get(at).copied();
+    let window = track.history.to_vec();
+    let at = window.partition_point(|s| s.t <= fix.t);
+    let prev = at.checked_sub(1).and_then(|i| window.get(i)).copied();
+    let next = window.get(at).copied();
     let bad_prev = prev.and_then(|p| implausible(cfg, p.c, p.t, c, fix.t));
     let bad_next = next.and_then(|n| implausible(cfg, c, fix.t, n.c, n.t));
     let agrees = (prev.is_some() && bad_prev.is_none()) || (next.is_some() && bad_next.is_none());
@@ -158,9 +156,10 @@ fn excursion(
 
 /// Where the device was at `t`: the last kept fix at or before it, else the first after.
 pub(crate) fn position_at(track: &DeviceTrack, t: DateTime<Utc>) -> Option<Coord<f64>> {
-    let at = track.history.partition_point(|s| s.t <= t);
+    let window = track.history.to_vec();
+    let at = window.partition_point(|s| s.t <= t);
     at.checked_sub(1)
-        .and_then(|i| track.history.get(i))
-        .or_else(|| track.history.get(at))
+        .and_then(|i| window.get(i))
+        .or_else(|| window.get(at))
         .map(|s| s.c)
 }

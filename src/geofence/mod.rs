@@ -44,6 +44,7 @@ mod country;
 mod engine;
 mod event;
 mod grid;
+mod history;
 mod index;
 mod late;
 mod metric;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::anomaly::AnomalyState;
 use super::border::BorderState;
 use super::corridor::Projection;
+use super::history::History;
 use super::index::GeofenceIndex;
 use super::presence::ZoneState;
 use super::route::RouteProgress;
@@ -76,7 +77,7 @@ impl DeviceTrack {
         let saved = Saved {
             newest_t: self.newest_t,
             last_received_at: self.last_received_at,
-            history: self.history.iter().copied().collect(),
+            history: self.history.to_vec(),
             zones: self.zones.clone(),
             border: self.border.clone(),
             route: self.route.as_ref().map(|r| r.saved()),
@@ -104,7 +105,7 @@ impl DeviceTrack {
         let mut track = DeviceTrack::new(device_id);
         track.newest_t = saved.newest_t;
         track.last_received_at = saved.last_received_at;
-        track.history = saved.history.into();
+        track.history = History::from_oldest_first(&saved.history);
         track.zones = saved.zones;
         track.border = saved.border;
         track.corridor = saved.corridor;

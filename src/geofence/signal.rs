@@ -6,13 +6,12 @@
 //! arrive: each pair of consecutive fixes further apart than the allowance is a
 //! `tracking_gap`, whether it arrived live or in a backlog.
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Utc};
 
 use super::config::GeofenceConfig;
 use super::engine::Found;
 use super::event::{EventKind, ZoneKind};
+use super::history::History;
 use super::track::Sample;
 use super::zones::ZoneIndex;
 
@@ -30,11 +29,10 @@ pub(crate) struct SignalState {
 }
 
 /// The median interval of the fixes in `history`, once there are enough of them.
-fn median_interval_s(history: &VecDeque<Sample>) -> Option<i64> {
+fn median_interval_s(history: &[Sample]) -> Option<i64> {
     let mut gaps: Vec<i64> = history
-        .iter()
-        .zip(history.iter().skip(1))
-        .map(|(a, b)| (b.t - a.t).num_seconds())
+        .windows(2)
+        .map(|w| (w[1].t - w[0].t).num_seconds())
         .filter(|g| *g > 0)
         .collect();
     if gaps.len() < 3 {
@@ -74,7 +72,7 @@ impl SignalState {
             .min(cfg.max_reporting_period_s)
     }
 
-    pub(crate) fn fix_accepted(&mut self, history: &VecDeque<Sample>) {
+    pub(crate) fn fix_accepted(&mut self, history: &History) {
         self.fixes_since_estimate += 1;
         // A new device gets its period as soon as its fixes show one. Past the first few
         // fixes, one without a period (its times do not advance: no GNSS time yet, or many
@@ -83,7 +81,7 @@ impl SignalState {
         let early = self.period_s.is_none() && history.len() <= PERIOD_REFRESH as usize;
         if early || self.fixes_since_estimate >= PERIOD_REFRESH {
             self.fixes_since_estimate = 0;
-            self.period_s = median_interval_s(history)
+            self.period_s = median_interval_s(&history.to_vec())
                 .and_then(|p| u32::try_from(p).ok())
                 .or(self.period_s);
         }

@@ -1,6 +1,5 @@
 //! Per-device state: everything the engine remembers about one device between reports.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +9,7 @@ use super::anomaly::AnomalyState;
 use super::border::BorderState;
 use super::corridor::Projection;
 use super::country::CountryFix;
+use super::history::History;
 use super::index::RoutePath;
 use super::presence::ZoneState;
 use super::route::RouteState;
@@ -20,7 +20,7 @@ use crate::telemetry::DeviceId;
 
 /// One evaluated fix as the engine saw it, kept in the device's history window so late
 /// fixes can be placed between their time neighbours.
-#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sample {
     #[serde(with = "super::saved::exact_time")]
     pub t: DateTime<Utc>,
@@ -37,8 +37,8 @@ pub struct DeviceTrack {
     /// Newest device time evaluated, for any kind of report: older reports are late.
     pub(crate) newest_t: Option<DateTime<Utc>>,
     pub(crate) last_received_at: Option<DateTime<Utc>>,
-    /// Accepted fixes in device-time order, newest at the back.
-    pub(crate) history: VecDeque<Sample>,
+    /// Accepted fixes in device-time order, held as their differences.
+    pub(crate) history: History,
     pub(crate) zones: Vec<ZoneState>,
     pub(crate) border: BorderState,
     /// Boxed: only a device on a declared transit has a route, and the state of one is a
@@ -57,7 +57,7 @@ impl DeviceTrack {
             device_id,
             newest_t: None,
             last_received_at: None,
-            history: VecDeque::new(),
+            history: History::default(),
             zones: Vec::new(),
             border: BorderState::default(),
             route: None,
@@ -105,44 +105,19 @@ impl DeviceTrack {
         self.last().and_then(|s| s.country.part())
     }
 
-    pub(crate) fn last(&self) -> Option<&Sample> {
-        self.history.back()
+    pub(crate) fn last(&self) -> Option<Sample> {
+        self.history.last()
     }
 
     /// Appends an in-order sample, keeping at most `cap` (and at least one).
     pub(crate) fn push(&mut self, sample: Sample, cap: usize) {
-        let cap = cap.max(1);
-        // The oldest goes first, so a full window never grows its buffer to make room.
-        while self.history.len() >= cap {
-            self.history.pop_front();
-        }
-        self.make_room(cap);
-        self.history.push_back(sample);
+        self.history.push(sample, cap);
     }
 
     /// Inserts a late sample at its place in time; the oldest entry goes if the window is
     /// full, unless the late sample itself would be the oldest.
     pub(crate) fn insert(&mut self, at: usize, sample: Sample, cap: usize) {
-        if self.history.len() >= cap.max(1) {
-            if at == 0 {
-                return;
-            }
-            self.history.pop_front();
-            self.history.insert(at - 1, sample);
-        } else {
-            self.make_room(cap.max(1));
-            self.history.insert(at, sample);
-        }
-    }
-
-    /// Grows a full buffer by doubling from one sample up to exactly `cap`: a device with few
-    /// fixes holds only what it has (the default growth starts at four), and a window of
-    /// `cap` never holds more than `cap`.
-    fn make_room(&mut self, cap: usize) {
-        let len = self.history.len();
-        if len == self.history.capacity() && len < cap {
-            self.history.reserve_exact((len * 2).clamp(1, cap) - len);
-        }
+        self.history.insert(at, sample, cap);
     }
 }
 
@@ -170,22 +145,24 @@ mod tests {
         assert!(size_of::<Sample>() <= 40, "{} bytes", size_of::<Sample>());
     }
 
-    #[test]
-    fn a_device_with_one_fix_holds_room_for_one() {
-        let mut track = track();
-        track.push(sample(0), 32);
-        assert_eq!(track.history.capacity(), 1);
+    fn minutes(track: &DeviceTrack) -> Vec<i64> {
+        track
+            .history
+            .to_vec()
+            .iter()
+            .map(|s| s.t.timestamp() / 60)
+            .collect()
     }
 
     #[test]
-    fn a_full_window_keeps_the_newest_and_never_grows_past_its_size() {
+    fn a_full_window_keeps_the_newest() {
         let mut track = track();
         for minute in 0..100 {
             track.push(sample(minute), 20);
-            assert!(track.history.capacity() <= 20);
+            assert_eq!(track.history.len(), (minute as usize + 1).min(20));
         }
-        let kept: Vec<i64> = track.history.iter().map(|s| s.t.timestamp() / 60).collect();
-        assert_eq!(kept, (80..100).collect::<Vec<_>>());
+        assert_eq!(minutes(&track), (80..100).collect::<Vec<_>>());
+        assert_eq!(track.last().map(|s| s.t.timestamp() / 60), Some(99));
     }
 
     #[test]
@@ -196,8 +173,6 @@ mod tests {
         }
         track.insert(1, sample(1), 3);
         track.insert(0, sample(-1), 3);
-        let kept: Vec<i64> = track.history.iter().map(|s| s.t.timestamp() / 60).collect();
-        assert_eq!(kept, vec![1, 2, 4]);
-        assert!(track.history.capacity() <= 3);
+        assert_eq!(minutes(&track), vec![1, 2, 4]);
     }
 }
