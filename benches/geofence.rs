@@ -101,11 +101,12 @@ fn fleet(engine: &Engine, atlas: &Atlas) -> Vec<Truck> {
             let id = DeviceId::parse(&format!("truck-{d}")).expect("valid id");
             let mut track = DeviceTrack::new(id.clone());
             let route = Route {
-                id: format!("transit-{d}"),
+                id: format!("transit-{d}").into(),
                 legs: vec![RouteLeg {
                     corridor_id: corridor.id.clone(),
                     reversed: Some(false),
-                }],
+                }]
+                .into(),
                 critical_deviation_m: Some(50_000.0),
             };
             engine

@@ -65,8 +65,7 @@ async fn visible_alert(
 ) -> Result<(Transit, Alert), Rejection> {
     let missing = || ApiError::not_found(format!("no alert {id}"));
     let transit_id = transit_of_alert(id).ok_or_else(missing)?;
-    let lookup = transit_id.0.clone();
-    let t = read(ctx, move |r| r.transit(&lookup))
+    let t = read(ctx, move |r| r.transit(transit_id.as_str()))
         .await?
         .ok_or_else(missing)?;
     let alert = t
@@ -136,7 +135,7 @@ pub async fn action(
         alert_id: id.clone(),
         action: body.into(),
     };
-    act(t.id.0, action, who, ctx).await
+    act(t.id.as_str().to_owned(), action, who, ctx).await
 }
 
 pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {

@@ -359,9 +359,7 @@ pub fn routes(ctx: Context) -> BoxedFilter<(warp::reply::Response,)> {
 
 /// Parses a transit id from an alert id (`{transit_id}.{n}`).
 pub fn transit_of_alert(alert_id: &str) -> Option<TransitId> {
-    alert_id
-        .rsplit_once('.')
-        .map(|(t, _)| TransitId(t.to_owned()))
+    alert_id.rsplit_once('.').map(|(t, _)| TransitId::from(t))
 }
 
 /// Now, for handlers that compute ETAs.

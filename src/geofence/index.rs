@@ -30,10 +30,15 @@ pub struct GeofenceIndex {
 }
 
 /// An approved route: corridor legs in travel order, as the transit assigns them.
+///
+/// Both parts are shared rather than copied: the id with the route resolved for each of the
+/// transit's devices ([`RoutePath`]), the legs with every transit on the same itinerary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Route {
-    pub id: String,
-    pub legs: Vec<RouteLeg>,
+    #[serde(with = "crate::transit::arc")]
+    pub id: Arc<str>,
+    #[serde(with = "crate::transit::arc")]
+    pub legs: Arc<[RouteLeg]>,
     /// A deviation farther than this from the route is critical (the transit rules' EAEU
     /// code 03 threshold). The engine reports the first fix beyond it on an open deviation
     /// as its own event, so the alert escalates when the evidence does.
@@ -54,7 +59,7 @@ pub struct RouteLeg {
 /// by every transit on the same legs ([`RouteCache`](super::RouteCache)); only the id is the
 /// transit's own.
 pub struct RoutePath {
-    pub(crate) id: String,
+    pub(crate) id: Arc<str>,
     pub(crate) network: Arc<Network>,
     pub(crate) critical_deviation_m: Option<f64>,
 }
@@ -154,7 +159,7 @@ impl GeofenceIndex {
     /// can share.
     pub(crate) fn route_network(&self, route: &Route) -> Result<Network, GeofenceError> {
         let mut legs = Vec::with_capacity(route.legs.len());
-        for leg in &route.legs {
+        for leg in route.legs.iter() {
             let i = *self
                 .corridor_by_id
                 .get(&leg.corridor_id)
@@ -163,7 +168,7 @@ impl GeofenceIndex {
         }
         let points = chain_legs(&legs);
         if points.len() < 2 {
-            return Err(GeofenceError::EmptyRoute(route.id.clone()));
+            return Err(GeofenceError::EmptyRoute(route.id.to_string()));
         }
         let corridors = (0..self.corridor_lines.len() as u32)
             .map(|i| {

@@ -17,7 +17,7 @@ use super::GeofenceError;
 /// lock.
 #[derive(Default)]
 pub struct RouteCache {
-    shapes: HashMap<Vec<RouteLeg>, Arc<Network>>,
+    shapes: HashMap<Arc<[RouteLeg]>, Arc<Network>>,
     /// Polylines built, for the test that sharing works and for the metrics.
     built: u64,
     /// The size at which entries no route uses any more are dropped.

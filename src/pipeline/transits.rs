@@ -94,7 +94,7 @@ impl TransitStep {
     pub fn assign_route(&mut self, engine: &Engine, track: &mut DeviceTrack) {
         match self.book.route_of(track.device_id()) {
             Some(route) => {
-                if track.route_id() != Some(route.id.as_str()) {
+                if track.route_id() != Some(&*route.id) {
                     if let Err(error) = engine.assign_shared_route(&mut self.routes, track, route) {
                         warn!(%error, device_id = %track.device_id(), "A transit's route did not resolve.");
                     }

@@ -87,7 +87,7 @@ impl Desk {
                 }
             }
             TripEvent::Completed { transit_id, at, .. } => {
-                let id = crate::transit::TransitId(transit_id);
+                let id = crate::transit::TransitId::from(transit_id);
                 let close = Action::Lifecycle(OfficerAction::Close);
                 match self.book.act(&id, close, &self.actor, utc(at)) {
                     Ok(change) => {
@@ -120,7 +120,7 @@ impl Desk {
         }
         changes.extend(self.book.on_geofence_events(&events, at));
         match self.book.route_of(&id) {
-            Some(route) if track.route_id() != Some(route.id.as_str()) => {
+            Some(route) if track.route_id() != Some(&*route.id) => {
                 self.engine.assign_route(track, route).expect("route");
             }
             Some(_) => {}

@@ -229,7 +229,7 @@ mod tests {
 
         fn expected_at(&self, post_id: &str) -> Vec<String> {
             let transits = self.reader.transits_expected_at(post_id, 0, 100).unwrap();
-            transits.into_iter().map(|t| t.id.0).collect()
+            transits.into_iter().map(|t| t.id.to_string()).collect()
         }
     }
 

@@ -319,8 +319,8 @@ fn connect(
         checkpoints: checkpoints.into(),
         legs: legs.into(),
         route: Some(Route {
-            id: transit_id.to_owned(),
-            legs: route_legs,
+            id: transit_id.into(),
+            legs: route_legs.into(),
             critical_deviation_m: Some(rules.alerts.deviation_critical_km * 1000.0),
         }),
         line: Arc::new(RouteLine::new(coords)),

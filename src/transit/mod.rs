@@ -57,4 +57,5 @@ pub use motion::Motion;
 pub use record::{Record, TransitChange};
 pub use risk::{Lane, RiskAssessment, RiskRules};
 pub use rules::TransitRules;
+pub(crate) use shared::arc;
 pub use shared::{SharedItineraries, SharedOnRead};

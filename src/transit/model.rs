@@ -2,6 +2,7 @@
 //! to it since.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,17 +18,48 @@ use crate::telemetry::DeviceId;
 
 /// A transit's identity: the issuing country and its declaration reference, e.g.
 /// `KG-24KG0101-000123`. References are unique per issuing country, so this is unique.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TransitId(pub String);
+///
+/// Shared, not copied: the transit book keeps an open transit's id in its record, as the key
+/// of the open transits, beside each of its devices and among every id ever declared.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransitId(Arc<str>);
 
 impl TransitId {
     pub fn new(country: CountryCode, reference: &str) -> Self {
-        Self(format!("{country}-{reference}"))
+        Self(format!("{country}-{reference}").into())
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id itself, for what names the transit by it (its approved route).
+    pub(crate) fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
+}
+
+impl From<&str> for TransitId {
+    fn from(id: &str) -> Self {
+        Self(id.into())
+    }
+}
+
+impl From<String> for TransitId {
+    fn from(id: String) -> Self {
+        Self(id.into())
+    }
+}
+
+impl Serialize for TransitId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TransitId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
     }
 }
 
@@ -269,9 +301,6 @@ impl Transit {
         self.sections.shrink_to_fit();
         self.risk.reasons.shrink_to_fit();
         self.motion.speeds.shrink_to_fit();
-        if let Some(route) = self.itinerary.route.as_mut() {
-            route.legs.shrink_to_fit();
-        }
     }
 
     /// The stage, or `suspended` while a critical alert is open on a transit still under way.

@@ -50,7 +50,12 @@ pub(super) struct Packer {
 
 impl Packer {
     pub fn pack(&mut self, mut t: Transit) -> Held {
-        let itinerary = mem::take(&mut t.itinerary);
+        let mut itinerary = mem::take(&mut t.itinerary);
+        if let Some(route) = itinerary.route.as_mut() {
+            if *route.id == *t.id.as_str() {
+                route.id = t.id.shared();
+            }
+        }
         let motion = mem::take(&mut t.motion);
         let mut devices = mem::take(&mut t.devices);
         devices.shrink_to_fit();

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::itinerary::{Checkpoint, Itinerary, Leg};
 use super::line::RouteLine;
 use super::model::Transit;
+use crate::geofence::RouteLeg;
 
 /// The parts of an itinerary that transits on the same places share.
 #[derive(Clone)]
@@ -23,6 +24,8 @@ struct Parts {
     checkpoints: Arc<[Checkpoint]>,
     legs: Arc<[Leg]>,
     line: Arc<RouteLine>,
+    /// The corridor legs of the approved route; its id is the transit's own.
+    route_legs: Option<Arc<[RouteLeg]>>,
 }
 
 impl Parts {
@@ -31,6 +34,7 @@ impl Parts {
             checkpoints: it.checkpoints.clone(),
             legs: it.legs.clone(),
             line: it.line.clone(),
+            route_legs: it.route.as_ref().map(|r| r.legs.clone()),
         }
     }
 
@@ -77,6 +81,11 @@ impl SharedItineraries {
             it.checkpoints = held.checkpoints.clone();
             it.legs = held.legs.clone();
             it.line = held.line.clone();
+            if let (Some(route), Some(legs)) = (it.route.as_mut(), &held.route_legs) {
+                if route.legs == *legs {
+                    route.legs = legs.clone();
+                }
+            }
             return;
         }
         candidates.push(Parts::of(it));

@@ -78,7 +78,8 @@ fn route() -> Route {
         legs: vec![RouteLeg {
             corridor_id: "c1".into(),
             reversed: None,
-        }],
+        }]
+        .into(),
     }
 }
 

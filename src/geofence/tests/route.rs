@@ -16,7 +16,8 @@ fn assigned() -> (Engine, DeviceTrack) {
         legs: vec![RouteLeg {
             corridor_id: "c1".into(),
             reversed: None,
-        }],
+        }]
+        .into(),
     };
     engine
         .assign_route(&mut track, &route)
@@ -155,7 +156,8 @@ fn driving_on_past_a_sharp_bend_raises_no_wrong_direction() {
         legs: vec![RouteLeg {
             corridor_id: "bend".into(),
             reversed: Some(false),
-        }],
+        }]
+        .into(),
     };
     engine
         .assign_route(&mut track, &route)
@@ -206,7 +208,8 @@ fn a_route_naming_an_unknown_corridor_is_refused() {
         legs: vec![RouteLeg {
             corridor_id: "nowhere".into(),
             reversed: None,
-        }],
+        }]
+        .into(),
     };
     assert!(engine.assign_route(&mut track, &route).is_err());
     assert!(track.route_id().is_none());
@@ -228,7 +231,8 @@ fn the_deviation_thresholds_come_from_the_config() {
         legs: vec![RouteLeg {
             corridor_id: "c1".into(),
             reversed: None,
-        }],
+        }]
+        .into(),
     };
     engine
         .assign_route(&mut track, &route)

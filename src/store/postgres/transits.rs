@@ -227,7 +227,7 @@ mod tests {
     }
 
     fn ids(transits: Vec<Transit>) -> Vec<String> {
-        transits.into_iter().map(|t| t.id.0).collect()
+        transits.into_iter().map(|t| t.id.to_string()).collect()
     }
 
     #[test]
@@ -319,7 +319,7 @@ mod tests {
         let mut declared: Vec<String> = (0..12)
             .map(|n| {
                 let reference = format!("24CN0101-1000{n:02}");
-                f.declare(&reference, &format!("truck-h{n}"), n).0
+                f.declare(&reference, &format!("truck-h{n}"), n).to_string()
             })
             .collect();
         let mut half = |n| {

@@ -83,6 +83,28 @@ fn transits_restored_from_the_store_share_their_itinerary_and_are_written_as_bef
 }
 
 #[test]
+fn routes_on_one_itinerary_share_their_legs_and_are_named_by_their_transits_id_held_once() {
+    let mut restored = book();
+    restored.restore(
+        stored(2)
+            .iter()
+            .map(|json| serde_json::from_str::<Transit>(json).expect("a stored transit decodes")),
+    );
+    let mut declaring = book();
+    declared(&mut declaring, declaration_for(1));
+    declared(&mut declaring, declaration_for(2));
+    for book in [&restored, &declaring] {
+        let route = |n| book.route_of(&device(n)).expect("a route");
+        assert!(Arc::ptr_eq(&route(1).legs, &route(2).legs));
+        for n in [1, 2] {
+            let (id, _) = book.itinerary_of(&device(n)).expect("open");
+            assert_eq!(&*route(n).id, id.as_str());
+            assert!(Arc::ptr_eq(&route(n).id, &id.shared()), "a copy of the id");
+        }
+    }
+}
+
+#[test]
 fn a_transit_declared_before_the_maps_changed_keeps_its_own_route() {
     let mut declaring = book();
     let current = declared(&mut declaring, declaration_for(1));
