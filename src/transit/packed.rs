@@ -51,6 +51,8 @@ pub(super) struct Packer {
 impl Packer {
     pub fn pack(&mut self, mut t: Transit) -> Held {
         let mut itinerary = mem::take(&mut t.itinerary);
+        // The approved route is named by the transit's id: one string for both, and for the
+        // route each of its devices is given.
         if let Some(route) = itinerary.route.as_mut() {
             if *route.id == *t.id.as_str() {
                 route.id = t.id.shared();
