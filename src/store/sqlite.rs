@@ -34,10 +34,10 @@ pub const FILE_NAME: &str = "caravan.sqlite";
 /// # Errors
 /// The directory cannot be created, the file cannot be opened, or a migration fails.
 /// Plans each statement once, whatever is bound to it. Without this SQLite plans a statement
-/// again at every step after a bound `LIMIT ?` (or, with the STAT4 statistics the bundled
-/// build enables, a bound value compared to an indexed column) is bound anew, even to the same
-/// value: a cached statement is then parsed and planned at every use. A start after a crash
-/// runs two such statements per device.
+/// again at the first step after a bound `LIMIT ?` is bound anew, even to the same value (and,
+/// with the STAT4 the bundled build enables, a value compared to an indexed column once
+/// `ANALYZE` has gathered statistics): a cached statement is then parsed and planned at every
+/// use. A start after a crash runs two such statements per device.
 fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
