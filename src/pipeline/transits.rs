@@ -92,12 +92,15 @@ impl TransitStep {
 
     /// Gives a device's track the approved route of its open transit, or none.
     pub fn assign_route(&mut self, engine: &Engine, track: &mut DeviceTrack) {
-        match self.book.route_of(track.device_id()) {
-            Some(route) => {
-                if track.route_id() != Some(&*route.id) {
-                    if let Err(error) = engine.assign_shared_route(&mut self.routes, track, route) {
-                        warn!(%error, device_id = %track.device_id(), "A transit's route did not resolve.");
-                    }
+        let device = track.device_id();
+        match self.book.route_id_of(device) {
+            Some(id) if track.route_id() == Some(id.as_str()) => {}
+            Some(_) => {
+                let Some(route) = self.book.route_of(device) else {
+                    return;
+                };
+                if let Err(error) = engine.assign_shared_route(&mut self.routes, track, &route) {
+                    warn!(%error, device_id = %track.device_id(), "A transit's route did not resolve.");
                 }
             }
             None => track.clear_route(),

@@ -82,7 +82,7 @@ impl Desk {
                 let track = self.tracks.get_mut(&id).expect("track");
                 if let Some(route) = self.book.route_of(&id) {
                     self.engine
-                        .assign_route(track, route)
+                        .assign_route(track, &route)
                         .expect("route resolves");
                 }
             }
@@ -121,7 +121,7 @@ impl Desk {
         changes.extend(self.book.on_geofence_events(&events, at));
         match self.book.route_of(&id) {
             Some(route) if track.route_id() != Some(&*route.id) => {
-                self.engine.assign_route(track, route).expect("route");
+                self.engine.assign_route(track, &route).expect("route");
             }
             Some(_) => {}
             None => track.clear_route(),

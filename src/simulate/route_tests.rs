@@ -101,7 +101,7 @@ fn drive(desk: &mut Desk, route: &Route, direction: usize) -> Vec<String> {
         Err(e) => return vec![format!("declaration refused: {e:?}")],
     };
     let mut track = DeviceTrack::new(device.clone());
-    let assigned = desk.book.route_of(&device).expect("a route").clone();
+    let assigned = desk.book.route_of(&device).expect("a route");
     desk.engine
         .assign_route(&mut track, &assigned)
         .expect("the route resolves");

@@ -64,8 +64,9 @@ pub struct TransitBook {
     open: HashMap<TransitId, Box<Held>>,
     packer: Packer,
     by_device: HashMap<DeviceId, TransitId>,
-    /// Every transit ever declared, open or not: references stay unique.
-    ids: HashSet<TransitId>,
+    /// Every transit declared or received that is no longer open; with `open`, every one
+    /// ever known, so references stay unique. An open transit's id is only a key of `open`.
+    closed: HashSet<TransitId>,
     /// Transits received from peer instances, open or not, with the peer that holds each.
     held_elsewhere: HashMap<TransitId, String>,
     carriers: HashMap<String, CarrierHistory>,
@@ -80,7 +81,7 @@ impl TransitBook {
             open: HashMap::new(),
             packer: Packer::default(),
             by_device: HashMap::new(),
-            ids: HashSet::new(),
+            closed: HashSet::new(),
             held_elsewhere: HashMap::new(),
             carriers: HashMap::new(),
             itineraries: SharedItineraries::default(),
@@ -103,7 +104,6 @@ impl TransitBook {
                     .critical_deviation_m
                     .or(Some(self.ctx.rules.alerts.deviation_critical_km * 1000.0));
             }
-            self.ids.insert(t.id.clone());
             if let Some(peer) = &t.held_by {
                 self.held_elsewhere.insert(t.id.clone(), peer.clone());
             }
@@ -117,21 +117,27 @@ impl TransitBook {
             }
             if t.is_open() {
                 self.index(t);
+            } else {
+                self.closed.insert(t.id);
             }
         }
+    }
+
+    /// Whether a transit of this id was ever declared or received here.
+    fn known(&self, id: &TransitId) -> bool {
+        self.open.contains_key(id) || self.closed.contains(id)
     }
 
     /// A transit received from a peer is not indexed by device: its devices report to the
     /// peer, and a device of the same id here is another truck's business.
     fn index(&mut self, mut t: Transit) {
-        self.itineraries.share(&mut t.itinerary);
         t.shrink_to_fit();
         if t.held_by.is_none() {
             for d in &t.devices {
                 self.by_device.insert(d.clone(), t.id.clone());
             }
         }
-        let held = self.packer.pack(t);
+        let held = self.packer.pack(t, &mut self.itineraries);
         self.open.insert(held.id.clone(), Box::new(held));
     }
 
@@ -167,7 +173,7 @@ impl TransitBook {
     pub fn holder(&self, id: &TransitId) -> Holder {
         match self.held_elsewhere.get(id) {
             Some(peer) => Holder::Peer(peer.clone()),
-            None if self.ids.contains(id) => Holder::Here,
+            None if self.known(id) => Holder::Here,
             None => Holder::Unknown,
         }
     }
@@ -177,7 +183,6 @@ impl TransitBook {
     /// book once closed or cancelled.
     pub fn receive(&mut self, mut t: Transit, from: &str, now: DateTime<Utc>) -> TransitChange {
         t.held_by = Some(from.to_owned());
-        self.ids.insert(t.id.clone());
         self.held_elsewhere.insert(t.id.clone(), from.to_owned());
         let mut rec = Recorder::new(&t, now);
         let by = Actor(format!("exchange:{from}"));
@@ -188,9 +193,11 @@ impl TransitBook {
             records: rec.records,
         };
         if t.is_open() {
+            self.closed.remove(&t.id);
             self.index(t);
         } else {
-            self.open.remove(&change.transit.id);
+            self.open.remove(&t.id);
+            self.closed.insert(t.id);
         }
         change
     }
@@ -218,9 +225,15 @@ impl TransitBook {
     }
 
     /// The approved route the geofence engine should follow for a device on a transit.
-    pub fn route_of(&self, device: &DeviceId) -> Option<&Route> {
-        self.itinerary_of(device)
-            .and_then(|(_, itinerary)| itinerary.route.as_ref())
+    pub fn route_of(&self, device: &DeviceId) -> Option<Route> {
+        self.open.get(self.by_device.get(device)?)?.route()
+    }
+
+    /// The id of the route [`route_of`](Self::route_of) gives, without building it: what
+    /// every fix checks.
+    pub fn route_id_of(&self, device: &DeviceId) -> Option<&TransitId> {
+        let held = self.open.get(self.by_device.get(device)?)?;
+        held.itinerary.route.as_ref().map(|_| &held.id)
     }
 
     /// Distinct itineraries the open transits follow (each held once).
@@ -245,8 +258,9 @@ impl TransitBook {
     ) -> Result<TransitChange, Vec<FieldError>> {
         let by_device = &self.by_device;
         let device_on = |d: &DeviceId| by_device.get(d).cloned();
+        let declared = |id: &TransitId| self.known(id);
         let known = Known {
-            transit_ids: &self.ids,
+            declared: &declared,
             device_on: &device_on,
             device_registered: registered,
         };
@@ -255,7 +269,6 @@ impl TransitBook {
         t.risk = risk::assess(&self.ctx.risk, &t, &history, now);
         let mut rec = Recorder::new(&t, now);
         rec.push("declared", Fact::by(by, now), &t);
-        self.ids.insert(t.id.clone());
         let change = TransitChange {
             transit: Box::new(t.clone()),
             records: rec.records,
@@ -474,7 +487,7 @@ impl TransitBook {
     /// Holds a changed transit again, or lets it go once closed or cancelled.
     fn keep(&mut self, t: Transit) {
         if t.is_open() {
-            let held = self.packer.pack(t);
+            let held = self.packer.pack(t, &mut self.itineraries);
             self.open.insert(held.id.clone(), Box::new(held));
             return;
         }
@@ -484,5 +497,6 @@ impl TransitBook {
             }
         }
         self.open.remove(&t.id);
+        self.closed.insert(t.id);
     }
 }

@@ -2,8 +2,6 @@
 //! and the transits already known, with one error per field so the officer can fix them all
 //! at once.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -63,8 +61,9 @@ impl FieldError {
 
 /// What a declaration is checked against besides the maps.
 pub struct Known<'a> {
-    /// Ids of every transit ever declared: references are unique per issuing country.
-    pub transit_ids: &'a HashSet<TransitId>,
+    /// Whether a transit of this id was ever declared: references are unique per issuing
+    /// country.
+    pub declared: &'a dyn Fn(&TransitId) -> bool,
     /// The open transit a device is on, if any.
     pub device_on: &'a dyn Fn(&DeviceId) -> Option<TransitId>,
     /// Whether a device is registered.
@@ -111,7 +110,7 @@ pub fn declare(
     }
     let country = itinerary::place_country(atlas, &decl.departure_office);
     let id = country.map(|c| TransitId::new(c, &decl.reference));
-    if let Some(id) = id.as_ref().filter(|id| known.transit_ids.contains(*id)) {
+    if let Some(id) = id.as_ref().filter(|id| (known.declared)(id)) {
         let msg = format!("{id} is already declared: references are unique per country");
         errors.push(FieldError::new("reference", msg));
     }

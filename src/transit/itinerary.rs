@@ -66,8 +66,9 @@ pub struct Leg {
 
 /// The checkpoints, legs and line are the same for every transit declared on the same
 /// places with the same maps, and are shared between them
-/// ([`SharedItineraries`](super::shared::SharedItineraries)); the route carries the
-/// transit's own id, so it is not.
+/// ([`SharedItineraries`](super::shared::SharedItineraries)). The route carries the
+/// transit's own id; the book holds one itinerary whole for the open transits on it and
+/// names its route by each transit as it is read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Itinerary {
     #[serde(with = "super::shared::arc")]

@@ -10,6 +10,7 @@
 //! record is little more than its own ids, times and figures.
 
 use std::mem;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tracing::error;
@@ -17,12 +18,16 @@ use tracing::error;
 use super::itinerary::Itinerary;
 use super::model::{Stage, Transit, TransitId};
 use super::motion::Motion;
+use super::shared::SharedItineraries;
+use crate::geofence::Route;
 use crate::telemetry::DeviceId;
 
 /// One open transit in the book.
 pub(super) struct Held {
     pub id: TransitId,
-    pub itinerary: Itinerary,
+    /// Shared with the open transits of the same itinerary, so its route is named by one of
+    /// them: [`Held::route`] names it by this one.
+    pub itinerary: Arc<Itinerary>,
     pub motion: Motion,
     pub devices: Box<[DeviceId]>,
     pub deadline: DateTime<Utc>,
@@ -49,15 +54,11 @@ pub(super) struct Packer {
 }
 
 impl Packer {
-    pub fn pack(&mut self, mut t: Transit) -> Held {
-        let mut itinerary = mem::take(&mut t.itinerary);
-        // The approved route is named by the transit's id: one string for both, and for the
-        // route each of its devices is given.
-        if let Some(route) = itinerary.route.as_mut() {
-            if *route.id == *t.id.as_str() {
-                route.id = t.id.shared();
-            }
-        }
+    /// Holds `t`, its itinerary shared through `itineraries`. The approved route is named
+    /// by the transit's id (the declaration names it so), and [`Held::route`] names it so
+    /// again: a route of another name could not be shared, so it is renamed here.
+    pub fn pack(&mut self, mut t: Transit, itineraries: &mut SharedItineraries) -> Held {
+        let itinerary = itineraries.hold(mem::take(&mut t.itinerary));
         let motion = mem::take(&mut t.motion);
         let mut devices = mem::take(&mut t.devices);
         devices.shrink_to_fit();
@@ -104,7 +105,10 @@ impl Packer {
                 }
             },
         };
-        t.itinerary = held.itinerary.clone();
+        t.itinerary = Itinerary::clone(&held.itinerary);
+        if let Some(route) = t.itinerary.route.as_mut() {
+            route.id = held.id.shared();
+        }
         t.motion = held.motion.clone();
         t.devices = held.devices.to_vec();
         Some(t)
@@ -119,6 +123,15 @@ impl Packer {
 }
 
 impl Held {
+    /// The approved route, named by this transit.
+    pub fn route(&self) -> Option<Route> {
+        self.itinerary.route.as_ref().map(|r| Route {
+            id: self.id.shared(),
+            legs: r.legs.clone(),
+            critical_deviation_m: r.critical_deviation_m,
+        })
+    }
+
     /// Bytes the packed part of the record takes.
     #[cfg(test)]
     pub fn packed_len(&self) -> usize {
@@ -126,5 +139,17 @@ impl Held {
             Rest::Packed(bytes) => bytes.len(),
             Rest::Whole(_) => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open transit is one `Held`: the itinerary is one pointer to the copy its
+    /// transits share, and the rest is what every fix reads.
+    #[test]
+    fn a_held_transit_stays_within_its_memory_budget() {
+        assert!(size_of::<Held>() <= 176, "{} B", size_of::<Held>());
     }
 }

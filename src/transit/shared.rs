@@ -26,6 +26,11 @@ struct Parts {
     line: Arc<RouteLine>,
     /// The corridor legs of the approved route; its id is the transit's own.
     route_legs: Option<Arc<[RouteLeg]>>,
+    /// The itinerary whole, as the book holds it for its open transits: one per approved
+    /// route on these parts (there is one unless a route was declared without one, or with
+    /// another critical distance). Its route's id names the transit that first held it;
+    /// the book names it by each transit's own.
+    wholes: Vec<Arc<Itinerary>>,
 }
 
 impl Parts {
@@ -35,6 +40,7 @@ impl Parts {
             legs: it.legs.clone(),
             line: it.line.clone(),
             route_legs: it.route.as_ref().map(|r| r.legs.clone()),
+            wholes: Vec::new(),
         }
     }
 
@@ -49,9 +55,29 @@ impl Parts {
             && *self.line == *it.line
     }
 
-    /// Whether a transit still holds these parts, besides the cache.
-    fn in_use(&self) -> bool {
-        Arc::strong_count(&self.line) > 1
+    /// Whether a transit still holds these parts, besides the cache; wholes no transit
+    /// holds any more are dropped.
+    fn in_use(&mut self) -> bool {
+        self.wholes.retain(|w| Arc::strong_count(w) > 1);
+        !self.wholes.is_empty() || Arc::strong_count(&self.line) > 1
+    }
+
+    /// The whole held for `it`, whose parts are these: the one with the same route, its id
+    /// aside, or `it` itself from now on.
+    fn whole(&mut self, it: Itinerary) -> Arc<Itinerary> {
+        let same_route = |w: &Itinerary| match (&w.route, &it.route) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.critical_deviation_m == b.critical_deviation_m && *a.legs == *b.legs
+            }
+            _ => false,
+        };
+        if let Some(w) = self.wholes.iter().find(|w| same_route(w)) {
+            return w.clone();
+        }
+        let w = Arc::new(it);
+        self.wholes.push(w.clone());
+        w
     }
 }
 
@@ -93,6 +119,21 @@ impl SharedItineraries {
         self.prune();
     }
 
+    /// The shared copy of `it` whole, for a transit the book holds open. Its route's id is
+    /// not this transit's: see [`Held::route`](super::packed::Held::route).
+    pub fn hold(&mut self, mut it: Itinerary) -> Arc<Itinerary> {
+        self.share(&mut it);
+        let held = self
+            .parts
+            .get_mut(&places(&it))
+            .and_then(|candidates| candidates.iter_mut().find(|p| p.equals(&it)));
+        match held {
+            Some(parts) => parts.whole(it),
+            // `share` has just held these parts; not reached.
+            None => Arc::new(it),
+        }
+    }
+
     /// Distinct itineraries held.
     pub fn len(&self) -> usize {
         self.held
@@ -109,7 +150,7 @@ impl SharedItineraries {
             return;
         }
         for candidates in self.parts.values_mut() {
-            candidates.retain(Parts::in_use);
+            candidates.retain_mut(Parts::in_use);
         }
         self.parts.retain(|_, candidates| !candidates.is_empty());
         self.held = self.parts.values().map(Vec::len).sum();
@@ -169,5 +210,42 @@ pub(crate) mod arc {
         D: Deserializer<'de>,
     {
         Box::<T>::deserialize(d).map(Arc::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transit::itinerary::CheckpointKind;
+
+    /// An itinerary of its own, through one place.
+    fn itinerary(n: usize) -> Itinerary {
+        let place = Checkpoint {
+            id: format!("place-{n}"),
+            kind: CheckpointKind::Office,
+            name: String::new(),
+            posts: Vec::new(),
+            location: [0.0, 0.0],
+            chainage_m: 0.0,
+            bcp_id: None,
+        };
+        Itinerary {
+            checkpoints: vec![place].into(),
+            ..Itinerary::default()
+        }
+    }
+
+    #[test]
+    fn itineraries_no_open_transit_holds_are_let_go_and_those_held_are_kept() {
+        let mut shared = SharedItineraries::default();
+        let kept = shared.hold(itinerary(0));
+        for n in 1..PRUNE_FLOOR {
+            drop(shared.hold(itinerary(n)));
+        }
+        // Pruned when the count reached the floor: what is left is the itinerary a transit
+        // holds, and the one being held at that moment.
+        assert_eq!(shared.len(), 2);
+        assert!(Arc::ptr_eq(&kept, &shared.hold(itinerary(0))));
+        assert_eq!(shared.len(), 2);
     }
 }

@@ -1,7 +1,8 @@
 //! Declaration: one clear error per field.
 
 use super::*;
-use crate::transit::FieldError;
+use crate::exchange::routing::Holder;
+use crate::transit::{Action, FieldError, OfficerAction};
 
 fn errors_of(decl: Declaration, book: &mut TransitBook) -> Vec<FieldError> {
     book.declare(decl, &officer("cn-kashgar-7"), at(0), &registered)
@@ -85,6 +86,32 @@ fn a_reference_is_unique_per_issuing_country_and_a_device_serves_one_open_transi
     assert!(errors[0]
         .message
         .contains("already on open transit CN-24CN0101-000123"));
+}
+
+#[test]
+fn a_reference_stays_taken_once_its_transit_is_cancelled_and_after_a_restart() {
+    let mut book = book();
+    let change = book
+        .declare(declaration(), &officer("a"), at(0), &registered)
+        .expect("declared");
+    let cancel = Action::Lifecycle(OfficerAction::Cancel {
+        reason: "declared twice".into(),
+    });
+    let cancelled = book
+        .act(&change.transit.id, cancel, &officer("a"), at(1))
+        .expect("cancelled");
+    assert!(!cancelled.transit.is_open());
+    assert!(book.transit(&change.transit.id).is_none(), "left the book");
+    // The device is free again; the reference is not.
+    let errors = errors_of(declaration(), &mut book);
+    assert_eq!(fields(&errors), ["reference"], "{errors:#?}");
+    assert_eq!(book.holder(&change.transit.id), Holder::Here);
+
+    let mut restarted = super::book();
+    restarted.restore([*cancelled.transit]);
+    let errors = errors_of(declaration(), &mut restarted);
+    assert_eq!(fields(&errors), ["reference"], "{errors:#?}");
+    assert_eq!(restarted.holder(&change.transit.id), Holder::Here);
 }
 
 #[test]

@@ -116,7 +116,7 @@ impl Trip {
             .expect("a valid declaration");
         let engine = engine();
         let mut track = DeviceTrack::new(truck());
-        let route = book.route_of(&truck()).cloned().expect("a route");
+        let route = book.route_of(&truck()).expect("a route");
         engine
             .assign_route(&mut track, &route)
             .expect("the route resolves");

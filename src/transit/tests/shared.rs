@@ -100,8 +100,40 @@ fn routes_on_one_itinerary_share_their_legs_and_are_named_by_their_transits_id_h
             let (id, _) = book.itinerary_of(&device(n)).expect("open");
             assert_eq!(&*route(n).id, id.as_str());
             assert!(Arc::ptr_eq(&route(n).id, &id.shared()), "a copy of the id");
+            assert_eq!(book.route_id_of(&device(n)), Some(id));
+            // The record as changes and the store see it names the route by its transit too.
+            let record = book.transit_of(&device(n)).expect("open");
+            let named = record.itinerary.route.as_ref().map(|r| r.id.clone());
+            assert_eq!(named.as_deref(), Some(id.as_str()));
         }
+        let whole = |n| book.itinerary_of(&device(n)).expect("open").1;
+        assert!(
+            std::ptr::eq(whole(1), whole(2)),
+            "one itinerary held for both"
+        );
     }
+}
+
+#[test]
+fn a_route_with_another_critical_distance_is_not_taken_from_a_shared_itinerary() {
+    let mut stored = stored(2)
+        .iter()
+        .map(|json| serde_json::from_str::<Transit>(json).expect("a stored transit decodes"))
+        .collect::<Vec<_>>();
+    let own = stored[1].itinerary.route.as_mut().expect("a route");
+    own.critical_deviation_m = Some(7_000.0);
+    let mut book = book();
+    book.restore(stored);
+    let critical = |n| {
+        book.route_of(&device(n))
+            .expect("a route")
+            .critical_deviation_m
+    };
+    assert_ne!(critical(1), Some(7_000.0));
+    assert_eq!(critical(2), Some(7_000.0));
+    let held = |n| book.transit_of(&device(n)).expect("open");
+    assert!(shares(&held(1), &held(2)), "the rest is still shared");
+    assert_eq!(book.itineraries(), 1);
 }
 
 #[test]
