@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Size classes by power of two: class `i` holds allocations of `2^(i-1)` to `2^i - 1`
-/// bytes; the last one everything from 4 KiB.
-const CLASSES: usize = 14;
+/// bytes; the last one everything from 1 GiB.
+const CLASSES: usize = 32;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static BLOCKS: AtomicIsize = AtomicIsize::new(0);
@@ -77,6 +77,7 @@ fn census() -> String {
     let classes: Vec<String> = BY_CLASS
         .iter()
         .enumerate()
+        .filter(|(_, bytes)| bytes.load(Relaxed) >= 1024)
         .map(|(i, bytes)| {
             let bound = if i + 1 == CLASSES {
                 format!(">={}", 1usize << (i - 1))

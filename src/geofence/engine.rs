@@ -171,7 +171,10 @@ impl Engine {
             Some(r) => r
                 .last
                 .map(|p| (p, &*r.path.network, Some(r.path.id().to_owned()))),
-            None => track.corridor.map(|p| (p, &self.index.corridors, None)),
+            None => track
+                .corridor
+                .as_deref()
+                .map(|p| (*p, &self.index.corridors, None)),
         };
         DeviceGeoState {
             country: last
@@ -295,9 +298,17 @@ impl Engine {
         match &mut track.route {
             Some(route) => route.update(self.config(), cur, found),
             None => {
-                let hint = track.corridor.map(|p| (p.path, p.seg));
+                let hint = track.corridor.as_ref().map(|p| (p.path, p.seg));
                 let search = self.config().corridor_search_m;
-                track.corridor = self.index.corridors.locate(cur.c, hint, search, false);
+                match (
+                    self.index.corridors.locate(cur.c, hint, search, false),
+                    &mut track.corridor,
+                ) {
+                    // Written in place: a device off any route is near a corridor fix
+                    // after fix.
+                    (Some(p), Some(held)) => **held = p,
+                    (found, held) => *held = found.map(Box::new),
+                }
             }
         }
     }

@@ -18,7 +18,8 @@ const SEARCH_M: f64 = 20_000.0;
 pub(crate) struct RouteState {
     pub path: Arc<RoutePath>,
     pub last: Option<Projection>,
-    deviation: Option<Deviation>,
+    /// Boxed: open only while the truck is off its route.
+    deviation: Option<Box<Deviation>>,
     /// Furthest chainage reached while on the corridor.
     high_water_m: Option<f64>,
     /// Lowest chainage since travel turned the wrong way.
@@ -62,7 +63,7 @@ impl RouteState {
         RouteProgress {
             route_id: self.path.id().to_owned(),
             last: self.last,
-            deviation: self.deviation.clone(),
+            deviation: self.deviation.as_deref().cloned(),
             high_water_m: self.high_water_m,
             wrong_way_low_m: self.wrong_way_low_m,
         }
@@ -75,7 +76,7 @@ impl RouteState {
             && saved.last.is_none_or(|p| self.path.network.holds(p));
         if fits {
             self.last = saved.last;
-            self.deviation = saved.deviation;
+            self.deviation = saved.deviation.map(Box::new);
             self.high_water_m = saved.high_water_m;
             self.wrong_way_low_m = saved.wrong_way_low_m;
         }
@@ -106,12 +107,14 @@ impl RouteState {
         width_m: f64,
         out: &mut Vec<Found>,
     ) {
-        let d = self.deviation.get_or_insert(Deviation {
-            since: cur.t,
-            fixes: 0,
-            max_m: 0.0,
-            open: false,
-            critical: false,
+        let d = self.deviation.get_or_insert_with(|| {
+            Box::new(Deviation {
+                since: cur.t,
+                fixes: 0,
+                max_m: 0.0,
+                open: false,
+                critical: false,
+            })
         });
         d.fixes += 1;
         d.max_m = d.max_m.max(p.distance_m);

@@ -81,7 +81,7 @@ impl DeviceTrack {
             zones: self.zones.clone(),
             border: self.border.clone(),
             route: self.route.as_ref().map(|r| r.saved()),
-            corridor: self.corridor,
+            corridor: self.corridor.as_deref().copied(),
             stop: self.stop,
             signal: self.signal,
             anomaly: self.anomaly.clone(),
@@ -108,7 +108,7 @@ impl DeviceTrack {
         track.history = History::from_oldest_first(&saved.history);
         track.zones = saved.zones;
         track.border = saved.border;
-        track.corridor = saved.corridor;
+        track.corridor = saved.corridor.map(Box::new);
         track.stop = saved.stop;
         track.signal = saved.signal;
         track.anomaly = saved.anomaly;

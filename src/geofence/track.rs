@@ -44,8 +44,9 @@ pub struct DeviceTrack {
     /// Boxed: only a device on a declared transit has a route, and the state of one is a
     /// hundred bytes every other device would carry empty.
     pub(crate) route: Option<Box<RouteState>>,
-    /// Nearest corridor for a device without a route.
-    pub(crate) corridor: Option<Projection>,
+    /// Nearest corridor for a device without a route. Boxed: a device on a transit follows
+    /// its route instead, and would carry this room empty.
+    pub(crate) corridor: Option<Box<Projection>>,
     pub(crate) stop: StopState,
     pub(crate) signal: SignalState,
     pub(crate) anomaly: AnomalyState,
@@ -145,6 +146,22 @@ mod tests {
             .iter()
             .map(|s| s.t.timestamp() / 60)
             .collect()
+    }
+
+    /// A truck on a transit holds its route's state besides its track: what it holds only
+    /// at times (a deviation, a corridor off its route) is boxed.
+    #[test]
+    fn a_routed_trucks_state_stays_within_its_memory_budget() {
+        assert!(
+            size_of::<RouteState>() <= 88,
+            "{} B",
+            size_of::<RouteState>()
+        );
+        assert!(
+            size_of::<DeviceTrack>() <= 232,
+            "{} B",
+            size_of::<DeviceTrack>()
+        );
     }
 
     #[test]

@@ -757,7 +757,7 @@ mod tests {
     /// field that makes it grow should be one most devices use.
     #[test]
     fn a_registered_device_stays_within_its_memory_budget() {
-        assert!(size_of::<Tracked>() <= 576, "{} B", size_of::<Tracked>());
+        assert!(size_of::<Tracked>() <= 536, "{} B", size_of::<Tracked>());
         assert!(size_of::<SeqWindow>() <= 32);
         assert!(size_of::<DeviceId>() <= 16);
     }
