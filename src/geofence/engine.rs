@@ -10,7 +10,7 @@ use super::config::GeofenceConfig;
 use super::event::{
     AnomalyReason, CorridorPosition, DeviceGeoState, EventKind, GeofenceEvent, ZoneKind,
 };
-use super::index::{GeofenceIndex, Route, RoutePath};
+use super::index::{GeofenceIndex, Route};
 use super::metric::haversine_m;
 use super::routes::RouteCache;
 use super::track::{DeviceTrack, Sample};
@@ -69,7 +69,7 @@ impl Engine {
         track: &mut DeviceTrack,
         route: &Route,
     ) -> Result<(), GeofenceError> {
-        let path: Arc<RoutePath> = self.index.build_route(route)?;
+        let path = self.index.build_route(route)?;
         track.assign_route(path);
         Ok(())
     }
@@ -85,7 +85,7 @@ impl Engine {
         track: &mut DeviceTrack,
         route: &Route,
     ) -> Result<(), GeofenceError> {
-        let path: Arc<RoutePath> = routes.resolve(&self.index, route)?;
+        let path = routes.resolve(&self.index, route)?;
         track.assign_route(path);
         Ok(())
     }

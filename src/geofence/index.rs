@@ -57,7 +57,8 @@ pub struct RouteLeg {
 
 /// A route resolved against the index: one polyline with chainage. The polyline is shared
 /// by every transit on the same legs ([`RouteCache`](super::RouteCache)); only the id is the
-/// transit's own.
+/// transit's own. Held in the device's route state itself, not behind a pointer: a truck's
+/// route is its transit's alone, so there is nothing to share beyond the polyline.
 pub struct RoutePath {
     pub(crate) id: Arc<str>,
     pub(crate) network: Arc<Network>,
@@ -147,12 +148,12 @@ impl GeofenceIndex {
     /// # Errors
     /// [`GeofenceError::UnknownCorridor`] for a leg naming no corridor of the atlas, and
     /// [`GeofenceError::EmptyRoute`] for a route with no usable segment.
-    pub fn build_route(&self, route: &Route) -> Result<Arc<RoutePath>, GeofenceError> {
-        Ok(Arc::new(RoutePath {
+    pub fn build_route(&self, route: &Route) -> Result<RoutePath, GeofenceError> {
+        Ok(RoutePath {
             id: route.id.clone(),
             network: Arc::new(self.route_network(route)?),
             critical_deviation_m: route.critical_deviation_m,
-        }))
+        })
     }
 
     /// The polyline of a route's legs, with its segment index: what routes on the same legs

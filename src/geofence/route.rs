@@ -1,7 +1,5 @@
 //! Progress along an assigned route: distance, chainage, deviation and wrong direction.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
 use super::config::GeofenceConfig;
@@ -16,7 +14,7 @@ use super::track::Sample;
 const SEARCH_M: f64 = 20_000.0;
 
 pub(crate) struct RouteState {
-    pub path: Arc<RoutePath>,
+    pub path: RoutePath,
     pub last: Option<Projection>,
     /// Boxed: open only while the truck is off its route.
     deviation: Option<Box<Deviation>>,
@@ -49,7 +47,7 @@ struct Deviation {
 }
 
 impl RouteState {
-    pub(crate) fn new(path: Arc<RoutePath>) -> Self {
+    pub(crate) fn new(path: RoutePath) -> Self {
         Self {
             path,
             last: None,

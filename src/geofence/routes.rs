@@ -37,7 +37,7 @@ impl RouteCache {
         &mut self,
         index: &GeofenceIndex,
         route: &Route,
-    ) -> Result<Arc<RoutePath>, GeofenceError> {
+    ) -> Result<RoutePath, GeofenceError> {
         let network = match self.shapes.get(&route.legs) {
             Some(network) => network.clone(),
             None => {
@@ -48,11 +48,11 @@ impl RouteCache {
                 network
             }
         };
-        Ok(Arc::new(RoutePath {
+        Ok(RoutePath {
             id: route.id.clone(),
             network,
             critical_deviation_m: route.critical_deviation_m,
-        }))
+        })
     }
 
     /// How many polylines were built since the cache was made.

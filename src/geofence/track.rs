@@ -1,7 +1,5 @@
 //! Per-device state: everything the engine remembers about one device between reports.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use geo::Coord;
 
@@ -75,8 +73,11 @@ impl DeviceTrack {
 
     /// Starts measuring distance, progress and direction against `route`; a previous
     /// route's open deviation is dropped with it.
-    pub fn assign_route(&mut self, route: Arc<RoutePath>) {
+    pub fn assign_route(&mut self, route: RoutePath) {
         self.route = Some(Box::new(RouteState::new(route)));
+        // Nothing reads the nearest corridor while there is a route; it is found again,
+        // from the next fix, if the route is cleared.
+        self.corridor = None;
     }
 
     pub fn clear_route(&mut self) {
@@ -148,12 +149,12 @@ mod tests {
             .collect()
     }
 
-    /// A truck on a transit holds its route's state besides its track: what it holds only
-    /// at times (a deviation, a corridor off its route) is boxed.
+    /// A truck on a transit holds its route's state, with its path, besides its track: what
+    /// it holds only at times (a deviation, a corridor off its route) is boxed.
     #[test]
     fn a_routed_trucks_state_stays_within_its_memory_budget() {
         assert!(
-            size_of::<RouteState>() <= 88,
+            size_of::<RouteState>() <= 120,
             "{} B",
             size_of::<RouteState>()
         );

@@ -199,6 +199,37 @@ fn a_device_without_a_route_shows_the_nearest_corridor() {
 }
 
 #[test]
+fn a_device_given_a_route_lets_the_nearest_corridor_go_and_finds_it_again_without_one() {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
+    let (lat, lon) = on_route(0.3);
+    run(&engine, &mut track, &[fix(0, lat + 0.01, lon, None)]);
+    assert!(track.corridor.is_some());
+    let route = Route {
+        id: "T-1".into(),
+        critical_deviation_m: None,
+        legs: vec![RouteLeg {
+            corridor_id: "c1".into(),
+            reversed: None,
+        }]
+        .into(),
+    };
+    engine
+        .assign_route(&mut track, &route)
+        .expect("known corridor");
+    assert!(track.corridor.is_none(), "not held beside the route");
+    let (lat, lon) = on_route(0.4);
+    run(&engine, &mut track, &[fix(1_800, lat, lon, None)]);
+    let shown = engine.snapshot(&track).corridor.expect("on the route");
+    assert_eq!(shown.route_id.as_deref(), Some("T-1"));
+    track.clear_route();
+    let (lat, lon) = on_route(0.5);
+    run(&engine, &mut track, &[fix(3_600, lat + 0.01, lon, None)]);
+    let shown = engine.snapshot(&track).corridor.expect("within search");
+    assert_eq!((shown.id.as_str(), shown.route_id), ("c1", None));
+}
+
+#[test]
 fn a_route_naming_an_unknown_corridor_is_refused() {
     let engine = engine();
     let mut track = DeviceTrack::new(device());
