@@ -7,9 +7,13 @@
 //! window keeps the newest sample whole and each older one as its difference from the one
 //! after it, in varints: about 16 bytes a sample.
 //!
-//! Nothing is rounded. A time is its whole seconds and nanoseconds, a coordinate the bits of
-//! its `f64`, and each difference is taken on those integers with wrapping arithmetic, so any
-//! sample reads back exactly as it went in.
+//! Nothing is rounded. A time is its whole seconds and nanoseconds. A coordinate is its
+//! number of hundred-millionths of a degree when that number reads back to the very same
+//! `f64`, which is so for every coordinate a device sends with up to eight decimals (the
+//! nearest `f64` to a decimal is what both the JSON reader and the division give), and the
+//! bits of its `f64` otherwise; a flag per coordinate says which. Each difference is taken on
+//! those integers with wrapping arithmetic, so any sample reads back exactly as it went in,
+//! and a few hundred metres between fixes is three bytes a coordinate rather than five.
 //!
 //! Newest first because that is what the hot path asks for: a fix in order reads the newest
 //! sample and pushes a new one, which touches the head and copies the rest. A late fix, rare,
@@ -30,11 +34,37 @@ pub(crate) struct History {
     len: u32,
 }
 
+/// Units of a coordinate's decimal code: a hundred-millionth of a degree, about a millimetre.
+const DECIMAL: f64 = 1e8;
+/// Flags of [`Parts::decimal`]: the coordinate is coded in [`DECIMAL`] units.
+const X_DECIMAL: u8 = 1;
+const Y_DECIMAL: u8 = 2;
+
+/// A coordinate's code and whether it is decimal (see the module docs).
+fn code(v: f64) -> (u64, bool) {
+    let units = (v * DECIMAL).round() as i64;
+    if (units as f64 / DECIMAL).to_bits() == v.to_bits() {
+        (units as u64, true)
+    } else {
+        (v.to_bits(), false)
+    }
+}
+
+fn coordinate(code: u64, decimal: bool) -> f64 {
+    if decimal {
+        code as i64 as f64 / DECIMAL
+    } else {
+        f64::from_bits(code)
+    }
+}
+
 /// A sample as the integers it is encoded from.
 #[derive(Clone, Copy, Default)]
 struct Parts {
     secs: i64,
     nanos: u32,
+    /// [`X_DECIMAL`] and [`Y_DECIMAL`]: written with the nanoseconds, which are below 2^30.
+    decimal: u8,
     x: u64,
     y: u64,
     zones: u64,
@@ -43,11 +73,14 @@ struct Parts {
 
 impl Parts {
     fn of(s: &Sample) -> Self {
+        let (x, x_decimal) = code(s.c.x);
+        let (y, y_decimal) = code(s.c.y);
         Self {
             secs: s.t.timestamp(),
             nanos: s.t.timestamp_subsec_nanos(),
-            x: s.c.x.to_bits(),
-            y: s.c.y.to_bits(),
+            decimal: if x_decimal { X_DECIMAL } else { 0 } | if y_decimal { Y_DECIMAL } else { 0 },
+            x,
+            y,
             zones: u64::from(s.zones),
             country: u32::from(s.country),
         }
@@ -59,18 +92,28 @@ impl Parts {
             // always in range; the default is never taken.
             t: DateTime::<Utc>::from_timestamp(self.secs, self.nanos).unwrap_or_default(),
             c: Coord {
-                x: f64::from_bits(self.x),
-                y: f64::from_bits(self.y),
+                x: coordinate(self.x, self.decimal & X_DECIMAL != 0),
+                y: coordinate(self.y, self.decimal & Y_DECIMAL != 0),
             },
             zones: ZoneSet::from(self.zones),
             country: CountryFix::from(self.country),
         }
     }
 
+    /// The nanoseconds and the coordinates' flags, in one varint (one byte for a whole second).
+    fn nanos_and_flags(&self) -> u64 {
+        u64::from(self.nanos) << 2 | u64::from(self.decimal)
+    }
+
+    /// Reads back [`Parts::nanos_and_flags`].
+    fn split_nanos(word: u64) -> Option<(u32, u8)> {
+        Some((u32::try_from(word >> 2).ok()?, (word & 3) as u8))
+    }
+
     /// The newest sample: times and coordinates as they are.
     fn put_whole(&self, out: &mut impl Out) {
         put(out, zigzag(self.secs));
-        put(out, u64::from(self.nanos));
+        put(out, self.nanos_and_flags());
         out.extend_from_slice(&self.x.to_le_bytes());
         out.extend_from_slice(&self.y.to_le_bytes());
         put(out, self.zones);
@@ -80,7 +123,7 @@ impl Parts {
     /// An older sample, as its difference from `newer`: small for fixes of one truck.
     fn put_older(&self, newer: &Parts, out: &mut impl Out) {
         put(out, zigzag(newer.secs.wrapping_sub(self.secs)));
-        put(out, u64::from(self.nanos));
+        put(out, self.nanos_and_flags());
         put(out, zigzag(newer.x.wrapping_sub(self.x) as i64));
         put(out, zigzag(newer.y.wrapping_sub(self.y) as i64));
         put(out, newer.zones ^ self.zones);
@@ -120,22 +163,32 @@ impl Reader<'_> {
             return None;
         }
         let parts = match self.newer {
-            None => Parts {
-                secs: unzigzag(self.take()?),
-                nanos: u32::try_from(self.take()?).ok()?,
-                x: self.take_word()?,
-                y: self.take_word()?,
-                zones: self.take()?,
-                country: u32::try_from(self.take()?).ok()?,
-            },
-            Some(n) => Parts {
-                secs: n.secs.wrapping_sub(unzigzag(self.take()?)),
-                nanos: u32::try_from(self.take()?).ok()?,
-                x: n.x.wrapping_sub(unzigzag(self.take()?) as u64),
-                y: n.y.wrapping_sub(unzigzag(self.take()?) as u64),
-                zones: n.zones ^ self.take()?,
-                country: n.country ^ u32::try_from(self.take()?).ok()?,
-            },
+            None => {
+                let secs = unzigzag(self.take()?);
+                let (nanos, decimal) = Parts::split_nanos(self.take()?)?;
+                Parts {
+                    secs,
+                    nanos,
+                    decimal,
+                    x: self.take_word()?,
+                    y: self.take_word()?,
+                    zones: self.take()?,
+                    country: u32::try_from(self.take()?).ok()?,
+                }
+            }
+            Some(n) => {
+                let secs = n.secs.wrapping_sub(unzigzag(self.take()?));
+                let (nanos, decimal) = Parts::split_nanos(self.take()?)?;
+                Parts {
+                    secs,
+                    nanos,
+                    decimal,
+                    x: n.x.wrapping_sub(unzigzag(self.take()?) as u64),
+                    y: n.y.wrapping_sub(unzigzag(self.take()?) as u64),
+                    zones: n.zones ^ self.take()?,
+                    country: n.country ^ u32::try_from(self.take()?).ok()?,
+                }
+            }
         };
         self.newer = Some(parts);
         Some(parts)
@@ -336,40 +389,47 @@ mod tests {
 
     use super::*;
 
-    /// Any sample at all: times across chrono's whole range, coordinates as any `f64` bits
-    /// (NaN and infinities included), any zone and country words the types accept.
+    /// Any coordinate: any `f64` bits (NaN, infinities and negative zero included), or a
+    /// decimal of up to eight places or of fewer, as a device sends them.
+    fn any_coordinate() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            (-18_000_000_000i64..=18_000_000_000).prop_map(|units| units as f64 / 1e8),
+            (-1_800_000i64..=1_800_000).prop_map(|units| units as f64 / 1e4),
+            (-180.0f64..180.0),
+        ]
+    }
+
+    /// Any sample at all: times across chrono's whole range, any coordinates, any zone and
+    /// country words the types accept.
     fn any_sample() -> impl Strategy<Value = Sample> {
         let min = DateTime::<Utc>::MIN_UTC.timestamp();
         let max = DateTime::<Utc>::MAX_UTC.timestamp();
         (
             min..=max,
             0u32..1_000_000_000,
-            any::<u64>(),
-            any::<u64>(),
+            any_coordinate(),
+            any_coordinate(),
             any::<u64>(),
             any::<u32>(),
         )
-            .prop_map(|(secs, nanos, x, y, zones, country)| {
-                Parts {
-                    secs,
-                    nanos,
-                    x,
-                    y,
-                    zones: u64::from(ZoneSet::from(zones)),
-                    country: u32::from(CountryFix::from(country)),
-                }
-                .sample()
+            .prop_map(|(secs, nanos, x, y, zones, country)| Sample {
+                t: DateTime::from_timestamp(secs, nanos).unwrap_or_default(),
+                c: Coord { x, y },
+                zones: ZoneSet::from(zones),
+                country: CountryFix::from(country),
             })
     }
 
-    /// A truck reporting every 30 s or so, moving a few hundred metres between fixes.
+    /// A truck reporting every 30 s or so, moving a few hundred metres between fixes, its
+    /// coordinates with six decimals as the wire carries them.
     fn a_drive(n: usize) -> Vec<Sample> {
         (0..n)
             .map(|i| Sample {
                 t: DateTime::from_timestamp(1_796_000_000 + 30 * i as i64, 0).unwrap(),
                 c: Coord {
-                    x: 74.583_612 + 0.003_1 * i as f64,
-                    y: 42.874_221 - 0.001_7 * i as f64,
+                    x: (74_583_612 + 3_100 * i as i64) as f64 / 1e6,
+                    y: (42_874_221 - 1_700 * i as i64) as f64 / 1e6,
                 },
                 zones: ZoneSet::default(),
                 country: CountryFix::default(),
@@ -441,8 +501,9 @@ mod tests {
     }
 
     #[test]
-    fn a_full_window_of_a_drive_holds_under_half_the_bytes_of_its_samples() {
-        // 40 bytes a sample held as structs; a truck's fixes differ little from one another.
+    fn a_full_window_of_a_drive_holds_about_ten_bytes_a_fix() {
+        // 40 bytes a sample held as structs; a truck's fixes differ little from one another,
+        // and its coordinates are decimals: three bytes each of a few hundred metres.
         let drive = a_drive(32);
         let mut history = History::default();
         for s in &drive {
@@ -450,7 +511,28 @@ mod tests {
         }
         assert!(same_bits(&history.to_vec(), &drive));
         let held = history.bytes.len();
-        assert!(held < 32 * 40 / 2, "{held} bytes for 32 samples");
+        assert!(held < 32 * 11, "{held} bytes for 32 samples");
+    }
+
+    #[test]
+    fn a_coordinate_is_coded_as_a_decimal_only_when_it_reads_back_to_the_same_bits() {
+        for v in [42.874_221, -0.000_000_01, 180.0, 74.583_612_35] {
+            assert!(code(v).1, "{v}");
+            assert_eq!(coordinate(code(v).0, true).to_bits(), v.to_bits());
+        }
+        // Not the nearest `f64` to any decimal of eight places: 0.30000000000000004.
+        let computed = 0.1 + 0.2;
+        for v in [
+            computed,
+            1.0 / 3.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            1e300,
+            1e-300,
+        ] {
+            assert!(!code(v).1, "{v}");
+        }
     }
 
     #[test]
