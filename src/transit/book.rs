@@ -137,8 +137,19 @@ impl TransitBook {
                 self.by_device.insert(d.clone(), t.id.clone());
             }
         }
+        self.hold(t);
+    }
+
+    /// Packs `t` into the book; once the packer has trained its dictionary, the records
+    /// packed before are packed again with it.
+    fn hold(&mut self, t: Transit) {
         let held = self.packer.pack(t, &mut self.itineraries);
         self.open.insert(held.id.clone(), Box::new(held));
+        if self.packer.take_trained_now() {
+            for held in self.open.values_mut() {
+                self.packer.repack(held);
+            }
+        }
     }
 
     /// Moves a received transit's truck to the newest of `fixes` its holder forwarded;
@@ -209,6 +220,12 @@ impl TransitBook {
 
     pub fn transit_of(&self, device: &DeviceId) -> Option<Transit> {
         self.by_device.get(device).and_then(|id| self.transit(id))
+    }
+
+    /// What a held transit's record is packed against (see `Held::packed_against`).
+    #[cfg(test)]
+    pub(crate) fn packed_against(&self, id: &TransitId) -> Option<&'static str> {
+        self.open.get(id).map(|h| h.packed_against())
     }
 
     /// Bytes of a held transit's packed record.
@@ -487,8 +504,7 @@ impl TransitBook {
     /// Holds a changed transit again, or lets it go once closed or cancelled.
     fn keep(&mut self, t: Transit) {
         if t.is_open() {
-            let held = self.packer.pack(t, &mut self.itineraries);
-            self.open.insert(held.id.clone(), Box::new(held));
+            self.hold(t);
             return;
         }
         if t.held_by.is_none() {

@@ -192,6 +192,40 @@ fn a_held_transit_is_packed_to_a_fraction_of_its_record_and_unpacks_whole() {
 }
 
 #[test]
+fn once_enough_records_are_held_every_one_is_packed_against_a_dictionary_trained_on_them() {
+    let template: Transit = serde_json::from_str(&stored(1)[0]).expect("a stored transit decodes");
+    let train_on = super::super::packed::TRAIN_ON;
+    let records: Vec<Transit> = (1..=train_on + 40)
+        .map(|n| {
+            let mut t = template.clone();
+            t.id = format!("CN-24CN0101-{n:06}").into();
+            if let Some(route) = t.itinerary.route.as_mut() {
+                route.id = t.id.shared();
+            }
+            t.reference = format!("24CN0101-{n:06}");
+            t.devices = vec![device(n as u32)];
+            t.seals[0].id = format!("CN-S-{n:04}");
+            t.goods[0].gross_kg = 1_000.0 + n as f64 * 37.5;
+            t
+        })
+        .collect();
+    let mut book = book();
+    book.restore(records[..train_on - 1].iter().cloned());
+    assert_eq!(book.packed_against(&records[0].id), Some("first"));
+    let before = book.packed_len(&records[1].id).expect("held");
+    book.restore(records[train_on - 1..].iter().cloned());
+    for t in &records {
+        assert_eq!(book.packed_against(&t.id), Some("trained"), "{}", t.id);
+        assert_eq!(book.transit(&t.id).as_ref(), Some(t));
+    }
+    let after = book.packed_len(&records[1].id).expect("held");
+    assert!(
+        after < before,
+        "{after} B against the trained dictionary, {before} B before"
+    );
+}
+
+#[test]
 fn transits_shared_as_they_are_read_on_two_threads_are_held_once_by_the_book() {
     let stored = stored(4);
     let sharing = crate::transit::SharedOnRead::default();
