@@ -7,10 +7,9 @@ fn on_route(f: f64) -> (f64, f64) {
     (40.5 - 0.5 * f, 72.8 + 2.1 * f)
 }
 
-fn assigned() -> (Engine, DeviceTrack) {
-    let engine = engine();
-    let mut track = DeviceTrack::new(device());
-    let route = Route {
+/// Route `T-1`, along corridor `c1`.
+fn route_t1() -> Route {
+    Route {
         id: "T-1".into(),
         critical_deviation_m: None,
         legs: vec![RouteLeg {
@@ -18,9 +17,14 @@ fn assigned() -> (Engine, DeviceTrack) {
             reversed: None,
         }]
         .into(),
-    };
+    }
+}
+
+fn assigned() -> (Engine, DeviceTrack) {
+    let engine = engine();
+    let mut track = DeviceTrack::new(device());
     engine
-        .assign_route(&mut track, &route)
+        .assign_route(&mut track, &route_t1())
         .expect("known corridor");
     (engine, track)
 }
@@ -205,17 +209,8 @@ fn a_device_given_a_route_lets_the_nearest_corridor_go_and_finds_it_again_withou
     let (lat, lon) = on_route(0.3);
     run(&engine, &mut track, &[fix(0, lat + 0.01, lon, None)]);
     assert!(track.corridor.is_some());
-    let route = Route {
-        id: "T-1".into(),
-        critical_deviation_m: None,
-        legs: vec![RouteLeg {
-            corridor_id: "c1".into(),
-            reversed: None,
-        }]
-        .into(),
-    };
     engine
-        .assign_route(&mut track, &route)
+        .assign_route(&mut track, &route_t1())
         .expect("known corridor");
     assert!(track.corridor.is_none(), "not held beside the route");
     let (lat, lon) = on_route(0.4);
