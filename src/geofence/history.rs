@@ -5,7 +5,7 @@
 //! structs that is 40 bytes a sample, 1,280 bytes a device once the window is full: the
 //! largest part of a truck's memory. Consecutive fixes of one truck differ little, so the
 //! window keeps the newest sample whole and each older one as its difference from the one
-//! after it, in varints: about 16 bytes a sample.
+//! after it, in varints: about 10 bytes a sample.
 //!
 //! Nothing is rounded. A time is its whole seconds and nanoseconds. A coordinate is its
 //! number of hundred-millionths of a degree when that number reads back to the very same

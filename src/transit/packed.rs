@@ -121,8 +121,9 @@ pub(super) struct Packer {
 
 impl Packer {
     /// Holds `t`, its itinerary shared through `itineraries`. The approved route is named
-    /// by the transit's id (the declaration names it so), and [`Held::route`] names it so
-    /// again: a route of another name could not be shared, so it is renamed here.
+    /// by the transit's id (the declaration names it so); the shared itinerary's route is
+    /// named by another transit, so [`Held::route`] and [`Packer::unpack`] name it by this
+    /// one again.
     pub fn pack(&mut self, mut t: Transit, itineraries: &mut SharedItineraries) -> Held {
         let itinerary = itineraries.hold(mem::take(&mut t.itinerary));
         let motion = mem::take(&mut t.motion);

@@ -32,7 +32,14 @@ pub(super) struct WriterState {
     /// The lease epoch every commit checks first, once this is the writer of the active
     /// instance among several (src/store/postgres/lease.rs).
     fence: Option<i64>,
+    /// The last commit failed. A connection the server ended can fail a commit before the
+    /// client has seen it close, so the next commit checks it first rather than failing on
+    /// it again.
+    suspect: bool,
 }
+
+/// How long the check of a suspect connection may take before it counts as lost.
+const CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A fenced writer's session ends after this long idle inside a transaction: a process
 /// frozen mid-commit (SIGSTOP, a paused VM) would otherwise hold its lock on the lease row,
@@ -57,6 +64,7 @@ impl WriterState {
             dead_letters: DeadLetterPolicy::default(),
             pruner: dead_letters::Pruner::new(),
             fence: None,
+            suspect: false,
         })
     }
 
@@ -70,7 +78,8 @@ impl WriterState {
     /// A lost connection is opened again before the next commit, and both chains are read
     /// back: a commit whose answer was lost may or may not have been applied.
     fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
-        if self.client.is_closed() {
+        let suspect = std::mem::take(&mut self.suspect);
+        if self.client.is_closed() || (suspect && self.client.is_valid(CHECK).is_err()) {
             warn!("The connection to PostgreSQL was lost; opening it again.");
             let mut client = Client::connect(&self.url, NoTls)?;
             if self.fence.is_some() {
@@ -87,6 +96,12 @@ impl WriterState {
     /// Applies all writes in one transaction: all or nothing.
     pub(super) fn commit(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
         self.reconnect_if_closed()?;
+        let committed = self.apply(writes);
+        self.suspect = committed.is_err();
+        committed
+    }
+
+    fn apply(&mut self, writes: &[Write]) -> Result<Committed, StoreError> {
         let statements = &mut self.statements;
         let mut tx = self.client.transaction()?;
         if let Some(epoch) = self.fence {
