@@ -237,19 +237,24 @@ impl TransitBook {
     /// The id and itinerary of the transit a device is on, read from what the book keeps
     /// decoded. Only transits held here are found: a received one is not indexed by device.
     pub fn itinerary_of(&self, device: &DeviceId) -> Option<(&TransitId, &Itinerary)> {
-        let held = self.open.get(self.by_device.get(device)?)?;
+        let held = self.held_of(device)?;
         Some((&held.id, &held.itinerary))
+    }
+
+    /// The open transit held here that a device is on.
+    fn held_of(&self, device: &DeviceId) -> Option<&Held> {
+        self.open.get(self.by_device.get(device)?).map(|h| &**h)
     }
 
     /// The approved route the geofence engine should follow for a device on a transit.
     pub fn route_of(&self, device: &DeviceId) -> Option<Route> {
-        self.open.get(self.by_device.get(device)?)?.route()
+        self.held_of(device)?.route()
     }
 
     /// The id of the route [`route_of`](Self::route_of) gives, without building it: what
     /// every fix checks.
     pub fn route_id_of(&self, device: &DeviceId) -> Option<&TransitId> {
-        let held = self.open.get(self.by_device.get(device)?)?;
+        let held = self.held_of(device)?;
         held.itinerary.route.as_ref().map(|_| &held.id)
     }
 

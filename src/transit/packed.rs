@@ -246,10 +246,10 @@ impl Packer {
                 return None;
             }
         };
-        t.itinerary = Itinerary::clone(&held.itinerary);
-        if let Some(route) = t.itinerary.route.as_mut() {
-            route.id = held.id.shared();
-        }
+        t.itinerary = Itinerary {
+            route: held.route(),
+            ..Itinerary::clone(&held.itinerary)
+        };
         t.motion = held.motion.clone();
         t.devices = held.devices.to_vec();
         Some(t)
