@@ -88,8 +88,8 @@ fn routes(atlas: &Arc<Atlas>, now: DateTime<Utc>) -> anyhow::Result<Vec<Route>> 
                 };
                 let n = found.len();
                 if book
-                    .declare(declaration(&route, n, now), &Actor::system(), now, &|_| {
-                        true
+                    .declare(declaration(&route, n, now), &Actor::system(), now, &|id| {
+                        Some(id.clone())
                     })
                     .is_ok()
                 {
@@ -163,7 +163,9 @@ fn seed(dir: &Path, n: usize) -> anyhow::Result<Seeded> {
             let now = base - chrono::Duration::seconds((n - i) as i64);
             let route = &routes[i % routes.len()];
             let mut change = book
-                .declare(declaration(route, i, now), &by, now, &|_: &DeviceId| true)
+                .declare(declaration(route, i, now), &by, now, &|id: &DeviceId| {
+                    Some(id.clone())
+                })
                 .map_err(|e| anyhow::anyhow!("declaring {i}: {e:?}"))?;
             if i % 2 == 1 {
                 let depart = Action::Lifecycle(OfficerAction::ConfirmDeparture);

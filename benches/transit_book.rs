@@ -73,7 +73,8 @@ fn bench(c: &mut Criterion) {
     let mut measured: Option<(TransitId, DeviceId)> = None;
     for n in 0..2 {
         let by = Actor("cn-kashgar-7".into());
-        let Ok(change) = book.declare(declaration(n), &by, declared_at(), &|_| true) else {
+        let Ok(change) = book.declare(declaration(n), &by, declared_at(), &|id| Some(id.clone()))
+        else {
             return;
         };
         let Some(device) = change.transit.devices.first() else {

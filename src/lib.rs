@@ -19,6 +19,7 @@ pub mod geofence;
 pub mod health;
 pub mod historian;
 pub mod ingest;
+mod keyed;
 pub mod live;
 pub mod maps;
 pub mod metrics;

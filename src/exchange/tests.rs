@@ -72,7 +72,9 @@ fn declaration() -> Declaration {
 /// The transit as its holder declared it, in the holder's book.
 fn declared(book: &mut TransitBook) -> Transit {
     *book
-        .declare(declaration(), &Actor("cn".into()), at(), &|_| true)
+        .declare(declaration(), &Actor("cn".into()), at(), &|id| {
+            Some(id.clone())
+        })
         .expect("a valid declaration")
         .transit
 }
@@ -314,7 +316,9 @@ fn a_received_transit_is_the_holders_business_not_this_instances() {
     );
     assert_eq!(holder.holder(&t.id), Holder::Here);
     // A local declaration cannot take the received transit's reference.
-    let again = here.declare(declaration(), &Actor("x".into()), at(), &|_| true);
+    let again = here.declare(declaration(), &Actor("x".into()), at(), &|id| {
+        Some(id.clone())
+    });
     assert!(again.is_err());
 }
 

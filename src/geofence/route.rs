@@ -18,10 +18,40 @@ pub(crate) struct RouteState {
     pub last: Option<Projection>,
     /// Boxed: open only while the truck is off its route.
     deviation: Option<Box<Deviation>>,
-    /// Furthest chainage reached while on the corridor.
-    high_water_m: Option<f64>,
-    /// Lowest chainage since travel turned the wrong way.
-    wrong_way_low_m: Option<f64>,
+    heading: Heading,
+}
+
+/// Which way travel goes along the route, as far as the chainage on the corridor shows. One
+/// figure at a time matters, so one is held (every truck on a transit holds this).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Heading {
+    /// Nothing on the corridor yet.
+    Unknown,
+    /// The furthest chainage reached.
+    Forward { high_water_m: f64 },
+    /// The lowest chainage since travel turned the wrong way.
+    WrongWay { low_m: f64 },
+}
+
+impl Heading {
+    /// As saved: the furthest chainage reached, and the lowest since travel turned.
+    fn saved(self) -> (Option<f64>, Option<f64>) {
+        match self {
+            Self::Unknown => (None, None),
+            Self::Forward { high_water_m } => (Some(high_water_m), None),
+            Self::WrongWay { low_m } => (None, Some(low_m)),
+        }
+    }
+
+    /// From what was saved; a record of an earlier version holds the furthest chainage
+    /// also while travel goes the wrong way, which is not read then.
+    fn resumed(high_water_m: Option<f64>, wrong_way_low_m: Option<f64>) -> Self {
+        match (high_water_m, wrong_way_low_m) {
+            (_, Some(low_m)) => Self::WrongWay { low_m },
+            (Some(high_water_m), None) => Self::Forward { high_water_m },
+            (None, None) => Self::Unknown,
+        }
+    }
 }
 
 /// What a route's state holds beyond its path: saved at a clean stop and resumed on the same
@@ -52,18 +82,18 @@ impl RouteState {
             path,
             last: None,
             deviation: None,
-            high_water_m: None,
-            wrong_way_low_m: None,
+            heading: Heading::Unknown,
         }
     }
 
     pub(crate) fn saved(&self) -> RouteProgress {
+        let (high_water_m, wrong_way_low_m) = self.heading.saved();
         RouteProgress {
             route_id: self.path.id().to_owned(),
             last: self.last,
             deviation: self.deviation.as_deref().cloned(),
-            high_water_m: self.high_water_m,
-            wrong_way_low_m: self.wrong_way_low_m,
+            high_water_m,
+            wrong_way_low_m,
         }
     }
 
@@ -75,8 +105,7 @@ impl RouteState {
         if fits {
             self.last = saved.last;
             self.deviation = saved.deviation.map(Box::new);
-            self.high_water_m = saved.high_water_m;
-            self.wrong_way_low_m = saved.wrong_way_low_m;
+            self.heading = Heading::resumed(saved.high_water_m, saved.wrong_way_low_m);
         }
         fits
     }
@@ -171,19 +200,25 @@ impl RouteState {
         out: &mut Vec<Found>,
     ) {
         let tol = cfg.wrong_direction_tolerance_m;
-        if let Some(low) = self.wrong_way_low_m {
-            if chainage > low + tol {
-                self.wrong_way_low_m = None;
-                self.high_water_m = Some(chainage);
-            } else {
-                self.wrong_way_low_m = Some(low.min(chainage));
+        let high = match self.heading {
+            Heading::WrongWay { low_m } => {
+                self.heading = if chainage > low_m + tol {
+                    Heading::Forward {
+                        high_water_m: chainage,
+                    }
+                } else {
+                    Heading::WrongWay {
+                        low_m: low_m.min(chainage),
+                    }
+                };
+                return;
             }
-            return;
-        }
-        let high = self.high_water_m.map_or(chainage, |h| h.max(chainage));
-        self.high_water_m = Some(high);
+            Heading::Forward { high_water_m } => high_water_m.max(chainage),
+            Heading::Unknown => chainage,
+        };
+        self.heading = Heading::Forward { high_water_m: high };
         if chainage < high - tol {
-            self.wrong_way_low_m = Some(chainage);
+            self.heading = Heading::WrongWay { low_m: chainage };
             let kind = EventKind::WrongDirection {
                 route_id: self.path.id().to_owned(),
                 chainage_m: chainage,
@@ -191,5 +226,29 @@ impl RouteState {
             };
             out.push(Found::new(kind, cur.t, Some(cur.c)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Heading;
+
+    #[test]
+    fn a_heading_reads_back_as_saved_and_from_a_record_that_held_both_figures() {
+        for heading in [
+            Heading::Unknown,
+            Heading::Forward {
+                high_water_m: 1_200.0,
+            },
+            Heading::WrongWay { low_m: 800.0 },
+        ] {
+            let (high, low) = heading.saved();
+            assert_eq!(Heading::resumed(high, low), heading);
+        }
+        // Records saved before held the furthest chainage while travel went the wrong way.
+        assert_eq!(
+            Heading::resumed(Some(1_200.0), Some(800.0)),
+            Heading::WrongWay { low_m: 800.0 }
+        );
     }
 }

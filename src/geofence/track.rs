@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn a_routed_trucks_state_stays_within_its_memory_budget() {
         assert!(
-            size_of::<RouteState>() <= 120,
+            size_of::<RouteState>() <= 104,
             "{} B",
             size_of::<RouteState>()
         );

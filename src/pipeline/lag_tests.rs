@@ -170,14 +170,11 @@ fn run(before: Before) -> (Tracking, Vec<String>, Vec<String>, Vec<String>) {
         writer
             .commit(&[Write::Device(device.clone())])
             .expect("registered");
-        pipeline.devices.insert(
-            truck(),
-            Box::new(super::saved::tracked(
-                DeviceState::default(),
-                SeqWindow::default(),
-                crate::geofence::DeviceTrack::new(truck()),
-            )),
-        );
+        pipeline.devices.insert(Box::new(super::saved::tracked(
+            DeviceState::default(),
+            SeqWindow::default(),
+            crate::geofence::DeviceTrack::new(truck()),
+        )));
         let (kinds, commits) = deliver(&mut pipeline, first.clone());
         raised_first = kinds;
         for mut writes in commits {
@@ -216,7 +213,7 @@ fn run(before: Before) -> (Tracking, Vec<String>, Vec<String>, Vec<String>) {
         .expect("registered");
     let tracking = Tracking {
         seqs: postcard::to_stdvec(&tracked.seqs).expect("encodes"),
-        state: tracked.state.clone(),
+        state: tracked.state.state(),
         geo: pipeline.geo.engine().snapshot(&tracked.geo),
         // The corridor progress is the engine's; the rest of the stored state is the reports'.
         stored: DeviceState {

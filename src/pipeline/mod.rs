@@ -15,6 +15,7 @@ mod dedupe;
 mod geo;
 #[cfg(test)]
 mod handoff_tests;
+mod kept;
 mod saved;
 mod startup;
 mod track;
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use kept::Kept;
 use track::{log_reject, Sinks};
 
 pub use committer::{Committer, Unit};
@@ -38,8 +40,9 @@ pub use startup::Startup;
 pub use transits::{TransitCommand, TransitStep};
 
 use crate::device::{Device, DeviceState};
-use crate::geofence::DeviceTrack;
+use crate::geofence::{DeviceGeoState, DeviceTrack};
 use crate::historian::Historian;
+use crate::keyed::{HasKey, Keyed};
 use crate::metrics::{Metrics, Queue};
 use crate::store::{DeadLetter, LoggedEvent, SavedTracks, Snapshot, Write};
 use crate::telemetry::{Decoded, DeviceId, Reject, RejectReason, Report};
@@ -101,11 +104,22 @@ pub enum Input {
 
 /// What the pipeline knows of one registered device.
 struct Tracked {
-    /// The device state as last written, without `geo`: that part is derived from `geo`
-    /// (the track) for every write and nothing reads it here, so it is not kept twice.
-    state: DeviceState,
+    /// The device state as last written, without what the track (`geo`) holds.
+    state: Kept,
     seqs: SeqWindow,
     geo: DeviceTrack,
+}
+
+impl Tracked {
+    /// The state to write: `state`, with the track's geofence part (`geo`, its snapshot)
+    /// and outstanding signal loss.
+    fn written(&self, state: DeviceState, geo: DeviceGeoState) -> DeviceState {
+        DeviceState {
+            geo: Some(Box::new(geo)),
+            signal_lost_since: self.geo.signal_lost_since().map(Box::new),
+            ..state
+        }
+    }
 }
 
 /// How often every device is checked for signal loss.
@@ -119,8 +133,9 @@ const SILENCE_UNIT: usize = 1024;
 pub const HANDOFF_BATCH: usize = 256;
 
 pub struct Pipeline {
-    /// Boxed: a hash table keeps up to twice as many slots as entries, and a slot of a few
-    /// hundred bytes per device would double the memory of every device; a pointer does not.
+    /// Boxed, and found by the id each holds: a hash table keeps up to twice as many slots
+    /// as entries, and a slot of a few hundred bytes per device would double the memory of
+    /// every device; a pointer does not.
     devices: Devices,
     geo: Geo,
     transits: TransitStep,
@@ -217,7 +232,8 @@ impl Pipeline {
     async fn save_tracks(&self) {
         let started = std::time::Instant::now();
         let mut tracks = Vec::with_capacity(self.devices.len());
-        for (id, tracked) in &self.devices {
+        for tracked in self.devices.values() {
+            let id = tracked.geo.device_id();
             match saved::save(tracked) {
                 Ok(bytes) => tracks.push((id.clone(), bytes)),
                 Err(error) => {
@@ -293,7 +309,7 @@ impl Pipeline {
     /// Runs a transit command; `None` when it was refused and answered at once.
     fn transit_command(&mut self, command: TransitCommand) -> Option<Unit> {
         let devices = &self.devices;
-        let registered = |id: &DeviceId| devices.contains_key(id);
+        let registered = |id: &DeviceId| devices.get(id).map(|t| t.geo.device_id().clone());
         let ((writes, reply), moved) = self.transits.handle(command, Utc::now(), &registered);
         for id in moved {
             if let Some(tracked) = self.devices.get_mut(&id) {
@@ -318,11 +334,11 @@ impl Pipeline {
             return Err(RegisterError::AlreadyRegistered(device.device_id));
         }
         let tracked = Box::new(Tracked {
-            state: DeviceState::default(),
+            state: Kept::from(&DeviceState::default()),
             seqs: SeqWindow::default(),
             geo: DeviceTrack::new(device.device_id.clone()),
         });
-        self.devices.insert(device.device_id.clone(), tracked);
+        self.devices.insert(tracked);
         let logged = LoggedEvent {
             kind: "device_registered".into(),
             device_id: Some(device.device_id.clone()),
@@ -476,7 +492,11 @@ impl Pipeline {
         inputs: &mut mpsc::Receiver<Input>,
         cancel: &CancellationToken,
     ) -> bool {
-        let ids: Vec<DeviceId> = self.devices.keys().cloned().collect();
+        let ids: Vec<DeviceId> = self
+            .devices
+            .values()
+            .map(|t| t.geo.device_id().clone())
+            .collect();
         let mut next = 0;
         while next < ids.len() && !cancel.is_cancelled() {
             let (unit, scanned) = self.raise_losses(&ids[next..], Utc::now());
@@ -517,11 +537,8 @@ impl Pipeline {
             self.metrics.geofence_event(event.kind_str());
             writes.push(Write::Event(geo::logged(&event)));
             // The state records the outstanding loss, in the same commit as its event.
-            tracked.state.signal_lost_since = tracked.geo.signal_lost_since().map(Box::new);
-            let written = DeviceState {
-                geo: Some(Box::new(self.geo.engine().snapshot(&tracked.geo))),
-                ..tracked.state.clone()
-            };
+            let geo = self.geo.engine().snapshot(&tracked.geo);
+            let written = tracked.written(tracked.state.state(), geo);
             writes.push(Write::DeviceState(
                 event.device_id.clone(),
                 Box::new(written),
@@ -547,7 +564,15 @@ pub(crate) type Replay<'a> = &'a (dyn Fn(&DeviceId, Option<u64>) -> Result<(Vec<
          + Sync);
 
 /// Every registered device's state, by id.
-type Devices = HashMap<DeviceId, Box<Tracked>>;
+type Devices = Keyed<Tracked>;
+
+impl HasKey for Tracked {
+    type Key = DeviceId;
+
+    fn key(&self) -> &DeviceId {
+        self.geo.device_id()
+    }
+}
 
 /// How the devices were restored.
 #[derive(Debug, Default)]
@@ -613,7 +638,8 @@ fn restore(
     let mut first: Vec<Stored> = listed
         .into_iter()
         .map(|(device, state)| {
-            let id = device.device_id;
+            // One copy of the id for the registry, the track and the transit book.
+            let id = transits.shared_device_id(device.device_id);
             let window = match (seqs.remove(&id), recent.remove(&id)) {
                 (Some(s), Some(r)) => Some((s, r)),
                 _ => None,
@@ -644,8 +670,8 @@ fn restore(
         return Ok(None);
     };
     restored.add(&counted);
-    let mut devices = HashMap::with_capacity(first.len() + second.len());
-    for (id, rebuilt) in first.into_iter().chain(second) {
+    let mut devices = Devices::with_capacity(first.len() + second.len());
+    for rebuilt in first.into_iter().chain(second) {
         let tracked = match rebuilt {
             Rebuilt::Resumed(state, saved::Resumed { seqs, mut track }) => {
                 transits.assign_route(geo.engine(), &mut track.track);
@@ -656,13 +682,13 @@ fn restore(
                 tracked
             }
         };
-        devices.insert(id, Box::new(tracked));
+        devices.insert(Box::new(tracked));
     }
     Ok(Some((devices, restored)))
 }
 
 /// One half of the devices, rebuilt, with how.
-type Half = (Vec<(DeviceId, Rebuilt)>, Restored);
+type Half = (Vec<Rebuilt>, Restored);
 
 /// Rebuilds `devices` on this thread; `None` when `cancel` fired first.
 fn rebuild(
@@ -707,7 +733,7 @@ fn rebuild(
                 Rebuilt::Replayed(replayed(geo, id.clone(), state, &stored_seqs, &reports))
             }
         };
-        out.push((id, rebuilt));
+        out.push(rebuilt);
     }
     Ok(Some((out, restored)))
 }

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::kept::Kept;
 use super::{SeqWindow, Tracked};
 use crate::device::DeviceState;
 use crate::geofence::{DeviceTrack, GeofenceIndex, ResumedTrack, SavedTrackError};
@@ -58,10 +59,10 @@ pub(super) fn resume(
 }
 
 /// A device's state from its stored state, duplicate window and track, however they were
-/// rebuilt: the stored state without its geofence part, which the track holds.
+/// rebuilt: the stored state without the parts the track holds (see [`Tracked`]).
 pub(super) fn tracked(state: DeviceState, seqs: SeqWindow, geo: DeviceTrack) -> Tracked {
     Tracked {
-        state: DeviceState { geo: None, ..state },
+        state: Kept::from(&state),
         seqs,
         geo,
     }

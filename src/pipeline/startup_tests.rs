@@ -51,7 +51,9 @@ fn thousands_of_trucks_on_one_corridor_share_one_route_built_once() {
     for n in 0..TRUCKS {
         let id = format!("truck-{n:05}");
         let change = book
-            .declare(declaration(&id, n), &officer, declared_at, &|_| true)
+            .declare(declaration(&id, n), &officer, declared_at, &|id| {
+                Some(id.clone())
+            })
             .expect("the declaration is accepted");
         stored.push(*change.transit);
         let device = Device {

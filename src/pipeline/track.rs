@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use super::geo::{self, Geo};
+use super::kept::Kept;
 use super::transits::TransitStep;
 use super::Tracked;
-use crate::device::DeviceState;
 use crate::historian::{Historian, ReportContext};
 use crate::metrics::Metrics;
 use crate::store::Write;
@@ -51,10 +51,8 @@ pub(super) fn track(
     if reports.is_empty() {
         return;
     }
-    let (country_before, lost_before) = (
-        tracked.geo.country_part(),
-        tracked.state.signal_lost_since.as_deref().copied(),
-    );
+    let (country_before, lost_before) =
+        (tracked.geo.country_part(), tracked.geo.signal_lost_since());
     let events = geo.evaluate(&mut tracked.geo, &reports, detected_at);
     let mut transit_writes = Vec::new();
     transits.after_reports(&reports, &events, detected_at, &mut transit_writes);
@@ -65,9 +63,10 @@ pub(super) fn track(
         country: geo_state.country.as_ref().map(|c| c.as_str()),
         corridor: geo_state.corridor.as_ref().map(|c| c.id.as_str()),
     };
+    let mut state = tracked.state.state();
     for report in reports {
         metrics.message(report.kind());
-        tracked.state.apply(&report);
+        state.apply(&report);
         historian.record_report(&report, &context);
         writes.push(Write::Report(report));
     }
@@ -77,11 +76,8 @@ pub(super) fn track(
         writes.push(Write::Event(geo::logged(event)));
     }
     writes.append(&mut transit_writes);
-    tracked.state.signal_lost_since = tracked.geo.signal_lost_since().map(Box::new);
-    let written = DeviceState {
-        geo: Some(Box::new(geo_state)),
-        ..tracked.state.clone()
-    };
+    tracked.state = Kept::from(&state);
+    let written = tracked.written(state, geo_state);
     // What readers filter and decide on beyond the reports themselves (the country, which
     // decides who may see the device, the zones, which change only with an event, and an
     // outstanding signal loss) is written in this commit when it changed; a state that only

@@ -90,6 +90,12 @@ impl TransitStep {
         self
     }
 
+    /// The transits' copy of a device's id, when they hold one (see
+    /// [`TransitBook::shared_device_id`]).
+    pub fn shared_device_id(&self, id: DeviceId) -> DeviceId {
+        self.book.shared_device_id(id)
+    }
+
     /// Gives a device's track the approved route of its open transit, or none.
     pub fn assign_route(&mut self, engine: &Engine, track: &mut DeviceTrack) {
         let device = track.device_id();
@@ -176,7 +182,7 @@ impl TransitStep {
         &mut self,
         command: TransitCommand,
         now: DateTime<Utc>,
-        registered: &dyn Fn(&DeviceId) -> bool,
+        registered: &dyn Fn(&DeviceId) -> Option<DeviceId>,
     ) -> (Answer, Vec<DeviceId>) {
         let mut writes = Vec::new();
         match command {

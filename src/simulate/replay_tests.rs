@@ -70,7 +70,7 @@ impl Desk {
             } => {
                 let declared = self
                     .book
-                    .declare(*declaration, &self.actor, utc(at), &|_| true);
+                    .declare(*declaration, &self.actor, utc(at), &|id| Some(id.clone()));
                 match declared {
                     Ok(change) => {
                         self.out.declared += 1;

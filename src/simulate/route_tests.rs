@@ -95,7 +95,9 @@ fn drive(desk: &mut Desk, route: &Route, direction: usize) -> Vec<String> {
     };
     let declared = desk
         .book
-        .declare(request.declaration(), &desk.actor, utc(START), &|_| true);
+        .declare(request.declaration(), &desk.actor, utc(START), &|id| {
+            Some(id.clone())
+        });
     let transit_id = match declared {
         Ok(change) => change.transit.id.clone(),
         Err(e) => return vec![format!("declaration refused: {e:?}")],

@@ -266,7 +266,9 @@ mod tests {
                 let mut request = request(plan);
                 request.reference = reference("T1", r * 2 + d, 1);
                 request.device_id = &device;
-                let outcome = book.declare(request.declaration(), &actor, utc(START), &|_| true);
+                let outcome = book.declare(request.declaration(), &actor, utc(START), &|id| {
+                    Some(id.clone())
+                });
                 assert!(outcome.is_ok(), "{}: {outcome:?}", route.corridor_id);
                 declared += 1;
             }

@@ -208,7 +208,9 @@ mod tests {
             let decl = kashgar_almaty(reference, device);
             let change = self
                 .book
-                .declare(decl, &Actor::system(), minutes_in(minute), &|_| true)
+                .declare(decl, &Actor::system(), minutes_in(minute), &|id| {
+                    Some(id.clone())
+                })
                 .unwrap();
             self.writer
                 .commit(&[Write::Transit(change.transit.clone())])

@@ -23,6 +23,7 @@ use super::rules::TransitRules;
 use super::shared::SharedItineraries;
 use crate::exchange::routing::Holder;
 use crate::geofence::{GeofenceEvent, Route};
+use crate::keyed::Keyed;
 use crate::maps::Atlas;
 use crate::telemetry::{DeviceId, Report, ReportBody};
 
@@ -59,9 +60,9 @@ struct Ctx {
 
 pub struct TransitBook {
     ctx: Ctx,
-    /// Boxed: a map's table keeps room for more entries than it holds (up to twice as
-    /// many), which would each be a held transit's size unboxed.
-    open: HashMap<TransitId, Box<Held>>,
+    /// Boxed, and found by the id each holds: a table keeps room for more entries than it
+    /// holds (up to twice as many), which would each be a held transit's size unboxed.
+    open: Keyed<Held>,
     packer: Packer,
     by_device: HashMap<DeviceId, TransitId>,
     /// Every transit declared or received that is no longer open; with `open`, every one
@@ -78,7 +79,7 @@ impl TransitBook {
     pub fn new(atlas: Arc<Atlas>, rules: TransitRules, risk: RiskRules) -> Self {
         Self {
             ctx: Ctx { atlas, rules, risk },
-            open: HashMap::new(),
+            open: Keyed::default(),
             packer: Packer::default(),
             by_device: HashMap::new(),
             closed: HashSet::new(),
@@ -144,7 +145,7 @@ impl TransitBook {
     /// packed before are packed again with it.
     fn hold(&mut self, t: Transit) {
         let held = self.packer.pack(t, &mut self.itineraries);
-        self.open.insert(held.id.clone(), Box::new(held));
+        self.open.insert(Box::new(held));
         if self.packer.take_trained_now() {
             for held in self.open.values_mut() {
                 self.packer.repack(held);
@@ -162,7 +163,8 @@ impl TransitBook {
         fixes: &[crate::exchange::message::Position],
     ) -> Option<TransitChange> {
         let held = self.open.get_mut(id).filter(|h| h.received)?;
-        if !held.devices.contains(device_id) {
+        let mut transit = self.packer.unpack(held)?;
+        if !transit.devices.contains(device_id) {
             return None;
         }
         for f in fixes {
@@ -174,8 +176,9 @@ impl TransitBook {
                 });
             }
         }
+        transit.motion = held.motion.clone();
         Some(TransitChange {
-            transit: Box::new(self.packer.unpack(held)?),
+            transit: Box::new(transit),
             records: Vec::new(),
         })
     }
@@ -242,8 +245,16 @@ impl TransitBook {
     }
 
     /// The open transit held here that a device is on.
+    /// The book's copy of a device's id when it is on an open transit here, else `id`: a
+    /// registry that keeps this copy holds each id once for both.
+    pub fn shared_device_id(&self, id: DeviceId) -> DeviceId {
+        self.by_device
+            .get_key_value(&id)
+            .map_or(id, |(shared, _)| shared.clone())
+    }
+
     fn held_of(&self, device: &DeviceId) -> Option<&Held> {
-        self.open.get(self.by_device.get(device)?).map(|h| &**h)
+        self.open.get(self.by_device.get(device)?)
     }
 
     /// The approved route the geofence engine should follow for a device on a transit.
@@ -276,7 +287,7 @@ impl TransitBook {
         decl: Declaration,
         by: &Actor,
         now: DateTime<Utc>,
-        registered: &dyn Fn(&DeviceId) -> bool,
+        registered: &dyn Fn(&DeviceId) -> Option<DeviceId>,
     ) -> Result<TransitChange, Vec<FieldError>> {
         let by_device = &self.by_device;
         let device_on = |d: &DeviceId| by_device.get(d).cloned();

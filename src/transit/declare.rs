@@ -66,8 +66,9 @@ pub struct Known<'a> {
     pub declared: &'a dyn Fn(&TransitId) -> bool,
     /// The open transit a device is on, if any.
     pub device_on: &'a dyn Fn(&DeviceId) -> Option<TransitId>,
-    /// Whether a device is registered.
-    pub device_registered: &'a dyn Fn(&DeviceId) -> bool,
+    /// The registered device of this id, as the registry holds it: the transit keeps that
+    /// copy of the id rather than one of its own.
+    pub device_registered: &'a dyn Fn(&DeviceId) -> Option<DeviceId>,
 }
 
 fn token_ok(text: &str, max: usize) -> bool {
@@ -211,16 +212,18 @@ fn check_devices(raw: &[String], known: &Known<'_>, errors: &mut Vec<FieldError>
                 field,
                 format!("device {id} is listed twice"),
             ));
-        } else if !(known.device_registered)(&id) {
-            errors.push(FieldError::new(
-                field,
-                format!("device {id} is not registered"),
-            ));
-        } else if let Some(other) = (known.device_on)(&id) {
-            let msg = format!("device {id} is already on open transit {other}");
-            errors.push(FieldError::new(field, msg));
         } else {
-            devices.push(id);
+            match ((known.device_registered)(&id), (known.device_on)(&id)) {
+                (None, _) => errors.push(FieldError::new(
+                    field,
+                    format!("device {id} is not registered"),
+                )),
+                (Some(_), Some(other)) => {
+                    let msg = format!("device {id} is already on open transit {other}");
+                    errors.push(FieldError::new(field, msg));
+                }
+                (Some(registered), None) => devices.push(registered),
+            }
         }
     }
     devices

@@ -42,7 +42,7 @@ pub(crate) fn bishkek_almaty() -> Transit {
         deadline: at + Duration::days(3),
     };
     *book
-        .declare(decl, &Actor("kg".into()), at, &|_| true)
+        .declare(decl, &Actor("kg".into()), at, &|id| Some(id.clone()))
         .expect("a valid declaration")
         .transit
 }

@@ -99,12 +99,25 @@ impl Motion {
 #[serde(transparent)]
 pub struct RecentSpeeds(VecDeque<SpeedSlot>);
 
+/// 16 bytes: a truck that drives holds a window of these.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpeedSlot {
-    /// Start of the slot, in whole minutes since 1970 (device time).
-    from_min: i64,
+    /// Start of the slot, in whole minutes since 1970 (device time): `i32` reaches the year
+    /// 6053. A record written with a larger number (by a peer, or edited) is read at the
+    /// bound rather than refused.
+    #[serde(deserialize_with = "minutes")]
+    from_min: i32,
     fixes: u32,
     sum_kmh: f64,
+}
+
+/// Minutes as `i32`, a number beyond it at its bound.
+fn minutes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    i64::deserialize(d).map(clamped)
+}
+
+fn clamped(minutes: i64) -> i32 {
+    i32::try_from(minutes).unwrap_or(if minutes < 0 { i32::MIN } else { i32::MAX })
 }
 
 impl RecentSpeeds {
@@ -123,7 +136,7 @@ impl RecentSpeeds {
     /// Counts a moving fix at `t`, newer than every fix counted before.
     fn add(&mut self, t: DateTime<Utc>, speed_kmh: f64, window_min: i64) {
         let slot = Self::slot_min(window_min);
-        let from_min = t.timestamp().div_euclid(60).div_euclid(slot) * slot;
+        let from_min = clamped(t.timestamp().div_euclid(60).div_euclid(slot) * slot);
         match self.0.back_mut() {
             Some(last) if last.from_min >= from_min => {
                 last.fixes = last.fixes.saturating_add(1);
@@ -150,7 +163,7 @@ impl RecentSpeeds {
         while self
             .0
             .front()
-            .is_some_and(|s| now_min.saturating_sub(s.from_min.saturating_add(slot)) >= window_min)
+            .is_some_and(|s| now_min.saturating_sub(i64::from(s.from_min) + slot) >= window_min)
         {
             self.0.pop_front();
         }
@@ -309,6 +322,12 @@ mod tests {
         assert_eq!(again, motion);
     }
 
+    /// A driving truck holds a window of slots ([`SLOTS`] and two of room).
+    #[test]
+    fn a_speed_slot_stays_within_its_memory_budget() {
+        assert!(size_of::<SpeedSlot>() <= 16, "{} B", size_of::<SpeedSlot>());
+    }
+
     #[test]
     fn a_record_with_more_slots_than_a_window_keeps_the_newest() {
         let slots: Vec<serde_json::Value> = (0..1_000_i64)
@@ -318,7 +337,8 @@ mod tests {
         let json = serde_json::json!({ "speeds": slots });
         let mut motion: Motion = serde_json::from_value(json).expect("slots");
         assert_eq!(motion.speeds.0.len(), SLOTS as usize + 1);
-        assert_eq!(motion.speeds.0.back().map(|s| s.from_min), Some(i64::MAX));
+        // Beyond what a slot holds: read at the bound.
+        assert_eq!(motion.speeds.0.back().map(|s| s.from_min), Some(i32::MAX));
         // Counting on and forgetting from the extremes neither panics nor wraps.
         let rules = TransitRules::embedded().expect("rules");
         let line = RouteLine::new(vec![Coord { x: 73.0, y: 40.0 }, Coord { x: 74.0, y: 40.0 }]);

@@ -25,7 +25,7 @@ use super::model::{Stage, Transit, TransitId};
 use super::motion::Motion;
 use super::shared::SharedItineraries;
 use crate::geofence::Route;
-use crate::telemetry::DeviceId;
+use crate::keyed::HasKey;
 
 /// Records packed against the first one, whose JSON the dictionary is then trained on: a
 /// thousand say more of a fleet than a few hundred (10 % smaller records on the load fleet's),
@@ -46,14 +46,14 @@ pub(super) struct Held {
     /// them: [`Held::route`] names it by this one.
     pub itinerary: Arc<Itinerary>,
     pub motion: Motion,
-    pub devices: Box<[DeviceId]>,
     pub deadline: DateTime<Utc>,
     pub stage: Stage,
     /// Received from a peer instance, which holds its declaration.
     pub received: bool,
     /// An overdue alert is raised and not resolved.
     pub overdue_raised: bool,
-    /// Everything else, with the itinerary, motion and devices left empty.
+    /// Everything else, with the itinerary and motion left empty. The devices stay in it: the
+    /// book indexes them by device, and nothing else reads them without the whole record.
     rest: Rest,
 }
 
@@ -127,8 +127,6 @@ impl Packer {
     pub fn pack(&mut self, mut t: Transit, itineraries: &mut SharedItineraries) -> Held {
         let itinerary = itineraries.hold(mem::take(&mut t.itinerary));
         let motion = mem::take(&mut t.motion);
-        let mut devices = mem::take(&mut t.devices);
-        devices.shrink_to_fit();
         let rest = match self.compress(&t) {
             Ok(rest) => rest,
             Err(e) => {
@@ -140,7 +138,6 @@ impl Packer {
             id: t.id,
             itinerary,
             motion,
-            devices: devices.into_boxed_slice(),
             deadline: t.deadline,
             stage: t.stage,
             received: t.held_by.is_some(),
@@ -251,8 +248,15 @@ impl Packer {
             ..Itinerary::clone(&held.itinerary)
         };
         t.motion = held.motion.clone();
-        t.devices = held.devices.to_vec();
         Some(t)
+    }
+}
+
+impl HasKey for Held {
+    type Key = TransitId;
+
+    fn key(&self) -> &TransitId {
+        &self.id
     }
 }
 
@@ -294,6 +298,6 @@ mod tests {
     /// transits share, and the rest is what every fix reads.
     #[test]
     fn a_held_transit_stays_within_its_memory_budget() {
-        assert!(size_of::<Held>() <= 176, "{} B", size_of::<Held>());
+        assert!(size_of::<Held>() <= 160, "{} B", size_of::<Held>());
     }
 }

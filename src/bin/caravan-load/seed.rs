@@ -76,7 +76,7 @@ pub fn seed(
                     fleet.declaration(i, declared_at),
                     &officer,
                     declared_at,
-                    &|_| true,
+                    &|id| Some(id.clone()),
                 )
                 .map_err(|e| anyhow::anyhow!("declaration {i} refused: {e:?}"))?;
             writes.push(Write::Transit(change.transit));

@@ -202,7 +202,9 @@ mod tests {
             let decl = kashgar_almaty(reference, device);
             let change = self
                 .book
-                .declare(decl, &Actor::system(), minutes_in(minute), &|_| true)
+                .declare(decl, &Actor::system(), minutes_in(minute), &|id| {
+                    Some(id.clone())
+                })
                 .unwrap();
             self.store(&change.transit);
             change.transit.id

@@ -119,7 +119,7 @@ fn an_unregistered_device_and_an_unlisted_e_seal_are_refused() {
     let mut decl = declaration();
     decl.devices.push("ghost".into());
     decl.seals[0].device_id = Some("seal-9".into());
-    let nobody_but_truck = |d: &DeviceId| d.as_str() == "truck-1";
+    let nobody_but_truck = |d: &DeviceId| (d.as_str() == "truck-1").then(|| d.clone());
     let errors = book()
         .declare(decl, &officer("a"), at(0), &nobody_but_truck)
         .expect_err("refused");
@@ -137,7 +137,7 @@ fn an_e_seal_listed_in_devices_is_not_blamed_for_that_devices_own_problem() {
     let mut decl = declaration();
     decl.devices.push("seal-9".into());
     decl.seals[0].device_id = Some("seal-9".into());
-    let nobody_but_truck = |d: &DeviceId| d.as_str() == "truck-1";
+    let nobody_but_truck = |d: &DeviceId| (d.as_str() == "truck-1").then(|| d.clone());
     let errors = book()
         .declare(decl, &officer("a"), at(0), &nobody_but_truck)
         .expect_err("refused");

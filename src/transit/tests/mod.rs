@@ -91,8 +91,8 @@ pub(super) fn declaration() -> Declaration {
     }
 }
 
-pub(super) fn registered(_: &DeviceId) -> bool {
-    true
+pub(super) fn registered(id: &DeviceId) -> Option<DeviceId> {
+    Some(id.clone())
 }
 
 /// A transit followed through the engine and the book, one fix at a time.
