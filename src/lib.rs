@@ -30,6 +30,7 @@ pub mod settings;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 mod threads;
 pub mod tokens;
 pub mod transit;

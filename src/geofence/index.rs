@@ -14,6 +14,7 @@ use super::zones::ZoneIndex;
 use super::GeofenceError;
 use crate::maps::{Atlas, CountryCode};
 use crate::telemetry::GeoPoint;
+use crate::text::SharedText;
 
 /// Zones, countries and corridors of an atlas, indexed for the per-fix checks.
 pub struct GeofenceIndex {
@@ -35,8 +36,7 @@ pub struct GeofenceIndex {
 /// transit's devices ([`RoutePath`]), the legs with every transit on the same itinerary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Route {
-    #[serde(with = "crate::transit::arc")]
-    pub id: Arc<str>,
+    pub id: SharedText,
     #[serde(with = "crate::transit::arc")]
     pub legs: Arc<[RouteLeg]>,
     /// A deviation farther than this from the route is critical (the transit rules' EAEU
@@ -60,7 +60,7 @@ pub struct RouteLeg {
 /// transit's own. Held in the device's route state itself, not behind a pointer: a truck's
 /// route is its transit's alone, so there is nothing to share beyond the polyline.
 pub struct RoutePath {
-    pub(crate) id: Arc<str>,
+    pub(crate) id: SharedText,
     pub(crate) network: Arc<Network>,
     pub(crate) critical_deviation_m: Option<f64>,
 }

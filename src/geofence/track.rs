@@ -154,12 +154,12 @@ mod tests {
     #[test]
     fn a_routed_trucks_state_stays_within_its_memory_budget() {
         assert!(
-            size_of::<RouteState>() <= 104,
+            size_of::<RouteState>() <= 96,
             "{} B",
             size_of::<RouteState>()
         );
         assert!(
-            size_of::<DeviceTrack>() <= 232,
+            size_of::<DeviceTrack>() <= 224,
             "{} B",
             size_of::<DeviceTrack>()
         );

@@ -57,6 +57,11 @@ impl SeqWindow {
         }
     }
 
+    /// The highest seq seen, if any.
+    pub fn highest(&self) -> Option<u64> {
+        (self.recent != 0).then_some(self.top)
+    }
+
     /// Records `seq`; returns false when it was already seen (a duplicate).
     pub fn insert(&mut self, seq: u64) -> bool {
         if self.recent == 0 {
@@ -325,6 +330,11 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn an_empty_window_has_seen_no_seq() {
+        assert_eq!(SeqWindow::default().highest(), None);
+    }
+
     proptest! {
         #[test]
         fn it_agrees_with_the_full_bitmap(start in 0u64..5_000, steps in proptest::collection::vec(step(), 1..600)) {
@@ -336,6 +346,8 @@ mod tests {
                 prop_assert_eq!(window.insert(seq), oracle.insert(seq), "seq {}", seq);
                 prop_assert_eq!(window.bits(), oracle.seen);
                 prop_assert_eq!(Some(window.top), oracle.top);
+                // The device state's `max_seq` is read from here.
+                prop_assert_eq!(window.highest(), oracle.top);
             }
         }
 

@@ -171,7 +171,7 @@ fn run(before: Before) -> (Tracking, Vec<String>, Vec<String>, Vec<String>) {
             .commit(&[Write::Device(device.clone())])
             .expect("registered");
         pipeline.devices.insert(Box::new(super::saved::tracked(
-            DeviceState::default(),
+            super::kept::Kept::from(&DeviceState::default()),
             SeqWindow::default(),
             crate::geofence::DeviceTrack::new(truck()),
         )));
@@ -213,7 +213,7 @@ fn run(before: Before) -> (Tracking, Vec<String>, Vec<String>, Vec<String>) {
         .expect("registered");
     let tracking = Tracking {
         seqs: postcard::to_stdvec(&tracked.seqs).expect("encodes"),
-        state: tracked.state.state(),
+        state: tracked.state(),
         geo: pipeline.geo.engine().snapshot(&tracked.geo),
         // The corridor progress is the engine's; the rest of the stored state is the reports'.
         stored: DeviceState {

@@ -104,13 +104,18 @@ pub enum Input {
 
 /// What the pipeline knows of one registered device.
 struct Tracked {
-    /// The device state as last written, without what the track (`geo`) holds.
-    state: Kept,
+    /// The device state as last written, without what `seqs` and the track (`geo`) hold.
+    kept: Kept,
     seqs: SeqWindow,
     geo: DeviceTrack,
 }
 
 impl Tracked {
+    /// The device state as last written, without the parts the track holds.
+    fn state(&self) -> DeviceState {
+        self.kept.state(self.seqs.highest())
+    }
+
     /// The state to write: `state`, with the track's geofence part (`geo`, its snapshot)
     /// and outstanding signal loss.
     fn written(&self, state: DeviceState, geo: DeviceGeoState) -> DeviceState {
@@ -334,7 +339,7 @@ impl Pipeline {
             return Err(RegisterError::AlreadyRegistered(device.device_id));
         }
         let tracked = Box::new(Tracked {
-            state: Kept::from(&DeviceState::default()),
+            kept: Kept::from(&DeviceState::default()),
             seqs: SeqWindow::default(),
             geo: DeviceTrack::new(device.device_id.clone()),
         });
@@ -538,7 +543,7 @@ impl Pipeline {
             writes.push(Write::Event(geo::logged(&event)));
             // The state records the outstanding loss, in the same commit as its event.
             let geo = self.geo.engine().snapshot(&tracked.geo);
-            let written = tracked.written(tracked.state.state(), geo);
+            let written = tracked.written(tracked.state(), geo);
             writes.push(Write::DeviceState(
                 event.device_id.clone(),
                 Box::new(written),
@@ -604,7 +609,7 @@ struct Stored {
 
 /// A device rebuilt, before its track is given its transit's route.
 enum Rebuilt {
-    Resumed(DeviceState, saved::Resumed),
+    Resumed(Kept, saved::Resumed),
     Replayed(Tracked),
 }
 
@@ -673,9 +678,9 @@ fn restore(
     let mut devices = Devices::with_capacity(first.len() + second.len());
     for rebuilt in first.into_iter().chain(second) {
         let tracked = match rebuilt {
-            Rebuilt::Resumed(state, saved::Resumed { seqs, mut track }) => {
+            Rebuilt::Resumed(kept, saved::Resumed { seqs, mut track }) => {
                 transits.assign_route(geo.engine(), &mut track.track);
-                saved::tracked(state, seqs, track.finish())
+                saved::tracked(kept, seqs, track.finish())
             }
             Rebuilt::Replayed(mut tracked) => {
                 transits.assign_route(geo.engine(), &mut tracked.geo);
@@ -713,7 +718,7 @@ fn rebuild(
         let rebuilt = match resumed {
             Some(Ok(resumed)) => {
                 restored.saved += 1;
-                Rebuilt::Resumed(state, resumed)
+                Rebuilt::Resumed(Kept::from(&state), resumed)
             }
             failed => {
                 if let Some(Err(error)) = failed {
@@ -757,14 +762,16 @@ fn replayed(
     for report in reports {
         state.apply(report);
     }
-    if let Some(max) = stored_seqs.last() {
-        state.max_seq = state.max_seq.max(Some(*max));
+    // The highest seq the stored state names was seen, even if its report is no longer
+    // stored: the window holds it, as it holds the highest seq from then on.
+    if let Some(max) = state.max_seq {
+        window.insert(max);
     }
     let mut track = geo.restore(id, reports);
     if let Some(since) = state.signal_lost_since.as_deref() {
         track.resume_signal_lost(*since);
     }
-    saved::tracked(state, window, track)
+    saved::tracked(Kept::from(&state), window, track)
 }
 
 #[cfg(test)]
@@ -783,8 +790,8 @@ mod tests {
     /// field that makes it grow should be one most devices use.
     #[test]
     fn a_registered_device_stays_within_its_memory_budget() {
-        assert!(size_of::<Tracked>() <= 536, "{} B", size_of::<Tracked>());
+        assert!(size_of::<Tracked>() <= 440, "{} B", size_of::<Tracked>());
         assert!(size_of::<SeqWindow>() <= 32);
-        assert!(size_of::<DeviceId>() <= 16);
+        assert!(size_of::<DeviceId>() <= 8);
     }
 }

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::kept::Kept;
 use super::{SeqWindow, Tracked};
-use crate::device::DeviceState;
 use crate::geofence::{DeviceTrack, GeofenceIndex, ResumedTrack, SavedTrackError};
 use crate::telemetry::DeviceId;
 
@@ -58,12 +57,8 @@ pub(super) fn resume(
     })
 }
 
-/// A device's state from its stored state, duplicate window and track, however they were
-/// rebuilt: the stored state without the parts the track holds (see [`Tracked`]).
-pub(super) fn tracked(state: DeviceState, seqs: SeqWindow, geo: DeviceTrack) -> Tracked {
-    Tracked {
-        state: Kept::from(&state),
-        seqs,
-        geo,
-    }
+/// A device's state from what is kept of its stored state, its duplicate window and its
+/// track, however they were rebuilt.
+pub(super) fn tracked(kept: Kept, seqs: SeqWindow, geo: DeviceTrack) -> Tracked {
+    Tracked { kept, seqs, geo }
 }

@@ -106,4 +106,10 @@ fn thousands_of_trucks_on_one_corridor_share_one_route_built_once() {
         .get(&DeviceId::parse("truck-00001").expect("a valid id"))
         .and_then(|t| t.geo.route_id().map(str::to_owned));
     assert_ne!(first, second, "each keeps its own transit's id");
+    // The registry, the track and the transit book hold one copy of each device's id.
+    for tracked in pipeline.devices.values() {
+        let id = tracked.geo.device_id();
+        let parsed = DeviceId::parse(id.as_str()).expect("a valid id");
+        assert!(pipeline.transits.shared_device_id(parsed).shares(id));
+    }
 }

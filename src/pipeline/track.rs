@@ -63,7 +63,7 @@ pub(super) fn track(
         country: geo_state.country.as_ref().map(|c| c.as_str()),
         corridor: geo_state.corridor.as_ref().map(|c| c.id.as_str()),
     };
-    let mut state = tracked.state.state();
+    let mut state = tracked.state();
     for report in reports {
         metrics.message(report.kind());
         state.apply(&report);
@@ -76,7 +76,7 @@ pub(super) fn track(
         writes.push(Write::Event(geo::logged(event)));
     }
     writes.append(&mut transit_writes);
-    tracked.state = Kept::from(&state);
+    tracked.kept = Kept::from(&state);
     let written = tracked.written(state, geo_state);
     // What readers filter and decide on beyond the reports themselves (the country, which
     // decides who may see the device, the zones, which change only with an event, and an

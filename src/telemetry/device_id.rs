@@ -1,17 +1,19 @@
 use std::fmt;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::text::SharedText;
 
 /// A device's identity on the wire and in the store: 1–64 of `[A-Za-z0-9_-]`, often an IMEI.
 ///
 /// The character set keeps ids safe inside MQTT topics, URLs and file names without escaping.
 ///
 /// An id never changes once parsed and is copied onto every report, event, write and
-/// per-device record, so its text is shared: a clone costs a reference count, not an
-/// allocation, and the pipeline's registry key and the device's track hold one copy.
+/// per-device record, so its text is shared ([`SharedText`]): a clone costs a reference
+/// count, not an allocation, and the pipeline's registry, the device's track and its transit
+/// hold one copy.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId(Arc<str>);
+pub struct DeviceId(SharedText);
 
 /// Why a string is not a [`DeviceId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,23 +31,29 @@ impl DeviceId {
             let shown: String = raw.chars().take(Self::MAX_LEN + 1).collect();
             return Err(InvalidDeviceId(shown));
         }
-        Ok(Self(Arc::from(raw)))
+        Ok(Self(SharedText::from(raw)))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// Whether both are the same copy of the id (not only equal ids).
+    #[cfg(test)]
+    pub fn shares(&self, other: &Self) -> bool {
+        self.0.shares(&other.0)
     }
 }
 
 impl fmt::Display for DeviceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for DeviceId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -2,7 +2,6 @@
 //! to it since.
 
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,6 +14,7 @@ use super::performance::{BcpPassage, SectionRun};
 use super::risk::RiskAssessment;
 use crate::maps::CountryCode;
 use crate::telemetry::DeviceId;
+use crate::text::SharedText;
 
 /// A transit's identity: the issuing country and its declaration reference, e.g.
 /// `KG-24KG0101-000123`. References are unique per issuing country, so this is unique.
@@ -22,7 +22,7 @@ use crate::telemetry::DeviceId;
 /// Shared, not copied: the transit book keeps an open transit's id in its record, as the key
 /// of the open transits, beside each of its devices and among every id ever declared.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TransitId(Arc<str>);
+pub struct TransitId(SharedText);
 
 impl TransitId {
     pub fn new(country: CountryCode, reference: &str) -> Self {
@@ -30,11 +30,11 @@ impl TransitId {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// The id itself, for what names the transit by it (its approved route).
-    pub(crate) fn shared(&self) -> Arc<str> {
+    pub(crate) fn shared(&self) -> SharedText {
         self.0.clone()
     }
 }
@@ -53,7 +53,7 @@ impl From<String> for TransitId {
 
 impl Serialize for TransitId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -65,7 +65,7 @@ impl<'de> Deserialize<'de> for TransitId {
 
 impl fmt::Display for TransitId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

@@ -9,6 +9,18 @@ fn errors_of(decl: Declaration, book: &mut TransitBook) -> Vec<FieldError> {
         .expect_err("refused")
 }
 
+#[test]
+fn a_declared_transit_holds_the_registrys_copy_of_its_device_id() {
+    let registry = DeviceId::parse("truck-1").expect("a valid id");
+    let copy_of_registry = |id: &DeviceId| (*id == registry).then(|| registry.clone());
+    let mut book = book();
+    book.declare(declaration(), &officer("a"), at(0), &copy_of_registry)
+        .expect("declared");
+    let asked = DeviceId::parse("truck-1").expect("a valid id");
+    assert!(!asked.shares(&registry));
+    assert!(book.shared_device_id(asked).shares(&registry));
+}
+
 fn fields(errors: &[FieldError]) -> Vec<&str> {
     errors.iter().map(|e| e.field.as_str()).collect()
 }

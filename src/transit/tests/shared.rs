@@ -99,7 +99,7 @@ fn routes_on_one_itinerary_share_their_legs_and_are_named_by_their_transits_id_h
         for n in [1, 2] {
             let (id, _) = book.itinerary_of(&device(n)).expect("open");
             assert_eq!(&*route(n).id, id.as_str());
-            assert!(Arc::ptr_eq(&route(n).id, &id.shared()), "a copy of the id");
+            assert!(route(n).id.shares(&id.shared()), "a copy of the id");
             assert_eq!(book.route_id_of(&device(n)), Some(id));
             // The record as changes and the store see it names the route by its transit too.
             let record = book.transit_of(&device(n)).expect("open");
