@@ -218,7 +218,10 @@ impl Engine {
             zones: scan.at,
             country: self.index.countries.locate(c, hint),
         };
-        presence::update(&self.index.zones, cfg, &mut track.zones, &cur, found);
+        // Worked on as a `Vec`, held without room to spare (see `DeviceTrack::zones`).
+        let mut states = std::mem::take(&mut track.zones).into_vec();
+        presence::update(&self.index.zones, cfg, &mut states, &cur, found);
+        track.zones = states.into_boxed_slice();
         if let Some(p) = &prev {
             presence::crossings(&self.index.zones, &track.zones, &scan.near, p, &cur, found);
             self.tracking_gap(track, p, &cur, found);

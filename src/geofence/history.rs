@@ -29,9 +29,10 @@ use super::zones::ZoneSet;
 /// Recent samples in device-time order, newest encoded first.
 #[derive(Default)]
 pub(crate) struct History {
-    /// The newest sample whole, then each older one as its difference from the one after it.
+    /// How many samples there are (a varint), the newest sample whole, then each older one as
+    /// its difference from the one after it; empty when there are none. The count is in the
+    /// bytes rather than beside them, where it would take 8 bytes of every track.
     bytes: Box<[u8]>,
-    len: u32,
 }
 
 /// Units of a coordinate's decimal code: a hundred-millionth of a degree, about a millimetre.
@@ -110,12 +111,13 @@ impl Parts {
         Some((u32::try_from(word >> 2).ok()?, (word & 3) as u8))
     }
 
-    /// The newest sample: times and coordinates as they are.
+    /// The newest sample: times and coordinates as they are. A coordinate's code is a varint
+    /// too: five bytes for a decimal one in the region, rather than eight.
     fn put_whole(&self, out: &mut impl Out) {
         put(out, zigzag(self.secs));
         put(out, self.nanos_and_flags());
-        out.extend_from_slice(&self.x.to_le_bytes());
-        out.extend_from_slice(&self.y.to_le_bytes());
+        put(out, zigzag(self.x as i64));
+        put(out, zigzag(self.y as i64));
         put(out, self.zones);
         put(out, u64::from(self.country));
     }
@@ -152,12 +154,6 @@ impl Reader<'_> {
         None
     }
 
-    fn take_word(&mut self) -> Option<u64> {
-        let word = self.bytes.get(self.at..self.at + 8)?;
-        self.at += 8;
-        Some(u64::from_le_bytes(word.try_into().ok()?))
-    }
-
     fn next_parts(&mut self) -> Option<Parts> {
         if self.at >= self.bytes.len() {
             return None;
@@ -170,8 +166,8 @@ impl Reader<'_> {
                     secs,
                     nanos,
                     decimal,
-                    x: self.take_word()?,
-                    y: self.take_word()?,
+                    x: unzigzag(self.take()?) as u64,
+                    y: unzigzag(self.take()?) as u64,
                     zones: self.take()?,
                     country: u32::try_from(self.take()?).ok()?,
                 }
@@ -206,22 +202,20 @@ impl Iterator for Reader<'_> {
 /// Where entries are written: the window's bytes, or the few bytes of a new head.
 trait Out {
     fn push(&mut self, byte: u8);
-    fn extend_from_slice(&mut self, bytes: &[u8]);
 }
 
 impl Out for Vec<u8> {
     fn push(&mut self, byte: u8) {
         Vec::push(self, byte);
     }
-
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        Vec::extend_from_slice(self, bytes);
-    }
 }
 
+/// The longest the count of samples can be: a `u64` varint.
+const COUNT_MAX: usize = 10;
+
 /// The longest a whole entry and a difference entry can be together: varints of at most 10
-/// bytes for a `u64`, 5 for a `u32`, and the two coordinates' 8 bytes each.
-const HEAD_MAX: usize = (10 + 5 + 8 + 8 + 10 + 5) + (10 + 5 + 10 + 10 + 10 + 5);
+/// bytes for a `u64` and 5 for a `u32`.
+const HEAD_MAX: usize = (10 + 5 + 10 + 10 + 10 + 5) + (10 + 5 + 10 + 10 + 10 + 5);
 
 /// The new head of a window, written before the window's bytes are allocated once at their
 /// size: a fix in order then costs one allocation.
@@ -236,12 +230,6 @@ impl Out for Head {
         if let Some(slot) = self.bytes.get_mut(self.len) {
             *slot = byte;
             self.len += 1;
-        }
-    }
-
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.push(*byte);
         }
     }
 }
@@ -286,13 +274,24 @@ fn unzigzag(v: u64) -> i64 {
 
 impl History {
     pub fn len(&self) -> usize {
-        self.len as usize
+        self.counted().0
+    }
+
+    /// The number of samples, and where the first of them starts.
+    fn counted(&self) -> (usize, usize) {
+        let mut reader = Reader {
+            bytes: &self.bytes,
+            at: 0,
+            newer: None,
+        };
+        let len = Reader::take(&mut reader).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        (len, reader.at)
     }
 
     fn newest_first(&self) -> Reader<'_> {
         Reader {
             bytes: &self.bytes,
-            at: 0,
+            at: self.counted().1,
             newer: None,
         }
     }
@@ -335,10 +334,11 @@ impl History {
                 .unwrap_or_default();
         }
         let head = head.bytes.get(..head.len).unwrap_or_default();
-        let mut bytes = Vec::with_capacity(head.len() + rest.len());
+        let mut bytes = Vec::with_capacity(COUNT_MAX + head.len() + rest.len());
+        put(&mut bytes, kept as u64);
         bytes.extend_from_slice(head);
         bytes.extend_from_slice(rest);
-        self.set(bytes, kept);
+        self.bytes = bytes.into_boxed_slice();
     }
 
     /// Inserts a late sample at index `at` (oldest first); the oldest entry goes if the window
@@ -360,7 +360,10 @@ impl History {
 
     /// The window of `samples`, oldest first.
     pub fn from_oldest_first(samples: &[Sample]) -> Self {
-        let mut out = Vec::with_capacity(16 * samples.len() + 24);
+        let mut out = Vec::with_capacity(COUNT_MAX + 16 * samples.len() + 24);
+        if !samples.is_empty() {
+            put(&mut out, samples.len() as u64);
+        }
         let mut newer: Option<Parts> = None;
         for s in samples.iter().rev() {
             let parts = Parts::of(s);
@@ -370,14 +373,9 @@ impl History {
             }
             newer = Some(parts);
         }
-        let mut history = Self::default();
-        history.set(out, samples.len());
-        history
-    }
-
-    fn set(&mut self, bytes: Vec<u8>, len: usize) {
-        self.bytes = bytes.into_boxed_slice();
-        self.len = u32::try_from(len).unwrap_or(u32::MAX);
+        Self {
+            bytes: out.into_boxed_slice(),
+        }
     }
 }
 

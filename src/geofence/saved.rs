@@ -78,7 +78,7 @@ impl DeviceTrack {
             newest_t: self.newest_t,
             last_received_at: self.last_received_at,
             history: self.history.to_vec(),
-            zones: self.zones.clone(),
+            zones: self.zones.to_vec(),
             border: self.border.clone(),
             route: self.route.as_ref().map(|r| r.saved()),
             corridor: self.corridor.as_deref().copied(),
@@ -106,7 +106,7 @@ impl DeviceTrack {
         track.newest_t = saved.newest_t;
         track.last_received_at = saved.last_received_at;
         track.history = History::from_oldest_first(&saved.history);
-        track.zones = saved.zones;
+        track.zones = saved.zones.into_boxed_slice();
         track.border = saved.border;
         track.corridor = saved.corridor.map(Box::new);
         track.stop = saved.stop;

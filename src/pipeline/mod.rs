@@ -790,7 +790,7 @@ mod tests {
     /// field that makes it grow should be one most devices use.
     #[test]
     fn a_registered_device_stays_within_its_memory_budget() {
-        assert!(size_of::<Tracked>() <= 440, "{} B", size_of::<Tracked>());
+        assert!(size_of::<Tracked>() <= 424, "{} B", size_of::<Tracked>());
         assert!(size_of::<SeqWindow>() <= 32);
         assert!(size_of::<DeviceId>() <= 8);
     }

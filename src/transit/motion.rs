@@ -2,8 +2,6 @@
 //! route, the recent moving speed (for the ETA) and the time spent stationary (for the
 //! corridor speeds without delay).
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Utc};
 use geo::Coord;
 use serde::{Deserialize, Serialize};
@@ -97,7 +95,7 @@ impl Motion {
 /// 256 entries per truck (kilobytes each, and in every transit record written).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct RecentSpeeds(VecDeque<SpeedSlot>);
+pub struct RecentSpeeds(Vec<SpeedSlot>);
 
 /// 16 bytes: a truck that drives holds a window of these.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,7 +135,7 @@ impl RecentSpeeds {
     fn add(&mut self, t: DateTime<Utc>, speed_kmh: f64, window_min: i64) {
         let slot = Self::slot_min(window_min);
         let from_min = clamped(t.timestamp().div_euclid(60).div_euclid(slot) * slot);
-        match self.0.back_mut() {
+        match self.0.last_mut() {
             Some(last) if last.from_min >= from_min => {
                 last.fixes = last.fixes.saturating_add(1);
                 last.sum_kmh += speed_kmh;
@@ -147,7 +145,7 @@ impl RecentSpeeds {
                     // Room for the whole window at once: the deque never grows past it.
                     self.0.reserve_exact(SLOTS as usize + 2);
                 }
-                self.0.push_back(SpeedSlot {
+                self.0.push(SpeedSlot {
                     from_min,
                     fixes: 1,
                     sum_kmh: speed_kmh,
@@ -160,13 +158,14 @@ impl RecentSpeeds {
     fn forget_before(&mut self, t: DateTime<Utc>, window_min: i64) {
         let slot = Self::slot_min(window_min);
         let now_min = t.timestamp().div_euclid(60);
-        while self
+        let stale = self
             .0
-            .front()
-            .is_some_and(|s| now_min.saturating_sub(i64::from(s.from_min) + slot) >= window_min)
-        {
-            self.0.pop_front();
-        }
+            .iter()
+            .take_while(|s| now_min.saturating_sub(i64::from(s.from_min) + slot) >= window_min)
+            .count();
+        // A dozen slots at most: shifting them costs less than a ring's extra word in every
+        // transit.
+        self.0.drain(..stale);
     }
 
     fn mean_kmh(&self) -> Option<f64> {
@@ -338,7 +337,7 @@ mod tests {
         let mut motion: Motion = serde_json::from_value(json).expect("slots");
         assert_eq!(motion.speeds.0.len(), SLOTS as usize + 1);
         // Beyond what a slot holds: read at the bound.
-        assert_eq!(motion.speeds.0.back().map(|s| s.from_min), Some(i32::MAX));
+        assert_eq!(motion.speeds.0.last().map(|s| s.from_min), Some(i32::MAX));
         // Counting on and forgetting from the extremes neither panics nor wraps.
         let rules = TransitRules::embedded().expect("rules");
         let line = RouteLine::new(vec![Coord { x: 73.0, y: 40.0 }, Coord { x: 74.0, y: 40.0 }]);
