@@ -53,7 +53,7 @@ impl From<String> for TransitId {
 
 impl Serialize for TransitId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
+        self.0.serialize(serializer)
     }
 }
 
@@ -65,7 +65,7 @@ impl<'de> Deserialize<'de> for TransitId {
 
 impl fmt::Display for TransitId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
