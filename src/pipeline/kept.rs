@@ -48,6 +48,24 @@ fn reading<T>(value: T, t: Option<DateTime<Utc>>) -> Option<Reading<T>> {
 impl From<&DeviceState> for Kept {
     /// Keeps `state` without the parts held elsewhere (see the module docs).
     fn from(state: &DeviceState) -> Self {
+        Self::with_seal(state, state.seal.clone())
+    }
+}
+
+impl Kept {
+    /// Keeps `state` in place of what was kept. The seal's state is copied only when it
+    /// changed: every fold of a sealed truck's reports would otherwise copy it once more.
+    pub(super) fn keep(&mut self, state: &DeviceState) {
+        let seal = if self.seal == state.seal {
+            self.seal.take()
+        } else {
+            state.seal.clone()
+        };
+        *self = Self::with_seal(state, seal);
+    }
+
+    /// `state` kept with `seal` for its seal's state.
+    fn with_seal(state: &DeviceState, seal: Option<Box<SealState>>) -> Self {
         let fix = state.position.as_ref();
         let figures = fix.map(|f| [f.speed_kmh, f.heading_deg, f.hdop, f.alt_m]);
         let mut fix_present = 0;
@@ -73,7 +91,7 @@ impl From<&DeviceState> for Kept {
             fix_figures,
             fix_sats: fix_sats.unwrap_or(0),
             fix_present,
-            seal: state.seal.clone(),
+            seal,
             levels: levels.map(|(value, _)| value),
             levels_t: levels.map(|(_, t)| t),
             jamming,
@@ -82,9 +100,7 @@ impl From<&DeviceState> for Kept {
             conn_t,
         }
     }
-}
 
-impl Kept {
     /// The state kept, with `max_seq` (the duplicate window's) and without the parts the
     /// track holds.
     pub(super) fn state(&self, max_seq: Option<u64>) -> DeviceState {
@@ -179,6 +195,31 @@ mod tests {
             let without = DeviceState { signal_lost_since: None, position: None, ..state };
             prop_assert_eq!(DeviceState { position: None, ..back }, without);
         }
+    }
+
+    #[test]
+    fn a_seal_state_that_did_not_change_is_kept_without_a_copy() {
+        let seal = |event| {
+            Some(Box::new(SealState {
+                seal_id: "LS-1".into(),
+                event,
+                t: at(0),
+            }))
+        };
+        let state = DeviceState {
+            seal: seal(SealEventKind::Closed),
+            ..DeviceState::default()
+        };
+        let mut kept = Kept::from(&state);
+        let held = kept.seal.as_deref().map(std::ptr::from_ref);
+        kept.keep(&kept.state(None));
+        assert_eq!(kept.seal.as_deref().map(std::ptr::from_ref), held);
+        let opened = DeviceState {
+            seal: seal(SealEventKind::Opened),
+            ..DeviceState::default()
+        };
+        kept.keep(&opened);
+        assert_eq!(kept.state(None).seal, opened.seal);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use super::geo::{self, Geo};
-use super::kept::Kept;
 use super::transits::TransitStep;
 use super::Tracked;
 use crate::historian::{Historian, ReportContext};
@@ -76,7 +75,7 @@ pub(super) fn track(
         writes.push(Write::Event(geo::logged(event)));
     }
     writes.append(&mut transit_writes);
-    tracked.kept = Kept::from(&state);
+    tracked.kept.keep(&state);
     let written = tracked.written(state, geo_state);
     // What readers filter and decide on beyond the reports themselves (the country, which
     // decides who may see the device, the zones, which change only with an event, and an
